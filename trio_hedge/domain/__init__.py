@@ -1,0 +1,76 @@
+"""Domain layer: instruments, Decimal prices and sizes, orders and their state machine, fills, positions,
+and the L2 order book. Imports nothing from the other layers."""
+
+from ._book import BookSide as BookSide
+from ._book import FillEstimate as FillEstimate
+from ._book import Level as Level
+from ._book import OrderBook as OrderBook
+from ._book import levels_from_pairs as levels_from_pairs
+from ._book import walk as walk
+from ._errors import BadValue as BadValue
+from ._events import OrderUpdate as OrderUpdate
+from ._events import PositionUpdate as PositionUpdate
+from ._events import VenueEvent as VenueEvent
+from ._errors import BookError as BookError
+from ._errors import BookInvalid as BookInvalid
+from ._errors import IllegalTransition as IllegalTransition
+from ._errors import SequenceGap as SequenceGap
+from ._errors import TrioHedgeError as TrioHedgeError
+from ._instrument import Instrument as Instrument
+from ._num import BPS as BPS
+from ._num import ONE as ONE
+from ._num import ZERO as ZERO
+from ._num import bps as bps
+from ._num import ceil_to as ceil_to
+from ._num import floor_to as floor_to
+from ._num import is_multiple as is_multiple
+from ._num import parse_price as parse_price
+from ._num import parse_size as parse_size
+from ._num import round_to as round_to
+from ._num import to_decimal as to_decimal
+from ._orders import Fill as Fill
+from ._orders import Order as Order
+from ._orders import OrderRequest as OrderRequest
+from ._orders import OrderStatus as OrderStatus
+from ._orders import OrderType as OrderType
+from ._orders import Position as Position
+from ._orders import Side as Side
+from ._orders import TimeInForce as TimeInForce
+
+__all__ = [
+    "BPS",
+    "ONE",
+    "ZERO",
+    "BadValue",
+    "BookError",
+    "BookInvalid",
+    "BookSide",
+    "Fill",
+    "FillEstimate",
+    "IllegalTransition",
+    "Instrument",
+    "Level",
+    "Order",
+    "OrderBook",
+    "OrderRequest",
+    "OrderStatus",
+    "OrderUpdate",
+    "OrderType",
+    "Position",
+    "PositionUpdate",
+    "SequenceGap",
+    "Side",
+    "TimeInForce",
+    "TrioHedgeError",
+    "VenueEvent",
+    "bps",
+    "ceil_to",
+    "floor_to",
+    "is_multiple",
+    "levels_from_pairs",
+    "parse_price",
+    "parse_size",
+    "round_to",
+    "to_decimal",
+    "walk",
+]

@@ -1,0 +1,38 @@
+"""Venues layer: the venue interface, typed venue errors, and one package per venue
+(the in-process simulator venue; GRVT and Backpack adapters). Imports only the domain."""
+
+from ._base import FeedState as FeedState
+from ._base import OrderReport as OrderReport
+from ._base import Venue as Venue
+from ._errors import AuthError as AuthError
+from ._errors import DuplicateClientOrderId as DuplicateClientOrderId
+from ._errors import InsufficientMargin as InsufficientMargin
+from ._errors import InvalidOrder as InvalidOrder
+from ._errors import OrderNotFound as OrderNotFound
+from ._errors import OrderRejected as OrderRejected
+from ._errors import PostOnlyWouldCross as PostOnlyWouldCross
+from ._errors import RateLimited as RateLimited
+from ._errors import RetryClass as RetryClass
+from ._errors import UnknownOutcome as UnknownOutcome
+from ._errors import VenueError as VenueError
+from ._errors import VenueUnavailable as VenueUnavailable
+from ._errors import retry_class as retry_class
+
+__all__ = [
+    "AuthError",
+    "DuplicateClientOrderId",
+    "FeedState",
+    "InsufficientMargin",
+    "InvalidOrder",
+    "OrderNotFound",
+    "OrderRejected",
+    "OrderReport",
+    "PostOnlyWouldCross",
+    "RateLimited",
+    "RetryClass",
+    "UnknownOutcome",
+    "Venue",
+    "VenueError",
+    "VenueUnavailable",
+    "retry_class",
+]

@@ -1,0 +1,144 @@
+"""The venue interface: small, async, and typed in domain terms.
+
+Every venue (the in-process simulator venue, the GRVT and Backpack adapters) implements :class:`Venue`.
+Everything a venue says is parsed at its boundary into domain types; raw dicts never cross it.
+
+Deadlines belong to callers (``trio.fail_after`` / ``move_on_after`` around each call); no method takes a
+``timeout=`` argument. Each method documents the errors it raises (all :class:`VenueError` subclasses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+import trio
+
+from ..domain import Fill, Instrument, OrderBook, OrderRequest, OrderStatus, Position, Side, VenueEvent
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """A venue's full account of one order (answer to a status query or an open-orders listing).
+
+    Attributes:
+        client_order_id (str), venue_order_id (str | None): ids.
+        symbol (str), side (Side): what.
+        size (Decimal): original size, base units.
+        price (Decimal | None): limit price; None for market orders.
+        status (OrderStatus): as the venue reports it.
+        filled_size (Decimal): cumulative filled size, base units.
+        avg_fill_price (Decimal | None): average fill price, quote per base.
+        reduce_only (bool), post_only (bool): flags as the venue holds them.
+        reason (str): reject / cancel reason, if any.
+    """
+
+    client_order_id: str
+    venue_order_id: str | None
+    symbol: str
+    side: Side
+    size: Decimal
+    price: Decimal | None
+    status: OrderStatus
+    filled_size: Decimal
+    avg_fill_price: Decimal | None = None
+    reduce_only: bool = False
+    post_only: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """Health of one venue's market-data feed for one symbol.
+
+    Attributes:
+        connected (bool): the feed is connected and its book is synced.
+        since_s (float): trio time (``trio.current_time()``) of the last change of ``connected``.
+        last_message_s (float): trio time of the last message applied, or -inf before any.
+    """
+
+    connected: bool
+    since_s: float
+    last_message_s: float
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """One venue session, opened by an ``open_<venue>()`` async context manager that owns its tasks
+    (market-data feed, private stream, heartbeat) and closes them on exit."""
+
+    name: str
+
+    def instrument(self, symbol: str) -> Instrument:
+        """The instrument for ``symbol``, loaded when the session opened. Raises KeyError if unknown."""
+        ...
+
+    def book(self, symbol: str) -> OrderBook:
+        """The live local L2 book, owned and updated by the feed task. Read it, never mutate it.
+        Check ``book.valid`` before acting on it."""
+        ...
+
+    def feed_state(self, symbol: str) -> FeedState:
+        """Health of the market-data feed for ``symbol``."""
+        ...
+
+    async def wait_book_change(self, symbol: str) -> None:
+        """Return after the next update is applied to ``symbol``'s book (or it changes validity)."""
+        ...
+
+    def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
+        """The private event stream for ``symbol`` (order updates, fills, positions).
+
+        One consumer per symbol. The channel is bounded; a slow consumer blocks the producer (order
+        events are never dropped). Calling twice for one symbol raises RuntimeError.
+        """
+        ...
+
+    def new_client_order_id(self) -> str:
+        """A client order id in the venue's format, unique among this session's orders."""
+        ...
+
+    async def place(self, request: OrderRequest) -> OrderReport:
+        """Send an order. Idempotent by ``request.client_order_id``: a repeat returns the existing order.
+
+        Returns:
+            OrderReport: the venue's acknowledgement (often PENDING or OPEN; fills follow as events).
+
+        Raises:
+            OrderRejected (and subclasses): definitive refusal; the order does not exist.
+            RateLimited: back off and retry.
+            UnknownOutcome: the request may or may not have reached the venue; resolve with
+                :meth:`order_status` before sending anything new.
+            VenueUnavailable: nothing was sent.
+        """
+        ...
+
+    async def cancel(self, symbol: str, client_order_id: str) -> None:
+        """Ask the venue to cancel. The outcome arrives as an event; an order already terminal is not
+        an error. Raises RateLimited, UnknownOutcome, VenueUnavailable."""
+        ...
+
+    async def cancel_all(self, symbol: str) -> int:
+        """Cancel every open order of ours in ``symbol``. Returns how many the venue reported cancelled.
+        Raises RateLimited, UnknownOutcome, VenueUnavailable."""
+        ...
+
+    async def order_status(self, symbol: str, client_order_id: str) -> OrderReport | None:
+        """The venue's current account of an order, or None if the venue does not know it (which is not
+        proof it never existed: a just-sent order may not be visible yet).
+        Raises RateLimited, VenueUnavailable."""
+        ...
+
+    async def open_orders(self, symbol: str) -> list[OrderReport]:
+        """Our open orders in ``symbol``. Raises RateLimited, VenueUnavailable."""
+        ...
+
+    async def positions(self) -> dict[str, Position]:
+        """Our positions by symbol (flat symbols may be absent). Raises RateLimited, VenueUnavailable."""
+        ...
+
+    async def fills_since(self, symbol: str, since_ns: int) -> list[Fill]:
+        """Our fills in ``symbol`` with venue timestamp >= ``since_ns``, oldest first.
+        Raises RateLimited, VenueUnavailable."""
+        ...
