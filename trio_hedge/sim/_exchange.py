@@ -1,0 +1,365 @@
+"""The simulated exchange: replays recorded market data in time and runs our orders against it.
+
+One :class:`SimExchange` hosts several simulated venues (one per configured venue name), each with one
+:class:`~trio_hedge.sim._matching.MatchingEngine` per symbol, all driven by one clock so that recordings
+of the same window stay aligned.
+
+Time: recordings carry the recorder's receive time (ns). The exchange maps it to trio time::
+
+    trio_time = t0 + (recv_ns - origin_ns) / 1e9 / speed
+
+where ``origin_ns`` is the latest snapshot time across all recordings (so every venue has a book when the
+replay starts; messages before it are applied at once) and ``speed`` is the replay speed multiple
+(``0`` = as fast as possible). :meth:`SimExchange.now_ns` is the inverse map: the venue's clock, in ns.
+
+Latency: every message leaving the exchange (market data, private events, request responses) carries a
+delivery time ``now + latency_s``; receivers sleep until then. Requests are delayed by the same latency on
+their way in (the in-process venue adapter sleeps before calling in).
+
+Fault injection (for tests and chaos runs): :meth:`kill_feed` closes a venue's market-data subscriptions
+and refuses new ones until :meth:`restore_feed`; :meth:`blackhole_feed` keeps the subscriptions open but
+stops delivering to them (a silent, half-open connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import trio
+from loguru import logger
+
+from ..domain import Instrument, OrderBook, OrderRequest, OrderStatus, OrderUpdate, TrioHedgeError, VenueEvent
+from ._matching import MatchingEngine
+from ._replay import BookDeltaMsg, BookSnapshotMsg, ContractSpec, RecordingReader, TradeMsg, load_lines
+
+MarketDataMsg = BookSnapshotMsg | BookDeltaMsg
+"""What a market-data subscriber receives: a snapshot first, then deltas with sequence numbers."""
+
+
+class SimUnavailable(TrioHedgeError):
+    """The simulated venue refuses the request (its market-data feed is killed by fault injection)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimMarket:
+    """One simulated market: a venue's instrument backed by one recording.
+
+    Attributes:
+        venue (str): venue name (``"backpack"``, ``"grvt"``...).
+        instrument (Instrument): the instrument the venue lists.
+        recording (Path): a recorded Binance file (see ``sim._replay``).
+        contract (ContractSpec): how recorded sizes map to base units.
+        maker_fee_bps (Decimal), taker_fee_bps (Decimal): fees in basis points of notional.
+    """
+
+    venue: str
+    instrument: Instrument
+    recording: Path
+    contract: ContractSpec
+    maker_fee_bps: Decimal
+    taker_fee_bps: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """Exchange-wide settings.
+
+    Attributes:
+        speed (float): replay speed as a multiple of real time; 0 = as fast as possible.
+        latency_s (float): one-way latency added to every message and request, seconds.
+        market_data_capacity (int): per-subscriber market-data channel capacity (batches).
+        account_capacity (int): per-venue private event channel capacity (events).
+    """
+
+    speed: float = 1.0
+    latency_s: float = 0.0
+    market_data_capacity: int = 64
+    account_capacity: int = 1024
+
+
+@dataclass(slots=True)
+class _VenueState:
+    name: str
+    engines: dict[str, MatchingEngine]
+    account_tx: trio.MemorySendChannel[tuple[float, VenueEvent]]
+    account_rx: trio.MemoryReceiveChannel[tuple[float, VenueEvent]] | None
+    md_subscribers: dict[str, list[trio.MemorySendChannel[tuple[float, list[MarketDataMsg]]]]] = field(
+        default_factory=dict
+    )
+    feed_killed: bool = False
+    feed_blackholed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SimStatistics:
+    """Counters for the run summary: messages replayed and finished flag per market."""
+
+    replayed: dict[str, int]
+    malformed: dict[str, int]
+    finished: bool
+
+
+class SimExchange:
+    """The running simulated exchange. Create it with :func:`open_sim_exchange`."""
+
+    def __init__(self, settings: SimSettings, markets: Sequence[SimMarket]) -> None:
+        self.settings = settings
+        self._markets = list(markets)
+        self._venues: dict[str, _VenueState] = {}
+        for m in markets:
+            st = self._venues.get(m.venue)
+            if st is None:
+                tx, rx = trio.open_memory_channel[tuple[float, VenueEvent]](settings.account_capacity)
+                st = _VenueState(m.venue, {}, tx, rx)
+                self._venues[m.venue] = st
+            if m.instrument.symbol in st.engines:
+                raise ValueError(f"sim: {m.venue}/{m.instrument.symbol} configured twice")
+            st.engines[m.instrument.symbol] = MatchingEngine(
+                m.venue,
+                m.instrument,
+                maker_fee_bps=m.maker_fee_bps,
+                taker_fee_bps=m.taker_fee_bps,
+                trade_id_prefix=f"{m.venue[:2]}-{m.instrument.symbol}-",
+            )
+        self._t0 = 0.0
+        self._origin_ns = 0
+        self._replayed: dict[str, int] = {}
+        self._malformed: dict[str, int] = {}
+        self.finished = trio.Event()
+        """Set when every recording has been replayed to its end."""
+        self.started = trio.Event()
+
+    # ------------------------------------------------------------------ clock
+    def now_ns(self) -> int:
+        """The venue clock in ns (recording time), derived from trio time and the replay speed."""
+        speed = self.settings.speed
+        elapsed_s = trio.current_time() - self._t0
+        if speed <= 0:
+            return self._origin_ns + int(elapsed_s * 1e9)
+        return self._origin_ns + int(elapsed_s * speed * 1e9)
+
+    def _deliver_at(self) -> float:
+        return trio.current_time() + self.settings.latency_s
+
+    # ------------------------------------------------------------------ venues
+    @property
+    def venue_names(self) -> list[str]:
+        return list(self._venues)
+
+    def instruments(self, venue: str) -> dict[str, Instrument]:
+        """The instruments ``venue`` lists, by symbol."""
+        return {m.instrument.symbol: m.instrument for m in self._markets if m.venue == venue}
+
+    def engine(self, venue: str, symbol: str) -> MatchingEngine:
+        """The matching engine for ``venue``/``symbol``. Raises KeyError if not configured."""
+        return self._venues[venue].engines[symbol]
+
+    def market_book(self, venue: str, symbol: str) -> OrderBook:
+        """The venue's true (recorded) book, for tests and reports."""
+        return self.engine(venue, symbol).book
+
+    def take_account_stream(self, venue: str) -> trio.MemoryReceiveChannel[tuple[float, VenueEvent]]:
+        """The venue's private event stream: ``(deliver_at trio time, event)``. One taker per venue."""
+        st = self._venues[venue]
+        if st.account_rx is None:
+            raise RuntimeError(f"sim: the account stream of {venue} was already taken")
+        rx, st.account_rx = st.account_rx, None
+        return rx
+
+    def subscribe_market_data(
+        self, venue: str, symbol: str
+    ) -> trio.MemoryReceiveChannel[tuple[float, list[MarketDataMsg]]]:
+        """Subscribe to ``symbol``'s book: the first batch is a snapshot, then deltas.
+
+        Raises:
+            SimUnavailable: the venue's feed is killed (fault injection).
+            KeyError: unknown venue or symbol.
+        """
+        st = self._venues[venue]
+        engine = st.engines[symbol]
+        if st.feed_killed:
+            raise SimUnavailable(f"sim {venue}: market-data feed is down")
+        tx, rx = trio.open_memory_channel[tuple[float, list[MarketDataMsg]]](self.settings.market_data_capacity)
+        book = engine.book
+        if book.valid:
+            bids, asks = book.snapshot()
+            snap = BookSnapshotMsg(recv_ns=self.now_ns(), seq=book.seq, bids=bids, asks=asks, ts_ns=book.ts_ns)
+            tx.send_nowait((self._deliver_at(), [snap]))
+        st.md_subscribers.setdefault(symbol, []).append(tx)
+        return rx
+
+    # ------------------------------------------------------------------ orders (sync; callers add latency)
+    def submit(self, venue: str, request: OrderRequest) -> None:
+        events = self.engine(venue, request.symbol).submit(request, ts_ns=self.now_ns())
+        self._emit(venue, events)
+
+    def cancel(self, venue: str, symbol: str, client_order_id: str) -> None:
+        events = self.engine(venue, symbol).cancel(client_order_id, ts_ns=self.now_ns())
+        self._emit(venue, events)
+
+    def cancel_all(self, venue: str, symbol: str) -> int:
+        events = self.engine(venue, symbol).cancel_all(ts_ns=self.now_ns())
+        self._emit(venue, events)
+        return sum(1 for e in events if isinstance(e, OrderUpdate) and e.status is OrderStatus.CANCELLED)
+
+    def _emit(self, venue: str, events: list[VenueEvent]) -> None:
+        if not events:
+            return
+        st = self._venues[venue]
+        at = self._deliver_at()
+        for ev in events:
+            try:
+                st.account_tx.send_nowait((at, ev))
+            except trio.WouldBlock:
+                # The private stream is a venue-side buffer: the venue keeps every event (the engine's
+                # order and fill records are the source of truth, queryable over "REST"), but a stream
+                # consumer this far behind is a bug. Say so loudly.
+                logger.bind(tag=f"SIM_{venue}").error("private stream buffer full; event dropped: {}", ev)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+
+    # ------------------------------------------------------------------ fault injection
+    def kill_feed(self, venue: str) -> None:
+        """Close ``venue``'s market-data subscriptions and refuse new ones until :meth:`restore_feed`."""
+        st = self._venues[venue]
+        st.feed_killed = True
+        for subs in st.md_subscribers.values():
+            for tx in subs:
+                tx.close()
+            subs.clear()
+        logger.bind(tag=f"SIM_{venue}").warning("fault injected: market-data feed killed")
+
+    def restore_feed(self, venue: str) -> None:
+        st = self._venues[venue]
+        st.feed_killed = False
+        st.feed_blackholed = False
+
+    def blackhole_feed(self, venue: str) -> None:
+        """Keep ``venue``'s subscriptions open but deliver nothing (a half-open connection)."""
+        self._venues[venue].feed_blackholed = True
+        logger.bind(tag=f"SIM_{venue}").warning("fault injected: market-data feed blackholed")
+
+    # ------------------------------------------------------------------ replay
+    async def _publish(self, st: _VenueState, symbol: str, batch: list[MarketDataMsg]) -> None:
+        if st.feed_blackholed or not batch:
+            return
+        subs = st.md_subscribers.get(symbol)
+        if not subs:
+            return
+        at = self._deliver_at()
+        for tx in list(subs):
+            try:
+                await tx.send((at, batch))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                subs.remove(tx)
+
+    async def _drive(self, market: SimMarket, lines: list[bytes], *, task_status: trio.TaskStatus[None]) -> None:
+        st = self._venues[market.venue]
+        engine = st.engines[market.instrument.symbol]
+        symbol = market.instrument.symbol
+        reader = RecordingReader(market.contract)
+        log = logger.bind(tag=f"SIM_{market.venue}_{symbol}")
+        speed = self.settings.speed
+        batch: list[MarketDataMsg] = []
+        started = False
+        n = 0
+        for line in lines:
+            msg = reader.parse(line)
+            if msg is None:
+                continue
+            if msg.recv_ns > self._origin_ns:
+                if not started:
+                    started = True
+                    task_status.started()
+                if speed > 0:
+                    target = self._t0 + (msg.recv_ns - self._origin_ns) / 1e9 / speed
+                    if target > trio.current_time():
+                        await self._publish(st, symbol, batch)
+                        batch = []
+                        await trio.sleep_until(target)
+                elif n % 64 == 0:
+                    await self._publish(st, symbol, batch)
+                    batch = []
+                    await trio.lowlevel.checkpoint()
+            n += 1
+            try:
+                if isinstance(msg, BookDeltaMsg):
+                    events = engine.apply_delta(
+                        msg.bids, msg.asks, seq=msg.seq, first_seq=msg.first_seq, prev_seq=msg.prev_seq,
+                        ts_ns=msg.ts_ns,
+                    )
+                    if engine.book.valid:
+                        batch.append(msg)
+                elif isinstance(msg, TradeMsg):
+                    events = engine.apply_trade(msg.price, msg.size, msg.aggressor, ts_ns=self.now_ns())
+                elif isinstance(msg, BookSnapshotMsg):
+                    events = engine.apply_snapshot(msg.bids, msg.asks, seq=msg.seq, ts_ns=msg.ts_ns)
+                    batch.append(msg)
+                else:
+                    continue
+            except TrioHedgeError as exc:
+                log.error("recording rejected by the venue book: {}", exc)
+                continue
+            self._emit(market.venue, events)
+        await self._publish(st, symbol, batch)
+        if not started:
+            task_status.started()
+        self._replayed[f"{market.venue}/{symbol}"] = n
+        self._malformed[f"{market.venue}/{symbol}"] = reader.stats.malformed
+        if reader.stats.malformed:
+            log.warning("{} malformed recording lines skipped (last: {})", reader.stats.malformed,
+                        reader.stats.last_error)
+        log.info("recording replayed to its end ({} messages)", n)
+
+    def statistics(self) -> SimStatistics:
+        return SimStatistics(dict(self._replayed), dict(self._malformed), self.finished.is_set())
+
+
+def _snapshot_recv_ns(lines: list[bytes]) -> int:
+    for line in lines:
+        if b'"lastUpdateId"' in line:
+            head = line.split(b" ", 1)[0]
+            return int(head)
+    raise TrioHedgeError("recording has no REST snapshot line")
+
+
+@asynccontextmanager
+async def open_sim_exchange(settings: SimSettings, markets: Sequence[SimMarket]) -> AsyncIterator[SimExchange]:
+    """Load the recordings (in a worker thread), start replaying them, and yield the running exchange.
+
+    Both halves block: entering loads and fast-forwards to the common origin (about a second for the
+    embedded recordings); exiting cancels the replay tasks.
+
+    Raises:
+        TrioHedgeError: a recording is missing, unreadable or has no snapshot.
+    """
+    exchange = SimExchange(settings, markets)
+    loaded: list[list[bytes]] = []
+    for m in markets:
+        try:
+            lines = await trio.to_thread.run_sync(load_lines, m.recording)
+        except OSError as exc:
+            raise TrioHedgeError(f"sim: cannot read recording {m.recording}: {exc.strerror or exc}") from None
+        loaded.append(lines)
+    exchange._origin_ns = max(_snapshot_recv_ns(lines) for lines in loaded)
+    exchange._t0 = trio.current_time()
+    async with trio.open_nursery() as nursery:
+
+        async def drive_all(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            async with trio.open_nursery() as inner:
+                for m, lines in zip(markets, loaded, strict=True):
+                    await inner.start(exchange._drive, m, lines)
+                task_status.started()
+            exchange.finished.set()
+
+        await nursery.start(drive_all)
+        exchange._t0 = trio.current_time()
+        exchange.started.set()
+        try:
+            yield exchange
+        finally:
+            nursery.cancel_scope.cancel()
