@@ -1,0 +1,59 @@
+"""Engine errors: each one fails a market scope, which then cancels, flattens, and reports why.
+
+Each class carries ``exit_code``, the process exit code it maps to when it ends the run (the contract with
+the supervisor: 0 clean and flat, 78 do not restart, 75 venue unreachable, anything else restart).
+"""
+
+from __future__ import annotations
+
+from ..domain import TrioHedgeError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_NOT_FLAT = 3
+EXIT_VENUE_UNREACHABLE = 75
+EXIT_CONFIG = 78
+
+
+class EngineError(TrioHedgeError):
+    """Base of engine errors."""
+
+    exit_code: int = EXIT_FAILURE
+
+
+class MarketFailed(EngineError):
+    """A market scope cannot go on; its cleanup cancels resting orders and flattens."""
+
+
+class FeedDown(MarketFailed):
+    """A market-data feed stayed disconnected (or its book invalid) past its budget."""
+
+    exit_code = EXIT_VENUE_UNREACHABLE
+
+
+class BookStale(MarketFailed):
+    """A book received no update for longer than its staleness deadline (a silent, half-open feed)."""
+
+    exit_code = EXIT_VENUE_UNREACHABLE
+
+
+class UnresolvedOrder(MarketFailed):
+    """An order could not be resolved to a terminal state, by stream or by query, within its deadline."""
+
+
+class HedgeFailed(MarketFailed):
+    """The hedge could not be completed within the slippage cap and attempt budget."""
+
+
+class ImbalanceExceeded(MarketFailed):
+    """|primary + hedge| position stayed beyond tolerance past its grace period."""
+
+
+class MarketHalted(MarketFailed):
+    """A venue refused an order in a way retrying cannot fix (invalid order, insufficient margin)."""
+
+
+class NotFlat(EngineError):
+    """Cleanup could not bring every position to zero within its deadline."""
+
+    exit_code = EXIT_NOT_FLAT
