@@ -1,0 +1,446 @@
+"""Configuration: TOML file + ``--set key.path=value`` overrides → validated, typed settings.
+
+Every error is a :class:`ConfigError` naming the key, what is wrong, and the fix; the CLI turns it into
+exit code 78 (do not restart). Unknown keys are errors too: a typo in a risk limit must not silently fall
+back to a default.
+
+Decimal values (prices, sizes, bps) must be written as strings (``order_size = "0.002"``) or integers: a
+TOML float has already lost its decimal form. ``--set`` values are read as TOML literals, except that a
+value which would read as a float is kept as its original text so Decimal keys get it exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from ..domain import Instrument, TrioHedgeError
+from ..engine import MarketSettings
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+"""Where the embedded recordings live (``trio_hedge/data``)."""
+
+
+class ConfigError(TrioHedgeError):
+    """A configuration problem. ``key`` is the dotted path (``markets.0.order_size``)."""
+
+    def __init__(self, key: str, problem: str, fix: str) -> None:
+        super().__init__(f"config key '{key}': {problem}. Fix: {fix}")
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+
+
+@dataclass(frozen=True, slots=True)
+class SimVenueConfig:
+    """A venue served by the embedded simulator (``kind = "sim"``)."""
+
+    name: str
+    instrument: Instrument
+    recording: Path
+    inverse: bool
+    contract_value_quote: Decimal
+    maker_fee_bps: Decimal
+    taker_fee_bps: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    speed: float
+    latency_s: float
+    market_data_capacity: int
+    account_capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str
+    file: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    primary: str
+    hedge: str
+    event_capacity: int
+    markets: tuple[MarketSettings, ...]
+    venues: dict[str, SimVenueConfig]
+    sim: SimConfig
+    log: LogConfig
+    source: str = "<defaults>"
+    secrets: tuple[str, ...] = field(default=())
+
+
+# ---------------------------------------------------------------------------------------------- raw tree
+DEFAULTS: dict[str, Any] = {
+    "engine": {"cycles": 25, "primary": "backpack", "hedge": "grvt", "event_capacity": 256},
+    "markets": [
+        {
+            "name": "BTC",
+            "primary_symbol": "BTC_USDC_PERP",
+            "hedge_symbol": "BTC_USDT_Perp",
+            "order_size": "0.002",
+            "slippage_cap_bps": "10",
+            "requote_after_ms": 300,
+            "quote_check_interval_ms": 50,
+            "hedge_attempts": 3,
+            "inbox_capacity": 256,
+        }
+    ],
+    "risk": {
+        "book_stale_ms": 5000,
+        "book_wait_ms": 5000,
+        "feed_down_budget_ms": 1000,
+        "imbalance_tolerance": "0.01",
+        "imbalance_grace_ms": 2000,
+        "risk_check_interval_ms": 50,
+        "order_deadline_ms": 5000,
+        "event_grace_ms": 500,
+        "query_interval_ms": 200,
+        "max_quote_rejects": 50,
+        "cleanup_deadline_ms": 15000,
+    },
+    "sim": {"speed": 4.0, "latency_ms": 2.0, "market_data_capacity": 64, "account_capacity": 1024},
+    "log": {"level": "INFO", "file": ""},
+    "venues": {
+        "backpack": {
+            "kind": "sim",
+            "symbol": "BTC_USDC_PERP",
+            "base": "BTC",
+            "quote": "USDC",
+            "tick_size": "0.1",
+            "lot_size": "0.001",
+            "min_size": "0.001",
+            "min_notional": "5",
+            "recording": "hftbacktest_binance-usdm_BTCUSDT_20240808.gz",
+            "contract": "linear",
+            "contract_value_quote": "1",
+            "maker_fee_bps": "0",
+            "taker_fee_bps": "2.4",
+        },
+        "grvt": {
+            "kind": "sim",
+            "symbol": "BTC_USDT_Perp",
+            "base": "BTC",
+            "quote": "USDT",
+            "tick_size": "0.1",
+            "lot_size": "0.001",
+            "min_size": "0.001",
+            "min_notional": "5",
+            "recording": "hftbacktest_binance-coinm_BTCUSD_PERP_20240808.gz",
+            "contract": "inverse",
+            "contract_value_quote": "100",
+            "maker_fee_bps": "-0.1",
+            "taker_fee_bps": "4.5",
+        },
+    },
+}
+
+
+def _merge(base: Any, over: Any, path: str) -> Any:
+    if isinstance(base, dict):
+        if not isinstance(over, dict):
+            raise ConfigError(path or "<root>", f"expected a table, got {type(over).__name__}", "write a [table]")
+        out = dict(base)
+        for k, v in over.items():
+            key = f"{path}.{k}" if path else k
+            if k not in base:
+                if path == "venues":
+                    out[k] = v  # a new venue: validated later
+                    continue
+                known = ", ".join(sorted(base)) or "none"
+                raise ConfigError(key, "unknown key", f"remove it or use one of: {known}")
+            out[k] = _merge(base[k], v, key)
+        return out
+    if isinstance(base, list) and base and isinstance(base[0], dict):
+        if not isinstance(over, list):
+            raise ConfigError(path, f"expected an array of tables, got {type(over).__name__}", f"write [[{path}]]")
+        return [_merge(base[0], item, f"{path}.{i}") for i, item in enumerate(over)]
+    return over
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(text, "an override must be key.path=value", "write for example --set engine.cycles=5")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(text, "empty key", "write for example --set engine.cycles=5")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word: a string
+    if isinstance(value, float):
+        value = raw  # keep the decimal text exact; float keys accept numeric strings
+    return key.split("."), value
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node: Any = tree
+    dotted = ".".join(path)
+    for i, part in enumerate(path[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(dotted, f"index {part!r} is not in the list (0..{len(node) - 1})", "use an index")
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if part not in node:
+                if i == 1 and path[0] == "venues":
+                    node[part] = {}
+                else:
+                    raise ConfigError(dotted, f"unknown key {part!r}", f"use one of: {', '.join(sorted(node))}")
+            node = node[part]
+        else:
+            raise ConfigError(dotted, f"{'.'.join(path[: i + 1])} is not a table", "check the key path")
+    last = path[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(dotted, "bad list index", "use an index in range")
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        if last not in node and not (len(path) == 3 and path[0] == "venues"):
+            raise ConfigError(dotted, "unknown key", f"use one of: {', '.join(sorted(node))}")
+        node[last] = value
+    else:
+        raise ConfigError(dotted, "not a table", "check the key path")
+
+
+# ---------------------------------------------------------------------------------------------- typed readers
+def _int(tree: dict[str, Any], key: str, path: str, *, lo: int = 0, hi: int | None = None) -> int:
+    v = tree.get(key)
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{path}.{key}", f"{v!r} is not an integer", f"write an integer like {key} = 10")
+    if v < lo or (hi is not None and v > hi):
+        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ConfigError(f"{path}.{key}", f"{v} is out of range", f"use a value {rng}")
+    return v
+
+
+def _float(tree: dict[str, Any], key: str, path: str, *, lo: float = 0.0, allow_lo: bool = True) -> float:
+    v = tree.get(key)
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            pass
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(f"{path}.{key}", f"{v!r} is not a finite number", f"write a number like {key} = 1.5")
+    if v < lo or (v == lo and not allow_lo):
+        raise ConfigError(f"{path}.{key}", f"{v} is out of range", f"use a value {'>=' if allow_lo else '>'} {lo}")
+    return float(v)
+
+
+def _ms(tree: dict[str, Any], key: str, path: str) -> float:
+    return _float(tree, key, path, lo=0.0, allow_lo=False) / 1000.0
+
+
+def _dec(tree: dict[str, Any], key: str, path: str, *, positive: bool = False, nonneg: bool = False) -> Decimal:
+    v = tree.get(key)
+    fix = f'write it as a decimal string, e.g. {key} = "0.002"'
+    if isinstance(v, bool) or isinstance(v, float):
+        raise ConfigError(f"{path}.{key}", f"{v!r} is a {type(v).__name__}, which loses decimal precision", fix)
+    if not isinstance(v, (str, int)):
+        raise ConfigError(f"{path}.{key}", f"{v!r} is not a decimal number", fix)
+    try:
+        d = Decimal(str(v).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{path}.{key}", f"{v!r} is not a decimal number", fix) from None
+    if not d.is_finite():
+        raise ConfigError(f"{path}.{key}", f"{v!r} is not finite", fix)
+    if positive and d <= 0:
+        raise ConfigError(f"{path}.{key}", f"{d} must be > 0", "use a positive value")
+    if nonneg and d < 0:
+        raise ConfigError(f"{path}.{key}", f"{d} must be >= 0", "use a value >= 0")
+    return d
+
+
+def _str(tree: dict[str, Any], key: str, path: str, choices: tuple[str, ...] | None = None) -> str:
+    v = tree.get(key)
+    if not isinstance(v, str) or (not v and choices is None and key != "file"):
+        raise ConfigError(f"{path}.{key}", f"{v!r} is not a non-empty string", f'write {key} = "..."')
+    if choices is not None and v not in choices:
+        raise ConfigError(f"{path}.{key}", f"{v!r} is not one of {', '.join(choices)}", f"use one of {choices}")
+    return v
+
+
+_VENUE_KEYS = set(DEFAULTS["venues"]["backpack"])
+
+
+def _venue(name: str, tree: Any, base_dir: Path) -> SimVenueConfig:
+    path = f"venues.{name}"
+    if not isinstance(tree, dict):
+        raise ConfigError(path, "expected a table", f"write [venues.{name}]")
+    kind = tree.get("kind")
+    if kind != "sim":
+        raise ConfigError(
+            f"{path}.kind",
+            f"{kind!r} is not available in this version (only the embedded simulator)",
+            'use kind = "sim"; the real GRVT and Backpack adapters are not shipped yet',
+        )
+    unknown = set(tree) - _VENUE_KEYS
+    if unknown:
+        raise ConfigError(f"{path}.{sorted(unknown)[0]}", "unknown key", f"use one of: {', '.join(sorted(_VENUE_KEYS))}")
+    missing = _VENUE_KEYS - set(tree)
+    if missing:
+        raise ConfigError(f"{path}.{sorted(missing)[0]}", "missing", "add it (see config.toml for an example)")
+    try:
+        inst = Instrument(
+            venue=name,
+            symbol=_str(tree, "symbol", path),
+            base=_str(tree, "base", path),
+            quote=_str(tree, "quote", path),
+            tick_size=_dec(tree, "tick_size", path, positive=True),
+            lot_size=_dec(tree, "lot_size", path, positive=True),
+            min_size=_dec(tree, "min_size", path, positive=True),
+            min_notional=_dec(tree, "min_notional", path, nonneg=True),
+        )
+    except ConfigError:
+        raise
+    except TrioHedgeError as exc:
+        raise ConfigError(path, str(exc), "fix the instrument values") from None
+    rec = Path(_str(tree, "recording", path))
+    if not rec.is_absolute():
+        candidates = [DATA_DIR / rec, base_dir / rec]
+        rec = next((c for c in candidates if c.exists()), candidates[0])
+    if not rec.exists():
+        raise ConfigError(f"{path}.recording", f"file {rec} does not exist",
+                          f"use a file in {DATA_DIR} or an absolute path")
+    return SimVenueConfig(
+        name=name,
+        instrument=inst,
+        recording=rec,
+        inverse=_str(tree, "contract", path, ("linear", "inverse")) == "inverse",
+        contract_value_quote=_dec(tree, "contract_value_quote", path, positive=True),
+        maker_fee_bps=_dec(tree, "maker_fee_bps", path),
+        taker_fee_bps=_dec(tree, "taker_fee_bps", path),
+    )
+
+
+def build_config(tree: dict[str, Any], *, base_dir: Path, source: str) -> Config:
+    """Validate a merged raw tree into :class:`Config`. Raises :class:`ConfigError`."""
+    eng = tree["engine"]
+    risk = tree["risk"]
+    venues = {name: _venue(name, v, base_dir) for name, v in tree["venues"].items()}
+    primary = _str(eng, "primary", "engine")
+    hedge = _str(eng, "hedge", "engine")
+    for key, name in (("primary", primary), ("hedge", hedge)):
+        if name not in venues:
+            raise ConfigError(f"engine.{key}", f"{name!r} is not a configured venue",
+                              f"use one of: {', '.join(sorted(venues))}")
+    if primary == hedge:
+        raise ConfigError("engine.hedge", "the hedge venue is the primary venue", "use two different venues")
+    cycles = _int(eng, "cycles", "engine", lo=1)
+    markets: list[MarketSettings] = []
+    names: set[str] = set()
+    if not tree["markets"]:
+        raise ConfigError("markets", "no market configured", "add a [[markets]] table")
+    for i, m in enumerate(tree["markets"]):
+        path = f"markets.{i}"
+        name = _str(m, "name", path)
+        if name in names:
+            raise ConfigError(f"{path}.name", f"market {name!r} configured twice", "give each market its own name")
+        names.add(name)
+        psym = _str(m, "primary_symbol", path)
+        hsym = _str(m, "hedge_symbol", path)
+        pinst, hinst = venues[primary].instrument, venues[hedge].instrument
+        if psym != pinst.symbol:
+            raise ConfigError(f"{path}.primary_symbol", f"{psym!r} is not listed by {primary}",
+                              f"use {pinst.symbol!r}")
+        if hsym != hinst.symbol:
+            raise ConfigError(f"{path}.hedge_symbol", f"{hsym!r} is not listed by {hedge}", f"use {hinst.symbol!r}")
+        size = _dec(m, "order_size", path, positive=True)
+        for inst, who in ((pinst, primary), (hinst, hedge)):
+            if size % inst.lot_size != 0 or size < inst.min_size:
+                raise ConfigError(f"{path}.order_size", f"{size} is not a valid size on {who} (lot {inst.lot_size}, "
+                                  f"min {inst.min_size})", "use a multiple of both venues' lot sizes")
+        markets.append(
+            MarketSettings(
+                name=name,
+                primary_symbol=psym,
+                hedge_symbol=hsym,
+                cycles=cycles,
+                order_size=size,
+                slippage_cap_bps=_dec(m, "slippage_cap_bps", path, positive=True),
+                requote_after_s=_ms(m, "requote_after_ms", path),
+                quote_check_interval_s=_ms(m, "quote_check_interval_ms", path),
+                hedge_attempts=_int(m, "hedge_attempts", path, lo=1, hi=20),
+                inbox_capacity=_int(m, "inbox_capacity", path, lo=1, hi=1_000_000),
+                order_deadline_s=_ms(risk, "order_deadline_ms", "risk"),
+                event_grace_s=_ms(risk, "event_grace_ms", "risk"),
+                query_interval_s=_ms(risk, "query_interval_ms", "risk"),
+                book_wait_s=_ms(risk, "book_wait_ms", "risk"),
+                max_quote_rejects=_int(risk, "max_quote_rejects", "risk", lo=1),
+                book_stale_s=_ms(risk, "book_stale_ms", "risk"),
+                feed_down_budget_s=_ms(risk, "feed_down_budget_ms", "risk"),
+                imbalance_tolerance=_dec(risk, "imbalance_tolerance", "risk", nonneg=True),
+                imbalance_grace_s=_ms(risk, "imbalance_grace_ms", "risk"),
+                risk_check_interval_s=_ms(risk, "risk_check_interval_ms", "risk"),
+                cleanup_deadline_s=_ms(risk, "cleanup_deadline_ms", "risk"),
+            )
+        )
+    if len(markets) > 1:
+        raise ConfigError("markets", f"{len(markets)} markets configured; the simulator venues list one symbol each",
+                          "configure one [[markets]] table")
+    sim = tree["sim"]
+    log = tree["log"]
+    level = _str(log, "level", "log", ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"))
+    log_file = _str(log, "file", "log")
+    return Config(
+        primary=primary,
+        hedge=hedge,
+        event_capacity=_int(eng, "event_capacity", "engine", lo=1, hi=1_000_000),
+        markets=tuple(markets),
+        venues=venues,
+        sim=SimConfig(
+            speed=_float(sim, "speed", "sim", lo=0.0),
+            latency_s=_float(sim, "latency_ms", "sim", lo=0.0) / 1000.0,
+            market_data_capacity=_int(sim, "market_data_capacity", "sim", lo=1, hi=1_000_000),
+            account_capacity=_int(sim, "account_capacity", "sim", lo=1, hi=10_000_000),
+        ),
+        log=LogConfig(level=level, file=Path(log_file) if log_file else None),
+        source=source,
+    )
+
+
+def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read ``path`` (or the built-in defaults when None), apply ``overrides``, and validate.
+
+    Args:
+        path: a TOML file, or None for the defaults (identical to the shipped ``config.toml``).
+        overrides: ``key.path=value`` strings, applied in order after the file.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML, unknown key, wrong type, or an out-of-range value.
+    """
+    tree: dict[str, Any] = copy.deepcopy(DEFAULTS)
+    base_dir = Path.cwd()
+    source = "<defaults>"
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError("--config", f"cannot read {path}: {exc.strerror}", "pass an existing file") from None
+        try:
+            user = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", f"{path} is not valid TOML ({exc})", "fix the TOML syntax") from None
+        if "venues" in user and isinstance(user["venues"], dict):
+            # venues listed in the file replace the default set entirely (no hidden default venue)
+            tree["venues"] = {}
+        tree = _merge(tree, user, "")
+        base_dir = path.resolve().parent
+        source = str(path)
+    for text in overrides:
+        keys, value = _parse_override(text)
+        _set_path(tree, keys, value)
+    return build_config(tree, base_dir=base_dir, source=source)

@@ -1,0 +1,108 @@
+"""The run summary: a JSON-ready dict and its human-readable rendering.
+
+Shape (keys always present)::
+
+    {
+      "cycles_completed": int, "cycles_failed": int,
+      "volume_quote": "decimal string",          # sum of fill notionals on both venues, quote units
+      "avg_edge_bps": float | null,              # mean per-cycle entry edge, bps of the maker price:
+                                                 #   sign(maker side) * (hedge avg - maker avg) / maker avg * 1e4
+      "hedge_latency_ms": {"p50": float|null, "p99": float|null, "max": float|null, "count": int},
+                                                 # fill event received -> hedge order sent (perf counter)
+      "max_slippage_bps": float,                 # worst hedge fill vs the best price when it was sent
+      "max_abs_net_exposure": "decimal string",  # max |primary + hedge| seen from fills, base units
+      "final_positions": {venue: {symbol: "decimal string"}},
+      "exit_reason": str, "exit_code": int,
+      "markets": {name: {"cycles": [...per-cycle records...]}}
+    }
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ..domain import ZERO
+from ..engine import MarketStats
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of ``sorted_values`` by linear interpolation (numpy's default method)."""
+    if not sorted_values:
+        return None
+    pos = (len(sorted_values) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def build_summary(
+    stats: dict[str, MarketStats],
+    final_positions: dict[str, dict[str, Decimal | None]],
+    exit_reason: str,
+    exit_code: int,
+) -> dict[str, Any]:
+    """Assemble the summary dict (see the module docstring) from per-market statistics."""
+    all_stats = list(stats.values())
+    latencies_ms = sorted(ns / 1e6 for s in all_stats for ns in s.hedge_latency_ns)
+    edges = [e for s in all_stats for e in s.edges_bps]
+
+    def r(x: float | None) -> float | None:
+        return None if x is None else round(x, 4)
+
+    return {
+        "cycles_completed": sum(s.cycles_completed for s in all_stats),
+        "cycles_failed": sum(s.cycles_failed for s in all_stats),
+        "volume_quote": str(sum((s.volume_quote for s in all_stats), ZERO).quantize(Decimal("0.01"))),
+        "avg_edge_bps": r(float(sum(edges, ZERO) / len(edges))) if edges else None,
+        "hedge_latency_ms": {
+            "p50": r(percentile(latencies_ms, 0.50)),
+            "p99": r(percentile(latencies_ms, 0.99)),
+            "max": r(latencies_ms[-1]) if latencies_ms else None,
+            "count": len(latencies_ms),
+        },
+        "max_slippage_bps": round(float(max((s.max_slippage_bps for s in all_stats), default=ZERO)), 4),
+        "max_abs_net_exposure": str(max((s.max_abs_net_exposure for s in all_stats), default=ZERO)),
+        "final_positions": {
+            venue: {sym: ("unknown" if pos is None else str(pos)) for sym, pos in syms.items()}
+            for venue, syms in final_positions.items()
+        },
+        "exit_reason": exit_reason,
+        "exit_code": exit_code,
+        "markets": {
+            name: {
+                "cycles": [
+                    {
+                        "index": c.index,
+                        "side": c.side,
+                        "maker_filled": str(c.maker_filled),
+                        "hedge_filled": str(c.hedge_filled),
+                        "edge_bps": None if c.edge_bps is None else round(float(c.edge_bps), 4),
+                        "outcome": c.outcome,
+                    }
+                    for c in s.cycles
+                ]
+            }
+            for name, s in stats.items()
+        },
+    }
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    """The summary as a few aligned lines for a terminal."""
+    lat = summary["hedge_latency_ms"]
+    pos = ", ".join(
+        f"{venue}/{sym}={p}" for venue, syms in summary["final_positions"].items() for sym, p in syms.items()
+    )
+    lines = [
+        "== trio_hedge run summary ==",
+        f"cycles completed     {summary['cycles_completed']} (failed {summary['cycles_failed']})",
+        f"volume (quote)       {summary['volume_quote']}",
+        f"avg edge (bps)       {summary['avg_edge_bps']}",
+        f"hedge latency (ms)   p50 {lat['p50']}  p99 {lat['p99']}  max {lat['max']}  (n={lat['count']})",
+        f"max slippage (bps)   {summary['max_slippage_bps']}",
+        f"max net exposure     {summary['max_abs_net_exposure']}",
+        f"final positions      {pos}",
+        f"exit                 {summary['exit_code']}: {summary['exit_reason']}",
+    ]
+    return "\n".join(lines)
