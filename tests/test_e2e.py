@@ -1,0 +1,105 @@
+"""The main job end to end on the embedded simulator and the shipped recordings (virtual time)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import trio
+
+from trio_hedge.app import load_config, run_bot
+from trio_hedge.engine import EXIT_OK, EXIT_VENUE_UNREACHABLE
+from trio_hedge.sim import SimExchange
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _flat(summary: dict) -> bool:
+    return all(Decimal(p) == 0 for syms in summary["final_positions"].values() for p in syms.values())
+
+
+async def test_default_job_completes_20_cycles_flat(autojump_clock: trio.testing.MockClock) -> None:
+    config = load_config(REPO / "config.toml")
+    result = await run_bot(config)
+    s = result.summary
+    assert result.exit_code == EXIT_OK, result.exit_reason
+    assert s["cycles_completed"] >= 20
+    assert s["cycles_failed"] == 0
+    assert _flat(s)
+    assert set(s["final_positions"]) == {"backpack", "grvt"}
+    # every cycle hedged exactly what the maker filled
+    for c in s["markets"]["BTC"]["cycles"]:
+        assert c["outcome"] == "completed"
+        assert Decimal(c["maker_filled"]) == Decimal("0.002") == Decimal(c["hedge_filled"])
+    assert Decimal(s["volume_quote"]) > 0
+    assert s["hedge_latency_ms"]["count"] >= 20
+    assert s["avg_edge_bps"] is not None
+
+
+async def test_killing_primary_feed_mid_cycle_cancels_and_flattens(autojump_clock: trio.testing.MockClock) -> None:
+    config = load_config(REPO / "config.toml", ["engine.cycles=1000"])
+    killed_with: dict[str, object] = {}
+
+    async def kill_when_exposed(exchange: SimExchange) -> None:
+        # wait until a hedge position is open and a quote may rest, then kill the primary's market data
+        hedge_engine = exchange.engine("grvt", "BTC_USDT_Perp")
+        primary_engine = exchange.engine("backpack", "BTC_USDC_PERP")
+        while True:
+            await trio.sleep(0.01)
+            if hedge_engine.position().size != 0 and primary_engine.position().size != 0:
+                break
+        killed_with["hedge_position"] = hedge_engine.position().size
+        exchange.kill_feed("backpack")
+
+    result = await run_bot(config, sim_hook=kill_when_exposed)
+    assert killed_with["hedge_position"] != 0
+    assert result.exit_code == EXIT_VENUE_UNREACHABLE
+    assert "FeedDown" in result.exit_reason and "backpack" in result.exit_reason
+    assert _flat(result.summary)
+    assert result.summary["cycles_failed"] == 1
+
+
+async def test_silent_hedge_feed_is_detected_as_stale_and_flattened(autojump_clock: trio.testing.MockClock) -> None:
+    config = load_config(REPO / "config.toml", ["engine.cycles=1000", "risk.book_stale_ms=1500"])
+    blackholed_at: list[float] = []
+
+    async def blackhole_after_a_few_cycles(exchange: SimExchange) -> None:
+        await trio.sleep(5)
+        blackholed_at.append(trio.current_time())
+        exchange.blackhole_feed("grvt")
+
+    result = await run_bot(config, sim_hook=blackhole_after_a_few_cycles)
+    assert blackholed_at
+    assert result.exit_code == EXIT_VENUE_UNREACHABLE
+    assert "BookStale" in result.exit_reason and "grvt" in result.exit_reason
+    assert _flat(result.summary)
+    assert result.summary["cycles_completed"] >= 1
+
+
+async def test_end_of_recorded_data_stops_gracefully_and_flat(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    from .synth import Recording, venue_overrides
+
+    def short(path: Path, symbol: str, depth: str) -> Path:
+        r = Recording(symbol=symbol)
+        r.snapshot(0.0, [("100.0", depth)], [("100.1", depth)])
+        for i in range(1, 40):  # 2 seconds of data: quotes fill on the trades, then the data ends
+            r.trade(i * 0.05, "100.0", "0.002", buyer_is_maker=True)
+            r.trade(i * 0.05 + 0.01, "100.1", "0.002", buyer_is_maker=False)
+            r.delta(i * 0.05 + 0.02, bids=[("99.0", str(i))], asks=[("101.0", str(i))])
+        return r.write(path)
+
+    overrides = [
+        *venue_overrides("backpack", short(tmp_path / "p.gz", "A", "0.001"), symbol="BTC_USDC_PERP"),
+        *venue_overrides("grvt", short(tmp_path / "h.gz", "B", "50"), symbol="BTC_USDT_Perp"),
+        "venues.backpack.min_notional=0",
+        "venues.grvt.min_notional=0",
+        "engine.cycles=1000",
+        "sim.speed=1",
+    ]
+    result = await run_bot(load_config(REPO / "config.toml", overrides))
+    assert result.exit_code == EXIT_OK, result.exit_reason
+    assert "recorded data ended" in result.exit_reason
+    assert _flat(result.summary)
+    assert result.summary["cycles_failed"] == 0
