@@ -2,6 +2,7 @@
 and the L2 order book. Imports nothing from the other layers."""
 
 from ._book import BookSide as BookSide
+from ._book import CheckedLevels as CheckedLevels
 from ._book import FillEstimate as FillEstimate
 from ._book import Level as Level
 from ._book import OrderBook as OrderBook
@@ -45,6 +46,7 @@ __all__ = [
     "BookError",
     "BookInvalid",
     "BookSide",
+    "CheckedLevels",
     "Fill",
     "FillEstimate",
     "IllegalTransition",

@@ -1,15 +1,22 @@
 """An L2 order book: snapshot plus sequence-checked incremental deltas, and depth queries.
 
-Layout: each side is a ``dict[price, size]`` plus a sorted list of its prices (ascending for both sides;
-the best bid is the last element, the best ask the first), maintained with :mod:`bisect`. A level size of 0
-deletes the level (the exchange convention for absolute-size deltas: Binance, GRVT, Backpack).
+Layout: each side is a ``dict[price, size]`` (the truth) plus a sorted list of sort keys maintained with
+:mod:`bisect`, best price LAST on both sides (bids: prices ascending; asks: negated prices ascending), because
+most inserts and deletes happen near the top of the book and a ``list.insert`` near the end moves few
+pointers. Deletion from the sorted list is lazy: a deleted level's key stays in the list, remembered in a
+"stale" set, until the level comes back (then nothing moves: levels near the top flicker in and out all the
+time), until it reaches the end of the list (popped after every update, so the best price is always live),
+or until stale keys outnumber half the live ones (the list is then compacted). Queries skip stale keys.
+A level size of 0 deletes the level (the exchange convention for absolute-size deltas: Binance, GRVT,
+Backpack).
 
 Sequencing (one rule set for every venue; the caller maps the venue's fields):
     * ``apply_snapshot(..., seq=S)`` makes the book valid at sequence ``S``.
     * ``apply_delta(..., seq=u, first_seq=U, prev_seq=pu)``:
         - ``u <= S``: stale (older than the book), dropped, returns False. This is Binance's "drop any event
           where u is < lastUpdateId in the snapshot" rule.
-        - the first delta after a snapshot must bridge it: ``U <= S + 1``.
+        - the first delta after a snapshot must bridge it: ``U <= S + 1``, or continue it exactly
+          (``pu == S``: a snapshot cut at an event boundary, e.g. one rebuilt from a synced book).
         - later deltas must continue exactly: ``pu == S`` when the venue sends a previous id (Binance
           futures ``pu``, GRVT ``prev_sequence_number``), else ``U == S + 1`` (Binance spot, Backpack).
         - anything else is a :class:`SequenceGap`: the book becomes invalid until the next snapshot.
@@ -19,21 +26,95 @@ Sequencing (one rule set for every venue; the caller maps the venue's fields):
 
 Depth queries (:func:`walk`) give levels, cumulative size, the VWAP and the worst price to fill a size, and
 the liquidity available within a limit price.
+
+Validated input (:class:`CheckedLevels`): a parser that has already checked every value with the rules above
+can hand the book a :class:`CheckedLevels` list; the book then skips its per-value checks (sequence and
+crossing checks always run). This is the hot path of recorded-data replay (``trio_hedge.sim._replay``).
 """
 
 from __future__ import annotations
 
 import enum
-from bisect import bisect_left, insort
-from collections.abc import Iterable, Sequence
+from bisect import insort
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
+from typing import Self, SupportsIndex, cast, overload
 
 from ._errors import BadValue, BookInvalid, SequenceGap
 from ._num import ZERO
 
+_INF = Decimal("Infinity")
+_neg = Decimal.copy_negate  # exact (no context rounding), so -(-p) == p for any finite Decimal
+
 Level = tuple[Decimal, Decimal]
 """One price level: (price in quote per base, size in base units)."""
+
+
+class CheckedLevels(list[Level]):
+    """A list of levels whose every value is known good: each item a ``(price, size)`` tuple of Decimals, the
+    price finite and > 0, the size finite and >= 0 (the rules :class:`OrderBook` enforces).
+
+    Everything that enters is checked: the constructor, ``append``, ``extend``, ``insert``, ``+=`` and item
+    assignment raise :class:`BadValue` for a bad item; removing or reordering items keeps the guarantee.
+    :class:`OrderBook` trusts a CheckedLevels and skips its per-value checks.
+
+    Raises:
+        BadValue: an item that is not a (Decimal, Decimal) tuple obeying the rules above.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, levels: Iterable[Level] = ()) -> None:
+        items = list(levels)
+        _check_items(items)
+        list.__init__(self, items)
+
+    @classmethod
+    def _from_checked(cls, levels: list[Level]) -> CheckedLevels:
+        """Internal, for parsers that have validated every item with exactly these rules: no re-check."""
+        out = list.__new__(cls)
+        list.__init__(out, levels)
+        return out
+
+    def append(self, level: Level) -> None:
+        _check_items((level,))
+        list.append(self, level)
+
+    def extend(self, levels: Iterable[Level]) -> None:
+        items = list(levels)
+        _check_items(items)
+        list.extend(self, items)
+
+    def insert(self, index: SupportsIndex, level: Level) -> None:
+        _check_items((level,))
+        list.insert(self, index, level)
+
+    def __iadd__(self, levels: Iterable[Level]) -> Self:  # type: ignore[override,misc]
+        self.extend(levels)
+        return self
+
+    @overload
+    def __setitem__(self, index: SupportsIndex, value: Level) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, value: Iterable[Level]) -> None: ...
+    def __setitem__(self, index: SupportsIndex | slice, value: Level | Iterable[Level]) -> None:
+        if isinstance(index, slice):
+            items = list(cast(Iterable[Level], value))
+            _check_items(items)
+            list.__setitem__(self, index, items)
+        else:
+            level = cast(Level, value)
+            _check_items((level,))
+            list.__setitem__(self, index, level)
+
+
+def _check_items(items: Iterable[object]) -> None:
+    for item in items:
+        if type(item) is not tuple or len(item) != 2:
+            raise BadValue(f"level {str(item)[:40]!r} is not a (price, size) tuple")
+        _check(*item)
 
 
 class BookSide(enum.StrEnum):
@@ -119,8 +200,10 @@ class OrderBook:
         "updates",
         "_bids",
         "_asks",
-        "_bid_px",
-        "_ask_px",
+        "_bid_keys",
+        "_ask_keys",
+        "_bid_stale",
+        "_ask_stale",
         "_bridging",
     )
 
@@ -131,10 +214,12 @@ class OrderBook:
         self.valid = False
         self.invalid_reason = "no snapshot yet"
         self.updates = 0
-        self._bids: dict[Decimal, Decimal] = {}
+        self._bids: dict[Decimal, Decimal] = {}  # price -> size: the truth
         self._asks: dict[Decimal, Decimal] = {}
-        self._bid_px: list[Decimal] = []  # ascending; best bid last
-        self._ask_px: list[Decimal] = []  # ascending; best ask first
+        self._bid_keys: list[Decimal] = []  # bid prices ascending (best bid last), incl. stale ones
+        self._ask_keys: list[Decimal] = []  # NEGATED ask prices ascending (best ask last), incl. stale ones
+        self._bid_stale: set[Decimal] = set()  # prices of keys in _bid_keys whose level is deleted
+        self._ask_stale: set[Decimal] = set()  # prices (not negated) of keys in _ask_keys whose level is deleted
         self._bridging = False
 
     # ------------------------------------------------------------------ mutation
@@ -146,25 +231,35 @@ class OrderBook:
     def apply_snapshot(self, bids: Iterable[Level], asks: Iterable[Level], *, seq: int, ts_ns: int = 0) -> None:
         """Replace the whole book and make it valid at ``seq``.
 
+        Args:
+            bids, asks: (price, size) pairs in any order (size 0 entries are ignored; for a repeated price
+                the last one wins). A :class:`CheckedLevels` skips the per-value checks.
+            seq: the sequence number the snapshot is at.
+            ts_ns: its timestamp, ns.
+
         Raises:
             BookInvalid: a bad value or a crossed snapshot (the book stays invalid).
         """
         self._bids.clear()
         self._asks.clear()
+        self._bid_keys = []
+        self._ask_keys = []
+        self._bid_stale = set()
+        self._ask_stale = set()
         try:
-            for price, size in bids:
-                _check(price, size)
-                if size > ZERO:
-                    self._bids[price] = size
-            for price, size in asks:
-                _check(price, size)
-                if size > ZERO:
-                    self._asks[price] = size
-        except BadValue as exc:
+            if type(bids) is not CheckedLevels:
+                bids = list(bids)
+                _check_pairs(bids)
+            if type(asks) is not CheckedLevels:
+                asks = list(asks)
+                _check_pairs(asks)
+        except (ValueError, TypeError) as exc:  # BadValue is a ValueError; TypeError: not a (price, size) pair
             self.invalidate(f"bad snapshot value: {exc}")
             raise BookInvalid(f"{self.symbol}: {self.invalid_reason}") from None
-        self._bid_px = sorted(self._bids)
-        self._ask_px = sorted(self._asks)
+        self._bids.update((p, s) for p, s in bids if s)
+        self._asks.update((p, s) for p, s in asks if s)
+        self._bid_keys = sorted(self._bids)
+        self._ask_keys = sorted(map(_neg, self._asks))
         self.seq = seq
         self.ts_ns = ts_ns
         self.updates += 1
@@ -186,7 +281,8 @@ class OrderBook:
         """Apply absolute-size level updates (size 0 deletes the level).
 
         Args:
-            bids, asks: (price, new size) pairs.
+            bids, asks: (price, new size) pairs, applied in order. A :class:`CheckedLevels` skips the
+                per-value checks.
             seq: the update's last sequence number (Binance ``u``).
             first_seq: its first sequence number (Binance ``U``), if the venue sends one.
             prev_seq: the previous update's last sequence number (Binance futures ``pu``), if sent.
@@ -205,7 +301,7 @@ class OrderBook:
         if seq <= self.seq:
             return False
         if self._bridging:
-            if first_seq is not None and first_seq > self.seq + 1:
+            if first_seq is not None and first_seq > self.seq + 1 and prev_seq != self.seq:
                 self.invalidate(f"first delta {first_seq}..{seq} does not bridge snapshot {self.seq}")
                 raise SequenceGap(self.symbol, self.seq + 1, first_seq)
         elif prev_seq is not None:
@@ -216,66 +312,93 @@ class OrderBook:
             self.invalidate(f"sequence gap: first {first_seq}, book at {self.seq}")
             raise SequenceGap(self.symbol, self.seq + 1, first_seq)
         try:
-            for price, size in bids:
-                _check(price, size)
-                _set_level(self._bids, self._bid_px, price, size)
-            for price, size in asks:
-                _check(price, size)
-                _set_level(self._asks, self._ask_px, price, size)
-        except BadValue as exc:
+            if type(bids) is CheckedLevels:
+                _set_bids(self._bids, self._bid_keys, self._bid_stale, bids)
+            else:
+                _set_bids_checked(self._bids, self._bid_keys, self._bid_stale, bids)
+            if type(asks) is CheckedLevels:
+                _set_asks(self._asks, self._ask_keys, self._ask_stale, asks)
+            else:
+                _set_asks_checked(self._asks, self._ask_keys, self._ask_stale, asks)
+        except (ValueError, TypeError) as exc:  # BadValue is a ValueError; TypeError: not a (price, size) pair
+            self._tidy()
             self.invalidate(f"bad delta value: {exc}")
             raise BookInvalid(f"{self.symbol}: {self.invalid_reason}") from None
+        if self._bid_stale or self._ask_stale:
+            self._tidy()
         self._bridging = False
         self.seq = seq
         self.ts_ns = ts_ns
         self.updates += 1
-        self._check_crossed()
+        bid_keys = self._bid_keys
+        ask_keys = self._ask_keys
+        if bid_keys and ask_keys and bid_keys[-1] >= _neg(ask_keys[-1]):
+            self._check_crossed()
         return True
 
+    def _tidy(self) -> None:
+        """Pop stale keys off the end (so the best price is live); compact a side when mostly stale."""
+        stale = self._bid_stale
+        if stale:
+            keys = self._bid_keys
+            while keys and keys[-1] in stale:
+                stale.remove(keys.pop())
+            if len(stale) > (len(self._bids) >> 1) + 64:
+                keys[:] = [k for k in keys if k not in stale]
+                stale.clear()
+        stale = self._ask_stale
+        if stale:
+            keys = self._ask_keys
+            while keys and _neg(keys[-1]) in stale:
+                stale.remove(_neg(keys.pop()))
+            if len(stale) > (len(self._asks) >> 1) + 64:
+                keys[:] = [k for k in keys if _neg(k) not in stale]
+                stale.clear()
+
     def _check_crossed(self) -> None:
-        if self._bid_px and self._ask_px and self._bid_px[-1] >= self._ask_px[0]:
-            self.invalidate(f"crossed book: bid {self._bid_px[-1]} >= ask {self._ask_px[0]}")
-            raise BookInvalid(f"{self.symbol}: {self.invalid_reason}")
+        if self._bid_keys and self._ask_keys:
+            bid = self._bid_keys[-1]
+            ask = _neg(self._ask_keys[-1])
+            if bid >= ask:
+                self.invalidate(f"crossed book: bid {bid} >= ask {ask}")
+                raise BookInvalid(f"{self.symbol}: {self.invalid_reason}")
 
     # ------------------------------------------------------------------ queries
     def best_bid(self) -> Level | None:
         """The best bid (price, size), or None if the side is empty."""
-        if not self._bid_px:
+        if not self._bid_keys:
             return None
-        p = self._bid_px[-1]
+        p = self._bid_keys[-1]
         return p, self._bids[p]
 
     def best_ask(self) -> Level | None:
         """The best ask (price, size), or None if the side is empty."""
-        if not self._ask_px:
+        if not self._ask_keys:
             return None
-        p = self._ask_px[0]
+        p = _neg(self._ask_keys[-1])
         return p, self._asks[p]
 
     def mid(self) -> Decimal | None:
         """(best bid + best ask) / 2, or None if a side is empty."""
-        if not self._bid_px or not self._ask_px:
+        if not self._bid_keys or not self._ask_keys:
             return None
-        return (self._bid_px[-1] + self._ask_px[0]) / 2
+        return (self._bid_keys[-1] + _neg(self._ask_keys[-1])) / 2
 
     def depth(self, side: BookSide) -> int:
         """Number of levels on ``side``."""
-        return len(self._bid_px) if side is BookSide.BID else len(self._ask_px)
+        return len(self._bids) if side is BookSide.BID else len(self._asks)
 
-    def iter_levels(self, side: BookSide) -> Iterable[Level]:
+    def iter_levels(self, side: BookSide) -> Iterator[Level]:
         """Levels of ``side``, best first (a generator over the live book: do not await while iterating)."""
         if side is BookSide.BID:
-            book = self._bids
-            return ((p, book[p]) for p in reversed(self._bid_px))
-        book = self._asks
-        return ((p, book[p]) for p in self._ask_px)
+            bids = self._bids
+            return ((p, s) for p in reversed(self._bid_keys) if (s := bids.get(p)) is not None)
+        asks = self._asks
+        return ((p, s) for p in map(_neg, reversed(self._ask_keys)) if (s := asks.get(p)) is not None)
 
     def levels(self, side: BookSide, n: int) -> list[Level]:
-        """The best ``n`` levels of ``side``, best first."""
-        if side is BookSide.BID:
-            px = self._bid_px[-n:][::-1] if n > 0 else []
-            return [(p, self._bids[p]) for p in px]
-        return [(p, self._asks[p]) for p in self._ask_px[:n]]
+        """The best ``n`` levels of ``side``, best first (``[]`` for ``n <= 0``)."""
+        return list(islice(self.iter_levels(side), n)) if n > 0 else []
 
     def size_at(self, side: BookSide, price: Decimal) -> Decimal:
         """Size resting at exactly ``price`` on ``side`` (0 if no level)."""
@@ -305,7 +428,7 @@ class OrderBook:
 
     def snapshot(self, depth: int | None = None) -> tuple[list[Level], list[Level]]:
         """Copies of (bids best first, asks best first), at most ``depth`` levels each."""
-        n = depth if depth is not None else max(len(self._bid_px), len(self._ask_px))
+        n = depth if depth is not None else max(len(self._bids), len(self._asks))
         return self.levels(BookSide.BID, n), self.levels(BookSide.ASK, n)
 
 
@@ -316,14 +439,88 @@ def _check(price: Decimal, size: Decimal) -> None:
         raise BadValue(f"size {size!r} must be a finite Decimal >= 0")
 
 
-def _set_level(book: dict[Decimal, Decimal], prices: list[Decimal], price: Decimal, size: Decimal) -> None:
-    if size == ZERO:
-        if book.pop(price, None) is not None:
-            del prices[bisect_left(prices, price)]
-    else:
-        if price not in book:
-            insort(prices, price)
-        book[price] = size
+def _check_pairs(levels: Iterable[Level]) -> None:
+    for price, size in levels:
+        _check(price, size)
+
+
+# The level-update loops below are the hot path of every feed, so they are written out by hand with no
+# per-level function call. The *_checked variants inline the rules of _check (a NaN comparison raises
+# InvalidOperation under the default context, or is False without the trap: either way _check then runs and
+# raises BadValue with the precise reason). A deleted level's key stays in the sorted list and its price is
+# remembered as stale (see the module docstring); a level that comes back reuses its key.
+
+
+def _set_bids(book: dict[Decimal, Decimal], keys: list[Decimal], stale: set[Decimal], levels: Iterable[Level]) -> None:
+    for price, size in levels:
+        if size:
+            if price not in book:
+                if price in stale:
+                    stale.remove(price)
+                else:
+                    insort(keys, price)
+            book[price] = size
+        elif book.pop(price, None) is not None:
+            stale.add(price)
+
+
+def _set_asks(book: dict[Decimal, Decimal], keys: list[Decimal], stale: set[Decimal], levels: Iterable[Level]) -> None:
+    for price, size in levels:
+        if size:
+            if price not in book:
+                if price in stale:
+                    stale.remove(price)
+                else:
+                    insort(keys, _neg(price))
+            book[price] = size
+        elif book.pop(price, None) is not None:
+            stale.add(price)
+
+
+def _set_bids_checked(
+    book: dict[Decimal, Decimal], keys: list[Decimal], stale: set[Decimal], levels: Iterable[Level]
+) -> None:
+    for price, size in levels:
+        try:
+            ok = (
+                isinstance(price, Decimal) and isinstance(size, Decimal) and ZERO < price < _INF and ZERO <= size < _INF
+            )
+        except ArithmeticError:
+            ok = False
+        if not ok:
+            _check(price, size)
+        if size:
+            if price not in book:
+                if price in stale:
+                    stale.remove(price)
+                else:
+                    insort(keys, price)
+            book[price] = size
+        elif book.pop(price, None) is not None:
+            stale.add(price)
+
+
+def _set_asks_checked(
+    book: dict[Decimal, Decimal], keys: list[Decimal], stale: set[Decimal], levels: Iterable[Level]
+) -> None:
+    for price, size in levels:
+        try:
+            ok = (
+                isinstance(price, Decimal) and isinstance(size, Decimal) and ZERO < price < _INF and ZERO <= size < _INF
+            )
+        except ArithmeticError:
+            ok = False
+        if not ok:
+            _check(price, size)
+        if size:
+            if price not in book:
+                if price in stale:
+                    stale.remove(price)
+                else:
+                    insort(keys, _neg(price))
+            book[price] = size
+        elif book.pop(price, None) is not None:
+            stale.add(price)
 
 
 def levels_from_pairs(pairs: Sequence[Sequence[str]], *, what: str = "level") -> list[Level]:
