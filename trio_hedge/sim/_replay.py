@@ -41,7 +41,7 @@ from pathlib import Path
 import orjson
 
 from ..domain import BadValue, Level, OrderBook, Side, TrioHedgeError
-from ..domain._book import CheckedLevels
+from ..domain import CheckedLevels
 
 _checked = CheckedLevels._from_checked
 
