@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import trio
 
 from trio_hedge.app import load_config, run_bot
+from trio_hedge.domain import OrderStatus
 from trio_hedge.engine import EXIT_OK, EXIT_VENUE_UNREACHABLE
 from trio_hedge.sim import SimExchange
 
@@ -36,27 +38,43 @@ async def test_default_job_completes_20_cycles_flat(autojump_clock: trio.testing
     assert s["avg_edge_bps"] is not None
 
 
-async def test_killing_primary_feed_mid_cycle_cancels_and_flattens(autojump_clock: trio.testing.MockClock) -> None:
+@pytest.mark.parametrize("moment", ["quote_resting", "hedge_position_open"])
+async def test_killing_primary_feed_mid_cycle_cancels_and_flattens(
+    autojump_clock: trio.testing.MockClock, moment: str
+) -> None:
     config = load_config(REPO / "config.toml", ["engine.cycles=1000"])
-    killed_with: dict[str, object] = {}
+    seen: dict[str, object] = {}
 
-    async def kill_when_exposed(exchange: SimExchange) -> None:
-        # wait until a hedge position is open and a quote may rest, then kill the primary's market data
-        hedge_engine = exchange.engine("grvt", "BTC_USDT_Perp")
-        primary_engine = exchange.engine("backpack", "BTC_USDC_PERP")
+    async def kill_mid_cycle(exchange: SimExchange) -> None:
+        primary = exchange.engine("backpack", "BTC_USDC_PERP")
+        hedge = exchange.engine("grvt", "BTC_USDT_Perp")
+        seen["primary"], seen["hedge"] = primary, hedge
+        await trio.sleep(3)  # let a few cycles complete first
         while True:
-            await trio.sleep(0.01)
-            if hedge_engine.position().size != 0 and primary_engine.position().size != 0:
+            await trio.sleep(0.001)
+            if moment == "quote_resting" and primary.open_orders():
+                seen["resting"] = [o.client_order_id for o in primary.open_orders()]
                 break
-        killed_with["hedge_position"] = hedge_engine.position().size
+            if moment == "hedge_position_open" and hedge.position().size != 0:
+                seen["hedge_position"] = hedge.position().size
+                break
         exchange.kill_feed("backpack")
 
-    result = await run_bot(config, sim_hook=kill_when_exposed)
-    assert killed_with["hedge_position"] != 0
+    result = await run_bot(config, sim_hook=kill_mid_cycle)
     assert result.exit_code == EXIT_VENUE_UNREACHABLE
     assert "FeedDown" in result.exit_reason and "backpack" in result.exit_reason
+    assert result.summary["cycles_failed"] == 1 and result.summary["cycles_completed"] >= 1
     assert _flat(result.summary)
-    assert result.summary["cycles_failed"] == 1
+    primary, hedge = seen["primary"], seen["hedge"]
+    assert primary.open_orders() == [] and hedge.open_orders() == []  # type: ignore[attr-defined]
+    if moment == "quote_resting":
+        for coid in seen["resting"]:  # type: ignore[attr-defined]
+            order = primary.get_order(coid)  # type: ignore[attr-defined]
+            assert order.status is OrderStatus.CANCELLED, (order.status, order.reason)
+            assert order.reason == "cancelled_by_user"  # cancelled by our cleanup, not expired
+    else:
+        assert seen["hedge_position"] != 0
+        assert hedge.position().size == 0 and primary.position().size == 0  # type: ignore[attr-defined]
 
 
 async def test_silent_hedge_feed_is_detected_as_stale_and_flattened(autojump_clock: trio.testing.MockClock) -> None:

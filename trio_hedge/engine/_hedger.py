@@ -5,7 +5,8 @@ One cycle (``../shared/docs/design.md`` "What the program does"):
 1. QUOTE: a post-only GTT limit on the primary at the best bid (cycle index even: BUY) or best ask (odd:
    SELL), for ``order_size`` minus what earlier quotes of this cycle filled. When the quote has been off
    the top of the book for ``requote_after_s`` it is cancelled, resolved (late fills included) and placed
-   again at the new top.
+   again at the new top. The quote is pulled at once when either venue's book becomes invalid (feed
+   disconnected, sequence gap): the bot never rests a quote it could not price or hedge.
 2. HEDGE: every maker fill (partial fills included) is hedged the moment its event arrives: an IOC limit
    on the hedge venue, opposite side, for exactly the filled size (never more; sizes below the hedge
    venue's lot accumulate until they reach it), priced at most ``slippage_cap_bps`` through the hedge
@@ -198,6 +199,7 @@ class Hedger:
                 remaining = s.order_size - filled
                 if remaining <= ZERO:
                     return quotes
+                await self._valid_book(self.hedge, s.hedge_symbol)  # no quote we could not hedge
                 book = await self._valid_book(self.primary, psym)
                 top = book.best_bid() if side is Side.BUY else book.best_ask()
                 if top is None:
@@ -253,8 +255,15 @@ class Hedger:
                 await self._on_inbox(got)
                 continue
             book = self.primary.book(psym)
-            if not book.valid:
-                continue  # the risk guard owns feed health; a quote is not moved on an invalid book
+            hbook = self.hedge.book(s.hedge_symbol)
+            if not book.valid or not hbook.valid:
+                # Never quote blind: pull the quote at once when either book is unusable (a fill now
+                # could not be priced or hedged). The risk guard fails the market if it stays so.
+                bad = book if not book.valid else hbook
+                log.warning("pulling quote {}: {} book invalid ({})", current.client_order_id, bad.symbol,
+                            bad.invalid_reason)
+                await self._cancel_and_resolve(current)
+                continue
             top = book.best_bid() if side is Side.BUY else book.best_ask()
             price = current.request.price
             assert price is not None

@@ -24,6 +24,7 @@ stops delivering to them (a silent, half-open connection).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +36,9 @@ from loguru import logger
 from ..domain import Instrument, OrderBook, OrderRequest, OrderStatus, OrderUpdate, TrioHedgeError, VenueEvent
 from ._matching import MatchingEngine
 from ._replay import BookDeltaMsg, BookSnapshotMsg, ContractSpec, RecordingReader, TradeMsg, load_lines
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 MarketDataMsg = BookSnapshotMsg | BookDeltaMsg
 """What a market-data subscriber receives: a snapshot first, then deltas with sequence numbers."""
@@ -302,8 +306,10 @@ class SimExchange:
                 else:
                     continue
             except TrioHedgeError as exc:
-                log.error("recording rejected by the venue book: {}", exc)
-                continue
+                events = self._resync(engine, msg, exc, log)
+                if engine.book.valid:
+                    bids, asks = engine.book.snapshot()
+                    batch.append(BookSnapshotMsg(msg.recv_ns, engine.book.seq, bids, asks, engine.book.ts_ns))
             self._emit(market.venue, events)
         await self._publish(st, symbol, batch)
         if not started:
@@ -314,6 +320,26 @@ class SimExchange:
             log.warning("{} malformed recording lines skipped (last: {})", reader.stats.malformed,
                         reader.stats.last_error)
         log.info("recording replayed to its end ({} messages)", n)
+
+    @staticmethod
+    def _resync(engine: MatchingEngine, msg: object, exc: Exception, log: Logger) -> list[VenueEvent]:
+        """A recording with a hole (a sequence gap or a crossed result) must not freeze the venue: a real
+        venue's book has no gaps, only its recorder does. Rebuild from the venue's last state at the
+        delta's base sequence, apply the delta on top, and let subscribers resync from a fresh snapshot."""
+        if not isinstance(msg, BookDeltaMsg):
+            log.error("recording message rejected: {}", exc)
+            return []
+        log.warning("recording gap or bad delta ({}); the venue rebuilds its book and resyncs subscribers", exc)
+        bids, asks = engine.book.snapshot()
+        base = msg.prev_seq if msg.prev_seq is not None else msg.first_seq - 1
+        try:
+            events = engine.apply_snapshot(bids, asks, seq=base, ts_ns=msg.ts_ns)
+            events += engine.apply_delta(msg.bids, msg.asks, seq=msg.seq, first_seq=msg.first_seq,
+                                         prev_seq=msg.prev_seq, ts_ns=msg.ts_ns)
+        except TrioHedgeError as again:
+            log.error("venue book could not be rebuilt ({}); takers are refused until the next snapshot", again)
+            return []
+        return events
 
     def statistics(self) -> SimStatistics:
         return SimStatistics(dict(self._replayed), dict(self._malformed), self.finished.is_set())
