@@ -1,0 +1,126 @@
+"""Shared WebSocket plumbing for the wire adapters (trio-websocket): connect with bounded handshake and
+close, heartbeat under a deadline, and a reconnect loop with exponential backoff and jitter.
+
+Why a heartbeat: a blackholed TCP connection is never noticed by the kernel in useful time (tcp_retries2
+is minutes); with a ping every second under ``fail_after`` it is detected in about 2.5 s
+(``../shared/docs/reliability-notes.md`` §2). Why a short ``disconnect_timeout``: trio-websocket's default
+of 60 s makes closing a blackholed socket block for a minute.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import trio
+from loguru import logger
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
+
+from ._errors import VenueUnavailable
+
+WS_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionClosed,
+    HandshakeError,
+    ConnectionRejected,
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+)
+"""What a broken or refused connection raises (the reconnect loop catches these)."""
+
+
+class HeartbeatTimeout(VenueUnavailable):
+    """No pong within the heartbeat deadline: the connection is dead (blackholed or half open)."""
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential backoff with full jitter: delay_n = uniform(0.5, 1.5) * min(max_s, min_s * 2**n).
+
+    Call :meth:`next_delay_s` after each failure and :meth:`reset` after a success.
+    """
+
+    min_s: float = 0.1
+    max_s: float = 5.0
+    _n: int = field(default=0, init=False)
+
+    def next_delay_s(self) -> float:
+        base = min(self.max_s, self.min_s * (2**self._n))
+        self._n = min(self._n + 1, 30)
+        return base * (0.5 + random.random())
+
+    def reset(self) -> None:
+        self._n = 0
+
+
+@asynccontextmanager
+async def open_ws(
+    url: str,
+    *,
+    headers: list[tuple[str, str]] | None = None,
+    message_queue_size: int = 64,
+    max_message_size: int = 4 * 2**20,
+    connect_timeout_s: float = 5.0,
+    disconnect_timeout_s: float = 1.0,
+) -> AsyncIterator[WebSocketConnection]:
+    """Open a client WebSocket with bounded handshake and close times.
+
+    Raises:
+        HandshakeError, ConnectionRejected, OSError: the connection could not be opened.
+    """
+    async with open_websocket_url(
+        url,
+        extra_headers=headers or [],
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout_s,
+        disconnect_timeout=disconnect_timeout_s,
+    ) as ws:
+        yield ws
+
+
+async def heartbeat(ws: WebSocketConnection, *, interval_s: float, timeout_s: float) -> None:
+    """Ping every ``interval_s``; raise :class:`HeartbeatTimeout` when a pong takes over ``timeout_s``.
+    Runs until cancelled or the connection fails."""
+    while True:
+        await trio.sleep(interval_s)
+        with trio.move_on_after(timeout_s) as scope:
+            await ws.ping()
+        if scope.cancelled_caught:
+            raise HeartbeatTimeout("ws", f"no pong within {timeout_s}s", code="heartbeat")
+
+
+async def reconnect_forever(
+    session: Callable[[], Awaitable[None]],
+    *,
+    name: str,
+    backoff: Backoff,
+    on_down: Callable[[str], None] | None = None,
+) -> None:
+    """Run ``session()`` again and again: it connects, subscribes and processes messages, and returns or
+    raises when the connection ends. Connection errors (:data:`WS_ERRORS`, :class:`VenueUnavailable`)
+    are logged, ``on_down(reason)`` is called, and the next attempt waits ``backoff``. Any other error
+    propagates (a bug must not be retried silently). The session resets the backoff once it is healthy.
+    """
+    log = logger.bind(tag=name)
+    while True:
+        reason = "session ended"
+        try:
+            await session()
+        except* WS_ERRORS as eg:
+            reason = f"{type(eg.exceptions[0]).__name__}: {eg.exceptions[0]}"
+        except* VenueUnavailable as eg:
+            reason = str(eg.exceptions[0])
+        if on_down is not None:
+            on_down(reason)
+        delay = backoff.next_delay_s()
+        log.warning("connection down ({}); reconnecting in {:.2f}s", reason[:200], delay)
+        await trio.sleep(delay)
