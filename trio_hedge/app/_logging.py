@@ -61,30 +61,37 @@ class _InterceptHandler(logging.Handler):
         logger.bind(tag=record.name).opt(exception=None).log(level, "{}", record.getMessage())
 
 
+class _RedactingSink:
+    """Writes each fully rendered line (message, extras and any traceback) with secrets replaced.
+
+    The patcher cleans the message before formatting, but a traceback's text is rendered later by loguru;
+    redacting at the sink covers it too (an exception message can carry a URL or a header)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> None:
+        self._stream.write(redact(text))
+        self._stream.flush()
+
+
 def setup_logging(level: str = "INFO", *, file: Path | None = None, stream: TextIO | None = None) -> None:
     """(Re)configure the global loguru logger. Safe to call more than once (tests do).
 
     Args:
         level: minimum level (``"DEBUG"``, ``"INFO"``...).
-        file: also write to this file (rotated at 50 MB, kept 5).
+        file: also append to this file (rotate it externally: supervisord's stdout_logfile rotation or
+            logrotate; a built-in rotating sink would bypass the redaction).
         stream: where console lines go (default ``sys.stderr``).
     """
     logger.remove()
     logger.configure(patcher=_patch, extra={"tag": "-"})
-    logger.add(
-        stream or sys.stderr,
-        level=level,
-        format=FORMAT,
-        enqueue=True,
-        diagnose=False,
-        backtrace=False,
-        colorize=False,
-    )
+    common: dict[str, Any] = {"level": level, "format": FORMAT, "enqueue": True, "diagnose": False,
+                              "backtrace": False, "colorize": False}
+    logger.add(_RedactingSink(stream or sys.stderr).write, **common)
     if file is not None:
-        logger.add(
-            str(file), level=level, format=FORMAT, enqueue=True, diagnose=False, backtrace=False,
-            rotation="50 MB", retention=5,
-        )
+        handle = file.open("a", encoding="utf-8")
+        logger.add(_RedactingSink(handle).write, **common)
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.WARNING, force=True)
     for name in ("pysdk", "httpx", "httpcore", "hpack", "hypercorn", "websockets", "trio-websocket"):
         logging.getLogger(name).setLevel(logging.WARNING)
