@@ -39,7 +39,9 @@ def test_overrides_apply_with_exact_decimals() -> None:
         ("risk.feed_down_budget_ms=0", "risk.feed_down_budget_ms"),
         ("engine.hedge=backpack", "engine.hedge"),
         ("engine.primary=kraken", "engine.primary"),
-        ("venues.grvt.kind=grvt", "venues.grvt.kind"),
+        ("venues.grvt.kind=kraken", "venues.grvt.kind"),
+        ("venues.grvt.endpoint=mainnet", "venues.grvt.endpoint"),
+        ("venues.grvt.rest_url=x", "venues.grvt.rest_url"),
         ("venues.grvt.recording=/nonexistent.gz", "venues.grvt.recording"),
         ("venues.grvt.tick_size=0", "venues.grvt.tick_size"),
         ("log.level=LOUD", "log.level"),
@@ -68,3 +70,43 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(p)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.toml")
+
+
+LIVE_GRVT = ["venues.grvt.kind=grvt", "venues.grvt.endpoint=live", "venues.grvt.sub_account_id=8289849667772468"]
+
+
+def test_live_venue_needs_credentials_and_names_the_env_vars() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, LIVE_GRVT)
+    assert "TRIO_HEDGE_GRVT_API_KEY" in str(info.value) or "TRIO_HEDGE_GRVT_PRIVATE_KEY" in str(info.value)
+
+
+def test_live_credentials_from_env_are_kept_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIO_HEDGE_GRVT_API_KEY", "CANARYkey123456")
+    monkeypatch.setenv("TRIO_HEDGE_GRVT_PRIVATE_KEY", "ab" * 32)
+    c = load_config(None, LIVE_GRVT)
+    v = c.venues["grvt"]
+    assert v.endpoint == "live" and v.market is None and v.live is not None
+    assert v.live.urls["trades_url"] == "https://trades.grvt.io" and v.live.chain_id == 325
+    assert "CANARYkey123456" not in repr(c) and "ab" * 32 not in repr(c)
+    assert set(c.secrets) == {"CANARYkey123456", "ab" * 32}
+
+
+def test_secrets_file_must_be_private(tmp_path: Path) -> None:
+    sf = tmp_path / "grvt.toml"
+    sf.write_text('api_key = "CANARYkey123456"\nprivate_key = "' + "cd" * 32 + '"\n')
+    sf.chmod(0o644)
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [*LIVE_GRVT, f'venues.grvt.secrets_file="{sf}"'])
+    assert "chmod 600" in info.value.fix and "CANARYkey" not in str(info.value)
+    sf.chmod(0o600)
+    c = load_config(None, [*LIVE_GRVT, f'venues.grvt.secrets_file="{sf}"'])
+    assert c.venues["grvt"].live is not None and c.venues["grvt"].live.api_key == "CANARYkey123456"
+
+
+def test_plaintext_live_urls_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIO_HEDGE_GRVT_API_KEY", "k" * 10)
+    monkeypatch.setenv("TRIO_HEDGE_GRVT_PRIVATE_KEY", "ab" * 32)
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [*LIVE_GRVT, 'venues.grvt.trades_url="http://trades.example.com"'])
+    assert info.value.key == "venues.grvt.trades_url"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -50,6 +51,47 @@ class SimVenueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveVenueConfig:
+    """Where and how to reach a real venue (``endpoint = "live"``). Credentials never appear in a repr.
+
+    Attributes:
+        urls (dict[str, str]): backpack: ``rest_url``, ``ws_url``; grvt: ``edge_url``, ``market_data_url``,
+            ``trades_url``, ``market_data_ws_url``, ``trades_ws_url``.
+        api_key (str): the API key (Backpack: the base64 ED25519 public key).
+        secret (str): Backpack: the base64 ED25519 seed; GRVT: the hex private key of the API key's signer.
+        sub_account_id (str), chain_id (int): GRVT only ("" / 0 for Backpack).
+    """
+
+    urls: dict[str, str]
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)
+    sub_account_id: str = ""
+    chain_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VenueConfig:
+    """One configured venue.
+
+    Attributes:
+        name (str): the key under ``[venues]``.
+        kind (str): ``"sim"`` (the in-process simulator venue), ``"backpack"`` or ``"grvt"`` (the wire adapters).
+        endpoint (str): ``"sim"``: the embedded simulator (for the adapters: its wire-protocol server on an
+            ephemeral loopback port); ``"live"``: the real venue.
+        symbol (str): the venue symbol traded.
+        market (SimVenueConfig | None): the simulated market (endpoint "sim").
+        live (LiveVenueConfig | None): URLs and credentials (endpoint "live").
+    """
+
+    name: str
+    kind: str
+    endpoint: str
+    symbol: str
+    market: SimVenueConfig | None
+    live: LiveVenueConfig | None
+
+
+@dataclass(frozen=True, slots=True)
 class SimConfig:
     speed: float
     latency_s: float
@@ -71,11 +113,11 @@ class Config:
     hedge: str
     event_capacity: int
     markets: tuple[MarketSettings, ...]
-    venues: dict[str, SimVenueConfig]
+    venues: dict[str, VenueConfig]
     sim: SimConfig
     log: LogConfig
     source: str = "<defaults>"
-    secrets: tuple[str, ...] = field(default=())
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 # ---------------------------------------------------------------------------------------------- raw tree
@@ -273,26 +315,36 @@ def _str(tree: dict[str, Any], key: str, path: str, choices: tuple[str, ...] | N
     return v
 
 
-_VENUE_KEYS = set(DEFAULTS["venues"]["backpack"])
+_COMMON_KEYS = {"kind", "endpoint", "symbol"}
+_MARKET_KEYS = {"base", "quote", "tick_size", "lot_size", "min_size", "min_notional", "recording", "contract",
+                "contract_value_quote", "maker_fee_bps", "taker_fee_bps"}
+_LIVE_KEYS = {
+    "backpack": {"rest_url", "ws_url", "secrets_file"},
+    "grvt": {"edge_url", "market_data_url", "trades_url", "market_data_ws_url", "trades_ws_url", "chain_id",
+             "sub_account_id", "secrets_file"},
+    "sim": set(),
+}
+LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # wire-formats.md B1 and A1 (production hosts)
+    "backpack": {"rest_url": "https://api.backpack.exchange", "ws_url": "wss://ws.backpack.exchange"},
+    "grvt": {
+        "edge_url": "https://edge.grvt.io",
+        "market_data_url": "https://market-data.grvt.io",
+        "trades_url": "https://trades.grvt.io",
+        "market_data_ws_url": "wss://market-data.grvt.io/ws/full",
+        "trades_ws_url": "wss://trades.grvt.io/ws/full",
+        "chain_id": 325,
+    },
+}
+_SECRET_NAMES = {"backpack": ("api_key", "api_secret"), "grvt": ("api_key", "private_key")}
 
 
-def _venue(name: str, tree: Any, base_dir: Path) -> SimVenueConfig:
+def _market(name: str, tree: dict[str, Any], base_dir: Path) -> SimVenueConfig:
     path = f"venues.{name}"
-    if not isinstance(tree, dict):
-        raise ConfigError(path, "expected a table", f"write [venues.{name}]")
-    kind = tree.get("kind")
-    if kind != "sim":
-        raise ConfigError(
-            f"{path}.kind",
-            f"{kind!r} is not available in this version (only the embedded simulator)",
-            'use kind = "sim"; the real GRVT and Backpack adapters are not shipped yet',
-        )
-    unknown = set(tree) - _VENUE_KEYS
-    if unknown:
-        raise ConfigError(f"{path}.{sorted(unknown)[0]}", "unknown key", f"use one of: {', '.join(sorted(_VENUE_KEYS))}")
-    missing = _VENUE_KEYS - set(tree)
+    missing = _MARKET_KEYS - set(tree)
     if missing:
-        raise ConfigError(f"{path}.{sorted(missing)[0]}", "missing", "add it (see config.toml for an example)")
+        raise ConfigError(f"{path}.{sorted(missing)[0]}", "missing (the simulated market needs it)",
+                          "add it (see config.toml for an example)")
     try:
         inst = Instrument(
             venue=name,
@@ -326,11 +378,77 @@ def _venue(name: str, tree: Any, base_dir: Path) -> SimVenueConfig:
     )
 
 
-def build_config(tree: dict[str, Any], *, base_dir: Path, source: str) -> Config:
+def _read_secrets(name: str, kind: str, tree: dict[str, Any], env: dict[str, str]) -> tuple[str, str]:
+    """Credentials for a live venue: a 0600 TOML ``secrets_file`` or the environment variables
+    ``TRIO_HEDGE_<NAME>_<KEY>``. The values are never put in an error text."""
+    path = f"venues.{name}"
+    key_name, secret_name = _SECRET_NAMES[kind]
+    env_prefix = f"TRIO_HEDGE_{name.upper()}_"
+    secrets_file = tree.get("secrets_file") or ""
+    values: dict[str, str] = {}
+    if secrets_file:
+        sf = Path(str(secrets_file)).expanduser()
+        try:
+            mode = sf.stat().st_mode
+        except OSError as exc:
+            raise ConfigError(f"{path}.secrets_file", f"cannot read {sf}: {exc.strerror}",
+                              "point it at an existing file") from None
+        if mode & 0o077:
+            raise ConfigError(f"{path}.secrets_file", f"{sf} is readable or writable by group/others",
+                              f"chmod 600 {sf}")
+        try:
+            data = tomllib.loads(sf.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            raise ConfigError(f"{path}.secrets_file", f"{sf} is not a readable TOML file",
+                              f'write {key_name} = "..." and {secret_name} = "..." in it') from None
+        values = {k: v for k, v in data.items() if isinstance(v, str)}
+    for k in (key_name, secret_name):
+        if k not in values and env.get(env_prefix + k.upper()):
+            values[k] = env[env_prefix + k.upper()]
+    for k in (key_name, secret_name):
+        if not values.get(k):
+            raise ConfigError(f"{path}.secrets_file", f"no {k} for the live venue {name}",
+                              f"set {env_prefix}{k.upper()} or put {k} in a 0600 secrets_file")
+    return values[key_name], values[secret_name]
+
+
+def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueConfig:
+    path = f"venues.{name}"
+    if not isinstance(tree, dict):
+        raise ConfigError(path, "expected a table", f"write [venues.{name}]")
+    kind = _str(tree, "kind", path, ("sim", "backpack", "grvt"))
+    endpoint = tree.get("endpoint", "sim")
+    if endpoint not in ("sim", "live") or (kind == "sim" and endpoint != "sim"):
+        allowed = '"sim"' if kind == "sim" else '"sim" or "live"'
+        raise ConfigError(f"{path}.endpoint", f"{endpoint!r} is not valid for kind {kind!r}", f"use {allowed}")
+    allowed_keys = _COMMON_KEYS | _MARKET_KEYS | _LIVE_KEYS[kind]
+    unknown = set(tree) - allowed_keys
+    if unknown:
+        raise ConfigError(f"{path}.{sorted(unknown)[0]}", f"unknown key for kind {kind!r}",
+                          f"use one of: {', '.join(sorted(allowed_keys))}")
+    symbol = _str(tree, "symbol", path)
+    if endpoint == "sim":
+        return VenueConfig(name, kind, endpoint, symbol, _market(name, tree, base_dir), None)
+    merged = {**LIVE_DEFAULTS[kind], **tree}
+    urls = {k: _str(merged, k, path) for k in sorted(_LIVE_KEYS[kind] - {"secrets_file", "chain_id",
+                                                                         "sub_account_id"})}
+    for k, u in urls.items():
+        if not u.startswith(("https://", "wss://", "http://127.", "ws://127.", "http://localhost", "ws://localhost")):
+            raise ConfigError(f"{path}.{k}", f"{u!r} is neither TLS nor loopback", "use an https:// or wss:// URL")
+    api_key, secret = _read_secrets(name, kind, tree, env)
+    sub = str(merged.get("sub_account_id", "")) if kind == "grvt" else ""
+    if kind == "grvt" and not sub.isdigit():
+        raise ConfigError(f"{path}.sub_account_id", "missing or not a number", "set your GRVT sub account id")
+    chain = _int(merged, "chain_id", path, lo=1) if kind == "grvt" else 0
+    return VenueConfig(name, kind, endpoint, symbol, None, LiveVenueConfig(urls, api_key, secret, sub, chain))
+
+
+def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict[str, str] | None = None) -> Config:
     """Validate a merged raw tree into :class:`Config`. Raises :class:`ConfigError`."""
+    env = dict(os.environ) if env is None else env
     eng = tree["engine"]
     risk = tree["risk"]
-    venues = {name: _venue(name, v, base_dir) for name, v in tree["venues"].items()}
+    venues = {name: _venue(name, v, base_dir, env) for name, v in tree["venues"].items()}
     primary = _str(eng, "primary", "engine")
     hedge = _str(eng, "hedge", "engine")
     for key, name in (("primary", primary), ("hedge", hedge)):
@@ -352,14 +470,17 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str) -> Config
         names.add(name)
         psym = _str(m, "primary_symbol", path)
         hsym = _str(m, "hedge_symbol", path)
-        pinst, hinst = venues[primary].instrument, venues[hedge].instrument
-        if psym != pinst.symbol:
-            raise ConfigError(f"{path}.primary_symbol", f"{psym!r} is not listed by {primary}",
-                              f"use {pinst.symbol!r}")
-        if hsym != hinst.symbol:
-            raise ConfigError(f"{path}.hedge_symbol", f"{hsym!r} is not listed by {hedge}", f"use {hinst.symbol!r}")
+        if psym != venues[primary].symbol:
+            raise ConfigError(f"{path}.primary_symbol", f"{psym!r} is not the symbol configured for {primary}",
+                              f"use {venues[primary].symbol!r}")
+        if hsym != venues[hedge].symbol:
+            raise ConfigError(f"{path}.hedge_symbol", f"{hsym!r} is not the symbol configured for {hedge}",
+                              f"use {venues[hedge].symbol!r}")
         size = _dec(m, "order_size", path, positive=True)
-        for inst, who in ((pinst, primary), (hinst, hedge)):
+        for vc, who in ((venues[primary], primary), (venues[hedge], hedge)):
+            if vc.market is None:
+                continue  # a live venue's grid is checked against its own instrument list at start
+            inst = vc.market.instrument
             if size % inst.lot_size != 0 or size < inst.min_size:
                 raise ConfigError(f"{path}.order_size", f"{size} is not a valid size on {who} (lot {inst.lot_size}, "
                                   f"min {inst.min_size})", "use a multiple of both venues' lot sizes")
@@ -409,6 +530,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str) -> Config
         ),
         log=LogConfig(level=level, file=Path(log_file) if log_file else None),
         source=source,
+        secrets=tuple(x for v in venues.values() if v.live for x in (v.live.api_key, v.live.secret)),
     )
 
 

@@ -33,7 +33,7 @@ from ..engine import EXIT_FAILURE, EXIT_NOT_FLAT, EXIT_OK, MarketOutcome, Market
 from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
 from ..venues import Venue, VenueError
 from ..venues.sim import SimVenueSettings, open_sim_venue
-from ._config import Config
+from ._config import Config, ConfigError
 from ._report import build_summary
 
 
@@ -49,7 +49,10 @@ class RunResult:
 def sim_markets(config: Config) -> list[SimMarket]:
     """The simulator markets the configured sim venues describe."""
     out = []
-    for v in config.venues.values():
+    for vc in config.venues.values():
+        v = vc.market
+        if v is None:
+            continue
         spec = ContractSpec(
             inverse=v.inverse,
             contract_value_quote=v.contract_value_quote,
@@ -149,7 +152,10 @@ async def run_bot(
                  len(config.venues), config.sim.speed, config.sim.latency_s * 1000)
         async with open_sim_exchange(settings, sim_markets(config)) as exchange, AsyncExitStack() as stack:
             venues: dict[str, Venue] = {}
-            for name in config.venues:
+            for name, vc in config.venues.items():
+                if vc.endpoint != "sim":
+                    raise ConfigError(f"venues.{name}.endpoint", "live endpoints are not wired in this build",
+                                      'use endpoint = "sim"')
                 venues[name] = await stack.enter_async_context(
                     open_sim_venue(exchange, name, SimVenueSettings(event_capacity=config.event_capacity))
                 )

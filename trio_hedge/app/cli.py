@@ -18,7 +18,7 @@ import trio
 from ..domain import TrioHedgeError
 from ..engine import EXIT_CONFIG, EXIT_FAILURE
 from ._config import ConfigError, load_config
-from ._logging import flush_logs, setup_logging
+from ._logging import flush_logs, register_secret, setup_logging
 from ._report import render_summary
 from ._run import RunResult, run_bot
 
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one config value, e.g. --set engine.cycles=5 (repeatable)")
     p.add_argument("--summary-json", type=Path, default=None, metavar="PATH", help="write the run summary as JSON")
     p.add_argument("--log-level", default=None, help="override log.level (DEBUG, INFO, WARNING...)")
+    p.add_argument("--live", action="store_true",
+                   help="allow venues with endpoint = \"live\": REAL orders with REAL money")
     return p
 
 
@@ -50,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"trio_hedge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    live = [v.name for v in config.venues.values() if v.endpoint == "live"]
+    if live and not args.live:
+        print(f"trio_hedge: configuration error: venues {', '.join(live)} have endpoint = \"live\" (real money). "
+              "Fix: pass --live to confirm, or set endpoint = \"sim\".", file=sys.stderr)
+        return EXIT_CONFIG
+    for secret in config.secrets:
+        register_secret(secret)
     setup_logging(config.log.level, file=config.log.file)
 
     async def go() -> RunResult:
