@@ -36,3 +36,12 @@ def test_config_error_exits_78_naming_the_key(tmp_path: Path) -> None:
     proc = _run("--set", "markets.0.order_size=banana", cwd=tmp_path)
     assert proc.returncode == 78
     assert "markets.0.order_size" in proc.stderr and "Fix:" in proc.stderr
+
+
+def test_unreadable_recording_fails_cleanly_before_trading(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(b"this is not gzip")
+    proc = _run("--set", f'venues.grvt.recording="{bad}"', cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "cannot start" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -61,19 +61,25 @@ def main(argv: list[str] | None = None) -> int:
         register_secret(secret)
     setup_logging(config.log.level, file=config.log.file)
 
-    async def go() -> RunResult:
+    startup_errors: list[BaseException] = []
+
+    async def go() -> RunResult | None:
         try:
             return await run_bot(config, handle_signals=True)
+        except* TrioHedgeError as eg:
+            # Raised before trading could start (a recording that cannot be read, a venue that refuses
+            # the session): nothing was sent.
+            startup_errors.extend(eg.exceptions)
         finally:
             with trio.CancelScope(shield=True):
                 await flush_logs()
+        return None
 
-    try:
-        result = trio.run(go)
-    except TrioHedgeError as exc:
-        # Raised before any order could be sent (a recording that cannot be read, say).
+    result = trio.run(go)
+    if result is None:
+        exc = startup_errors[0]
         print(f"trio_hedge: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
     print(render_summary(result.summary), flush=True)
     if args.summary_json is not None:
         args.summary_json.write_bytes(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2) + b"\n")
