@@ -32,8 +32,8 @@ from ..domain import ZERO
 from ..engine import EXIT_FAILURE, EXIT_NOT_FLAT, EXIT_OK, MarketOutcome, MarketStats, run_market
 from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
 from ..venues import Venue, VenueError
-from ..venues.sim import SimVenueSettings, open_sim_venue
-from ._config import Config, ConfigError
+from ._config import Config
+from ._wire import open_venues
 from ._report import build_summary
 
 
@@ -150,17 +150,24 @@ async def run_bot(
         )
         log.info("starting the embedded simulator: {} venues, speed {}x, latency {} ms",
                  len(config.venues), config.sim.speed, config.sim.latency_s * 1000)
-        async with open_sim_exchange(settings, sim_markets(config)) as exchange, AsyncExitStack() as stack:
-            venues: dict[str, Venue] = {}
-            for name, vc in config.venues.items():
-                if vc.endpoint != "sim":
-                    raise ConfigError(f"venues.{name}.endpoint", "live endpoints are not wired in this build",
-                                      'use endpoint = "sim"')
-                venues[name] = await stack.enter_async_context(
-                    open_sim_venue(exchange, name, SimVenueSettings(event_capacity=config.event_capacity))
-                )
+        sim_mkts = sim_markets(config)
+        async with AsyncExitStack() as outer:
+            exchange = await outer.enter_async_context(open_sim_exchange(settings, sim_mkts)) if sim_mkts else None
+            servers = await outer.enter_async_context(trio.open_nursery())
+            outer.callback(servers.cancel_scope.cancel)
+            stack = await outer.enter_async_context(AsyncExitStack())
+            venues = await open_venues(config, exchange, servers, stack)
+            live = [name for name, vc in config.venues.items() if vc.endpoint == "live"]
+            if live:
+                log.warning("LIVE venues {}: REAL orders with REAL money start in 5 s (Ctrl-C to abort)", live)
+                with trio.move_on_after(5):
+                    await stop.wait()
+                if stop.is_set():
+                    log.warning("stopped before the first real order")
 
             async def end_of_data() -> None:
+                if exchange is None:
+                    return
                 await exchange.finished.wait()
                 if not stop.is_set():
                     stop_reasons.append("recorded data ended")
@@ -168,7 +175,7 @@ async def run_bot(
                     stop.set()
 
             root.start_soon(end_of_data)
-            if sim_hook is not None:
+            if sim_hook is not None and exchange is not None:
                 root.start_soon(sim_hook, exchange)
             log.info("venues ready; running {} market(s), {} cycles each", len(config.markets),
                      config.markets[0].cycles)
@@ -179,9 +186,9 @@ async def run_bot(
                     ms, venues[config.primary], venues[config.hedge], stats[ms_name], stop
                 )
 
-            async with trio.open_nursery() as markets:
+            async with trio.open_nursery() as market_nursery:
                 for m in config.markets:
-                    markets.start_soon(one, m.name)
+                    market_nursery.start_soon(one, m.name)
             with trio.CancelScope(shield=True):
                 final = await _positions(venues)
         root.cancel_scope.cancel()

@@ -1,4 +1,5 @@
-"""Command line: ``python -m trio_hedge [--config PATH] [--set key.path=value ...] [--summary-json PATH]``.
+"""Command line: ``python -m trio_hedge [--config PATH] [--set key.path=value ...] [--summary-json PATH]``,
+and ``python -m trio_hedge sim [...]`` (the simulated venues as wire-protocol servers, see ``_simcmd``).
 
 Without ``--config`` it reads ``./config.toml`` when present, else the built-in defaults (the same values:
 the shipped ``config.toml`` is checked against them by a test). Exit codes: 0 clean and flat, 78
@@ -40,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the bot, print the summary, return the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sim"]:
+        from ._simcmd import main as sim_main
+
+        return sim_main(argv[1:])
     args = build_parser().parse_args(argv)
     path = args.config
     if path is None and Path("config.toml").is_file():

@@ -1,0 +1,118 @@
+"""Venue sessions for the main job and the ``sim`` command: which implementation serves each configured venue.
+
+- ``kind = "sim"``: the in-process simulator venue (no wire; fast tests).
+- ``kind = "grvt"`` / ``"backpack"`` with ``endpoint = "sim"``: the embedded wire-protocol simulator is
+  started on an ephemeral loopback port and the real adapter connects to it over HTTP and WebSocket.
+- ``endpoint = "live"``: the real adapter connects to the real venue.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+import trio
+from loguru import logger
+
+from ..sim import SimExchange
+from ..venues import Venue
+from ..venues.sim import SimVenueSettings, open_sim_venue
+from ._config import Config, VenueConfig
+from ._logging import register_secret
+
+
+def protocol_of(vc: VenueConfig) -> str:
+    """The wire protocol a simulated venue speaks in the ``sim`` command: its kind, or for ``kind = "sim"``
+    its name when that names a protocol (``grvt``/``backpack``)."""
+    if vc.kind in ("grvt", "backpack"):
+        return vc.kind
+    return vc.name if vc.name in ("grvt", "backpack") else ""
+
+
+async def start_wire_server(
+    nursery: trio.Nursery, exchange: SimExchange, vc: VenueConfig, *, host: str = "127.0.0.1", port: int = 0,
+    protocol: str | None = None,
+) -> Any:
+    """Start the wire-protocol simulator for ``vc`` in ``nursery``; return its info (URLs, credentials)."""
+    proto = protocol or protocol_of(vc)
+    if proto == "grvt":
+        from ..sim._grvt_server import serve_grvt
+
+        info = await nursery.start(lambda task_status: serve_grvt(exchange, vc.name, host=host, port=port,
+                                                                  task_status=task_status))
+        register_secret(info.api_key)
+        register_secret(info.private_key)
+    elif proto == "backpack":
+        from ..sim._backpack_server import serve_backpack
+
+        info = await nursery.start(lambda task_status: serve_backpack(exchange, vc.name, host=host, port=port,
+                                                                      task_status=task_status))
+        register_secret(info.api_secret)
+    else:
+        raise ValueError(f"venue {vc.name}: no wire protocol for kind {vc.kind!r}")
+    return info
+
+
+async def open_venues(
+    config: Config, exchange: SimExchange | None, servers: trio.Nursery, stack: AsyncExitStack
+) -> dict[str, Venue]:
+    """Open a session for every configured venue (entered on ``stack``; wire servers run in ``servers``)."""
+    venues: dict[str, Venue] = {}
+    for name, vc in config.venues.items():
+        log = logger.bind(tag="MAIN")
+        if vc.kind == "sim":
+            assert exchange is not None
+            venues[name] = await stack.enter_async_context(
+                open_sim_venue(exchange, name, SimVenueSettings(event_capacity=config.event_capacity))
+            )
+            continue
+        if vc.kind == "grvt":
+            from ..venues.grvt._adapter import GrvtSettings, open_grvt_venue
+
+            if vc.endpoint == "sim":
+                assert exchange is not None
+                info = await start_wire_server(servers, exchange, vc)
+                gs = GrvtSettings.for_single_host(
+                    info.rest, info.ws, api_key=info.api_key, private_key=info.private_key,
+                    sub_account_id=info.sub_account_id, chain_id=info.chain_id, symbols=(vc.symbol,), name=name,
+                    event_capacity=config.event_capacity,
+                )
+                log.info("{}: GRVT wire simulator at {} / {}", name, info.rest, info.ws)
+            else:
+                assert vc.live is not None
+                u = vc.live.urls
+                gs = GrvtSettings(
+                    edge_url=u["edge_url"], market_data_url=u["market_data_url"], trades_url=u["trades_url"],
+                    market_data_ws_url=u["market_data_ws_url"], trades_ws_url=u["trades_ws_url"],
+                    api_key=vc.live.api_key, private_key=vc.live.secret, sub_account_id=vc.live.sub_account_id,
+                    chain_id=vc.live.chain_id, symbols=(vc.symbol,), name=name,
+                    event_capacity=config.event_capacity,
+                )
+            for secret in gs.secrets():
+                register_secret(secret)
+            venues[name] = await stack.enter_async_context(open_grvt_venue(gs))
+        elif vc.kind == "backpack":
+            from ..venues.backpack._adapter import BackpackSettings, open_backpack_venue
+
+            if vc.endpoint == "sim":
+                assert exchange is not None
+                info = await start_wire_server(servers, exchange, vc)
+                bs = BackpackSettings(rest_url=info.rest, ws_url=info.ws, api_key=info.api_key,
+                                      api_secret=info.api_secret, symbols=(vc.symbol,), name=name,
+                                      event_capacity=config.event_capacity)
+                log.info("{}: Backpack wire simulator at {} / {}", name, info.rest, info.ws)
+            else:
+                assert vc.live is not None
+                bs = BackpackSettings(rest_url=vc.live.urls["rest_url"], ws_url=vc.live.urls["ws_url"],
+                                      api_key=vc.live.api_key, api_secret=vc.live.secret, symbols=(vc.symbol,),
+                                      name=name, event_capacity=config.event_capacity)
+            for secret in bs.secrets():
+                register_secret(secret)
+            venues[name] = await stack.enter_async_context(open_backpack_venue(bs))
+        else:  # pragma: no cover - the config loader refuses other kinds
+            raise ValueError(vc.kind)
+        secrets = getattr(venues[name], "secrets", None)
+        if callable(secrets):
+            for secret in secrets():
+                register_secret(secret)
+    return venues
