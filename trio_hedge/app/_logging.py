@@ -19,37 +19,20 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
 
+from .._redact import redact as redact
+from .._redact import register_secret as register_secret
+
 if TYPE_CHECKING:
     from loguru import Record
 
 FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | [{extra[tag]}] {message}"
 
-_secrets: list[str] = []
-
-
-def register_secret(value: str) -> None:
-    """Redact ``value`` from every log line from now on (values shorter than 6 characters are ignored:
-    redacting them would mangle ordinary text and they are no real secret)."""
-    if value and len(value) >= 6 and value not in _secrets:
-        _secrets.append(value)
-        _secrets.sort(key=len, reverse=True)
-
-
-def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``."""
-    for s in _secrets:
-        if s in text:
-            text = text.replace(s, "***")
-    return text
-
-
 def _patch(record: Record) -> None:
-    if _secrets:
-        record["message"] = redact(record["message"])
-        extra: dict[str, Any] = record["extra"]
-        for k, v in extra.items():
-            if isinstance(v, str):
-                extra[k] = redact(v)
+    record["message"] = redact(record["message"])
+    extra: dict[str, Any] = record["extra"]
+    for k, v in extra.items():
+        if isinstance(v, str):
+            extra[k] = redact(v)
 
 
 class _InterceptHandler(logging.Handler):
