@@ -1,5 +1,10 @@
-"""GRVT venue: EIP-712 order signing, wire codec, (later) the Trio adapter."""
+"""GRVT venue: EIP-712 order signing, wire codec, and the Trio adapter."""
 
+from ._adapter import GrvtAccountSummary as GrvtAccountSummary
+from ._adapter import GrvtSettings as GrvtSettings
+from ._adapter import GrvtVenue as GrvtVenue
+from ._adapter import open_grvt_venue as open_grvt_venue
+from ._adapter import parse_account_summary as parse_account_summary
 from ._signing import CHAIN_IDS as CHAIN_IDS
 from ._signing import KECCAK_BACKEND as KECCAK_BACKEND
 from ._signing import GrvtSigner as GrvtSigner
@@ -98,6 +103,7 @@ __all__ = [
     "CLIENT_ORDER_ID_MIN",
     "COOKIE_NAME",
     "ClientOrderIdGenerator",
+    "GrvtAccountSummary",
     "GrvtBookUpdate",
     "GrvtCookie",
     "GrvtFeedMessage",
@@ -109,9 +115,11 @@ __all__ = [
     "GrvtProtocolError",
     "GrvtRpcRequest",
     "GrvtRpcResponse",
+    "GrvtSettings",
     "GrvtSigner",
     "GrvtSubscribeResult",
     "GrvtTimeInForce",
+    "GrvtVenue",
     "GrvtWsMessage",
     "InvalidSignature",
     "KECCAK_BACKEND",
@@ -159,6 +167,8 @@ __all__ = [
     "is_api_client_order_id",
     "keccak256",
     "new_nonce",
+    "open_grvt_venue",
+    "parse_account_summary",
     "parse_ack",
     "parse_book",
     "parse_book_feed",
