@@ -76,15 +76,16 @@ async def open_ws(
     Raises:
         HandshakeError, ConnectionRejected, OSError: the connection could not be opened.
     """
+    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers or ()]
     async with open_websocket_url(
         url,
-        extra_headers=headers or [],
+        extra_headers=extra,
         message_queue_size=message_queue_size,
         max_message_size=max_message_size,
         connect_timeout=connect_timeout_s,
         disconnect_timeout=disconnect_timeout_s,
     ) as ws:
-        yield ws
+        yield ws  # noqa: ASYNC119 - trio-websocket's own context manager; the caller's body runs inside it
 
 
 async def heartbeat(ws: WebSocketConnection, *, interval_s: float, timeout_s: float) -> None:
