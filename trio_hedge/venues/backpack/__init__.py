@@ -5,6 +5,9 @@ verification for the simulator) and :mod:`._wire` (JSON <-> domain types, reques
 mapping, clientId allocation). Wire formats: ``/work/shared/docs/wire-formats.md`` part B.
 """
 
+from ._adapter import BackpackSettings as BackpackSettings
+from ._adapter import BackpackVenue as BackpackVenue
+from ._adapter import open_backpack_venue as open_backpack_venue
 from ._signing import DEFAULT_WINDOW_MS as DEFAULT_WINDOW_MS
 from ._signing import MAX_WINDOW_MS as MAX_WINDOW_MS
 from ._signing import ROUTE_INSTRUCTIONS as ROUTE_INSTRUCTIONS
@@ -80,7 +83,9 @@ from ._wire import unsubscribe_message as unsubscribe_message
 
 __all__ = [
     "BackpackProtocolError",
+    "BackpackSettings",
     "BackpackSigner",
+    "BackpackVenue",
     "BookTicker",
     "ClientIdAllocator",
     "DEFAULT_WINDOW_MS",
@@ -116,6 +121,7 @@ __all__ = [
     "iso_to_ns",
     "key_fingerprint",
     "normalize_reason",
+    "open_backpack_venue",
     "order_cancel_all_body",
     "order_cancel_body",
     "order_execute_body",

@@ -1,0 +1,1213 @@
+"""The Backpack Exchange venue adapter, native Trio: REST over ``httpx.AsyncClient``, WebSocket over
+trio-websocket (:mod:`trio_hedge.venues._ws`), ED25519 request signing (:mod:`._signing`) and the wire codec
+(:mod:`._wire`). Implements :class:`~trio_hedge.venues.Venue`.
+
+Wire formats: ``/work/shared/docs/wire-formats.md`` part B (B2 signing, B3 REST, B4 WebSocket), which cites the
+Backpack OpenAPI document, backpack-exchange/bpx-api-client and ccxt 4.5.90.
+
+Task tree (inside :func:`open_backpack_venue`'s nursery)::
+
+    feed × symbol   one public WS per symbol, subscribed to ``depth.<symbol>``; REST depth snapshot fetched while
+                    the deltas that arrive meanwhile are buffered; deltas applied IN the task with U/u continuity;
+                    a gap, a crossed book or a malformed frame invalidates the book and resyncs; heartbeat under a
+                    deadline; reconnect with backoff and jitter (:func:`~trio_hedge.venues._ws.reconnect_forever`)
+    private stream  one WS with a signed SUBSCRIBE to ``account.orderUpdate`` and ``account.positionUpdate``
+                    -> domain events -> one bounded channel per symbol (never dropped while a consumer listens);
+                    heartbeat; reconnect; after every reconnect (and after a malformed private frame) a
+                    reconciliation over REST (status of every order we hold live, fills since the drop by the
+                    venue clock, positions) emits what the stream may have missed, deduplicated (fills by trade
+                    id, order updates only when they advance the order, positions only when they changed)
+    watchdog        Backpack has no cancel-on-disconnect (``/work/shared/docs/reliability-notes.md`` §1):
+                    see below
+
+**No cancel-on-disconnect: the private-stream watchdog.** When the private stream (its connection or its
+heartbeat) has given no sign of life (a subscription, a frame, a pong) for longer than
+``private_stream_budget_s``, the adapter is blind to its own orders, so it cancels its resting orders itself over
+REST (``DELETE /api/v1/orders`` per symbol) and confirms with ``GET /api/v1/orders`` that none is left. Until the
+stream shows life again it refuses new *resting* orders (GTT limit orders) with :class:`VenueUnavailable`
+(nothing is sent); IOC/FOK and market orders still go out (the engine's flatten path needs them). If the cancel
+cannot be confirmed (REST fails too), the venue is marked failed in a way the engine sees: every unconfirmed
+symbol's :class:`FeedState` turns disconnected and its book invalid with the reason
+(``book(symbol).invalid_reason``), so the engine's risk guard fails the market once the feed has been down past
+its budget; an error is logged. The watchdog keeps retrying the cancel every
+``private_stream_budget_s``; a confirmed cancel lifts the mark.
+
+Error classification (like the GRVT adapter): HTTP 429 / ``TOO_MANY_REQUESTS`` -> :class:`RateLimited`;
+insufficient margin / invalid order -> :class:`OrderRejected` subclasses (a post-only order that would take ->
+:class:`PostOnlyWouldCross`, whether the venue answers 400 or returns the order ``Expired`` with reason
+``PostOnlyTaker``); a venue "Duplicate client id" -> :class:`DuplicateClientOrderId`; ``RESOURCE_NOT_FOUND`` on
+an order query -> None (after a look in the order history for an order whose venue id we know); for requests
+that change state (order, cancel, cancel all) our own deadline (``request_budget_s``), a transport error after the
+connection was made, a 5xx and an unreadable 2xx body -> :class:`UnknownOutcome`; a connection that cannot be
+made -> :class:`VenueUnavailable`. For read-only requests every such failure is :class:`VenueUnavailable`.
+
+A refused private subscription (an ``AuthError`` frame) ends the session with :class:`AuthError`: a key or clock
+problem is a configuration problem, not retried blindly.
+
+Secrets: the API key and secret never reach a log line, a repr or an exception text (the secret lives only in
+:class:`BackpackSigner`; venue error messages are scrubbed of both before they are kept).
+:meth:`BackpackSettings.secrets` lists them so the app can register them for log redaction (the session also
+registers them with :func:`trio_hedge._redact.register_secret`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import partial
+from typing import Final
+
+import httpx
+import trio
+from loguru import logger
+from trio_websocket import WebSocketConnection
+
+from ..._redact import register_secret
+from ...domain import (
+    ZERO,
+    BadValue,
+    BookInvalid,
+    Fill,
+    Instrument,
+    OrderBook,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    PositionUpdate,
+    TimeInForce,
+    VenueEvent,
+)
+from .._base import FeedState, OrderReport
+from .._errors import (
+    AuthError,
+    DuplicateClientOrderId,
+    InsufficientMargin,
+    InvalidOrder,
+    OrderNotFound,
+    OrderRejected,
+    RateLimited,
+    UnknownOutcome,
+    VenueError,
+    VenueUnavailable,
+)
+from .._ws import Backoff, HeartbeatTimeout, heartbeat, open_ws, reconnect_forever
+from ._signing import MAX_WINDOW_MS, BackpackSigner, instruction_for
+from ._wire import (
+    BackpackProtocolError,
+    ClientIdAllocator,
+    DepthDelta,
+    DepthSnapshot,
+    WsError,
+    apply_delta,
+    apply_snapshot,
+    client_id_from_str,
+    decode_json,
+    depth_stream,
+    encode_json,
+    error_from_order_report,
+    error_from_response,
+    order_cancel_all_body,
+    order_cancel_body,
+    order_execute_body,
+    order_query_params,
+    order_update_stream,
+    parse_depth_delta,
+    parse_depth_snapshot,
+    parse_fill_history,
+    parse_market,
+    parse_order,
+    parse_order_events,
+    parse_orders,
+    parse_position_updates,
+    parse_positions,
+    parse_ws_frame,
+    position_update_stream,
+    private_subscribe_message,
+    subscribe_message,
+)
+
+FILL_PAGE_LIMIT: Final = 1000
+"""``limit`` of one ``GET /wapi/v1/history/fills`` page (the venue's maximum, B3)."""
+
+FILL_MAX_PAGES: Final = 20
+"""Pages :meth:`BackpackVenue.fills_since` reads at most (20 000 fills)."""
+
+RECONCILE_MARGIN_NS: Final = 2_000_000_000
+"""Reconciliation asks for fills from this long (venue clock, ns) before the last event seen before a drop."""
+
+DELTA_BUFFER_MAX: Final = 10_000
+"""Depth deltas buffered while a snapshot is fetched, at most (oldest dropped; continuity checks catch it)."""
+
+SYNC_ATTEMPTS: Final = 5
+"""Snapshot + buffered-delta joins tried on one connection before it is dropped and opened again."""
+
+ORDER_MEMORY: Final = 20_000
+"""Order records kept for idempotent ``place`` and deduplication (oldest terminal ones forgotten first)."""
+
+TRADE_MEMORY: Final = 50_000
+"""Trade ids remembered per symbol for fill deduplication."""
+
+CLOSE_BUDGET_S: Final = 2.0
+"""Bound on the shielded cleanup when the session closes (HTTP client close)."""
+
+_RANK: Final[Mapping[OrderStatus, int]] = {
+    OrderStatus.PENDING: 0,
+    OrderStatus.OPEN: 1,
+    OrderStatus.PARTIALLY_FILLED: 2,
+    OrderStatus.FILLED: 3,
+    OrderStatus.CANCELLED: 3,
+    OrderStatus.EXPIRED: 3,
+    OrderStatus.REJECTED: 3,
+}
+_TERMINAL_RANK: Final = 3
+
+# Expiry reasons (OpenAPI ``OrderExpiryReason``, B3) that mean "refused", for an unfilled EXPIRED order answer.
+_REFUSAL_REASONS: Final[Mapping[str, type[OrderRejected]]] = {
+    "ReduceOnlyNotReduced": InvalidOrder,
+    "InsufficientMargin": InsufficientMargin,
+    "InsufficientFunds": InsufficientMargin,
+    "PriceOutOfBounds": InvalidOrder,
+    "InvalidPrice": InvalidOrder,
+    "InvalidQuantity": InvalidOrder,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BackpackSettings:
+    """Settings of one Backpack venue session.
+
+    Attributes:
+        rest_url (str): REST base URL (``https://api.backpack.exchange``; the simulator's ``http://127.0.0.1:P``).
+        ws_url (str): WebSocket URL (``wss://ws.backpack.exchange``; the simulator's ``ws://127.0.0.1:P``).
+        api_key (str): base64 ED25519 verifying key (``X-API-Key``). Secret: not in the repr.
+        api_secret (str): base64 ED25519 seed. Secret: not in the repr.
+        symbols (tuple[str, ...]): markets to trade (``"SOL_USDC_PERP"``...).
+        name (str): venue name in events, errors and logs.
+        window_ms (int): ``X-Window`` of signed requests, ms (1..60000; B2).
+        heartbeat_interval_s (float), heartbeat_timeout_s (float): WS ping period and pong deadline, seconds.
+        private_stream_budget_s (float): private stream (or its heartbeat) silent longer than this, seconds ->
+            cancel resting orders over REST (module docstring).
+        event_capacity (int): per-symbol private event channel capacity, events.
+        reconnect_min_s (float), reconnect_max_s (float): reconnect backoff bounds, seconds.
+        request_budget_s (float): the adapter's own deadline on one HTTP exchange and on one WebSocket opening
+            handshake, seconds (a state-changing request past it is :class:`UnknownOutcome`; a peer that resets
+            the connection mid-handshake is otherwise only noticed by trio-websocket's connect timeout).
+            Callers' deadlines apply on top.
+
+    Raises:
+        BadValue: a field out of range (the message never contains a secret).
+    """
+
+    rest_url: str
+    ws_url: str
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
+    symbols: tuple[str, ...]
+    name: str = "backpack"
+    window_ms: int = 5000
+    heartbeat_interval_s: float = 1.0
+    heartbeat_timeout_s: float = 1.5
+    private_stream_budget_s: float = 3.0
+    event_capacity: int = 256
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 5.0
+    request_budget_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        symbols = self.symbols
+        if not isinstance(symbols, tuple) or not symbols or not all(isinstance(s, str) and s for s in symbols):
+            raise BadValue(f"{self.name}: symbols must be a non-empty tuple of symbol names")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise BadValue(f"{self.name}: a symbol is listed twice")
+        window = self.window_ms
+        if isinstance(window, bool) or not isinstance(window, int) or not 0 < window <= MAX_WINDOW_MS:
+            raise BadValue(f"{self.name}: window_ms must be an int in 1..{MAX_WINDOW_MS}")
+        for what in ("heartbeat_interval_s", "heartbeat_timeout_s", "private_stream_budget_s", "reconnect_min_s",
+                     "reconnect_max_s", "request_budget_s"):
+            value = getattr(self, what)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise BadValue(f"{self.name}: {what} must be a finite number > 0")
+        if self.heartbeat_interval_s >= self.private_stream_budget_s:
+            raise BadValue(f"{self.name}: heartbeat_interval_s must be shorter than private_stream_budget_s")
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise BadValue(f"{self.name}: reconnect_min_s must not exceed reconnect_max_s")
+        if isinstance(self.event_capacity, bool) or not isinstance(self.event_capacity, int) or self.event_capacity < 1:
+            raise BadValue(f"{self.name}: event_capacity must be an int >= 1")
+        if not isinstance(self.api_key, str) or not isinstance(self.api_secret, str):
+            raise BadValue(f"{self.name}: api_key and api_secret must be strings")
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values to redact from logs: ``(api_key, api_secret)`` (the venues layer never imports the app)."""
+        return (self.api_key, self.api_secret)
+
+
+@dataclass(slots=True)
+class _OrderState:
+    """What this session knows about one order (ours, or seen on the stream)."""
+
+    symbol: str
+    request: OrderRequest | None = None
+    venue_order_id: str | None = None
+    send: str = "none"  # none | sending | acked | unknown | refused
+    rank: int = -1  # highest status rank emitted on the event channel (-1: nothing emitted)
+    filled: Decimal = ZERO  # highest cumulative filled size emitted
+    last_report: OrderReport | None = None
+
+
+class _Resync(Exception):
+    """Internal: the local book cannot be trusted; fetch a fresh snapshot on the same connection."""
+
+
+class BackpackVenue:
+    """A session on Backpack. Create it with :func:`open_backpack_venue`; see the module docstring."""
+
+    def __init__(self, settings: BackpackSettings, signer: BackpackSigner, http: httpx.AsyncClient) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._signer = signer
+        self._http = http
+        self._secrets = tuple(s for s in settings.secrets() if s)
+        self._log = logger.bind(tag=settings.name.upper())
+        self._instruments: dict[str, Instrument] = {}
+        symbols = settings.symbols
+        now = trio.current_time()
+        self._books = {s: OrderBook(s) for s in symbols}
+        self._feed = {s: FeedState(False, now, -math.inf) for s in symbols}
+        self._book_lots = {s: trio.lowlevel.ParkingLot() for s in symbols}
+        self._feed_scopes: dict[str, trio.CancelScope] = {}
+        self._event_tx: dict[str, trio.MemorySendChannel[VenueEvent]] = {}
+        self._event_rx: dict[str, trio.MemoryReceiveChannel[VenueEvent] | None] = {}
+        for s in symbols:
+            tx, rx = trio.open_memory_channel[VenueEvent](settings.event_capacity)
+            self._event_tx[s], self._event_rx[s] = tx, rx
+        self._ids = ClientIdAllocator()
+        self._orders: OrderedDict[tuple[str, str], _OrderState] = OrderedDict()
+        self._trades: dict[str, OrderedDict[str, None]] = {s: OrderedDict() for s in symbols}
+        self._positions: dict[str, Decimal] = {}  # last position size emitted per symbol
+        self._venue_ts_ns = 0  # latest venue timestamp seen (private events, depth), ns
+        # private stream health
+        self._private_connected = False
+        self._private_last_alive_s = now
+        self._alive = trio.Event()
+        self._blind = False
+        # reconciliation requests
+        self._reconcile_since_ns: int | None = None
+        self._reconcile_kick = trio.Event()
+        # symbols marked failed by the watchdog: symbol -> (reason, since_s)
+        self._halted: dict[str, tuple[str, float]] = {}
+        self._unhalted = {s: trio.Event() for s in symbols}
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values to redact from logs (the settings' API key and secret)."""
+        return self._settings.secrets()
+
+    def __repr__(self) -> str:
+        symbols = list(self._settings.symbols)
+        return f"BackpackVenue(name={self.name!r}, symbols={symbols!r}, key_id={self._signer.key_id!r})"
+
+    # ================================================================== market data
+    def instrument(self, symbol: str) -> Instrument:
+        return self._instruments[symbol]
+
+    def book(self, symbol: str) -> OrderBook:
+        return self._books[symbol]
+
+    def feed_state(self, symbol: str) -> FeedState:
+        halted = self._halted.get(symbol)
+        st = self._feed[symbol]
+        if halted is not None:
+            return FeedState(False, halted[1], st.last_message_s)
+        return st
+
+    async def wait_book_change(self, symbol: str) -> None:
+        await self._book_lots[symbol].park()
+
+    def _set_connected(self, symbol: str, connected: bool, *, message: bool = False) -> None:
+        st = self._feed[symbol]
+        now = trio.current_time()
+        since = now if st.connected != connected else st.since_s
+        self._feed[symbol] = FeedState(connected, since, now if message else st.last_message_s)
+
+    def _feed_down(self, symbol: str, reason: str) -> None:
+        halted = self._halted.get(symbol)
+        self._books[symbol].invalidate(halted[0] if halted is not None else reason)
+        self._set_connected(symbol, False)
+        self._book_lots[symbol].unpark_all()
+
+    async def _run_feed(self, symbol: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep ``symbol``'s book synced forever (reconnecting). ``started`` once the book is first valid."""
+        backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
+        started = False
+
+        def ready() -> None:
+            nonlocal started
+            backoff.reset()
+            if not started:
+                started = True
+                task_status.started()
+
+        await reconnect_forever(
+            partial(self._feed_session, symbol, ready),
+            name=f"{self.name.upper()}_{symbol}",
+            backoff=backoff,
+            on_down=partial(self._feed_down, symbol),
+        )
+
+    async def _feed_session(self, symbol: str, ready: Callable[[], None]) -> None:
+        """One public connection: subscribe, sync from a snapshot, apply deltas; returns or raises when it ends."""
+        log = self._log.bind(tag=f"{self.name.upper()}_{symbol}")
+        with trio.CancelScope() as scope:
+            self._feed_scopes[symbol] = scope
+            while symbol in self._halted:
+                self._feed_down(symbol, self._halted[symbol][0])
+                await self._unhalted[symbol].wait()
+            async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.request_budget_s) as ws:
+                await ws.send_message(subscribe_message([depth_stream(symbol)]))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(
+                        partial(
+                            heartbeat,
+                            ws,
+                            interval_s=self._settings.heartbeat_interval_s,
+                            timeout_s=self._settings.heartbeat_timeout_s,
+                        )
+                    )
+                    while True:
+                        await self._sync_book(symbol, ws)
+                        ready()
+                        try:
+                            await self._pump_depth(symbol, ws)
+                        except _Resync as exc:
+                            log.warning("book invalid ({}); resyncing from a REST snapshot", exc)
+                            self._feed_down(symbol, str(exc))
+
+    def _depth_of(self, symbol: str, raw: str | bytes) -> DepthDelta | None:
+        """The depth delta for ``symbol`` in a public frame, None for other streams.
+
+        Raises:
+            _Resync: malformed frame. VenueUnavailable: an error frame (subscription refused).
+        """
+        try:
+            frame = parse_ws_frame(raw, venue=self.name)
+        except BackpackProtocolError as exc:
+            raise _Resync(f"malformed frame: {exc.message[:200]}") from None
+        if isinstance(frame, WsError):
+            raise VenueUnavailable(
+                self.name, f"public stream error {frame.code}: {frame.message[:200]}", code="ws_error"
+            )
+        if frame.kind != "depth":
+            return None
+        try:
+            delta = parse_depth_delta(frame.data, venue=self.name)
+        except (BackpackProtocolError, BadValue) as exc:
+            raise _Resync(f"malformed depth message: {str(exc)[:200]}") from None
+        return delta if delta.symbol == symbol else None
+
+    async def _sync_book(self, symbol: str, ws: WebSocketConnection) -> None:
+        """Fetch the REST snapshot while buffering the deltas that arrive, then apply both (U/u continuity).
+        Tries :data:`SYNC_ATTEMPTS` times with backoff. Raises VenueUnavailable (snapshot failed, or the book did
+        not resync: the caller reconnects) or a WS error."""
+        book = self._books[symbol]
+        backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
+        for attempt in range(SYNC_ATTEMPTS):
+            if attempt:
+                await trio.sleep(backoff.next_delay_s())
+            buffered: deque[DepthDelta] = deque(maxlen=DELTA_BUFFER_MAX)
+            corrupt: list[str] = []
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._buffer_deltas, symbol, ws, buffered, corrupt)
+                snapshot = await self._fetch_snapshot(symbol)
+                nursery.cancel_scope.cancel()
+            if corrupt:
+                self._log.bind(tag=f"{self.name.upper()}_{symbol}").warning(
+                    "malformed frame during resync ({}); fetching again", corrupt[0]
+                )
+                continue
+            try:
+                apply_snapshot(book, snapshot)
+                for delta in buffered:
+                    apply_delta(book, delta)
+            except BookInvalid as exc:
+                self._log.bind(tag=f"{self.name.upper()}_{symbol}").warning(
+                    "snapshot {} does not join the buffered deltas ({}); fetching again", snapshot.last_update_id, exc
+                )
+                self._feed_down(symbol, str(exc))
+                continue
+            self._venue_ts_ns = max(self._venue_ts_ns, book.ts_ns)
+            self._set_connected(symbol, True, message=True)
+            self._book_lots[symbol].unpark_all()
+            return
+        raise VenueUnavailable(self.name, f"{symbol}: book did not resync in {SYNC_ATTEMPTS} attempts", code="resync")
+
+    async def _buffer_deltas(
+        self, symbol: str, ws: WebSocketConnection, buffered: deque[DepthDelta], corrupt: list[str]
+    ) -> None:
+        """Collect ``symbol``'s deltas into ``buffered`` (and malformed-frame notes into ``corrupt``) until
+        cancelled. Cancellation-safe: a received frame is stored before the next checkpoint."""
+        while True:
+            raw = await ws.get_message()
+            try:
+                delta = self._depth_of(symbol, raw)
+            except _Resync as exc:
+                corrupt.append(str(exc))
+                continue
+            if delta is not None:
+                buffered.append(delta)
+
+    async def _fetch_snapshot(self, symbol: str) -> DepthSnapshot:
+        try:
+            _, data = await self._call("GET", "/api/v1/depth", query={"symbol": symbol}, signed=False)
+            return parse_depth_snapshot(data, venue=self.name)
+        except RateLimited as exc:
+            await trio.sleep(min(exc.retry_after_s or 0.0, self._settings.reconnect_max_s))
+            raise VenueUnavailable(self.name, f"depth snapshot rate limited: {exc.message}", code=exc.code) from None
+        except (VenueError, BadValue) as exc:
+            if isinstance(exc, VenueUnavailable):
+                raise
+            raise VenueUnavailable(self.name, f"depth snapshot: {str(exc)[:300]}", code="snapshot") from None
+
+    async def _pump_depth(self, symbol: str, ws: WebSocketConnection) -> None:
+        """Apply deltas as they come. Raises _Resync on a gap/crossing/malformed frame, or a WS error."""
+        book = self._books[symbol]
+        lot = self._book_lots[symbol]
+        while True:
+            raw = await ws.get_message()
+            delta = self._depth_of(symbol, raw)
+            if delta is None:
+                continue
+            try:
+                applied = apply_delta(book, delta)
+            except BookInvalid as exc:
+                raise _Resync(str(exc)) from None
+            if applied:
+                if book.ts_ns > self._venue_ts_ns:
+                    self._venue_ts_ns = book.ts_ns
+                self._set_connected(symbol, True, message=True)
+                lot.unpark_all()
+
+    # ================================================================== private stream
+    def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
+        rx = self._event_rx.get(symbol)
+        if rx is None:
+            raise RuntimeError(f"{self.name}: events({symbol!r}) already taken or unknown symbol")
+        self._event_rx[symbol] = None
+        return rx
+
+    async def _run_private(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep the private stream subscribed forever. ``started`` after the first signed SUBSCRIBE is sent."""
+        backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
+        started = False
+
+        def ready() -> None:
+            nonlocal started
+            backoff.reset()
+            if not started:
+                started = True
+                task_status.started()
+
+        await reconnect_forever(
+            partial(self._private_session, ready), name=f"{self.name.upper()}_PRIVATE", backoff=backoff,
+            on_down=self._private_down,
+        )
+
+    def _private_down(self, reason: str) -> None:
+        if self._private_connected:
+            self._private_connected = False
+            self._request_reconcile()
+            self._log.warning("private stream down ({}); last sign of life {:.2f}s ago", reason[:200],
+                              trio.current_time() - self._private_last_alive_s)
+
+    def _request_reconcile(self) -> None:
+        mark = max(0, self._venue_ts_ns - RECONCILE_MARGIN_NS) if self._venue_ts_ns else 0
+        self._reconcile_since_ns = mark if self._reconcile_since_ns is None else min(self._reconcile_since_ns, mark)
+        self._reconcile_kick.set()
+
+    async def _private_session(self, ready: Callable[[], None]) -> None:
+        async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.request_budget_s) as ws:
+            message = private_subscribe_message(
+                [order_update_stream(), position_update_stream()],
+                self._signer,
+                timestamp_ms=time.time_ns() // 1_000_000,
+                window_ms=self._settings.window_ms,
+            )
+            await ws.send_message(message)
+            del message
+            self._private_connected = True
+            self._stamp_alive()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._private_heartbeat, ws)
+                nursery.start_soon(self._reconcile_loop)
+                ready()
+                while True:
+                    raw = await ws.get_message()
+                    self._stamp_alive()
+                    await self._on_private_frame(raw)
+
+    async def _private_heartbeat(self, ws: WebSocketConnection) -> None:
+        """:func:`~trio_hedge.venues._ws.heartbeat` that also stamps every pong as a sign of life."""
+        while True:
+            await trio.sleep(self._settings.heartbeat_interval_s)
+            with trio.move_on_after(self._settings.heartbeat_timeout_s) as scope:
+                await ws.ping()
+            if scope.cancelled_caught:
+                raise HeartbeatTimeout(
+                    self.name, f"no pong within {self._settings.heartbeat_timeout_s}s", code="heartbeat"
+                )
+            self._stamp_alive()
+
+    def _stamp_alive(self) -> None:
+        """The private stream showed life (subscribed, a frame, a pong): the watchdog's clock restarts."""
+        self._private_last_alive_s = trio.current_time()
+        self._alive.set()
+
+    async def _on_private_frame(self, raw: str | bytes) -> None:
+        try:
+            frame = parse_ws_frame(raw, venue=self.name)
+        except BackpackProtocolError as exc:
+            self._log.error("malformed private frame ({}); reconciling over REST", exc.message[:200])
+            self._request_reconcile()
+            return
+        if isinstance(frame, WsError):
+            exc2 = frame.to_exception(venue=self.name)
+            if isinstance(exc2, AuthError):
+                self._log.error("private subscription refused: {}", self._scrub(exc2.message))
+                raise AuthError(self.name, self._scrub(exc2.message), code=exc2.code)
+            raise VenueUnavailable(self.name, f"private stream error {frame.code}: {self._scrub(frame.message)}",
+                                   code="ws_error")
+        kind = frame.kind
+        try:
+            if kind == "account.orderUpdate":
+                events: list[VenueEvent] = list(parse_order_events(frame.data, venue=self.name))
+            elif kind == "account.positionUpdate":
+                events = list(parse_position_updates(frame.data, venue=self.name))
+            else:
+                return
+        except (BackpackProtocolError, BadValue) as exc:
+            self._log.error("malformed {} message ({}); reconciling over REST", kind, str(exc)[:200])
+            self._request_reconcile()
+            return
+        for event in events:
+            await self._deliver(event)
+
+    async def _emit(self, symbol: str, event: VenueEvent) -> None:
+        tx = self._event_tx.get(symbol)
+        if tx is None:
+            return
+        try:
+            await tx.send(event)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The consumer of this symbol has finished; the venue keeps the record (query it).
+            self._log.debug("no consumer for {} events; {} not streamed", symbol, type(event).__name__)
+
+    def _state(self, symbol: str, client_order_id: str) -> _OrderState:
+        key = (symbol, client_order_id)
+        st = self._orders.get(key)
+        if st is None:
+            st = _OrderState(symbol)
+            self._orders[key] = st
+            self._forget_old_orders()
+        return st
+
+    def _forget_old_orders(self) -> None:
+        excess = len(self._orders) - ORDER_MEMORY
+        if excess <= 0:
+            return
+        for key in list(itertools.islice(self._orders, excess * 2)):
+            st = self._orders[key]
+            if st.rank >= _TERMINAL_RANK or st.send == "refused":
+                self._orders.pop(key, None)
+                excess -= 1
+                if excess <= 0:
+                    return
+
+    def _note_trade(self, symbol: str, trade_id: str) -> bool:
+        """Mark ``trade_id`` emitted; False if it already was."""
+        seen = self._trades[symbol]
+        if trade_id in seen:
+            return False
+        seen[trade_id] = None
+        if len(seen) > TRADE_MEMORY:
+            seen.popitem(last=False)
+        return True
+
+    async def _deliver(self, event: VenueEvent) -> None:
+        """Route one event to its symbol's channel, deduplicated (see the module docstring)."""
+        if isinstance(event, PositionUpdate):
+            if event.ts_ns > self._venue_ts_ns:
+                self._venue_ts_ns = event.ts_ns
+            self._positions[event.position.symbol] = event.position.size
+            await self._emit(event.position.symbol, event)
+            return
+        symbol = event.symbol
+        if event.ts_ns > self._venue_ts_ns:
+            self._venue_ts_ns = event.ts_ns
+        if symbol not in self._event_tx:
+            return
+        if isinstance(event, Fill):
+            if not self._note_trade(symbol, event.trade_id):
+                return
+            await self._emit(symbol, event)
+            return
+        if not self._advance(event):
+            return
+        await self._emit(symbol, event)
+
+    def _advance(self, update: OrderUpdate) -> bool:
+        """Record ``update`` as emitted if it tells the consumer something new about the order."""
+        if not update.client_order_id:
+            return True  # not one of ours (no clientId): pass it through
+        st = self._state(update.symbol, update.client_order_id)
+        if update.venue_order_id and st.venue_order_id is None:
+            st.venue_order_id = update.venue_order_id
+        rank = _RANK[update.status]
+        filled = update.filled_size
+        advanced = (
+            (rank > st.rank and not (st.rank >= _TERMINAL_RANK))
+            or (filled is not None and filled > st.filled)
+        )
+        if not advanced:
+            return False
+        st.rank = max(st.rank, rank)
+        if filled is not None and filled > st.filled:
+            st.filled = filled
+        if rank >= _TERMINAL_RANK:
+            self._release(update.client_order_id)
+        return True
+
+    def _release(self, client_order_id: str) -> None:
+        try:
+            self._ids.release(client_order_id)
+        except BadValue:
+            pass
+
+    # ------------------------------------------------------------------ reconciliation
+    async def _reconcile_loop(self) -> None:
+        """Run a reconciliation whenever one is requested (after a reconnect, after a malformed frame)."""
+        backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
+        while True:
+            await self._reconcile_kick.wait()
+            self._reconcile_kick = trio.Event()
+            since_ns = self._reconcile_since_ns or 0
+            while True:
+                try:
+                    await self._reconcile(since_ns)
+                    break
+                except (VenueError, BadValue) as exc:
+                    delay = exc.retry_after_s if isinstance(exc, RateLimited) and exc.retry_after_s else None
+                    delay = delay or backoff.next_delay_s()
+                    self._log.warning("reconciliation failed ({}); retrying in {:.2f}s", str(exc)[:200], delay)
+                    await trio.sleep(delay)
+            backoff.reset()
+            if not self._reconcile_kick.is_set():
+                self._reconcile_since_ns = None
+
+    async def _reconcile(self, since_ns: int) -> None:
+        """Emit what the private stream may have missed since ``since_ns`` (venue clock), per symbol: the state
+        of every order we hold live (queried first), then the fills not yet emitted (queried after, so every
+        fill an order report counts is among them), emitted fills first; then the position if it changed.
+        Raises VenueError or BadValue (the caller retries)."""
+        emitted_fills = emitted_updates = 0
+        for symbol in self._settings.symbols:
+            open_reports = {r.client_order_id: r for r in await self.open_orders(symbol) if r.client_order_id}
+            live = {
+                cid
+                for (sym, cid), st in list(self._orders.items())
+                if sym == symbol and cid and st.rank < _TERMINAL_RANK and st.send in ("acked", "unknown", "none")
+            }
+            reports = []
+            for cid in sorted(live | set(open_reports)):
+                report = open_reports.get(cid)
+                if report is None:
+                    report = await self.order_status(symbol, cid)
+                if report is not None:
+                    reports.append(report)
+            for fill in await self.fills_since(symbol, since_ns):
+                if self._note_trade(symbol, fill.trade_id):
+                    emitted_fills += 1
+                    await self._emit(symbol, fill)
+            for report in reports:
+                update = _update_from_report(self.name, report, self._venue_ts_ns)
+                if self._advance(update):
+                    emitted_updates += 1
+                    await self._emit(symbol, update)
+        positions = await self.positions()
+        for symbol in self._settings.symbols:
+            position = positions.get(symbol) or Position(self.name, symbol, ZERO)
+            if self._positions.get(symbol) != position.size:
+                await self._deliver(PositionUpdate(position, self._venue_ts_ns))
+        self._log.info(
+            "reconciled since venue time {} ns: {} missed fill(s), {} order update(s) emitted",
+            since_ns, emitted_fills, emitted_updates,
+        )
+
+    # ------------------------------------------------------------------ watchdog (no cancel-on-disconnect)
+    async def _run_watchdog(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Cancel resting orders over REST when the private stream gives no sign of life for longer than
+        ``private_stream_budget_s`` (module docstring). Runs until cancelled."""
+        budget_s = self._settings.private_stream_budget_s
+        task_status.started()
+        while True:
+            await trio.sleep_until(self._private_last_alive_s + budget_s)
+            silent_s = trio.current_time() - self._private_last_alive_s
+            if silent_s < budget_s:
+                continue  # a sign of life came meanwhile
+            alive = self._alive = trio.Event()  # set by the next sign of life
+            self._blind = True
+            self._log.warning(
+                "private stream silent for {:.2f}s (budget {}s) and Backpack has no cancel-on-disconnect: "
+                "cancelling resting orders over REST", silent_s, budget_s,
+            )
+            pending = await self._protective_cancel(list(self._settings.symbols))
+            while pending:
+                await trio.sleep(budget_s)
+                pending = await self._protective_cancel(pending)
+            await alive.wait()  # watch again once the stream shows life (a new subscription or a pong)
+            self._blind = False
+
+    async def _protective_cancel(self, symbols: list[str]) -> list[str]:
+        """Cancel all and confirm none is left, per symbol. Marks failures, lifts marks on success.
+        Returns the symbols that could not be confirmed."""
+        failed: list[str] = []
+        for symbol in symbols:
+            try:
+                cancelled = await self.cancel_all(symbol)
+                left = await self.open_orders(symbol)
+            except VenueError as exc:
+                reason = (
+                    f"{self.name} private stream lost and resting orders could not be cancelled over REST: "
+                    f"{str(exc)[:200]}"
+                )
+                failed.append(symbol)
+                if symbol not in self._halted:
+                    self._log.error("{} {}: {}; marking the feed down", self.name, symbol, reason)
+                self._halt(symbol, reason)
+                continue
+            if left:
+                reason = f"{self.name} private stream lost and {len(left)} order(s) still rest after cancel all"
+                failed.append(symbol)
+                self._log.error("{} {}: {}; marking the feed down", self.name, symbol, reason)
+                self._halt(symbol, reason)
+                continue
+            self._log.warning("{}: cancelled {} resting order(s); none left", symbol, cancelled)
+            self._unhalt(symbol)
+        return failed
+
+    def _halt(self, symbol: str, reason: str) -> None:
+        if symbol not in self._halted:
+            self._halted[symbol] = (reason, trio.current_time())
+            self._unhalted[symbol] = trio.Event()
+        self._books[symbol].invalidate(reason)
+        self._set_connected(symbol, False)
+        self._book_lots[symbol].unpark_all()
+        scope = self._feed_scopes.get(symbol)
+        if scope is not None:
+            scope.cancel()
+
+    def _unhalt(self, symbol: str) -> None:
+        if self._halted.pop(symbol, None) is not None:
+            self._log.warning("{}: resting orders confirmed cancelled; feed mark lifted", symbol)
+            self._unhalted[symbol].set()
+
+    # ================================================================== REST
+    def _scrub(self, text: str) -> str:
+        for s in self._secrets:
+            if len(s) >= 6 and s in text:
+                text = text.replace(s, "***")
+        return text
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: dict[str, object] | None = None,
+        signed: bool = True,
+        write: bool = False,
+    ) -> tuple[int, object | None]:
+        """One HTTP exchange under ``request_budget_s``. Returns ``(status, decoded JSON or None)`` for a 2xx.
+
+        Raises:
+            The mapped VenueError (module docstring); for reads, UnknownOutcome becomes VenueUnavailable.
+        """
+        headers: dict[str, str] = {}
+        content: bytes | None = None
+        if body is not None:
+            content = encode_json(body)
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        if signed:
+            headers.update(
+                self._signer.headers(
+                    instruction_for(method, path),
+                    body if body is not None else query,
+                    timestamp_ms=time.time_ns() // 1_000_000,
+                    window_ms=self._settings.window_ms,
+                )
+            )
+        what = f"{method} {path}"
+        try:
+            with trio.fail_after(self._settings.request_budget_s):
+                response = await self._http.request(method, path, params=query, content=content, headers=headers)
+        except trio.TooSlowError:
+            text = f"{what}: no response within {self._settings.request_budget_s}s"
+            if write:
+                raise UnknownOutcome(self.name, text, code="timeout") from None
+            raise VenueUnavailable(self.name, text, code="timeout") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
+            text = f"{what}: cannot connect ({type(exc).__name__})"
+            raise VenueUnavailable(self.name, text, code="connect") from None
+        except httpx.HTTPError as exc:
+            text = f"{what}: transport error ({type(exc).__name__})"
+            if write:
+                raise UnknownOutcome(self.name, text, code="transport") from None
+            raise VenueUnavailable(self.name, text, code="transport") from None
+        status = response.status_code
+        raw = response.content
+        if 200 <= status < 300:
+            if status == 202 or not raw.strip():
+                try:
+                    return status, decode_json(raw, venue=self.name) if raw.strip() else None
+                except BackpackProtocolError:
+                    return status, None
+            try:
+                return status, decode_json(raw, venue=self.name)
+            except BackpackProtocolError as exc:
+                if write:
+                    raise UnknownOutcome(self.name, f"{what}: unreadable answer ({exc.message[:120]})",
+                                         code="PROTOCOL") from None
+                raise
+        body_text = self._scrub(raw[:2000].decode("utf-8", "replace"))
+        err = error_from_response(
+            status, body_text, venue=self.name, retry_after_s=_retry_after_s(response.headers.get("Retry-After"))
+        )
+        if isinstance(err, UnknownOutcome) and not write:
+            err = VenueUnavailable(self.name, f"{what}: {err.message}", code=err.code)
+        elif isinstance(err, BackpackProtocolError) and write:
+            err = UnknownOutcome(self.name, f"{what}: {err.message}", code=err.code)
+        raise err
+
+    async def _load_markets(self) -> dict[str, Instrument]:
+        """``GET /api/v1/markets`` -> the configured symbols' instruments.
+
+        Raises:
+            BadValue: a configured symbol is not listed. BackpackProtocolError, VenueUnavailable, RateLimited.
+        """
+        _, data = await self._call("GET", "/api/v1/markets", signed=False)
+        if not isinstance(data, list):
+            raise BackpackProtocolError(self.name, "markets: expected an array", code="PROTOCOL")
+        wanted = set(self._settings.symbols)
+        out: dict[str, Instrument] = {}
+        for item in data:
+            if isinstance(item, dict) and item.get("symbol") in wanted:
+                inst = parse_market(item, venue=self.name)
+                out[inst.symbol] = inst
+        missing = sorted(wanted - set(out))
+        if missing:
+            raise BadValue(f"{self.name}: symbols not listed by the venue: {', '.join(m[:40] for m in missing)}")
+        return out
+
+    # ------------------------------------------------------------------ orders
+    def new_client_order_id(self) -> str:
+        """A fresh Backpack ``clientId`` (uint32) as a decimal string, unique among our live orders."""
+        return self._ids.new_client_order_id()
+
+    async def place(self, request: OrderRequest) -> OrderReport:
+        """``POST /api/v1/order`` (B3). Idempotent by client order id: a repeat is answered by a status query and
+        sends nothing. See :meth:`Venue.place` for the contract.
+
+        Raises:
+            InvalidOrder: unknown symbol, a client id that is not a uint32 string, off-grid price/size (nothing
+                sent), or the venue refused it. PostOnlyWouldCross: the post-only order would have taken (400, or
+                answered ``Expired``/``PostOnlyTaker``). InsufficientMargin, OrderRejected: refused.
+            RateLimited: 429. UnknownOutcome: see the module docstring; resolve with :meth:`order_status`.
+            DuplicateClientOrderId: the same id is being sent right now, or the venue holds a live order with it
+                (``INVALID_CLIENT_REQUEST`` "Duplicate client id"); query it. VenueUnavailable: nothing was sent
+                (cannot connect; or a resting order while the private stream is lost past its budget).
+            AuthError: the signature was refused.
+        """
+        cid = request.client_order_id
+        instrument = self._instruments.get(request.symbol)
+        if instrument is None:
+            raise InvalidOrder(self.name, f"order {cid[:24]}: unknown symbol {request.symbol[:40]!r}", code="local")
+        try:
+            body = order_execute_body(request, instrument)
+        except BadValue as exc:
+            raise InvalidOrder(self.name, f"order refused before sending: {str(exc)[:300]}", code="local") from None
+        key = (request.symbol, cid)
+        prior = self._orders.get(key)
+        if prior is not None and prior.send in ("sending", "acked", "unknown"):
+            return await self._place_repeat(request, prior)
+        if self._blind and request.order_type is OrderType.LIMIT and request.tif is TimeInForce.GTT:
+            raise VenueUnavailable(
+                self.name,
+                "private stream lost past its budget: resting orders are refused until it is back",
+                code="private_stream_down",
+            )
+        st = _OrderState(request.symbol, request=request, send="sending")
+        self._orders[key] = st
+        self._orders.move_to_end(key)
+        self._forget_old_orders()
+        self._ids.reserve(cid)
+        try:
+            _, data = await self._call("POST", "/api/v1/order", body=body, write=True)
+        except OrderRejected as exc:
+            if "duplicate" in exc.message.lower():
+                # The venue holds a live order with this clientId (another session's, or a process before a
+                # restart): it exists, so it is not a refusal of it. A repeat of this call queries it.
+                st.send = "unknown"
+                raise DuplicateClientOrderId(self.name, f"order {cid}: {exc.message}", code=exc.code) from None
+            st.send, st.rank = "refused", _TERMINAL_RANK
+            self._release(cid)
+            raise
+        except (RateLimited, VenueUnavailable, AuthError):
+            # Not taken by the venue (429, cannot connect, maintenance, signature refused): may be sent again.
+            self._orders.pop(key, None)
+            self._release(cid)
+            raise
+        except BaseException:
+            # UnknownOutcome, or cancelled by the caller's deadline while in flight: resolve by query.
+            st.send = "unknown"
+            raise
+        if data is None:  # 202: accepted, not executed yet
+            st.send = "acked"
+            return OrderReport(
+                client_order_id=cid, venue_order_id=None, symbol=request.symbol, side=request.side,
+                size=request.size, price=request.price, status=OrderStatus.PENDING, filled_size=ZERO,
+                reduce_only=request.reduce_only, post_only=request.post_only,
+            )
+        try:
+            report = parse_order(data, venue=self.name)
+        except (BackpackProtocolError, BadValue) as exc:
+            st.send = "unknown"
+            text = f"order {cid}: unreadable answer ({str(exc)[:200]})"
+            raise UnknownOutcome(self.name, text, code="PROTOCOL") from None
+        if report.client_order_id not in ("", cid) or report.symbol != request.symbol:
+            st.send = "unknown"
+            raise UnknownOutcome(self.name, f"order {cid}: the answer is about another order", code="PROTOCOL")
+        st.send = "acked"
+        st.venue_order_id = report.venue_order_id
+        st.last_report = report
+        rejection = _refusal(self.name, report)
+        if rejection is not None:
+            st.send, st.rank = "refused", _TERMINAL_RANK
+            self._release(cid)
+            raise rejection
+        if report.status.is_terminal:
+            self._release(cid)
+        return report
+
+    async def _place_repeat(self, request: OrderRequest, prior: _OrderState) -> OrderReport:
+        cid = request.client_order_id
+        if prior.send == "sending":
+            raise DuplicateClientOrderId(self.name, f"order {cid} is being sent right now; query it", code="local")
+        report = await self.order_status(request.symbol, cid)
+        if report is not None:
+            rejection = _refusal(self.name, report)
+            if rejection is not None:
+                raise rejection
+            return report
+        if prior.send == "acked" and prior.last_report is not None:
+            return prior.last_report
+        raise UnknownOutcome(self.name, f"order {cid}: the earlier send is still unresolved", code="unresolved")
+
+    async def cancel(self, symbol: str, client_order_id: str) -> None:
+        """``DELETE /api/v1/order`` by ``clientId`` (B3). An order the venue no longer knows is not an error.
+
+        Raises:
+            RateLimited, UnknownOutcome, VenueUnavailable, AuthError.
+        """
+        try:
+            client_id = client_id_from_str(client_order_id)
+        except BadValue:
+            self._log.warning("cancel: {!r} is not a Backpack clientId; nothing to cancel", client_order_id[:24])
+            return
+        try:
+            await self._call("DELETE", "/api/v1/order", body=order_cancel_body(symbol, client_id=client_id), write=True)
+        except OrderNotFound:
+            return
+        except OrderRejected as exc:
+            self._log.info("cancel {}: venue says {} (treated as already terminal)", client_order_id, exc.message[:120])
+
+    async def cancel_all(self, symbol: str) -> int:
+        """``DELETE /api/v1/orders`` (B3). Returns how many orders the venue listed as cancelled (0 on a 202).
+
+        Raises:
+            RateLimited, UnknownOutcome, VenueUnavailable, AuthError.
+        """
+        _, data = await self._call("DELETE", "/api/v1/orders", body=order_cancel_all_body(symbol), write=True)
+        if data is None:
+            return 0
+        try:
+            return len(parse_orders(data, venue=self.name))
+        except (BackpackProtocolError, BadValue) as exc:
+            raise UnknownOutcome(self.name, f"cancel all {symbol}: unreadable answer ({str(exc)[:200]})",
+                                 code="PROTOCOL") from None
+
+    async def order_status(self, symbol: str, client_order_id: str) -> OrderReport | None:
+        """``GET /api/v1/order?clientId=`` (resting orders only, B3); for an order no longer resting whose venue
+        id we know, ``GET /wapi/v1/history/orders?orderId=``. None if neither knows it.
+
+        Raises:
+            RateLimited, VenueUnavailable, BackpackProtocolError (malformed answer), AuthError.
+        """
+        try:
+            client_id = client_id_from_str(client_order_id)
+        except BadValue:
+            return None
+        try:
+            _, data = await self._call("GET", "/api/v1/order", query=order_query_params(symbol, client_id=client_id))
+        except OrderNotFound:
+            return await self._order_from_history(symbol, client_order_id)
+        if data is None:
+            return None
+        report = parse_order(data, venue=self.name)
+        st = self._orders.get((symbol, client_order_id))
+        if st is not None and st.venue_order_id is None:
+            st.venue_order_id = report.venue_order_id
+        return report
+
+    async def _order_from_history(self, symbol: str, client_order_id: str) -> OrderReport | None:
+        st = self._orders.get((symbol, client_order_id))
+        if st is None or st.venue_order_id is None:
+            return None
+        try:
+            _, data = await self._call(
+                "GET", "/wapi/v1/history/orders", query={"orderId": st.venue_order_id, "symbol": symbol}
+            )
+        except (OrderNotFound, BackpackProtocolError, OrderRejected) as exc:
+            self._log.debug("order history for {} unavailable: {}", client_order_id, exc.message[:120])
+            return None
+        if data is None:
+            return None
+        for report in parse_orders(data if isinstance(data, list) else [data], venue=self.name):
+            if report.venue_order_id == st.venue_order_id and report.client_order_id in ("", client_order_id):
+                return report
+        return None
+
+    async def open_orders(self, symbol: str) -> list[OrderReport]:
+        """``GET /api/v1/orders?symbol=`` (B3). Raises RateLimited, VenueUnavailable, BackpackProtocolError."""
+        _, data = await self._call("GET", "/api/v1/orders", query={"symbol": symbol})
+        return [r for r in parse_orders(data if data is not None else [], venue=self.name) if r.symbol == symbol]
+
+    async def positions(self) -> dict[str, Position]:
+        """``GET /api/v1/position`` (B3): open positions by symbol. Raises RateLimited, VenueUnavailable,
+        BackpackProtocolError."""
+        _, data = await self._call("GET", "/api/v1/position")
+        return parse_positions(data if data is not None else [], venue=self.name)
+
+    async def fills_since(self, symbol: str, since_ns: int) -> list[Fill]:
+        """``GET /wapi/v1/history/fills?symbol=&from=<ms>&fillType=User&sortDirection=Asc`` (B3), paged by
+        ``offset`` (ascending, so fills arriving meanwhile only extend the last page), oldest first,
+        ``ts_ns >= since_ns`` (venue clock).
+
+        Raises:
+            RateLimited, VenueUnavailable, BackpackProtocolError, BadValue (malformed answer).
+        """
+        since_ms = max(0, since_ns) // 1_000_000
+        out: dict[str, Fill] = {}
+        for page in range(FILL_MAX_PAGES):
+            query = {
+                "fillType": "User",
+                "from": str(since_ms),
+                "limit": str(FILL_PAGE_LIMIT),
+                "offset": str(page * FILL_PAGE_LIMIT),
+                "sortDirection": "Asc",
+                "symbol": symbol,
+            }
+            _, data = await self._call("GET", "/wapi/v1/history/fills", query=query)
+            items = data if isinstance(data, list) else []
+            for fill in parse_fill_history(items, venue=self.name):
+                if fill.symbol == symbol and fill.ts_ns >= since_ns:
+                    out.setdefault(fill.trade_id, fill)
+            if len(items) < FILL_PAGE_LIMIT:
+                break
+        return sorted(out.values(), key=lambda f: f.ts_ns)
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _refusal(venue: str, report: OrderReport) -> OrderRejected | None:
+    """The rejection an ``Expired``, unfilled order answer stands for (post-only taker, reduce-only...), else None."""
+    rejection = error_from_order_report(report, venue=venue)
+    if rejection is not None:
+        return rejection
+    if report.status is OrderStatus.EXPIRED and report.filled_size == ZERO:
+        cls = _REFUSAL_REASONS.get(report.reason)
+        if cls is not None:
+            return cls(venue, f"order {report.client_order_id or report.venue_order_id} expired: {report.reason}",
+                       code=report.reason)
+    return None
+
+
+def _update_from_report(venue: str, report: OrderReport, ts_ns: int) -> OrderUpdate:
+    return OrderUpdate(
+        venue=venue,
+        symbol=report.symbol,
+        client_order_id=report.client_order_id,
+        status=report.status,
+        venue_order_id=report.venue_order_id,
+        filled_size=report.filled_size,
+        reason=report.reason,
+        ts_ns=ts_ns,
+    )
+
+
+@asynccontextmanager
+async def open_backpack_venue(settings: BackpackSettings) -> AsyncIterator[BackpackVenue]:
+    """Open a Backpack session: load the instruments, start the private stream (returns once its signed
+    SUBSCRIBE is sent), one depth feed per symbol (returns once every book is synced) and the watchdog; cancel
+    them and close the HTTP client (shielded, bounded) on exit. Blocks until ready: bound it with a deadline.
+
+    Raises:
+        AuthError: ``api_key`` is not the key of ``api_secret``, or the venue refused the signature.
+        BadValue: a malformed secret, or a configured symbol the venue does not list.
+        VenueUnavailable, RateLimited, BackpackProtocolError: loading the markets failed.
+    """
+    for secret in settings.secrets():
+        register_secret(secret)
+    signer = BackpackSigner(settings.api_secret)
+    if signer.api_key != settings.api_key.strip():
+        raise AuthError(settings.name, "api_key is not the public key of api_secret (values withheld)", code="config")
+    http = httpx.AsyncClient(
+        base_url=settings.rest_url,
+        timeout=httpx.Timeout(None, connect=settings.request_budget_s / 2),
+        trust_env=False,
+        follow_redirects=False,
+    )
+    try:
+        venue = BackpackVenue(settings, signer, http)
+        venue._instruments = await venue._load_markets()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(venue._run_private)
+            for symbol in settings.symbols:
+                await nursery.start(venue._run_feed, symbol)
+            await nursery.start(venue._run_watchdog)
+            try:
+                yield venue
+            finally:
+                nursery.cancel_scope.cancel()
+                for tx in venue._event_tx.values():
+                    tx.close()
+    finally:
+        with trio.move_on_after(CLOSE_BUDGET_S, shield=True):
+            await http.aclose()
+
+
+__all__ = ["BackpackSettings", "BackpackVenue", "open_backpack_venue"]
