@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..domain import Instrument, TrioHedgeError
-from ..engine import MarketSettings
+from ..engine import COST_PROFILES, DEFAULT_RATE_LIMITS, MarketSettings, RateLimitSettings, RetryPolicy
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 """Where the embedded recordings live (``trio_hedge/data``)."""
@@ -81,6 +81,10 @@ class VenueConfig:
         symbol (str): the venue symbol traded.
         market (SimVenueConfig | None): the simulated market (endpoint "sim").
         live (LiveVenueConfig | None): URLs and credentials (endpoint "live").
+        maker_fee_bps (Decimal), taker_fee_bps (Decimal): the venue's fees, bps of notional (negative =
+            rebate): the simulated market's for endpoint "sim", required in the config for "live".
+        rate_limit (RateLimitSettings | None): the client-side request budget (None: ``rate_limit_per_s = 0``,
+            no limiter).
     """
 
     name: str
@@ -89,6 +93,9 @@ class VenueConfig:
     symbol: str
     market: SimVenueConfig | None
     live: LiveVenueConfig | None
+    maker_fee_bps: Decimal = Decimal(0)
+    taker_fee_bps: Decimal = Decimal(0)
+    rate_limit: RateLimitSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +141,11 @@ DEFAULTS: dict[str, Any] = {
             "quote_check_interval_ms": 50,
             "hedge_attempts": 3,
             "inbox_capacity": 256,
+            "hard_slippage_cap_bps": "30",
+            "slippage_cap_step_bps": "10",
+            "market_fallback": True,
+            "min_edge_bps": "-5",
+            "price_band_bps": "25",
         }
     ],
     "risk": {
@@ -148,6 +160,14 @@ DEFAULTS: dict[str, Any] = {
         "query_interval_ms": 200,
         "max_quote_rejects": 50,
         "cleanup_deadline_ms": 15000,
+        "max_position": "0.01",
+        "max_notional": "2000",
+        "max_open_orders": 4,
+        "max_loss": "25",
+        "retry_backoff_ms": 100,
+        "retry_backoff_max_ms": 2000,
+        "rate_limit_retries": 5,
+        "transient_retries": 3,
     },
     "sim": {"speed": 4.0, "latency_ms": 2.0, "market_data_capacity": 64, "account_capacity": 1024},
     "log": {"level": "INFO", "file": ""},
@@ -166,6 +186,10 @@ DEFAULTS: dict[str, Any] = {
             "contract_value_quote": "1",
             "maker_fee_bps": "0",
             "taker_fee_bps": "2.4",
+            "rate_limit_per_s": 10,
+            "rate_limit_burst": 10,
+            "rate_limit_reserved": 3,
+            "rate_limit_costs": "backpack",
         },
         "grvt": {
             "kind": "sim",
@@ -181,6 +205,10 @@ DEFAULTS: dict[str, Any] = {
             "contract_value_quote": "100",
             "maker_fee_bps": "-0.1",
             "taker_fee_bps": "4.5",
+            "rate_limit_per_s": 50,
+            "rate_limit_burst": 100,
+            "rate_limit_reserved": 50,
+            "rate_limit_costs": "grvt",
         },
     },
 }
@@ -306,6 +334,13 @@ def _dec(tree: dict[str, Any], key: str, path: str, *, positive: bool = False, n
     return d
 
 
+def _bool(tree: dict[str, Any], key: str, path: str) -> bool:
+    v = tree.get(key)
+    if not isinstance(v, bool):
+        raise ConfigError(f"{path}.{key}", f"{v!r} is not a boolean", f"write {key} = true or {key} = false")
+    return v
+
+
 def _str(tree: dict[str, Any], key: str, path: str, choices: tuple[str, ...] | None = None) -> str:
     v = tree.get(key)
     if not isinstance(v, str) or (not v and choices is None and key != "file"):
@@ -315,7 +350,8 @@ def _str(tree: dict[str, Any], key: str, path: str, choices: tuple[str, ...] | N
     return v
 
 
-_COMMON_KEYS = {"kind", "endpoint", "symbol"}
+_COMMON_KEYS = {"kind", "endpoint", "symbol", "rate_limit_per_s", "rate_limit_burst", "rate_limit_reserved",
+                "rate_limit_costs"}
 _MARKET_KEYS = {"base", "quote", "tick_size", "lot_size", "min_size", "min_notional", "recording", "contract",
                 "contract_value_quote", "maker_fee_bps", "taker_fee_bps"}
 _LIVE_KEYS = {
@@ -412,6 +448,27 @@ def _read_secrets(name: str, kind: str, tree: dict[str, Any], env: dict[str, str
     return values[key_name], values[secret_name]
 
 
+def _rate_limit(name: str, kind: str, tree: dict[str, Any]) -> RateLimitSettings | None:
+    """The venue's client-side budget. Keys absent: the defaults of its profile (its kind, or for kind
+    "sim" its name when that names a venue; ``engine/_ratelimit.py`` has the published limits they halve)."""
+    path = f"venues.{name}"
+    profile = kind if kind in COST_PROFILES and kind != "sim" else (name if name in DEFAULT_RATE_LIMITS else "unit")
+    base = DEFAULT_RATE_LIMITS.get(profile, RateLimitSettings(10.0, 10.0, 3.0))
+    merged = {"rate_limit_per_s": base.rate_per_s, "rate_limit_burst": base.burst,
+              "rate_limit_reserved": base.reserved, "rate_limit_costs": profile, **tree}
+    rate = _float(merged, "rate_limit_per_s", path)
+    if rate == 0:
+        return None
+    costs = _str(merged, "rate_limit_costs", path, tuple(sorted(COST_PROFILES)))
+    try:
+        return RateLimitSettings(rate_per_s=rate, burst=_float(merged, "rate_limit_burst", path, allow_lo=False),
+                                 reserved=_float(merged, "rate_limit_reserved", path),
+                                 costs=COST_PROFILES[costs])
+    except ValueError as exc:
+        raise ConfigError(f"{path}.rate_limit_burst", str(exc),
+                          "raise rate_limit_burst or lower rate_limit_reserved") from None
+
+
 def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueConfig:
     path = f"venues.{name}"
     if not isinstance(tree, dict):
@@ -427,8 +484,18 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
         raise ConfigError(f"{path}.{sorted(unknown)[0]}", f"unknown key for kind {kind!r}",
                           f"use one of: {', '.join(sorted(allowed_keys))}")
     symbol = _str(tree, "symbol", path)
+    rate_limit = _rate_limit(name, kind, tree)
     if endpoint == "sim":
-        return VenueConfig(name, kind, endpoint, symbol, _market(name, tree, base_dir), None)
+        market = _market(name, tree, base_dir)
+        return VenueConfig(name, kind, endpoint, symbol, market, None, market.maker_fee_bps, market.taker_fee_bps,
+                           rate_limit)
+    for fee in ("maker_fee_bps", "taker_fee_bps"):
+        if fee not in tree:
+            raise ConfigError(f"{path}.{fee}", "missing: a live venue needs its fees (the quoting edge gate "
+                              "charges them)", f'set {fee} from the venue\'s fee schedule, in bps (e.g. {fee} = "2.5"; '
+                              "negative = rebate)")
+    maker_fee = _dec(tree, "maker_fee_bps", path)
+    taker_fee = _dec(tree, "taker_fee_bps", path)
     merged = {**LIVE_DEFAULTS[kind], **tree}
     urls = {k: _str(merged, k, path) for k in sorted(_LIVE_KEYS[kind] - {"secrets_file", "chain_id",
                                                                          "sub_account_id"})}
@@ -440,7 +507,8 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
     if kind == "grvt" and not sub.isdigit():
         raise ConfigError(f"{path}.sub_account_id", "missing or not a number", "set your GRVT sub account id")
     chain = _int(merged, "chain_id", path, lo=1) if kind == "grvt" else 0
-    return VenueConfig(name, kind, endpoint, symbol, None, LiveVenueConfig(urls, api_key, secret, sub, chain))
+    return VenueConfig(name, kind, endpoint, symbol, None, LiveVenueConfig(urls, api_key, secret, sub, chain),
+                       maker_fee, taker_fee, rate_limit)
 
 
 def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict[str, str] | None = None) -> Config:
@@ -458,6 +526,12 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
     if primary == hedge:
         raise ConfigError("engine.hedge", "the hedge venue is the primary venue", "use two different venues")
     cycles = _int(eng, "cycles", "engine", lo=1)
+    retry = RetryPolicy(
+        backoff_s=_ms(risk, "retry_backoff_ms", "risk"),
+        backoff_max_s=_ms(risk, "retry_backoff_max_ms", "risk"),
+        rate_limit_retries=_int(risk, "rate_limit_retries", "risk", lo=0, hi=100),
+        transient_retries=_int(risk, "transient_retries", "risk", lo=0, hi=100),
+    )
     markets: list[MarketSettings] = []
     names: set[str] = set()
     if not tree["markets"]:
@@ -484,6 +558,15 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
             if size % inst.lot_size != 0 or size < inst.min_size:
                 raise ConfigError(f"{path}.order_size", f"{size} is not a valid size on {who} (lot {inst.lot_size}, "
                                   f"min {inst.min_size})", "use a multiple of both venues' lot sizes")
+        cap = _dec(m, "slippage_cap_bps", path, positive=True)
+        hard_cap = _dec(m, "hard_slippage_cap_bps", path, positive=True)
+        if hard_cap < cap:
+            raise ConfigError(f"{path}.hard_slippage_cap_bps", f"{hard_cap} is below slippage_cap_bps {cap}",
+                              "use a hard cap >= slippage_cap_bps (equal: no widening step)")
+        max_position = _dec(risk, "max_position", "risk", positive=True)
+        if max_position < size:
+            raise ConfigError("risk.max_position", f"{max_position} is below {path}.order_size {size}: no quote "
+                              "could ever be sent", f"use a max_position >= {size}")
         markets.append(
             MarketSettings(
                 name=name,
@@ -491,7 +574,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 hedge_symbol=hsym,
                 cycles=cycles,
                 order_size=size,
-                slippage_cap_bps=_dec(m, "slippage_cap_bps", path, positive=True),
+                slippage_cap_bps=cap,
                 requote_after_s=_ms(m, "requote_after_ms", path),
                 quote_check_interval_s=_ms(m, "quote_check_interval_ms", path),
                 hedge_attempts=_int(m, "hedge_attempts", path, lo=1, hi=20),
@@ -507,6 +590,20 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 imbalance_grace_s=_ms(risk, "imbalance_grace_ms", "risk"),
                 risk_check_interval_s=_ms(risk, "risk_check_interval_ms", "risk"),
                 cleanup_deadline_s=_ms(risk, "cleanup_deadline_ms", "risk"),
+                min_edge_bps=_dec(m, "min_edge_bps", path),
+                price_band_bps=_dec(m, "price_band_bps", path, positive=True),
+                hard_slippage_cap_bps=hard_cap,
+                slippage_cap_step_bps=_dec(m, "slippage_cap_step_bps", path, positive=True),
+                market_fallback=_bool(m, "market_fallback", path),
+                primary_maker_fee_bps=venues[primary].maker_fee_bps,
+                hedge_taker_fee_bps=venues[hedge].taker_fee_bps,
+                max_position=max_position,
+                max_notional=_dec(risk, "max_notional", "risk", positive=True),
+                max_open_orders=_int(risk, "max_open_orders", "risk", lo=1, hi=1000),
+                max_loss=_dec(risk, "max_loss", "risk", positive=True),
+                retry=retry,
+                primary_rate_limit=venues[primary].rate_limit,
+                hedge_rate_limit=venues[hedge].rate_limit,
             )
         )
     if len(markets) > 1:

@@ -9,11 +9,27 @@ Shape (keys always present)::
                                                  #   sign(maker side) * (hedge avg - maker avg) / maker avg * 1e4
       "hedge_latency_ms": {"p50": float|null, "p99": float|null, "max": float|null, "count": int},
                                                  # fill event received -> hedge order sent (perf counter)
-      "max_slippage_bps": float,                 # worst hedge fill vs the best price when it was sent
+      "avg_expected_edge_bps": float | null,     # mean expected NET edge of the filled quotes when they were
+                                                 #   placed (after both venues' fees; engine/_edge.py)
+      "max_slippage_bps": float,                 # worst hedge order's average fill through its arrival price
       "max_abs_net_exposure": "decimal string",  # max |primary + hedge| seen from fills, base units
+      "halts": [{"market": str, "reason": str, "at_s": float, "utc": str}],
+                                                 # every transition to HALTED, with its reason and time
+                                                 #   (at_s: seconds since the market started)
+      "pnl_quote": {"realized": "decimal string", "unrealized": "...", "fees": "...", "total": "..."},
+                                                 # from the fills of every market's trackers, quote units
       "final_positions": {venue: {symbol: "decimal string"}},
       "exit_reason": str, "exit_code": int,
-      "markets": {name: {"cycles": [...per-cycle records...]}}
+      "markets": {name: {
+          "cycles": [...per-cycle records...],
+          "transitions": [{"from": str, "to": str, "reason": str, "at_s": float, "utc": str}],
+          "quote_skips": {reason: count},       # quotes held back (edge, band, hedge_depth, risk limits) and
+                                                #   resting quotes pulled (pulled_edge, pulled_band)
+          "routing": {step: count},             # hedge router fallback steps used (widened, market, failed)
+          "rate_limits": {venue: {lane: {"requests", "waited", "max_wait_ms", "total_wait_ms"},
+                                  "venue_rate_limited": int}},
+          "pnl_quote": {...as above...},
+      }}
     }
 """
 
@@ -46,9 +62,19 @@ def build_summary(
     all_stats = list(stats.values())
     latencies_ms = sorted(ns / 1e6 for s in all_stats for ns in s.hedge_latency_ns)
     edges = [e for s in all_stats for e in s.edges_bps]
+    expected = [e for s in all_stats for e in s.expected_edges_bps]
 
     def r(x: float | None) -> float | None:
         return None if x is None else round(x, 4)
+
+    def pnl(realized: Decimal, unrealized: Decimal, fees: Decimal) -> dict[str, str]:
+        q = Decimal("0.0001")
+        return {"realized": str(realized.quantize(q)), "unrealized": str(unrealized.quantize(q)),
+                "fees": str(fees.quantize(q)), "total": str((realized + unrealized).quantize(q))}
+
+    def lane(ls: Any) -> dict[str, Any]:
+        return {"requests": ls.requests, "waited": ls.waited, "max_wait_ms": round(ls.max_wait_s * 1000, 3),
+                "total_wait_ms": round(ls.total_wait_s * 1000, 3)}
 
     return {
         "cycles_completed": sum(s.cycles_completed for s in all_stats),
@@ -61,8 +87,18 @@ def build_summary(
             "max": r(latencies_ms[-1]) if latencies_ms else None,
             "count": len(latencies_ms),
         },
+        "avg_expected_edge_bps": r(float(sum(expected, ZERO) / len(expected))) if expected else None,
         "max_slippage_bps": round(float(max((s.max_slippage_bps for s in all_stats), default=ZERO)), 4),
         "max_abs_net_exposure": str(max((s.max_abs_net_exposure for s in all_stats), default=ZERO)),
+        "halts": [
+            {"market": name, "reason": t.reason, "at_s": round(t.at_s, 3), "utc": t.utc}
+            for name, s in stats.items() for t in s.halts
+        ],
+        "pnl_quote": pnl(
+            sum((s.pnl.realized for s in all_stats), ZERO),
+            sum((s.pnl.unrealized for s in all_stats), ZERO),
+            sum((s.pnl.fees for s in all_stats), ZERO),
+        ),
         "final_positions": {
             venue: {sym: ("unknown" if pos is None else str(pos)) for sym, pos in syms.items()}
             for venue, syms in final_positions.items()
@@ -78,10 +114,26 @@ def build_summary(
                         "maker_filled": str(c.maker_filled),
                         "hedge_filled": str(c.hedge_filled),
                         "edge_bps": None if c.edge_bps is None else round(float(c.edge_bps), 4),
+                        "expected_edge_bps": (
+                            None if c.expected_edge_bps is None else round(float(c.expected_edge_bps), 4)
+                        ),
                         "outcome": c.outcome,
                     }
                     for c in s.cycles
-                ]
+                ],
+                "transitions": [
+                    {"from": t.from_state.value, "to": t.to_state.value, "reason": t.reason, "at_s": round(t.at_s, 3),
+                     "utc": t.utc}
+                    for t in s.transitions
+                ],
+                "quote_skips": dict(sorted(s.quote_skips.items())),
+                "routing": dict(sorted(s.routing.items())),
+                "rate_limits": {
+                    venue: {"normal": lane(b.normal), "priority": lane(b.priority),
+                            "venue_rate_limited": b.venue_rate_limited}
+                    for venue, b in s.rate_limits.items()
+                },
+                "pnl_quote": pnl(s.pnl.realized, s.pnl.unrealized, s.pnl.fees),
             }
             for name, s in stats.items()
         },
@@ -98,10 +150,15 @@ def render_summary(summary: dict[str, Any]) -> str:
         "== trio_hedge run summary ==",
         f"cycles completed     {summary['cycles_completed']} (failed {summary['cycles_failed']})",
         f"volume (quote)       {summary['volume_quote']}",
-        f"avg edge (bps)       {summary['avg_edge_bps']}",
+        f"avg edge (bps)       {summary['avg_edge_bps']} gross; "
+        f"expected net of fees {summary['avg_expected_edge_bps']}",
         f"hedge latency (ms)   p50 {lat['p50']}  p99 {lat['p99']}  max {lat['max']}  (n={lat['count']})",
         f"max slippage (bps)   {summary['max_slippage_bps']}",
         f"max net exposure     {summary['max_abs_net_exposure']}",
+        f"pnl (quote)          {summary['pnl_quote']['total']} (realized {summary['pnl_quote']['realized']}, "
+        f"fees {summary['pnl_quote']['fees']})",
+        f"halts                {len(summary['halts'])}"
+        + "".join(f"\n  {h['market']} at {h['at_s']}s: {h['reason']}" for h in summary["halts"]),
         f"final positions      {pos}",
         f"exit                 {summary['exit_code']}: {summary['exit_reason']}",
     ]

@@ -13,6 +13,9 @@ EXIT_FAILURE = 1
 EXIT_NOT_FLAT = 3
 EXIT_VENUE_UNREACHABLE = 75
 EXIT_CONFIG = 78
+EXIT_DO_NOT_RESTART = EXIT_CONFIG
+"""78 means "do not restart" to the supervisor: configuration errors, and the loss kill switch (a restart
+would reset the PnL it measures and trade on)."""
 
 
 class EngineError(TrioHedgeError):
@@ -51,6 +54,12 @@ class ImbalanceExceeded(MarketFailed):
 
 class MarketHalted(MarketFailed):
     """A venue refused an order in a way retrying cannot fix (invalid order, insufficient margin)."""
+
+
+class LossLimitHit(MarketHalted):
+    """The loss kill switch: realized + unrealized PnL reached ``-max_loss``. Exit 78: do not restart."""
+
+    exit_code = EXIT_DO_NOT_RESTART
 
 
 class NotFlat(EngineError):

@@ -5,7 +5,14 @@ rely on the private stream or on any task of the market scope, which may already
 run. Callers run them inside a shielded, bounded scope::
 
     with trio.move_on_after(cleanup_deadline_s, shield=True):
-        await flatten_venues(...)
+        await flatten_all(...)
+
+Venue errors go through the engine's one retry policy (``_retry.py``): rate limits back off with jitter,
+transient errors retry a bounded number of times, an unknown outcome is resolved by polling the order's
+status before the position is read again and anything new is sent, and a refusal is never retried as is
+(the position is re-read and a new order decided). Nothing here raises on a venue error: the cleanup must
+go on, and its result says whether it ended flat. When the venues are rate limited, pass their priority
+view (:func:`~trio_hedge.engine.urgent`) so the cleanup never waits behind ordinary traffic.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import trio
 from loguru import logger
 
 from ..domain import ZERO, OrderRequest, OrderType, Side, TimeInForce
-from ..venues import OrderRejected, RateLimited, Venue, VenueError
+from ..venues import Venue, VenueError
+from ._retry import RetryPolicy, SubmitOutcome, call_venue, submit_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,35 +50,39 @@ class FlattenResult:
         return self.final_position is not None and self.final_position == ZERO
 
 
-async def cancel_all_retrying(venue: Venue, symbol: str, *, attempts: int = 5, backoff_s: float = 0.2) -> int | None:
-    """``venue.cancel_all(symbol)`` with bounded retries on venue errors. None if every attempt failed."""
+def _policy(attempts: int, backoff_s: float) -> RetryPolicy:
+    return RetryPolicy(backoff_s=backoff_s, backoff_max_s=max(backoff_s, backoff_s * 2 ** (attempts - 1)),
+                       rate_limit_retries=max(attempts - 1, 0), transient_retries=max(attempts - 1, 0))
+
+
+async def cancel_all_retrying(
+    venue: Venue, symbol: str, *, attempts: int = 5, backoff_s: float = 0.2, policy: RetryPolicy | None = None
+) -> int | None:
+    """``venue.cancel_all(symbol)`` with retries by error class (``policy``, or ``attempts`` tries with
+    exponential backoff from ``backoff_s``). None if every attempt failed."""
     log = logger.bind(tag=f"{venue.name.upper()}_{symbol}")
-    for attempt in range(attempts):
-        try:
-            return await venue.cancel_all(symbol)
-        except RateLimited as exc:
-            await trio.sleep(exc.retry_after_s or backoff_s * 2**attempt)
-        except VenueError as exc:
-            log.warning("cancel-all attempt {} failed: {}", attempt + 1, exc)
-            await trio.sleep(backoff_s * 2**attempt)
-    return None
+    try:
+        return await call_venue(venue.cancel_all, symbol, policy=policy or _policy(attempts, backoff_s),
+                                what=f"cancel-all {symbol}", log=log)
+    except VenueError as exc:
+        log.error("cancel-all failed: {}", exc)
+        return None
 
 
-async def read_position(venue: Venue, symbol: str, *, attempts: int = 5, backoff_s: float = 0.2) -> Decimal | None:
-    """The venue's position in ``symbol`` (0 when absent), or None if it cannot be read."""
-    for attempt in range(attempts):
-        try:
-            positions = await venue.positions()
-        except RateLimited as exc:
-            await trio.sleep(exc.retry_after_s or backoff_s * 2**attempt)
-            continue
-        except VenueError as exc:
-            logger.bind(tag=f"{venue.name.upper()}_{symbol}").warning("position read failed: {}", exc)
-            await trio.sleep(backoff_s * 2**attempt)
-            continue
-        pos = positions.get(symbol)
-        return ZERO if pos is None else pos.size
-    return None
+async def read_position(
+    venue: Venue, symbol: str, *, attempts: int = 5, backoff_s: float = 0.2, policy: RetryPolicy | None = None
+) -> Decimal | None:
+    """The venue's position in ``symbol`` (0 when absent), or None if it cannot be read (retries as
+    :func:`cancel_all_retrying`)."""
+    log = logger.bind(tag=f"{venue.name.upper()}_{symbol}")
+    try:
+        positions = await call_venue(venue.positions, policy=policy or _policy(attempts, backoff_s),
+                                     what="position read", log=log)
+    except VenueError as exc:
+        log.warning("position read failed: {}", exc)
+        return None
+    pos = positions.get(symbol)
+    return ZERO if pos is None else pos.size
 
 
 async def wait_order_terminal(venue: Venue, symbol: str, client_order_id: str, *, poll_s: float = 0.05) -> None:
@@ -86,7 +98,8 @@ async def wait_order_terminal(venue: Venue, symbol: str, client_order_id: str, *
 
 
 async def flatten_position(
-    venue: Venue, symbol: str, *, reason: str, max_orders: int = 5, order_deadline_s: float = 2.0
+    venue: Venue, symbol: str, *, reason: str, max_orders: int = 5, order_deadline_s: float = 2.0,
+    policy: RetryPolicy | None = None, cancelled: int | None = None, cancel_first: bool = True,
 ) -> FlattenResult:
     """Cancel every open order in ``symbol`` and close the position with reduce-only MARKET orders.
 
@@ -95,15 +108,20 @@ async def flatten_position(
         reason: recorded on the orders (``"flatten"`` / ``"unwind"``).
         max_orders: at most this many flatten orders.
         order_deadline_s: how long to wait for each order to become terminal.
+        policy: retries by error class (default: :class:`RetryPolicy` defaults).
+        cancel_first: send a cancel-all first (False when the caller just did: a GRVT cancel-all weighs 50).
+        cancelled: the caller's cancel-all result, reported when ``cancel_first`` is False.
 
     Returns:
         FlattenResult: ``final_position`` is read from the venue after the last order.
     """
     log = logger.bind(tag=f"{venue.name.upper()}_{symbol}")
-    cancelled = await cancel_all_retrying(venue, symbol)
+    policy = policy or RetryPolicy()
+    if cancel_first:
+        cancelled = await cancel_all_retrying(venue, symbol, policy=policy)
     instrument = venue.instrument(symbol)
     sent = 0
-    pos = await read_position(venue, symbol)
+    pos = await read_position(venue, symbol, policy=policy)
     while pos is not None and pos != ZERO and sent < max_orders:
         size = instrument.floor_size(abs(pos))
         if size < instrument.min_size:
@@ -123,15 +141,14 @@ async def flatten_position(
         )
         sent += 1
         log.info("{}: {} {} reduce-only market (position {})", reason, side, size, pos)
-        try:
-            await venue.place(req)
+        result = await submit_order(venue, req, policy=policy, halt_on_refusal=False, log=log)
+        if result.outcome in (SubmitOutcome.ACCEPTED, SubmitOutcome.UNKNOWN):
+            # an unknown outcome is resolved by polling its status before the position is read again
             with trio.move_on_after(order_deadline_s):
                 await wait_order_terminal(venue, symbol, req.client_order_id)
-        except OrderRejected as exc:
-            log.error("{} order rejected: {}", reason, exc)
-        except VenueError as exc:
-            log.warning("{} order failed: {}", reason, exc)
-        pos = await read_position(venue, symbol)
+        else:
+            log.error("{} order {}: {}", reason, result.outcome, result.error)
+        pos = await read_position(venue, symbol, policy=policy)
     if pos is None:
         log.error("{}: position could not be read", reason)
     elif pos != ZERO:
@@ -139,16 +156,21 @@ async def flatten_position(
     return FlattenResult(venue.name, symbol, cancelled, sent, pos)
 
 
-async def flatten_all(legs: list[tuple[Venue, str]], *, reason: str) -> list[FlattenResult]:
-    """Cancel everything on every leg first, then flatten all legs concurrently."""
-    for venue, symbol in legs:
-        await cancel_all_retrying(venue, symbol)
+async def flatten_all(
+    legs: list[tuple[Venue, str]], *, reason: str, policy: RetryPolicy | None = None
+) -> list[FlattenResult]:
+    """Cancel everything on every leg first, then flatten all legs concurrently (no second cancel-all)."""
+    cancelled = [await cancel_all_retrying(venue, symbol, policy=policy) for venue, symbol in legs]
     results: list[FlattenResult | None] = [None] * len(legs)
 
     async def one(i: int, venue: Venue, symbol: str) -> None:
-        results[i] = await flatten_position(venue, symbol, reason=reason)
+        results[i] = await flatten_position(venue, symbol, reason=reason, policy=policy, cancelled=cancelled[i],
+                                            cancel_first=cancelled[i] is None)
 
     async with trio.open_nursery() as nursery:
         for i, (venue, symbol) in enumerate(legs):
             nursery.start_soon(one, i, venue, symbol)
-    return [r if r is not None else FlattenResult(v.name, s, None, 0, None) for r, (v, s) in zip(results, legs, strict=True)]
+    return [
+        r if r is not None else FlattenResult(v.name, s, None, 0, None)
+        for r, (v, s) in zip(results, legs, strict=True)
+    ]

@@ -3,23 +3,34 @@
 One cycle (``../shared/docs/design.md`` "What the program does"):
 
 1. QUOTE: a post-only GTT limit on the primary at the best bid (cycle index even: BUY) or best ask (odd:
-   SELL), for ``order_size`` minus what earlier quotes of this cycle filled. When the quote has been off
-   the top of the book for ``requote_after_s`` it is cancelled, resolved (late fills included) and placed
-   again at the new top. The quote is pulled at once when either venue's book becomes invalid (feed
-   disconnected, sequence gap): the bot never rests a quote it could not price or hedge.
-2. HEDGE: every maker fill (partial fills included) is hedged the moment its event arrives: an IOC limit
-   on the hedge venue, opposite side, for exactly the filled size (never more; sizes below the hedge
-   venue's lot accumulate until they reach it), priced at most ``slippage_cap_bps`` through the hedge
-   venue's best price. An IOC that fills short is retried for the remainder with a fresh book, up to
-   ``hedge_attempts`` times; then :class:`HedgeFailed`.
+   SELL), for ``order_size`` minus what earlier quotes of this cycle filled, sent only when
+   (a) the price is within ``price_band_bps`` of the hedge venue's mid, (b) the expected edge after both
+   venues' fees (``_edge.py``) is at least ``min_edge_bps``, and (c) the risk engine lets a quote go
+   (ACTIVE, open orders, position and notional limits: ``_risk.py``). Otherwise the hedger waits for the
+   books to change. Re-quote rules for a resting quote: cancelled, resolved (late fills included) and placed
+   again when it has been off the top of the book for ``requote_after_s``, or its expected edge has been
+   below ``min_edge_bps`` for ``requote_after_s`` (the same anti-flicker timer); pulled at once when it leaves
+   the price band, when either venue's book becomes invalid (feed disconnected, sequence gap: the bot never
+   rests a quote it could not price or hedge), or when the market leaves ACTIVE.
+2. HEDGE: every maker fill (partial fills included) is hedged the moment its event arrives, exactly once
+   (keyed by the venue's trade id): the smart router (``_router.py``) sends IOC slices on the hedge venue,
+   opposite side, for exactly the filled size (never more; sizes below the hedge venue's lot accumulate
+   until they reach it), each priced at the level that fills it within the slippage cap from the arrival
+   price, with the fallback ladder (wider cap up to the hard cap, then market, then :class:`HedgeFailed`:
+   flatten and halt). Fills that arrive while a hedge is in flight wait in the inbox and are hedged together,
+   by one more routed hedge, right after it (hedge latency is counted from the first of them); no new
+   quote is sent while any received fill is unhedged (the inbox is drained, and every hedge completed,
+   before each quote).
 3. VERIFY: every order of the cycle resolved to a terminal state (stream first, status query by client
-   order id as fallback, under ``order_deadline_s``), then both positions read from the venues: primary
+   order id as fallback, under ``order_deadline_s``), then both positions taken from the venues (the
+   private stream's position report when it agrees with the fills, a position query otherwise): primary
    must equal the maker fills, hedge must equal minus the hedge fills, and their sum must be within one
    hedge lot. Anything else is :class:`ImbalanceExceeded`.
-4. UNWIND: both legs closed concurrently with reduce-only IOC orders (capped like the hedge), a
-   reduce-only market order as the last attempt, and both positions read back as zero.
+4. UNWIND: both legs closed concurrently by the router with reduce-only IOC slices and its ladder (market
+   as the last step), and both positions confirmed zero the same way.
 
-Every failure raises a :class:`MarketFailed` subclass; the market scope then cancels and flattens.
+Venue errors go through the one retry policy (``_retry.py``). Every failure raises a :class:`MarketFailed`
+subclass; the market scope then cancels and flattens.
 """
 
 from __future__ import annotations
@@ -34,7 +45,6 @@ from loguru import logger
 from ..domain import (
     BPS,
     ZERO,
-    BookSide,
     Order,
     OrderBook,
     OrderRequest,
@@ -44,23 +54,19 @@ from ..domain import (
     ceil_to,
     floor_to,
 )
-from ..venues import (
-    InsufficientMargin,
-    InvalidOrder,
-    OrderRejected,
-    PostOnlyWouldCross,
-    RateLimited,
-    UnknownOutcome,
-    Venue,
-    VenueError,
-)
-from ._errors import FeedDown, HedgeFailed, ImbalanceExceeded, MarketHalted, UnresolvedOrder
+from ..venues import PostOnlyWouldCross, Venue, VenueError
+from ._edge import QuoteCheck, check_quote
+from ._errors import HedgeFailed, ImbalanceExceeded, MarketHalted, UnresolvedOrder
 from ._flatten import read_position
-from ._settings import CycleRecord, MarketSettings, MarketStats
+from ._retry import SubmitOutcome, call_venue, submit_order
+from ._router import HedgeRouter, valid_book
+from ._settings import CycleRecord, MarketSettings, MarketStats, TradingState
 from ._tracker import InboxFill, InboxItem, OrderTracker
 
 if TYPE_CHECKING:
     from loguru import Logger
+
+    from ._risk import RiskEngine
 
 
 def capped_price(book: OrderBook, side: Side, cap_bps: Decimal, tick: Decimal) -> tuple[Decimal, Decimal] | None:
@@ -82,7 +88,13 @@ def capped_price(book: OrderBook, side: Side, cap_bps: Decimal, tick: Decimal) -
 
 
 class Hedger:
-    """Runs ``settings.cycles`` hedge cycles on one market, or fewer if ``stop`` is set between cycles."""
+    """Runs ``settings.cycles`` hedge cycles on one market, or fewer if ``stop`` is set between cycles.
+
+    Args:
+        settings, primary, hedge, primary_tracker, hedge_tracker, stats, stop: the market.
+        risk: the market's risk engine (trading state, pre-trade limits). None runs without it (tests of the
+            cycle alone): every quote that passes the edge gate and band is sent.
+    """
 
     def __init__(
         self,
@@ -93,6 +105,8 @@ class Hedger:
         hedge_tracker: OrderTracker,
         stats: MarketStats,
         stop: trio.Event,
+        *,
+        risk: RiskEngine | None = None,
     ) -> None:
         self.s = settings
         self.primary = primary
@@ -100,31 +114,51 @@ class Hedger:
         self.ptrack = primary_tracker
         self.htrack = hedge_tracker
         self.stats = stats
+        self.risk = risk
         self._stop = stop
         self._log = logger.bind(tag=f"{settings.name}_HEDGER")
         self._pending_hedge = ZERO
         self._rec: CycleRecord | None = None
         self._side = Side.BUY
+        self.hedged_trade_ids: set[str] = set()
+        self._quote_edge: dict[str, Decimal] = {}
+        counters = stats.routing
+        self.router = HedgeRouter(hedge, hedge_tracker, settings.hedge_symbol, settings, risk=risk, counters=counters)
+        self._unwind_primary = HedgeRouter(primary, primary_tracker, settings.primary_symbol, settings, risk=risk,
+                                           counters={}, tag="UNWIND")
+        self._unwind_hedge = HedgeRouter(hedge, hedge_tracker, settings.hedge_symbol, settings, risk=risk,
+                                         counters={}, tag="UNWIND")
+
+    @property
+    def hedge_pending(self) -> Decimal:
+        """Maker fills received and not yet hedged (dust below the hedge venue's minimum included)."""
+        return self._pending_hedge
 
     async def run(self) -> None:
         for index in range(self.s.cycles):
             if self._stop.is_set():
                 self._log.info("stop requested: no new cycles after {}", index)
                 return
+            if not await self._wait_active():
+                self._log.warning("no new cycles after {}: market {} ({})", index, self.risk.state if self.risk
+                                  else "-", self.risk.state_reason if self.risk else "")
+                return
             await self._cycle(index)
         self._log.info("all {} cycles done", self.s.cycles)
 
+    async def _wait_active(self) -> bool:
+        """At a cycle boundary: True when ACTIVE; waits while REDUCING for a limit (it resumes by itself once
+        the legs are back within limits); False when REDUCING for good (a stop) or HALTED."""
+        risk = self.risk
+        if risk is None:
+            return True
+        while risk.resumable and not self._stop.is_set():
+            await risk.wait_state_change()  # a stop cancels the whole market scope
+        return risk.state is TradingState.ACTIVE
+
     # ------------------------------------------------------------------ helpers
     async def _valid_book(self, venue: Venue, symbol: str) -> OrderBook:
-        book = venue.book(symbol)
-        if book.valid:
-            return book
-        with trio.move_on_after(self.s.book_wait_s):
-            while not book.valid:
-                await venue.wait_book_change(symbol)
-        if not book.valid:
-            raise FeedDown(f"{venue.name} {symbol} book invalid for {self.s.book_wait_s}s: {book.invalid_reason}")
-        return book
+        return await valid_book(venue, symbol, self.s.book_wait_s)
 
     async def _resolve(self, tracker: OrderTracker, client_order_id: str) -> Order:
         return await tracker.resolve_within(
@@ -133,6 +167,20 @@ class Hedger:
             event_grace_s=self.s.event_grace_s,
             query_interval_s=self.s.query_interval_s,
         )
+
+    def _quote_check(self, side: Side, price: Decimal, size: Decimal, hbook: OrderBook) -> QuoteCheck:
+        s = self.s
+        return check_quote(
+            side, price, size, hbook, min_edge_bps=s.min_edge_bps, price_band_bps=s.price_band_bps,
+            primary_maker_fee_bps=s.primary_maker_fee_bps, hedge_taker_fee_bps=s.hedge_taker_fee_bps,
+            hedge_cap_bps=s.slippage_cap_bps, hedge_tick=self.hedge.instrument(s.hedge_symbol).tick_size,
+        )
+
+    def _skip(self, reason: str, detail: str, log: Logger, last: list[str]) -> None:
+        self.stats.count(self.stats.quote_skips, reason)
+        if not last or last[0] != reason:
+            log.info("no quote: {} ({})", reason, detail)
+            last[:] = [reason]
 
     # ------------------------------------------------------------------ the cycle
     async def _cycle(self, index: int) -> None:
@@ -159,31 +207,50 @@ class Hedger:
             if got is not None:
                 await self._on_inbox(got)
                 continue
-            raise UnresolvedOrder(f"cycle {index}: tracker applied {quoted_fill} of fills, hedger saw {rec.maker_filled}")
+            raise UnresolvedOrder(
+                f"cycle {index}: tracker applied {quoted_fill} of fills, hedger saw {rec.maker_filled}"
+            )
         await self._drain_inbox()
         if self._pending_hedge > ZERO:
             log.warning("{} filled but below the hedge venue's minimum; unwound with the legs", self._pending_hedge)
-        await self._verify_legs(rec, side)
+        p, h = await self._verify_legs(rec, side)
         if rec.maker_filled > ZERO and rec.hedge_filled > ZERO:
             maker_avg = rec.maker_notional / rec.maker_filled
             hedge_avg = rec.hedge_notional / rec.hedge_filled
             rec.edge_bps = side.sign * (hedge_avg - maker_avg) / maker_avg * BPS
             self.stats.edges_bps.append(rec.edge_bps)
+        weighted = [(self._quote_edge[q.client_order_id], q.filled_size) for q in quotes
+                    if q.filled_size > ZERO and q.client_order_id in self._quote_edge]
+        if weighted:
+            rec.expected_edge_bps = sum((e * f for e, f in weighted), ZERO) / sum((f for _, f in weighted), ZERO)
+            self.stats.expected_edges_bps.append(rec.expected_edge_bps)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._close_leg, self.primary, self.ptrack, self.s.primary_symbol)
-            nursery.start_soon(self._close_leg, self.hedge, self.htrack, self.s.hedge_symbol)
-        rec.outcome = "completed"
-        self.stats.cycles_completed += 1
+            nursery.start_soon(self._close_leg, self._unwind_primary, p)
+            nursery.start_soon(self._close_leg, self._unwind_hedge, h)
+        if rec.maker_filled == self.s.order_size:
+            rec.outcome = "completed"
+            self.stats.cycles_completed += 1
+        else:
+            rec.outcome = f"reduced: {self.risk.state_reason if self.risk else 'stopped quoting'}"
         log.info(
-            "cycle {} done in {:.3f}s: maker {} @ {}, hedge {} @ {}, edge {} bps",
+            "cycle {} {} in {:.3f}s: maker {} @ {}, hedge {} @ {}, edge {} bps (expected net {} bps)",
             index,
+            "done" if rec.outcome == "completed" else rec.outcome,
             trio.current_time() - started_s,
             rec.maker_filled,
             (rec.maker_notional / rec.maker_filled).quantize(Decimal("0.01")) if rec.maker_filled else "-",
             rec.hedge_filled,
             (rec.hedge_notional / rec.hedge_filled).quantize(Decimal("0.01")) if rec.hedge_filled else "-",
             rec.edge_bps.quantize(Decimal("0.01")) if rec.edge_bps is not None else "-",
+            rec.expected_edge_bps.quantize(Decimal("0.01")) if rec.expected_edge_bps is not None else "-",
         )
+
+    def _active(self) -> bool:
+        return self.risk is None or self.risk.state is TradingState.ACTIVE
+
+    async def _wait_books(self) -> None:
+        with trio.move_on_after(self.s.quote_check_interval_s):
+            await self.primary.wait_book_change(self.s.primary_symbol)
 
     async def _quote_until_filled(self, side: Side, log: Logger) -> list[Order]:
         s = self.s
@@ -191,19 +258,31 @@ class Hedger:
         quotes: list[Order] = []
         current: Order | None = None
         off_top_since: float | None = None
+        edge_gone_since: float | None = None
         rejects = 0
+        last_skip: list[str] = []
         while True:
+            # Hedge every fill received so far before anything else: no new quote while a hedge is pending.
             await self._drain_inbox()
             filled = sum((q.filled_size for q in quotes), ZERO)
             if current is None or current.is_terminal:
                 remaining = s.order_size - filled
                 if remaining <= ZERO:
                     return quotes
-                await self._valid_book(self.hedge, s.hedge_symbol)  # no quote we could not hedge
+                if not self._active():
+                    assert self.risk is not None
+                    log.warning("no new quote: market {} ({})", self.risk.state, self.risk.state_reason)
+                    return quotes
+                hbook = await self._valid_book(self.hedge, s.hedge_symbol)  # no quote we could not hedge
                 book = await self._valid_book(self.primary, psym)
                 top = book.best_bid() if side is Side.BUY else book.best_ask()
                 if top is None:
-                    await self.primary.wait_book_change(psym)
+                    await self._wait_books()
+                    continue
+                check = self._quote_check(side, top[0], remaining, hbook)
+                if not check.ok:
+                    self._skip(check.reason, check.detail, log, last_skip)
+                    await self._wait_books()
                     continue
                 req = OrderRequest(
                     client_order_id=self.primary.new_client_order_id(),
@@ -216,35 +295,37 @@ class Hedger:
                     post_only=True,
                     reason="quote",
                 )
+                block = self.risk.quote_block(req, self.ptrack.open_count) if self.risk is not None else None
+                if block is not None:
+                    self._skip(block.split(":")[0], block, log, last_skip)
+                    await self._wait_books()
+                    continue
+                if self.ptrack.inbox.statistics().current_buffer_used:
+                    continue  # a fill arrived during the checks above: hedge it first
+                last_skip.clear()
                 current = self.ptrack.register(req, forward=True)
                 quotes.append(current)
+                assert check.edge_bps is not None
+                self._quote_edge[req.client_order_id] = check.edge_bps
                 off_top_since = None
-                try:
-                    await self.primary.place(req)
+                edge_gone_since = None
+                sent = await submit_order(self.primary, req, policy=s.retry, log=log)
+                if sent.outcome is SubmitOutcome.ACCEPTED:
                     rejects = 0
-                except PostOnlyWouldCross as exc:
-                    self.ptrack.mark_rejected(req.client_order_id, exc.message)
-                    rejects += 1
-                    if rejects > s.max_quote_rejects:
-                        raise MarketHalted(f"{rejects} consecutive post-only rejections on {psym}") from None
-                    with trio.move_on_after(s.quote_check_interval_s):
-                        await self.primary.wait_book_change(psym)
+                    log.debug("quoted {} {} @ {} (expected edge {:.3f} bps)", side, remaining, top[0], check.edge_bps)
                     continue
-                except (InvalidOrder, InsufficientMargin) as exc:
-                    self.ptrack.mark_rejected(req.client_order_id, exc.message)
-                    raise MarketHalted(f"quote refused by {self.primary.name}: {exc}") from None
-                except RateLimited as exc:
-                    self.ptrack.mark_rejected(req.client_order_id, "rate_limited")
-                    await trio.sleep(exc.retry_after_s or 0.5)
-                    continue
-                except OrderRejected as exc:
-                    self.ptrack.mark_rejected(req.client_order_id, exc.message)
-                    continue
-                except UnknownOutcome as exc:
-                    log.warning("quote {} outcome unknown ({}); cancelling and resolving", req.client_order_id, exc)
+                if sent.outcome is SubmitOutcome.UNKNOWN:
+                    log.warning("quote {} outcome unknown ({}); cancelling and resolving", req.client_order_id,
+                                sent.error)
                     await self._cancel_and_resolve(current)
                     continue
-                log.debug("quoted {} {} @ {}", side, remaining, top[0])
+                self.ptrack.mark_rejected(req.client_order_id, sent.error.message if sent.error else sent.outcome)
+                rejects += 1
+                if rejects > s.max_quote_rejects:
+                    raise MarketHalted(f"{rejects} consecutive quotes refused or failed on {psym}; last: {sent.error}")
+                if not isinstance(sent.error, PostOnlyWouldCross):
+                    log.warning("quote {} {}: {}", req.client_order_id, sent.outcome, sent.error)
+                await self._wait_books()
                 continue
             # Only the wait is under the check timer: a hedge started by a fill must never be cancelled
             # by it (that would abandon a hedge mid-flight).
@@ -264,14 +345,37 @@ class Hedger:
                             bad.invalid_reason)
                 await self._cancel_and_resolve(current)
                 continue
-            top = book.best_bid() if side is Side.BUY else book.best_ask()
+            if not self._active():
+                assert self.risk is not None
+                log.warning("pulling quote {}: market {} ({})", current.client_order_id, self.risk.state,
+                            self.risk.state_reason)
+                await self._cancel_and_resolve(current)
+                continue
             price = current.request.price
             assert price is not None
+            now = trio.current_time()
+            check = self._quote_check(side, price, current.remaining, hbook)
+            if not check.ok and check.reason != "edge":
+                log.info("pulling quote {} @ {}: {} ({})", current.client_order_id, price, check.reason, check.detail)
+                self.stats.count(self.stats.quote_skips, f"pulled_{check.reason}")
+                await self._cancel_and_resolve(current)
+                continue
+            if check.ok:
+                edge_gone_since = None
+            elif edge_gone_since is None:
+                edge_gone_since = now
+            elif now - edge_gone_since >= s.requote_after_s:
+                log.debug("quote {} @ {}: edge gone for {:.3f}s ({}): re-quote", current.client_order_id, price,
+                          now - edge_gone_since, check.detail)
+                self.stats.count(self.stats.quote_skips, "pulled_edge")
+                await self._cancel_and_resolve(current)
+                continue
+            top = book.best_bid() if side is Side.BUY else book.best_ask()
             at_top = top is None or (price >= top[0] if side is Side.BUY else price <= top[0])
             if at_top:
                 off_top_since = None
                 continue
-            now = trio.current_time()
+            assert top is not None
             if off_top_since is None:
                 off_top_since = now
             elif now - off_top_since >= s.requote_after_s:
@@ -281,7 +385,8 @@ class Hedger:
 
     async def _cancel_and_resolve(self, order: Order) -> None:
         try:
-            await self.primary.cancel(self.s.primary_symbol, order.client_order_id)
+            await call_venue(self.primary.cancel, self.s.primary_symbol, order.client_order_id, policy=self.s.retry,
+                             what=f"cancel {order.client_order_id}", log=self._log)
         except VenueError as exc:
             self._log.warning("cancel of {} failed ({}); resolving by query", order.client_order_id, exc)
         await self._resolve(self.ptrack, order.client_order_id)
@@ -294,10 +399,13 @@ class Hedger:
                 return
             await self._on_inbox(item)
 
-    async def _on_inbox(self, item: InboxItem) -> None:
-        if not isinstance(item, InboxFill):
-            return
+    def _take_fill(self, item: InboxFill) -> bool:
+        """Account one maker fill for hedging, once per trade id. False for a repeat."""
         fill = item.fill
+        if fill.trade_id in self.hedged_trade_ids:
+            self._log.warning("maker fill {} seen twice: hedged once already", fill.trade_id)
+            return False
+        self.hedged_trade_ids.add(fill.trade_id)
         rec = self._rec
         assert rec is not None
         rec.maker_filled += fill.size
@@ -305,98 +413,72 @@ class Hedger:
         self.stats.maker_fills += 1
         self.stats.volume_quote += fill.notional
         self._pending_hedge += fill.size
+        return True
+
+    async def _on_inbox(self, item: InboxItem) -> None:
+        if not isinstance(item, InboxFill) or not self._take_fill(item):
+            return
+        # Fills already waiting (they arrived while the previous hedge was in flight) join this hedge: one
+        # order for all of them, sent as soon as possible. Each is still accounted once, by trade id.
+        while True:
+            try:
+                queued = self.ptrack.inbox.receive_nowait()
+            except trio.WouldBlock:
+                break
+            if isinstance(queued, InboxFill):
+                self._take_fill(queued)
         hinst = self.hedge.instrument(self.s.hedge_symbol)
         size = floor_to(self._pending_hedge, hinst.lot_size)
         if size < hinst.min_size:
             return
-        await self._hedge(size, fill.side.opposite, item.received_ns)
+        await self._hedge(size, item.fill.side.opposite, item.received_ns)
 
     # ------------------------------------------------------------------ hedge
     async def _hedge(self, size: Decimal, side: Side, received_ns: int) -> None:
-        s = self.s
-        hsym = s.hedge_symbol
         rec = self._rec
         assert rec is not None
-        tick = self.hedge.instrument(hsym).tick_size
-        remaining = size
-        log = self._log.bind(tag=f"{s.name}_HEDGE")
-        for attempt in range(s.hedge_attempts):
-            book = await self._valid_book(self.hedge, hsym)
-            priced = capped_price(book, side, s.slippage_cap_bps, tick)
-            if priced is None:
-                with trio.move_on_after(s.quote_check_interval_s):
-                    await self.hedge.wait_book_change(hsym)
-                continue
-            best, limit = priced
-            req = OrderRequest(
-                client_order_id=self.hedge.new_client_order_id(),
-                symbol=hsym,
-                side=side,
-                size=remaining,
-                order_type=OrderType.LIMIT,
-                price=limit,
-                tif=TimeInForce.IOC,
-                reason="hedge",
-            )
-            self.htrack.register(req)
-            if attempt == 0:
-                self.stats.hedge_latency_ns.append(time.perf_counter_ns() - received_ns)
-            self.stats.hedge_orders += 1
-            try:
-                await self.hedge.place(req)
-            except (InvalidOrder, InsufficientMargin) as exc:
-                self.htrack.mark_rejected(req.client_order_id, exc.message)
-                raise MarketHalted(f"hedge refused by {self.hedge.name}: {exc}") from None
-            except RateLimited as exc:
-                self.htrack.mark_rejected(req.client_order_id, "rate_limited")
-                await trio.sleep(exc.retry_after_s or 0.2)
-                continue
-            except OrderRejected as exc:
-                self.htrack.mark_rejected(req.client_order_id, exc.message)
-                log.warning("hedge attempt {} rejected: {}", attempt + 1, exc)
-                continue
-            except UnknownOutcome as exc:
-                log.warning("hedge {} outcome unknown ({}); resolving by query", req.client_order_id, exc)
-            order = await self._resolve(self.htrack, req.client_order_id)
-            filled = order.filled_size
-            if filled > ZERO:
-                rec.hedge_filled += filled
-                rec.hedge_notional += order.filled_notional
-                self.stats.volume_quote += order.filled_notional
-                avg = order.filled_notional / filled
-                slip = side.sign * (avg - best) / best * BPS
-                if slip > self.stats.max_slippage_bps:
-                    self.stats.max_slippage_bps = slip
-                self._pending_hedge -= filled
-                remaining -= filled
-            log.debug("hedge attempt {}: {} {} IOC limit {} (best {}): filled {}", attempt + 1, side, req.size,
-                      limit, best, filled)
-            if remaining <= ZERO:
-                return
-        raise HedgeFailed(
-            f"hedge {side} {size} on {self.hedge.name} {hsym}: {remaining} unfilled after {s.hedge_attempts} IOC "
-            f"attempts within {s.slippage_cap_bps} bps"
-        )
+
+        def first_order() -> None:
+            self.stats.hedge_latency_ns.append(time.perf_counter_ns() - received_ns)
+
+        result = await self.router.route(side, size, reason="hedge", on_first_order=first_order)
+        rec.hedge_filled += result.filled
+        rec.hedge_notional += result.notional
+        self.stats.volume_quote += result.notional
+        self.stats.hedge_orders += result.iterations
+        if result.max_slippage_bps > self.stats.max_slippage_bps:
+            self.stats.max_slippage_bps = result.max_slippage_bps
+        self._pending_hedge -= result.filled
 
     # ------------------------------------------------------------------ verify and unwind
-    async def _verify_legs(self, rec: CycleRecord, side: Side) -> None:
-        p = await read_position(self.primary, self.s.primary_symbol)
-        h = await read_position(self.hedge, self.s.hedge_symbol)
-        if p is None or h is None:
-            raise UnresolvedOrder(f"cycle {rec.index}: positions cannot be read from the venues")
+    async def _position(self, venue: Venue, tracker: OrderTracker, symbol: str, expected: Decimal) -> Decimal | None:
+        """The venue's position: its private stream's report once it agrees with ``expected`` (stream first,
+        waiting at most ``event_grace_s``: a position report follows its fill), else a position query (the
+        fallback; it also costs request budget: 20 weight units on GRVT)."""
+        if await tracker.wait_position(expected, wait_s=self.s.event_grace_s):
+            return expected
+        return await read_position(venue, symbol, policy=self.s.retry)
+
+    async def _verify_legs(self, rec: CycleRecord, side: Side) -> tuple[Decimal, Decimal]:
         expected_p = side.sign * rec.maker_filled
         expected_h = -side.sign * rec.hedge_filled
+        p = await self._position(self.primary, self.ptrack, self.s.primary_symbol, expected_p)
+        h = await self._position(self.hedge, self.htrack, self.s.hedge_symbol, expected_h)
+        if p is None or h is None:
+            raise UnresolvedOrder(f"cycle {rec.index}: positions cannot be read from the venues")
         if p != expected_p or h != expected_h or abs(p + h) > self._pending_hedge:
             raise ImbalanceExceeded(
                 f"cycle {rec.index}: venues report primary {p} (fills say {expected_p}), hedge {h} "
                 f"(fills say {expected_h}); net {p + h}"
             )
+        return p, h
 
-    async def _close_leg(self, venue: Venue, tracker: OrderTracker, symbol: str) -> None:
-        s = self.s
+    async def _close_leg(self, router: HedgeRouter, pos: Decimal | None) -> None:
+        """Close one leg from its verified position ``pos``: a routed reduce-only unwind (market as the last
+        step), confirmed zero; a second routed unwind if not; then :class:`HedgeFailed`."""
+        venue, tracker, symbol = router.venue, router.tracker, router.symbol
         inst = venue.instrument(symbol)
-        for attempt in range(s.hedge_attempts + 1):
-            pos = await read_position(venue, symbol)
+        for _round in range(2):
             if pos is None:
                 raise UnresolvedOrder(f"unwind: {venue.name} {symbol} position cannot be read")
             if pos == ZERO:
@@ -405,29 +487,8 @@ class Hedger:
             size = inst.floor_size(abs(pos))
             if size < inst.min_size:
                 raise ImbalanceExceeded(f"unwind: {venue.name} {symbol} residual {pos} below min size")
-            last = attempt == s.hedge_attempts
-            priced = None if last else capped_price(venue.book(symbol), side, s.slippage_cap_bps, inst.tick_size)
-            if priced is None or not venue.book(symbol).valid:
-                req = OrderRequest(venue.new_client_order_id(), symbol, side, size, OrderType.MARKET, None,
-                                   TimeInForce.IOC, reduce_only=True, reason="unwind")
-            else:
-                req = OrderRequest(venue.new_client_order_id(), symbol, side, size, OrderType.LIMIT, priced[1],
-                                   TimeInForce.IOC, reduce_only=True, reason="unwind")
-            tracker.register(req)
-            try:
-                await venue.place(req)
-            except OrderRejected as exc:
-                tracker.mark_rejected(req.client_order_id, exc.message)
-                self._log.warning("unwind on {} rejected: {}", venue.name, exc)
-                continue
-            except RateLimited as exc:
-                tracker.mark_rejected(req.client_order_id, "rate_limited")
-                await trio.sleep(exc.retry_after_s or 0.2)
-                continue
-            except UnknownOutcome:
-                pass
-            order = await self._resolve(tracker, req.client_order_id)
-            self.stats.volume_quote += order.filled_notional
-        pos = await read_position(venue, symbol)
+            result = await router.route(side, size, reason="unwind", reduce_only=True, market_fallback=True)
+            self.stats.volume_quote += result.notional
+            pos = await self._position(venue, tracker, symbol, ZERO)
         if pos != ZERO:
-            raise HedgeFailed(f"unwind: {venue.name} {symbol} still {pos} after {s.hedge_attempts + 1} attempts")
+            raise HedgeFailed(f"unwind: {venue.name} {symbol} still {pos} after two routed unwinds")

@@ -1,18 +1,27 @@
-"""The market scope: one per configured market, running hedger, verifiers and risk guard in a nursery of
+"""The market scope: one per configured market, running hedger, verifiers and risk engine in a nursery of
 its own, with a shielded, bounded cancel-and-flatten cleanup on every way out.
 
 Task tree::
 
     market scope (nursery)
-    ├── primary tracker    private stream of the primary symbol → orders, fills → hedger inbox
-    ├── hedge tracker      private stream of the hedge symbol → orders, fills
-    ├── risk guard         feed health, book staleness, |primary + hedge| imbalance; raises to fail
-    ├── stop watcher       a graceful stop request cancels the scope (then cleanup flattens)
+    ├── primary tracker    private stream of the primary symbol → orders, fills → hedger inbox; each new fill
+    │                      also goes (synchronously) to the risk engine
+    ├── hedge tracker      private stream of the hedge symbol → orders, fills → risk engine
+    ├── risk engine        imbalance watchdog (woken by fills; grace deadline), feed health and PnL mark
+    │                      every risk_check_interval_s; raises to fail (HALTED)
+    ├── stop watcher       a graceful stop request: REDUCING, then cancels the scope (then cleanup flattens)
     └── hedger             the cycles; cancels the scope when done
+
+Rate limits: when the market's settings carry a budget for a leg (``primary_rate_limit`` /
+``hedge_rate_limit``), that leg's venue is wrapped in a :class:`~trio_hedge.engine.RateLimitedVenue` here
+(unless it already is: an app with several markets on one venue account wraps each venue once with
+:func:`~trio_hedge.engine.wrap_rate_limited` and passes the wrapped venue to every market, so they share one
+bucket). The cleanup runs on the buckets' priority lane.
 
 On the way out (normal end, failure, stop or outer cancellation) the cleanup runs under
 ``move_on_after(cleanup_deadline_s, shield=True)``: cancel every resting order on both legs, then flatten
-both positions with reduce-only market orders and read them back.
+both positions with reduce-only market orders and read them back. A failure is recorded as the market's
+transition to HALTED (with its reason) before the cleanup.
 """
 
 from __future__ import annotations
@@ -22,12 +31,13 @@ from dataclasses import dataclass, field
 import trio
 from loguru import logger
 
-from ..domain import ZERO
 from ..venues import Venue, VenueError
-from ._errors import BookStale, EngineError, FeedDown, ImbalanceExceeded, MarketFailed
+from ._errors import EngineError, MarketFailed
 from ._flatten import FlattenResult, flatten_all
 from ._hedger import Hedger
-from ._settings import MarketSettings, MarketStats
+from ._ratelimit import RateLimitedVenue, urgent, wrap_rate_limited
+from ._risk import RiskEngine
+from ._settings import MarketSettings, MarketStats, TradingState
 from ._tracker import OrderTracker
 
 
@@ -58,44 +68,20 @@ async def run_risk_guard(
     trackers: list[OrderTracker],
     stats: MarketStats,
 ) -> None:
-    """Check feed health, staleness and imbalance every ``risk_check_interval_s``; raise to fail the market.
+    """A :class:`RiskEngine` over ``legs[0]`` (primary) and ``legs[1]`` (hedge), hooked to the fill paths of
+    ``trackers[0]`` and ``trackers[1]``, run until it fails the market (kept for callers of the old poller;
+    :func:`run_market` wires the engine itself).
 
     Raises:
-        FeedDown: a feed disconnected or its book invalid for longer than ``feed_down_budget_s``.
-        BookStale: a connected feed silent for longer than ``book_stale_s``.
-        ImbalanceExceeded: |sum of fills on both legs| > ``imbalance_tolerance`` for ``imbalance_grace_s``.
+        FeedDown, BookStale: feed health (every ``risk_check_interval_s``).
+        ImbalanceExceeded: |primary + hedge| fills beyond ``imbalance_tolerance`` for ``imbalance_grace_s``,
+            checked from the fills as they arrive.
+        LossLimitHit: the loss kill switch.
     """
-    imbalance_since: float | None = None
-    while True:
-        await trio.sleep(settings.risk_check_interval_s)
-        now = trio.current_time()
-        for venue, symbol in legs:
-            fs = venue.feed_state(symbol)
-            if not fs.connected:
-                down_s = now - fs.since_s
-                if down_s > settings.feed_down_budget_s:
-                    raise FeedDown(
-                        f"{venue.name} {symbol} market-data feed down for {down_s:.2f}s "
-                        f"(budget {settings.feed_down_budget_s}s): {venue.book(symbol).invalid_reason}"
-                    )
-            elif now - fs.last_message_s > settings.book_stale_s:
-                raise BookStale(
-                    f"{venue.name} {symbol} book stale: no update for {now - fs.last_message_s:.2f}s "
-                    f"(deadline {settings.book_stale_s}s)"
-                )
-        net = sum((t.net_filled for t in trackers), ZERO)
-        if abs(net) > stats.max_abs_net_exposure:
-            stats.max_abs_net_exposure = abs(net)
-        if abs(net) > settings.imbalance_tolerance:
-            if imbalance_since is None:
-                imbalance_since = now
-            elif now - imbalance_since > settings.imbalance_grace_s:
-                raise ImbalanceExceeded(
-                    f"net exposure {net} beyond tolerance {settings.imbalance_tolerance} for "
-                    f"{now - imbalance_since:.2f}s"
-                )
-        else:
-            imbalance_since = None
+    risk = RiskEngine(settings, stats, legs[0][0], legs[1][0])
+    trackers[0].add_fill_listener(risk.on_primary_fill)
+    trackers[1].add_fill_listener(risk.on_hedge_fill)
+    await risk.run()
 
 
 def _first(eg: BaseExceptionGroup[Exception]) -> Exception:
@@ -117,20 +103,29 @@ async def run_market(
     the outcome after cleanup. Bugs (any other exception) and outer cancellation propagate, after cleanup.
     """
     log = logger.bind(tag=f"{settings.name}_MARKET")
-    ptrack = OrderTracker(primary, settings.primary_symbol, inbox_capacity=settings.inbox_capacity)
-    htrack = OrderTracker(hedge, settings.hedge_symbol, inbox_capacity=settings.inbox_capacity)
-    hedger = Hedger(settings, primary, hedge, ptrack, htrack, stats, stop)
+    primary = wrap_rate_limited(primary, settings.primary_rate_limit)
+    hedge = wrap_rate_limited(hedge, settings.hedge_rate_limit)
+    for v in (primary, hedge):
+        if isinstance(v, RateLimitedVenue):
+            stats.rate_limits[v.name] = v.bucket.stats
+    risk = RiskEngine(settings, stats, primary, hedge)
+    ptrack = OrderTracker(primary, settings.primary_symbol, inbox_capacity=settings.inbox_capacity,
+                          on_fill=risk.on_primary_fill)
+    htrack = OrderTracker(hedge, settings.hedge_symbol, inbox_capacity=settings.inbox_capacity,
+                          on_fill=risk.on_hedge_fill)
+    hedger = Hedger(settings, primary, hedge, ptrack, htrack, stats, stop, risk=risk)
     legs = [(primary, settings.primary_symbol), (hedge, settings.hedge_symbol)]
     outcome = MarketOutcome()
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(ptrack.run)
             await nursery.start(htrack.run)
-            nursery.start_soon(run_risk_guard, settings, legs, [ptrack, htrack], stats)
+            await nursery.start(risk.run)
 
             async def stop_watcher() -> None:
                 await stop.wait()
                 outcome.stopped = True
+                risk.transition(TradingState.REDUCING, "stop requested: no new quotes; cancel and flatten")
                 log.warning("stop requested: cancelling the market, then flattening")
                 nursery.cancel_scope.cancel()
 
@@ -147,6 +142,7 @@ async def run_market(
         outcome.failure = MarketFailed(f"unhandled venue error: {exc}")
     finally:
         if outcome.failure is not None:
+            risk.note_failure(outcome.failure)
             log.error("market failed: {}: {}", type(outcome.failure).__name__, outcome.failure)
             if stats.cycles and stats.cycles[-1].outcome == "running":
                 stats.cycles[-1].outcome = f"failed: {type(outcome.failure).__name__}"
@@ -155,7 +151,8 @@ async def run_market(
             stats.cycles[-1].outcome = "interrupted"
         with trio.move_on_after(settings.cleanup_deadline_s, shield=True) as cleanup:
             log.info("cleanup: cancel resting orders and flatten both legs")
-            outcome.flatten = await flatten_all(legs, reason="flatten")
+            outcome.flatten = await flatten_all([(urgent(v), sym) for v, sym in legs], reason="flatten",
+                                                policy=settings.retry)
         outcome.cleanup_timed_out = cleanup.cancelled_caught
         if outcome.cleanup_timed_out:
             log.error("cleanup hit its {}s deadline", settings.cleanup_deadline_s)

@@ -3,10 +3,13 @@ keeps for the run summary."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..domain import ZERO
+from ._ratelimit import BucketStats, RateLimitSettings
+from ._retry import RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +24,8 @@ class MarketSettings:
         slippage_cap_bps (Decimal): hedge and unwind IOC limit, in bps through the best price.
         requote_after_s (float): cancel and re-quote when the quote is off the top for this long.
         quote_check_interval_s (float): how often the hedger checks its quote against the book.
-        hedge_attempts (int): IOC attempts to complete one hedge before the market fails.
+        hedge_attempts (int): IOC slices in a row that may miss at the deepest level within a cap (while the
+            book keeps moving) before the hedge router widens the cap (``_router.py``).
         order_deadline_s (float): deadline to resolve any order to a terminal state.
         event_grace_s (float): how long to wait for the stream before querying an order's status.
         query_interval_s (float): polling interval of status queries while resolving.
@@ -32,8 +36,28 @@ class MarketSettings:
         feed_down_budget_s (float): a feed disconnected (or book invalid) this long fails the market.
         imbalance_tolerance (Decimal): allowed |primary + hedge| fills, base units.
         imbalance_grace_s (float): how long an imbalance beyond tolerance is allowed (a hedge in flight).
-        risk_check_interval_s (float): the risk guard's period.
+        risk_check_interval_s (float): the risk guard's period for feed health and the PnL mark (the
+            imbalance check is event-driven from the fills).
         cleanup_deadline_s (float): bound on the shielded cancel-and-flatten cleanup.
+        min_edge_bps (Decimal): quote only when the expected edge (``_edge.py``: what the maker price
+            captures against the hedge venue's executable price for the size, minus the primary's maker fee
+            and the hedge venue's taker fee) is at least this; negative values accept a cost (volume farming).
+        price_band_bps (Decimal): never quote farther than this from the hedge venue's mid.
+        hard_slippage_cap_bps (Decimal): the hedge router widens its cap (from the arrival price) up to this.
+        slippage_cap_step_bps (Decimal): how much each fallback step widens the cap.
+        market_fallback (bool): after the hard cap, try one MARKET order for the remainder before failing
+            (flatten and halt). False keeps every hedge fill within the hard cap.
+        primary_maker_fee_bps (Decimal), hedge_taker_fee_bps (Decimal): fees the edge gate charges, bps of
+            notional (negative = rebate).
+        max_position (Decimal): largest |position| per leg, base units (quotes that could pass it are not
+            sent; a fill past it moves the market to REDUCING).
+        max_notional (Decimal): largest |position| x mid per leg, quote units (same rules).
+        max_open_orders (int): most non-terminal orders per leg before a new quote is held back.
+        max_loss (Decimal): kill switch: realized + unrealized PnL (quote units, fees included, marked at
+            book mid) at or below ``-max_loss`` halts the market (exit 78: do not restart).
+        retry (RetryPolicy): retries by error class (``_retry.py``).
+        primary_rate_limit (RateLimitSettings | None), hedge_rate_limit (RateLimitSettings | None): client
+            budgets; :func:`~trio_hedge.engine.run_market` wraps each leg's venue when set.
     """
 
     name: str
@@ -57,6 +81,80 @@ class MarketSettings:
     imbalance_grace_s: float = 2.0
     risk_check_interval_s: float = 0.05
     cleanup_deadline_s: float = 15.0
+    min_edge_bps: Decimal = Decimal("-5")
+    price_band_bps: Decimal = Decimal("25")
+    hard_slippage_cap_bps: Decimal = Decimal("30")
+    slippage_cap_step_bps: Decimal = Decimal("10")
+    market_fallback: bool = True
+    primary_maker_fee_bps: Decimal = ZERO
+    hedge_taker_fee_bps: Decimal = ZERO
+    max_position: Decimal = Decimal("0.01")
+    max_notional: Decimal = Decimal("2000")
+    max_open_orders: int = 4
+    max_loss: Decimal = Decimal("25")
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    primary_rate_limit: RateLimitSettings | None = None
+    hedge_rate_limit: RateLimitSettings | None = None
+
+    def slippage_ladder_bps(self) -> list[Decimal]:
+        """The caps the hedge router tries in order: ``slippage_cap_bps``, then steps of
+        ``slippage_cap_step_bps`` up to ``hard_slippage_cap_bps`` (always ending exactly at it)."""
+        caps = [self.slippage_cap_bps]
+        hard = max(self.hard_slippage_cap_bps, self.slippage_cap_bps)
+        step = self.slippage_cap_step_bps
+        while caps[-1] < hard:
+            caps.append(min(hard, caps[-1] + step) if step > ZERO else hard)
+        return caps
+
+
+class TradingState(enum.StrEnum):
+    """A market's trading state (after NautilusTrader's RiskEngine ``TradingState``).
+
+    ACTIVE: everything allowed. REDUCING: only reduce-only orders, plus the hedges of fills already taken
+    (a documented exception: refusing them would leave the fill naked) and their unwind; no new quotes.
+    HALTED: only cancels and the flatten; the market scope fails and cleans up.
+    """
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+@dataclass(frozen=True, slots=True)
+class StateTransition:
+    """One change of a market's trading state.
+
+    Attributes:
+        from_state (TradingState), to_state (TradingState): the change.
+        reason (str): why, in words.
+        at_s (float): seconds since the market started (trio clock).
+        utc (str): wall-clock time, ISO 8601 UTC (for people reading the summary).
+    """
+
+    from_state: TradingState
+    to_state: TradingState
+    reason: str
+    at_s: float
+    utc: str
+
+
+@dataclass(slots=True)
+class PnlSnapshot:
+    """Profit and loss of one market from the fills its trackers saw, quote units (fees included).
+
+    Attributes:
+        realized (Decimal): closed PnL minus every fee paid.
+        unrealized (Decimal): open positions marked at each book's mid.
+        fees (Decimal): fees paid (negative = rebates received).
+    """
+
+    realized: Decimal = ZERO
+    unrealized: Decimal = ZERO
+    fees: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.realized + self.unrealized
 
 
 @dataclass(slots=True)
@@ -70,6 +168,7 @@ class CycleRecord:
     hedge_filled: Decimal = ZERO
     hedge_notional: Decimal = ZERO
     edge_bps: Decimal | None = None
+    expected_edge_bps: Decimal | None = None
     outcome: str = "running"
 
 
@@ -88,3 +187,18 @@ class MarketStats:
     max_slippage_bps: Decimal = ZERO
     max_abs_net_exposure: Decimal = ZERO
     cycles: list[CycleRecord] = field(default_factory=list)
+    expected_edges_bps: list[Decimal] = field(default_factory=list)
+    quote_skips: dict[str, int] = field(default_factory=dict)
+    routing: dict[str, int] = field(default_factory=dict)
+    transitions: list[StateTransition] = field(default_factory=list)
+    pnl: PnlSnapshot = field(default_factory=PnlSnapshot)
+    rate_limits: dict[str, BucketStats] = field(default_factory=dict)
+
+    @property
+    def halts(self) -> list[StateTransition]:
+        """The transitions into HALTED (with their reasons and times)."""
+        return [t for t in self.transitions if t.to_state is TradingState.HALTED]
+
+    def count(self, table: dict[str, int], key: str) -> None:
+        """Add one to ``table[key]``."""
+        table[key] = table.get(key, 0) + 1

@@ -13,6 +13,7 @@ with the time they were received, so fills discovered by query are hedged like s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -52,13 +53,20 @@ class OrderTracker:
     venue's private stream; other tasks call :meth:`register` before placing an order, and
     :meth:`resolve` to get its terminal state.
 
+    Fill listeners (``on_fill``, :meth:`add_fill_listener`) are called synchronously on the fill path, once
+    per new trade id (fills of orders this run did not send included), right after ``net_filled`` changes and
+    before the fill is forwarded: the risk engine's event-driven imbalance check and PnL hang here. They must
+    not block or raise.
+
     Attributes:
         orders (dict[str, Order]): every registered order by client order id.
         net_filled (Decimal): signed sum of every fill seen (base units): the position change since start.
         position (Decimal | None): the last position the venue reported on the stream, base units.
     """
 
-    def __init__(self, venue: Venue, symbol: str, *, inbox_capacity: int) -> None:
+    def __init__(
+        self, venue: Venue, symbol: str, *, inbox_capacity: int, on_fill: Callable[[Fill], None] | None = None
+    ) -> None:
         self.venue = venue
         self.symbol = symbol
         self.orders: dict[str, Order] = {}
@@ -70,6 +78,26 @@ class OrderTracker:
         self._inbox_tx, self.inbox = trio.open_memory_channel[InboxItem](inbox_capacity)
         self._log = logger.bind(tag=f"{venue.name.upper()}_{symbol}")
         self.unknown_fills: list[Fill] = []
+        self._fill_listeners: list[Callable[[Fill], None]] = [] if on_fill is None else [on_fill]
+        self._position_lot = trio.lowlevel.ParkingLot()
+
+    async def wait_position(self, expected: Decimal, *, wait_s: float) -> bool:
+        """Wait at most ``wait_s`` for the stream's position report to equal ``expected``; True if it does."""
+        if self.position == expected:
+            return True
+        with trio.move_on_after(wait_s):
+            while self.position != expected:
+                await self._position_lot.park()
+        return self.position == expected
+
+    def add_fill_listener(self, listener: Callable[[Fill], None]) -> None:
+        """Call ``listener(fill)`` for every new fill from now on (see the class docstring)."""
+        self._fill_listeners.append(listener)
+
+    @property
+    def open_count(self) -> int:
+        """Registered orders not yet terminal (sent or about to be)."""
+        return sum(1 for o in self.orders.values() if not o.is_terminal)
 
     # ------------------------------------------------------------------ registration
     def register(self, request: OrderRequest, *, forward: bool = False) -> Order:
@@ -99,6 +127,7 @@ class OrderTracker:
             await self._on_update(event)
         elif isinstance(event, PositionUpdate):
             self.position = event.position.size
+            self._position_lot.unpark_all()
 
     async def _on_fill(self, fill: Fill, received_ns: int) -> None:
         if fill.trade_id in self._seen_trades:
@@ -108,6 +137,8 @@ class OrderTracker:
             self._seen_trades.add(fill.trade_id)
             self.net_filled += fill.signed_size
             self.unknown_fills.append(fill)
+            for listener in self._fill_listeners:
+                listener(fill)
             self._log.warning("fill {} for an order this run did not send ({})", fill.trade_id, fill.client_order_id)
             return
         try:
@@ -118,6 +149,8 @@ class OrderTracker:
             return
         self._seen_trades.add(fill.trade_id)
         self.net_filled += fill.signed_size
+        for listener in self._fill_listeners:
+            listener(fill)
         if fill.client_order_id in self._forward:
             await self._forward_item(InboxFill(fill, received_ns))
         if order.is_terminal:
@@ -157,7 +190,7 @@ class OrderTracker:
         except IllegalTransition as exc:
             self._log.error("{}", exc)
             return
-        if order.is_terminal:
+        if order.status.is_terminal:  # (not order.is_terminal: mypy keeps the narrowing from above)
             self._terminal[order.client_order_id].set()
 
     # ------------------------------------------------------------------ resolution

@@ -1,0 +1,130 @@
+"""Quoting economics: the expected edge of a maker quote after both venues' fees, and the price band.
+
+Expected edge (bps of the maker price ``P``) of a quote of ``size`` on the primary, hedged by a taker order
+on the hedge venue::
+
+    edge_bps = s * (H - P) / P * 10_000  -  maker_fee_bps(primary)  -  taker_fee_bps(hedge)
+
+* ``s`` = +1 for a BUY quote (we buy at ``P`` on the primary and sell the hedge), -1 for a SELL quote;
+* ``H`` = the hedge venue's executable price for ``size`` right now: the VWAP a taker on the opposite side
+  would get walking the hedge book (its bids for a BUY quote, its asks for a SELL quote),
+  :meth:`~trio_hedge.domain.OrderBook.estimate_fill`, within the hedge slippage cap from the hedge venue's
+  best price (if the book cannot fill ``size`` within the cap there is no edge to speak of: no quote);
+* fees are bps of notional on each leg (the two notionals differ by ``|H - P| * size``, a second-order term
+  that is ignored: a few bps of a few bps).
+
+This is the same quantity as the realized per-cycle edge of the summary (``avg_edge_bps``,
+``s * (hedge avg - maker avg) / maker avg``) minus the fees, computed before the fact from the books.
+Funding, the unwind's cost and adverse selection are not in it: it is the entry edge only.
+
+Price band: a quote is never farther than ``price_band_bps`` from the hedge venue's mid
+(``|P - mid| / mid * 10_000``), whichever side it is on: a primary book that strays that far from the hedge
+venue is stale or broken, not an opportunity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..domain import BPS, BookSide, OrderBook, Side
+from ._router import cap_limit_price
+
+
+def hedge_book_side(quote_side: Side) -> BookSide:
+    """The hedge book side a quote's hedge takes from: a BUY quote is hedged by a SELL into the bids."""
+    return BookSide.BID if quote_side is Side.BUY else BookSide.ASK
+
+
+def expected_edge_bps(
+    quote_side: Side,
+    maker_price: Decimal,
+    size: Decimal,
+    hedge_book: OrderBook,
+    *,
+    primary_maker_fee_bps: Decimal,
+    hedge_taker_fee_bps: Decimal,
+    hedge_cap_bps: Decimal,
+    hedge_tick: Decimal,
+) -> Decimal | None:
+    """The expected edge of a maker quote, bps of ``maker_price`` (formula in the module docstring).
+
+    Args:
+        quote_side: the maker quote's side on the primary.
+        maker_price: its price, quote per base (> 0).
+        size: its size, base units.
+        hedge_book: the hedge venue's book (valid).
+        primary_maker_fee_bps, hedge_taker_fee_bps: fees, bps of notional (negative = rebate).
+        hedge_cap_bps: the hedge's slippage cap from the hedge venue's best price.
+        hedge_tick: the hedge venue's tick (the cap limit is on its grid).
+
+    Returns:
+        Decimal | None: the edge, or None when the hedge book cannot fill ``size`` within the cap (or that
+        side is empty).
+    """
+    side = hedge_book_side(quote_side)
+    hedge_side = quote_side.opposite
+    top = hedge_book.best_bid() if side is BookSide.BID else hedge_book.best_ask()
+    if top is None:
+        return None
+    limit = cap_limit_price(hedge_side, top[0], hedge_cap_bps, hedge_tick)
+    est = hedge_book.estimate_fill(side, size, limit)
+    if not est.complete or est.vwap is None:
+        return None
+    gross = quote_side.sign * (est.vwap - maker_price) / maker_price * BPS
+    return gross - primary_maker_fee_bps - hedge_taker_fee_bps
+
+
+def band_distance_bps(price: Decimal, hedge_book: OrderBook) -> Decimal | None:
+    """``|price - hedge mid| / hedge mid`` in bps, or None if the hedge book has an empty side."""
+    mid = hedge_book.mid()
+    if mid is None:
+        return None
+    return abs(price - mid) / mid * BPS
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteCheck:
+    """Whether a quote may rest at a price.
+
+    Attributes:
+        ok (bool): it may.
+        reason (str): why not: ``"edge"`` (below ``min_edge_bps``), ``"band"`` (outside the price band),
+            ``"hedge_depth"`` (the hedge book cannot take the size within the cap); ``""`` when ok.
+        edge_bps (Decimal | None): the expected edge (None when it cannot be computed).
+        detail (str): the numbers, for the log.
+    """
+
+    ok: bool
+    reason: str
+    edge_bps: Decimal | None
+    detail: str
+
+
+def check_quote(
+    quote_side: Side,
+    price: Decimal,
+    size: Decimal,
+    hedge_book: OrderBook,
+    *,
+    min_edge_bps: Decimal,
+    price_band_bps: Decimal,
+    primary_maker_fee_bps: Decimal,
+    hedge_taker_fee_bps: Decimal,
+    hedge_cap_bps: Decimal,
+    hedge_tick: Decimal,
+) -> QuoteCheck:
+    """Apply the price band and the edge gate to a quote at ``price`` (see the module docstring)."""
+    dist = band_distance_bps(price, hedge_book)
+    if dist is None or dist > price_band_bps:
+        return QuoteCheck(False, "band", None, f"{price} is {dist} bps from the hedge mid (band {price_band_bps})")
+    edge = expected_edge_bps(
+        quote_side, price, size, hedge_book, primary_maker_fee_bps=primary_maker_fee_bps,
+        hedge_taker_fee_bps=hedge_taker_fee_bps, hedge_cap_bps=hedge_cap_bps, hedge_tick=hedge_tick,
+    )
+    if edge is None:
+        return QuoteCheck(False, "hedge_depth", None,
+                          f"the hedge book cannot take {size} within {hedge_cap_bps} bps")
+    if edge < min_edge_bps:
+        return QuoteCheck(False, "edge", edge, f"expected edge {edge:.3f} bps < min {min_edge_bps}")
+    return QuoteCheck(True, "", edge, f"expected edge {edge:.3f} bps")
