@@ -14,6 +14,8 @@ from trio_hedge.engine import EXIT_OK, EXIT_VENUE_UNREACHABLE
 from trio_hedge.sim import SimExchange
 
 REPO = Path(__file__).resolve().parent.parent
+# Virtual-time tests use the in-process venues (trio's autojump clock and real sockets do not mix).
+IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
 
 
 def _flat(summary: dict) -> bool:
@@ -21,7 +23,7 @@ def _flat(summary: dict) -> bool:
 
 
 async def test_default_job_completes_20_cycles_flat(autojump_clock: trio.testing.MockClock) -> None:
-    config = load_config(REPO / "config.toml")
+    config = load_config(REPO / "config.toml", IN_PROCESS)
     result = await run_bot(config)
     s = result.summary
     assert result.exit_code == EXIT_OK, result.exit_reason
@@ -42,7 +44,7 @@ async def test_default_job_completes_20_cycles_flat(autojump_clock: trio.testing
 async def test_killing_primary_feed_mid_cycle_cancels_and_flattens(
     autojump_clock: trio.testing.MockClock, moment: str
 ) -> None:
-    config = load_config(REPO / "config.toml", ["engine.cycles=1000"])
+    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1000"])
     seen: dict[str, object] = {}
 
     async def kill_mid_cycle(exchange: SimExchange) -> None:
@@ -78,7 +80,7 @@ async def test_killing_primary_feed_mid_cycle_cancels_and_flattens(
 
 
 async def test_silent_hedge_feed_is_detected_as_stale_and_flattened(autojump_clock: trio.testing.MockClock) -> None:
-    config = load_config(REPO / "config.toml", ["engine.cycles=1000", "risk.book_stale_ms=1500"])
+    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1000", "risk.book_stale_ms=1500"])
     blackholed_at: list[float] = []
 
     async def blackhole_after_a_few_cycles(exchange: SimExchange) -> None:
@@ -116,7 +118,7 @@ async def test_end_of_recorded_data_stops_gracefully_and_flat(
         "engine.cycles=1000",
         "sim.speed=1",
     ]
-    result = await run_bot(load_config(REPO / "config.toml", overrides))
+    result = await run_bot(load_config(REPO / "config.toml", [*IN_PROCESS, *overrides]))
     assert result.exit_code == EXIT_OK, result.exit_reason
     assert "recorded data ended" in result.exit_reason
     assert _flat(result.summary)

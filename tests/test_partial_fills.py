@@ -15,6 +15,8 @@ from trio_hedge.sim import SimExchange
 from .synth import Recording, venue_overrides
 
 REPO = Path(__file__).resolve().parent.parent
+# Virtual-time tests use the in-process venues (trio's autojump clock and real sockets do not mix).
+IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
 
 
 def _primary(path: Path) -> Path:
@@ -52,7 +54,7 @@ async def test_many_partial_fills_hedged_exactly(autojump_clock: trio.testing.Mo
         "markets.0.requote_after_ms=100000",
         "sim.speed=1",
     ]
-    config = load_config(REPO / "config.toml", overrides)
+    config = load_config(REPO / "config.toml", [*IN_PROCESS, *overrides])
     engines: dict[str, object] = {}
 
     async def grab(exchange: SimExchange) -> None:

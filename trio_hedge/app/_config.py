@@ -173,7 +173,8 @@ DEFAULTS: dict[str, Any] = {
     "log": {"level": "INFO", "file": ""},
     "venues": {
         "backpack": {
-            "kind": "sim",
+            "kind": "backpack",
+            "endpoint": "sim",
             "symbol": "BTC_USDC_PERP",
             "base": "BTC",
             "quote": "USDC",
@@ -192,7 +193,8 @@ DEFAULTS: dict[str, Any] = {
             "rate_limit_costs": "backpack",
         },
         "grvt": {
-            "kind": "sim",
+            "kind": "grvt",
+            "endpoint": "sim",
             "symbol": "BTC_USDT_Perp",
             "base": "BTC",
             "quote": "USDT",
