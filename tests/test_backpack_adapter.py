@@ -699,3 +699,32 @@ def _no_secret_in(sim: Sim, lines: list[str]) -> None:
     blob = "\n".join(lines)
     assert sim.info.api_secret not in blob
     assert sim.info.api_key not in blob
+
+
+async def test_book_ticker_stream_is_subscribed_and_parsed() -> None:
+    """The public stream also carries bookTicker; the adapter keeps the last one per symbol."""
+    from trio_hedge.app import load_config
+    from trio_hedge.sim import SimSettings, open_sim_exchange
+    from trio_hedge.sim._backpack_server import serve_backpack
+    from trio_hedge.app._run import sim_markets
+    from trio_hedge.venues.backpack import BackpackSettings, open_backpack_venue
+
+    config = load_config(None)
+    async with open_sim_exchange(SimSettings(speed=20.0), sim_markets(config)) as exchange:
+        async with trio.open_nursery() as nursery:
+            info = await nursery.start(lambda task_status: serve_backpack(exchange, "backpack", task_status=task_status))
+            settings = BackpackSettings(rest_url=info.rest, ws_url=info.ws, api_key=info.api_key,
+                                        api_secret=info.api_secret, symbols=("BTC_USDC_PERP",))
+            async with open_backpack_venue(settings) as venue:
+                with trio.fail_after(10):
+                    while venue.ticker("BTC_USDC_PERP") is None:
+                        await venue.wait_book_change("BTC_USDC_PERP")
+                t = venue.ticker("BTC_USDC_PERP")
+                assert t is not None and t.symbol == "BTC_USDC_PERP"
+                book = venue.book("BTC_USDC_PERP")
+                top_bid, top_ask = book.best_bid(), book.best_ask()
+                assert top_bid is not None and top_ask is not None
+                # same market: the ticker sits within a few ticks of the book's top
+                assert t.bid is not None and t.ask is not None and t.bid[0] < t.ask[0]
+                assert abs(t.bid[0] - top_bid[0]) < 50 and abs(t.ask[0] - top_ask[0]) < 50
+            nursery.cancel_scope.cancel()

@@ -102,12 +102,14 @@ from .._ws import Backoff, HeartbeatTimeout, heartbeat, open_ws, reconnect_forev
 from ._signing import MAX_WINDOW_MS, BackpackSigner, instruction_for
 from ._wire import (
     BackpackProtocolError,
+    BookTicker,
     ClientIdAllocator,
     DepthDelta,
     DepthSnapshot,
     WsError,
     apply_delta,
     apply_snapshot,
+    book_ticker_stream,
     client_id_from_str,
     decode_json,
     depth_stream,
@@ -119,6 +121,7 @@ from ._wire import (
     order_execute_body,
     order_query_params,
     order_update_stream,
+    parse_book_ticker,
     parse_depth_delta,
     parse_depth_snapshot,
     parse_fill_history,
@@ -280,6 +283,7 @@ class BackpackVenue:
         symbols = settings.symbols
         now = trio.current_time()
         self._books = {s: OrderBook(s) for s in symbols}
+        self._tickers: dict[str, BookTicker] = {}
         self._feed = {s: FeedState(False, now, -math.inf) for s in symbols}
         self._book_lots = {s: trio.lowlevel.ParkingLot() for s in symbols}
         self._feed_scopes: dict[str, trio.CancelScope] = {}
@@ -319,6 +323,11 @@ class BackpackVenue:
 
     def book(self, symbol: str) -> OrderBook:
         return self._books[symbol]
+
+    def ticker(self, symbol: str) -> BookTicker | None:
+        """The last ``bookTicker`` (best bid/ask) the public stream sent for ``symbol``, or None. It is a
+        separately sequenced stream: the book (``book(symbol)``) stays the source of truth for trading."""
+        return self._tickers.get(symbol)
 
     def feed_state(self, symbol: str) -> FeedState:
         halted = self._halted.get(symbol)
@@ -370,7 +379,7 @@ class BackpackVenue:
                 self._feed_down(symbol, self._halted[symbol][0])
                 await self._unhalted[symbol].wait()
             async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.request_budget_s) as ws:
-                await ws.send_message(subscribe_message([depth_stream(symbol)]))
+                await ws.send_message(subscribe_message([depth_stream(symbol), book_ticker_stream(symbol)]))
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(
                         partial(
@@ -403,6 +412,15 @@ class BackpackVenue:
             raise VenueUnavailable(
                 self.name, f"public stream error {frame.code}: {frame.message[:200]}", code="ws_error"
             )
+        if frame.kind == "bookTicker":
+            try:
+                ticker = parse_book_ticker(frame.data, venue=self.name)
+            except (BackpackProtocolError, BadValue) as exc:
+                self._log.warning("malformed bookTicker ignored: {}", str(exc)[:200])
+                return None
+            if ticker.symbol == symbol:
+                self._tickers[symbol] = ticker
+            return None
         if frame.kind != "depth":
             return None
         try:
