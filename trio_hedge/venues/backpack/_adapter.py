@@ -98,6 +98,7 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
+from .._streams import SymbolEventStreams
 from .._ws import Backoff, HeartbeatTimeout, heartbeat, open_ws, reconnect_forever
 from ._signing import MAX_WINDOW_MS, BackpackSigner, instruction_for
 from ._wire import (
@@ -287,11 +288,7 @@ class BackpackVenue:
         self._feed = {s: FeedState(False, now, -math.inf) for s in symbols}
         self._book_lots = {s: trio.lowlevel.ParkingLot() for s in symbols}
         self._feed_scopes: dict[str, trio.CancelScope] = {}
-        self._event_tx: dict[str, trio.MemorySendChannel[VenueEvent]] = {}
-        self._event_rx: dict[str, trio.MemoryReceiveChannel[VenueEvent] | None] = {}
-        for s in symbols:
-            tx, rx = trio.open_memory_channel[VenueEvent](settings.event_capacity)
-            self._event_tx[s], self._event_rx[s] = tx, rx
+        self._streams = SymbolEventStreams(settings.name, symbols, settings.event_capacity)
         self._ids = ClientIdAllocator()
         self._orders: OrderedDict[tuple[str, str], _OrderState] = OrderedDict()
         self._trades: dict[str, OrderedDict[str, None]] = {s: OrderedDict() for s in symbols}
@@ -514,11 +511,7 @@ class BackpackVenue:
 
     # ================================================================== private stream
     def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
-        rx = self._event_rx.get(symbol)
-        if rx is None:
-            raise RuntimeError(f"{self.name}: events({symbol!r}) already taken or unknown symbol")
-        self._event_rx[symbol] = None
-        return rx
+        return self._streams.take(symbol)
 
     async def _run_private(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the private stream subscribed forever. ``started`` after the first signed SUBSCRIBE is sent."""
@@ -617,14 +610,7 @@ class BackpackVenue:
             await self._deliver(event)
 
     async def _emit(self, symbol: str, event: VenueEvent) -> None:
-        tx = self._event_tx.get(symbol)
-        if tx is None:
-            return
-        try:
-            await tx.send(event)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # The consumer of this symbol has finished; the venue keeps the record (query it).
-            self._log.debug("no consumer for {} events; {} not streamed", symbol, type(event).__name__)
+        await self._streams.send(symbol, event)
 
     def _state(self, symbol: str, client_order_id: str) -> _OrderState:
         key = (symbol, client_order_id)
@@ -668,7 +654,7 @@ class BackpackVenue:
         symbol = event.symbol
         if event.ts_ns > self._venue_ts_ns:
             self._venue_ts_ns = event.ts_ns
-        if symbol not in self._event_tx:
+        if symbol not in self._streams:
             return
         if isinstance(event, Fill):
             if not self._note_trade(symbol, event.trade_id):
@@ -1221,8 +1207,7 @@ async def open_backpack_venue(settings: BackpackSettings) -> AsyncIterator[Backp
                 yield venue
             finally:
                 nursery.cancel_scope.cancel()
-                for tx in venue._event_tx.values():
-                    tx.close()
+                venue._streams.close()
     finally:
         with trio.move_on_after(CLOSE_BUDGET_S, shield=True):
             await http.aclose()

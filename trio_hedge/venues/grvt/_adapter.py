@@ -81,6 +81,7 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
+from .._streams import SymbolEventStreams
 from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws
 from ._signing import GrvtSigner, SigningInstrument, build_order_payload, build_order_rpc_payload, new_nonce
 from ._wire import (
@@ -459,11 +460,7 @@ class GrvtVenue:
         self._books = {s: OrderBook(s) for s in settings.symbols}
         self._feed = {s: FeedState(False, now, -math.inf) for s in settings.symbols}
         self._book_lots = {s: trio.lowlevel.ParkingLot() for s in settings.symbols}
-        self._event_tx: dict[str, trio.MemorySendChannel[VenueEvent]] = {}
-        self._event_rx: dict[str, trio.MemoryReceiveChannel[VenueEvent] | None] = {}
-        for s in settings.symbols:
-            tx, rx = trio.open_memory_channel[VenueEvent](settings.event_capacity)
-            self._event_tx[s], self._event_rx[s] = tx, rx
+        self._streams = SymbolEventStreams(settings.name, settings.symbols, settings.event_capacity)
         self._ids = ClientOrderIdGenerator()
         self._rpc_ids = itertools.count(random.randrange(1, 2**20))
         self._conn: _RpcConn | None = None
@@ -509,11 +506,7 @@ class GrvtVenue:
         await self._book_lots[symbol].park()
 
     def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
-        rx = self._event_rx.get(symbol)
-        if rx is None:
-            raise RuntimeError(f"{self.name}: events({symbol!r}) already taken or unknown symbol")
-        self._event_rx[symbol] = None
-        return rx
+        return self._streams.take(symbol)
 
     def new_client_order_id(self) -> str:
         """A uint64 decimal client order id in [2^63, 2^64-1] (wire-formats A3.3)."""
@@ -1346,13 +1339,7 @@ class GrvtVenue:
 
     # ------------------------------------------------------------------ event routing
     async def _emit(self, symbol: str, event: VenueEvent) -> None:
-        tx = self._event_tx.get(symbol)
-        if tx is None:
-            return
-        try:
-            await tx.send(event)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._log.debug("no consumer for {} events; {} not streamed", symbol, type(event).__name__)
+        await self._streams.send(symbol, event)
 
     async def _emit_fill(self, fill: Fill) -> bool:
         if fill.trade_id in self._emitted_trades:
@@ -1398,8 +1385,7 @@ class GrvtVenue:
                         self._log.warning("could not disable cancel-on-disconnect: {}", exc)
             if scope.cancelled_caught:
                 self._log.warning("cancel-on-disconnect not disabled within {}s", self._s.close_timeout_s)
-        for tx in self._event_tx.values():
-            tx.close()
+        self._streams.close()
 
 
 @asynccontextmanager

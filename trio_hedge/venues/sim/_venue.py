@@ -30,14 +30,14 @@ from ...domain import (
     OrderBook,
     OrderRequest,
     OrderStatus,
-    OrderUpdate,
     Position,
     PositionUpdate,
     VenueEvent,
 )
 from ...sim import BookDeltaMsg, BookSnapshotMsg, SimExchange, SimUnavailable
 from .._base import FeedState, OrderReport
-from .._errors import InvalidOrder, OrderRejected, PostOnlyWouldCross, VenueUnavailable
+from .._streams import SymbolEventStreams
+from .._errors import InvalidOrder, OrderRejected, PostOnlyWouldCross
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +83,7 @@ class SimVenue:
         self._books = {s: OrderBook(s) for s in self._instruments}
         self._feed = {s: FeedState(False, trio.current_time(), -math.inf) for s in self._instruments}
         self._book_lots = {s: trio.lowlevel.ParkingLot() for s in self._instruments}
-        self._event_tx: dict[str, trio.MemorySendChannel[VenueEvent]] = {}
-        self._event_rx: dict[str, trio.MemoryReceiveChannel[VenueEvent] | None] = {}
-        for s in self._instruments:
-            tx, rx = trio.open_memory_channel[VenueEvent](settings.event_capacity)
-            self._event_tx[s], self._event_rx[s] = tx, rx
+        self._streams = SymbolEventStreams(name, self._instruments, settings.event_capacity)
         self._ids = itertools.count(1)
         self._id_prefix = f"{random.getrandbits(32):08x}"
         self._latency_s = exchange.settings.latency_s
@@ -160,11 +156,7 @@ class SimVenue:
 
     # ------------------------------------------------------------------ private stream
     def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
-        rx = self._event_rx.get(symbol)
-        if rx is None:
-            raise RuntimeError(f"{self.name}: events({symbol!r}) already taken or unknown symbol")
-        self._event_rx[symbol] = None
-        return rx
+        return self._streams.take(symbol)
 
     async def _run_private(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         rx = self._ex.take_account_stream(self.name)
@@ -173,15 +165,7 @@ class SimVenue:
             async for deliver_at, event in rx:
                 await trio.sleep_until(deliver_at)
                 symbol = event.position.symbol if isinstance(event, PositionUpdate) else event.symbol
-                tx = self._event_tx.get(symbol)
-                if tx is None:
-                    continue
-                try:
-                    await tx.send(event)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    # The consumer of this symbol has finished (its market scope ended). The venue keeps
-                    # the record; whoever needs it queries order_status / fills_since.
-                    self._log.debug("no consumer for {} events; {} not streamed", symbol, type(event).__name__)
+                await self._streams.send(symbol, event)
 
     # ------------------------------------------------------------------ requests
     def new_client_order_id(self) -> str:
@@ -269,8 +253,7 @@ async def open_sim_venue(
             yield venue
         finally:
             nursery.cancel_scope.cancel()
-            for tx in venue._event_tx.values():
-                tx.close()
+            venue._streams.close()
 
 
 __all__ = ["SimVenue", "SimVenueSettings", "open_sim_venue"]

@@ -1,0 +1,61 @@
+"""Per-symbol private event channels, shared by every venue implementation.
+
+Each symbol gets one bounded channel (capacity from config). The venue's private-stream task sends into it;
+exactly one consumer takes its receive end with :meth:`SymbolEventStreams.take` (``Venue.events``). A full
+channel blocks the sender (backpressure: order events are never dropped while a consumer listens). Once the
+consumer has closed its end (its market scope ended), further events for that symbol are not streamed: the
+venue keeps the record, and whoever needs it queries ``order_status`` / ``fills_since``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import trio
+from loguru import logger
+
+from ..domain import VenueEvent
+
+
+class SymbolEventStreams:
+    """Bounded private event channels for ``symbols`` of venue ``venue``."""
+
+    def __init__(self, venue: str, symbols: Iterable[str], capacity: int) -> None:
+        self._venue = venue
+        self._tx: dict[str, trio.MemorySendChannel[VenueEvent]] = {}
+        self._rx: dict[str, trio.MemoryReceiveChannel[VenueEvent] | None] = {}
+        for s in symbols:
+            self._tx[s], self._rx[s] = trio.open_memory_channel[VenueEvent](capacity)
+        self._log = logger.bind(tag=venue.upper())
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._tx
+
+    def take(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
+        """The receive end for ``symbol`` (one consumer). Raises RuntimeError if taken already or unknown."""
+        rx = self._rx.get(symbol)
+        if rx is None:
+            raise RuntimeError(f"{self._venue}: events({symbol!r}) already taken or unknown symbol")
+        self._rx[symbol] = None
+        return rx
+
+    async def send(self, symbol: str, event: VenueEvent) -> bool:
+        """Deliver ``event`` to ``symbol``'s consumer, waiting while its channel is full.
+
+        Returns:
+            bool: False if the symbol is not ours or its consumer has finished (the event is not streamed).
+        """
+        tx = self._tx.get(symbol)
+        if tx is None:
+            return False
+        try:
+            await tx.send(event)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._log.debug("no consumer for {} events; {} not streamed", symbol, type(event).__name__)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close every send end (consumers see the end of their stream)."""
+        for tx in self._tx.values():
+            tx.close()
