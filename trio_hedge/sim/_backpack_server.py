@@ -126,7 +126,7 @@ from ..domain import (
 from ..venues._errors import AuthError
 from ..venues.backpack._signing import BackpackSigner, instruction_for, verify_request, verify_ws_subscribe
 from ..venues.backpack._wire import BackpackProtocolError, decimal_text, decode_json, parse_subscribe_message
-from ._asgi import serve_asgi
+from ._asgi import TokenBucket, serve_asgi
 from ._exchange import MarketDataMsg, SimExchange, SimUnavailable
 from ._matching import (
     REASON_BOOK_UNAVAILABLE,
@@ -496,27 +496,6 @@ class _Params:
         if isinstance(v, str) and 0 < len(v) <= 40 and v.isascii() and v.isdigit():
             return v
         self.fail(key, f'failed to parse "String" for `{key}`: not an order id.')
-
-
-class _TokenBucket:
-    """``rate_per_s`` requests per second with a burst of ``max(1, rate_per_s)``, in trio time."""
-
-    __slots__ = ("_rate", "_capacity", "_tokens", "_at")
-
-    def __init__(self, rate_per_s: float) -> None:
-        self._rate = rate_per_s
-        self._capacity = max(1.0, rate_per_s)
-        self._tokens = self._capacity
-        self._at = trio.current_time()
-
-    def take(self) -> bool:
-        now = trio.current_time()
-        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
-        self._at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
 
 
 # ---------------------------------------------------------------------------------------------- WebSocket state
@@ -893,7 +872,7 @@ class _BackpackServer:
         self.log = logger.bind(tag=f"SIM_{venue}_WIRE")
         self.nursery: trio.Nursery
         self.hubs = {symbol: _DepthHub(self, inst) for symbol, inst in self.instruments.items()}
-        self._bucket = None if rate_limit_per_s is None else _TokenBucket(rate_limit_per_s)
+        self._bucket = None if rate_limit_per_s is None else TokenBucket(rate_limit_per_s)
         self._latency_s = exchange.settings.latency_s
         self._orders: dict[str, _OrderRecord] = {}  # by order id == the engine's client order id
         self._live_client: dict[int, _OrderRecord] = {}  # clientId -> latest order using it

@@ -158,7 +158,7 @@ from ..venues.grvt import (
     parse_subscribe_params,
     recover_order_signer,
 )
-from ._asgi import serve_asgi
+from ._asgi import TokenBucket, serve_asgi
 from ._exchange import MarketDataMsg, SimExchange, SimUnavailable
 from ._matching import (
     REASON_BOOK_UNAVAILABLE,
@@ -396,25 +396,6 @@ def _meta_for(instrument: Instrument, taken: set[str]) -> GrvtInstrumentMeta:
     return GrvtInstrumentMeta(instrument.symbol, h, 9, 6, "PERPETUAL")
 
 
-class _TokenBucket:
-    """``rate_per_s`` tokens per second, burst ``max(1, rate_per_s)``; trio time."""
-
-    def __init__(self, rate_per_s: float) -> None:
-        self.rate = float(rate_per_s)
-        self.capacity = max(1.0, self.rate)
-        self.tokens = self.capacity
-        self.last = trio.current_time()
-
-    def take(self) -> bool:
-        now = trio.current_time()
-        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 @dataclass(slots=True)
 class _OrderRecord:
     """What the server knows about one order beyond the matching engine: the signed wire order, the venue
@@ -631,7 +612,7 @@ class _GrvtSim:
         self.account_id = signer_address.lower()
         self.sub_account_id = sub_account_id
         self.chain_id = chain_id
-        self.bucket = _TokenBucket(rate_limit_per_s) if rate_limit_per_s is not None else None
+        self.bucket = TokenBucket(rate_limit_per_s) if rate_limit_per_s is not None else None
         self.latency_s = exchange.settings.latency_s
         self.create_time_ns = exchange.now_ns()
         self._sessions: dict[str, float] = {}
