@@ -17,7 +17,9 @@ Faults, on every connection or on one :class:`ProxyConnection`:
 
 Measured on this machine (see /work/shared/docs/reliability-notes.md §2, "Trio fault proxy"): a reset makes
 trio-websocket raise ``ConnectionClosed`` (1006) at once; a blackhole is only noticed by an application
-heartbeat.
+heartbeat. A WebSocket handshake sent into a blackhole is NOT bounded by trio-websocket 0.12.2's
+``connect_timeout`` (its reader task keeps ``open_websocket``'s nursery open): see the xfail test in
+tests/test_chaos.py.
 
 Usage::
 
@@ -159,7 +161,7 @@ class ProxyConnection:
         self.closed = False
         self.scope = trio.CancelScope()
         self._gates = {Direction.UP: _Gate(), Direction.DOWN: _Gate()}
-        self._latency_s = {Direction.UP: proxy._latency_s[Direction.UP], Direction.DOWN: proxy._latency_s[Direction.DOWN]}
+        self._latency_s = dict(proxy._latency_s)
         self._canned: bytes | None = None
         self._swallow_up = False
         self._heads = {Direction.UP: bytearray(), Direction.DOWN: bytearray()}
@@ -242,7 +244,7 @@ class ProxyConnection:
                         head_done = end >= 0 or len(head) > 16384
                         if end >= 0 and head.startswith(b"HTTP/1.1 101"):
                             self.is_websocket = in_frames = True
-                            extra = bytes(head[end + 4:])
+                            extra = bytes(head[end + 4 :])
                             data = data[: len(data) - len(extra)] + self._filter_frames(ws_buf, extra)
                     if data:
                         await tx.send((trio.current_time() + self._latency_s[d], data))
@@ -263,9 +265,9 @@ class ProxyConnection:
                     p._http_fail.pop(0)
                 p._http_failed += 1
                 reason = _REASONS.get(status, "Error")
-                body = f'{{"code":"PROXY_FAULT","message":"{status} {reason} (fault proxy)"}}'.encode()
+                body = f"{status} {reason} (fault proxy)\n".encode()
                 self._canned = (
-                    f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+                    f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain\r\n"
                     f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
                 ).encode() + body
                 self.scope.cancel()
@@ -386,7 +388,10 @@ class FaultProxy:
 
     def fail_http(self, status: int = 503, count: int = 1) -> None:
         """Answer the next ``count`` HTTP requests (on any connection) with ``status`` and close that
-        connection instead of forwarding them."""
+        connection instead of forwarding them. The body is plain text (``503 Service Unavailable (fault
+        proxy)``), as a load balancer in front of a venue answers, not the venue's JSON error shape.
+        A request is recognised by its request line at the start of a chunk read from the client (how
+        HTTP/1.1 clients write a request head); pipelined requests inside one chunk are not told apart."""
         if not 100 <= status <= 599 or count < 1:
             raise ValueError(f"bad status {status} or count {count}")
         self._http_fail.append((status, count))
