@@ -9,6 +9,7 @@ of 60 s makes closing a blackholed socket block for a minute.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ import trio
 from loguru import logger
 from trio_websocket import (
     ConnectionClosed,
+    ConnectionTimeout,
     ConnectionRejected,
     HandshakeError,
     WebSocketConnection,
@@ -73,19 +75,30 @@ async def open_ws(
 ) -> AsyncIterator[WebSocketConnection]:
     """Open a client WebSocket with bounded handshake and close times.
 
+    The handshake deadline is ours (``move_on_after`` around entering trio-websocket's context manager):
+    trio-websocket 0.12.2's own ``connect_timeout`` does not fire when the handshake meets a blackhole
+    (its reader task keeps its nursery open), which the chaos suite showed as a reconnect that never came.
+
     Raises:
+        ConnectionTimeout: the handshake took longer than ``connect_timeout_s``.
         HandshakeError, ConnectionRejected, OSError: the connection could not be opened.
     """
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers or ()]
-    async with open_websocket_url(
-        url,
-        extra_headers=extra,
-        message_queue_size=message_queue_size,
-        max_message_size=max_message_size,
-        connect_timeout=connect_timeout_s,
-        disconnect_timeout=disconnect_timeout_s,
-    ) as ws:
-        yield ws  # noqa: ASYNC119 - trio-websocket's own context manager; the caller's body runs inside it
+    # One scope around the connection's whole life (entering trio-websocket's nursery inside a shorter
+    # scope would corrupt the cancel-scope stack); its deadline is lifted once the handshake is done.
+    with trio.CancelScope(deadline=trio.current_time() + connect_timeout_s) as scope:
+        async with open_websocket_url(
+            url,
+            extra_headers=extra,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            connect_timeout=connect_timeout_s,
+            disconnect_timeout=disconnect_timeout_s,
+        ) as ws:
+            scope.deadline = math.inf
+            yield ws
+    if scope.cancelled_caught:
+        raise ConnectionTimeout(f"WebSocket handshake with {url} took over {connect_timeout_s}s")
 
 
 async def heartbeat(ws: WebSocketConnection, *, interval_s: float, timeout_s: float) -> None:
