@@ -1109,3 +1109,13 @@ def test_fuzz_cookie_round_trip(value: str, expires_s: int) -> None:
         return
     cookie = w.parse_set_cookie(header)
     assert (cookie.value, cookie.expires_s) == (value, expires_s)
+
+
+def test_5xx_with_a_foreign_json_body_is_an_unknown_outcome_not_a_protocol_error() -> None:
+    """A proxy or gateway answering 503 with its own JSON must not read as a malformed venue reply
+    (found by the chaos suite: the adapter turned it into GrvtProtocolError)."""
+    from trio_hedge.venues import UnknownOutcome
+    from trio_hedge.venues.grvt import parse_rest_response
+
+    with pytest.raises(UnknownOutcome):
+        parse_rest_response(b'{"code": "PROXY_FAULT"}', http_status=503)

@@ -1605,8 +1605,9 @@ def parse_rest_response(
 ) -> Any:
     """Decode a REST body and return its ``result`` payload (see :func:`unwrap_rest`).
 
-    A 5xx with a body that is not JSON raises UnknownOutcome (``code "HTTP 5xx"``); any other non-2xx
-    non-JSON body raises the status class of :func:`error_from_http_status`.
+    A 5xx whose body is not JSON, or is JSON but not the venue's error shape, raises UnknownOutcome
+    (``code "HTTP 5xx"``); any other such non-2xx body raises the status class of
+    :func:`error_from_http_status`.
 
     Raises:
         VenueError subclass, GrvtProtocolError: as :func:`unwrap_rest`.
@@ -1625,7 +1626,14 @@ def parse_rest_page(
         if not 200 <= http_status < 300:
             raise error_from_http_status(http_status, venue=venue, retry_after_s=retry_after_s) from None
         raise
-    return unwrap_rest(obj, http_status=http_status, venue=venue, retry_after_s=retry_after_s)
+    try:
+        return unwrap_rest(obj, http_status=http_status, venue=venue, retry_after_s=retry_after_s)
+    except GrvtProtocolError:
+        # A non-2xx answer whose JSON is not the venue's error shape (a proxy or gateway in between): the
+        # HTTP status is the only reliable signal; a 5xx stays an unknown outcome, never a protocol error.
+        if not 200 <= http_status < 300:
+            raise error_from_http_status(http_status, venue=venue, retry_after_s=retry_after_s) from None
+        raise
 
 
 def parse_ack(result: Any, *, venue: str = VENUE) -> bool:
