@@ -28,6 +28,8 @@ async def test_default_config_runs_over_the_wire_and_ends_flat() -> None:
     assert result.exit_code == EXIT_OK, result.exit_reason
     s = result.summary
     assert s["cycles_completed"] == 4 and s["cycles_failed"] == 0
+    # every traded symbol is reported, even where the venue lists no position when flat (Backpack)
+    assert s["final_positions"] == {"backpack": {"BTC_USDC_PERP": "0"}, "grvt": {"BTC_USDT_Perp": "0"}}
     assert _flat(s)
     for c in s["markets"]["BTC"]["cycles"]:
         assert Decimal(c["maker_filled"]) == Decimal(c["hedge_filled"]) == Decimal("0.002")

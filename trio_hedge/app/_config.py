@@ -113,6 +113,26 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class JournalConfig:
+    """Where the journal lives and the crash-loop breaker's bounds.
+
+    Attributes:
+        path (Path): the SQLite file (absolute: resolved against the config file's directory, or the current
+            directory without one). The single-instance lock is ``<path>.lock``.
+        max_crashes (int): crashes within ``crash_window_s`` that make a start exit 78.
+        crash_window_s (float): the breaker's window, seconds.
+    """
+
+    path: Path
+    max_crashes: int = 3
+    crash_window_s: float = 300.0
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration."""
 
@@ -125,6 +145,7 @@ class Config:
     log: LogConfig
     source: str = "<defaults>"
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    journal: JournalConfig = field(default_factory=lambda: JournalConfig(Path("run/trio_hedge.sqlite").resolve()))
 
 
 # ---------------------------------------------------------------------------------------------- raw tree
@@ -170,6 +191,7 @@ DEFAULTS: dict[str, Any] = {
         "transient_retries": 3,
     },
     "sim": {"speed": 4.0, "latency_ms": 2.0, "market_data_capacity": 64, "account_capacity": 1024},
+    "journal": {"path": "run/trio_hedge.sqlite", "max_crashes": 3, "crash_window_ms": 300000},
     "log": {"level": "INFO", "file": ""},
     "venues": {
         "backpack": {
@@ -615,6 +637,13 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
     log = tree["log"]
     level = _str(log, "level", "log", ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"))
     log_file = _str(log, "file", "log")
+    jt = tree["journal"]
+    jpath = Path(_str(jt, "path", "journal")).expanduser()
+    journal = JournalConfig(
+        path=jpath if jpath.is_absolute() else (base_dir / jpath),
+        max_crashes=_int(jt, "max_crashes", "journal", lo=1, hi=1000),
+        crash_window_s=_ms(jt, "crash_window_ms", "journal"),
+    )
     return Config(
         primary=primary,
         hedge=hedge,
@@ -630,6 +659,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         log=LogConfig(level=level, file=Path(log_file) if log_file else None),
         source=source,
         secrets=tuple(x for v in venues.values() if v.live for x in (v.live.api_key, v.live.secret)),
+        journal=journal,
     )
 
 

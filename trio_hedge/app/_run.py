@@ -1,40 +1,72 @@
-"""The main job: open the simulator and both venue sessions, run every market scope, report, decide the
-exit code.
+"""The main job: open the journal, the simulator and the venue sessions, reconcile, run every market scope,
+report, decide the exit code.
 
 Task tree::
 
     trio.run(main)
     └── root nursery
-        ├── signal watcher        SIGINT/SIGTERM: first → graceful stop (no new cycles, cancel, flatten);
-        │                         second → cancel everything (cleanup still runs, shielded and bounded)
+        ├── signal watcher        installed first. SIGINT/SIGTERM: first → graceful stop (no new cycles,
+        │                         cancel, flatten); second → cancel everything (cleanup still runs, shielded
+        │                         and bounded)
+        ├── journal               AsyncJournal (own thread); the run recorded (record_start) and the crash-loop
+        │   │                     breaker checked before anything else starts
+        │   └── journal writer    JournalRecorder.run: queued status changes and fills, in order
         ├── sim exchange          replay drivers (one per recording), matching engines
-        ├── venue session × 2     open_sim_venue(): feed per symbol, private stream
+        ├── venue session × 2     feed per symbol, private stream (wrapped in JournaledVenue: intent before
+        │                         every send)
+        ├── reconciliation        _reconcile.py: in-flight intents, open orders, fills, positions; cancel,
+        │                         flatten; nothing trades before it is done
         ├── end-of-data watcher   the recordings ran out → graceful stop
         └── market scope × M      run_market(): trackers, risk guard, hedger; cleanup on exit
 
-Exit codes: 0 clean and flat; 75 a venue or feed unreachable; 3 not flat after cleanup; 1 other failures;
-78 configuration errors (raised before anything starts, see the CLI).
+Exit codes (``_process.py``): 0 clean and flat; 75 a venue or feed unreachable (reconciliation could not
+read a venue included); 3 not flat after cleanup; 1 other failures; 78 configuration errors, a second
+instance, the crash-loop breaker (see the CLI). The run's exit code is recorded in the journal.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import trio
 from loguru import logger
 
 from ..domain import ZERO
-from ..engine import EXIT_FAILURE, EXIT_NOT_FLAT, EXIT_OK, MarketOutcome, MarketStats, run_market
+from ..engine import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_NOT_FLAT,
+    EXIT_OK,
+    JournaledVenue,
+    MarketOutcome,
+    MarketStats,
+    NotFlat,
+    run_market,
+)
 from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
 from ..venues import Venue, VenueError
 from ._config import Config
-from ._wire import open_venues
+from ._journal import AsyncJournal, JournalError, open_async_journal
+from ._process import crash_loop_tripped
+from ._reconcile import (
+    JournalRecorder,
+    ReconcileLeg,
+    VenueUnreadable,
+    percentile_ms,
+    reconcile,
+)
 from ._report import build_summary
+from ._wire import open_venues
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +76,7 @@ class RunResult:
     exit_code: int
     exit_reason: str
     summary: dict[str, Any]
+    journal_venues: dict[str, str] = field(default_factory=dict)
 
 
 def sim_markets(config: Config) -> list[SimMarket]:
@@ -78,17 +111,25 @@ async def _signal_watcher(
                 root.cancel()
 
 
-async def _positions(venues: dict[str, Venue]) -> dict[str, dict[str, Decimal | None]]:
+async def _positions(
+    venues: dict[str, Venue], symbols: dict[str, str] | None = None
+) -> dict[str, dict[str, Decimal | None]]:
+    """Every venue's positions, read from the venue. Each traded symbol (``symbols``: venue → symbol) is
+    always present: 0 when the venue lists no position for it (Backpack lists none when flat), None
+    ("unknown") when the venue could not be read: a missing report is never read as flat."""
     out: dict[str, dict[str, Decimal | None]] = {}
     for name, venue in venues.items():
+        traded = (symbols or {}).get(name)
         try:
             with trio.move_on_after(5):
                 pos = await venue.positions()
                 out[name] = {sym: p.size for sym, p in pos.items()}
+                if traded is not None:
+                    out[name].setdefault(traded, ZERO)
                 continue
         except VenueError as exc:
             logger.bind(tag="MAIN").error("final position read failed on {}: {}", name, exc)
-        out[name] = {"?": None}
+        out[name] = {traded or "?": None}
     return out
 
 
@@ -120,18 +161,36 @@ def _decide(
     return code, reason
 
 
+def journal_keys(config: Config, session: str) -> dict[str, str]:
+    """Each venue's name in the journal: its own name for a live venue (the account); for a simulated venue
+    ``<name>@sim-<session>``: an embedded simulator is a fresh exchange in every process, so its orders,
+    trade ids and positions must not be reconciled against those of a simulator that no longer exists."""
+    return {name: name if vc.endpoint == "live" else f"{name}@sim-{session}" for name, vc in config.venues.items()}
+
+
 async def run_bot(
     config: Config,
     *,
     handle_signals: bool = False,
     sim_hook: Callable[[SimExchange], Awaitable[None]] | None = None,
+    journal_path: Path | None = None,
+    before_trading: Callable[[SimExchange | None, dict[str, Venue], dict[str, str]], Awaitable[None]] | None = None,
 ) -> RunResult:
     """Run the main job on ``config`` and return its result (it does not exit the process).
+
+    Order of things: the signal watcher (first), the journal and the crash-loop breaker, the simulator and
+    venue sessions, startup reconciliation (``_reconcile.py``: nothing trades until it is done), the
+    market scopes, the final position read, and the run's exit recorded in the journal.
 
     Args:
         config: validated configuration.
         handle_signals: install the SIGINT/SIGTERM watcher (the CLI does; tests usually do not).
         sim_hook: started as a task with the running simulator (fault injection in tests).
+        journal_path: the journal to open (the CLI passes ``config.journal.path`` and holds the instance
+            lock); None runs without a journal (reconciliation then treats every open order as unknown).
+        before_trading: awaited with the simulator, the raw venue sessions and the venues' journal names
+            (:func:`journal_keys`) before reconciliation (tests: leave state on the venues and in the journal,
+            as a previous run would have).
     """
     log = logger.bind(tag="MAIN")
     stop = trio.Event()
@@ -139,60 +198,210 @@ async def run_bot(
     stats = {m.name: MarketStats() for m in config.markets}
     outcomes: dict[str, MarketOutcome] = {}
     final: dict[str, dict[str, Decimal | None]] = {}
+    early: tuple[int, str] | None = None
+    recorder: JournalRecorder | None = None
+    writer: trio.Nursery | None = None
+    session = f"{os.getpid():x}{secrets.token_hex(3)}"
+    keys = journal_keys(config, session)
+    code, reason = EXIT_FAILURE, "run did not finish"
     async with trio.open_nursery() as root:
         if handle_signals:
             await root.start(_signal_watcher, stop, stop_reasons, root.cancel_scope)
-        settings = SimSettings(
-            speed=config.sim.speed,
-            latency_s=config.sim.latency_s,
-            market_data_capacity=config.sim.market_data_capacity,
-            account_capacity=config.sim.account_capacity,
-        )
-        log.info("starting the embedded simulator: {} venues, speed {}x, latency {} ms",
-                 len(config.venues), config.sim.speed, config.sim.latency_s * 1000)
-        sim_mkts = sim_markets(config)
-        async with AsyncExitStack() as outer:
-            exchange = await outer.enter_async_context(open_sim_exchange(settings, sim_mkts)) if sim_mkts else None
-            servers = await outer.enter_async_context(trio.open_nursery())
-            outer.callback(servers.cancel_scope.cancel)
-            stack = await outer.enter_async_context(AsyncExitStack())
-            venues = await open_venues(config, exchange, servers, stack)
-            live = [name for name, vc in config.venues.items() if vc.endpoint == "live"]
-            if live:
-                log.warning("LIVE venues {}: REAL orders with REAL money start in 5 s (Ctrl-C to abort)", live)
-                with trio.move_on_after(5):
-                    await stop.wait()
-                if stop.is_set():
-                    log.warning("stopped before the first real order")
-
-            async def end_of_data() -> None:
-                if exchange is None:
-                    return
-                await exchange.finished.wait()
-                if not stop.is_set():
-                    stop_reasons.append("recorded data ended")
-                    log.warning("the recordings ran out: graceful stop")
-                    stop.set()
-
-            root.start_soon(end_of_data)
-            if sim_hook is not None and exchange is not None:
-                root.start_soon(sim_hook, exchange)
-            log.info("venues ready; running {} market(s), {} cycles each", len(config.markets),
-                     config.markets[0].cycles)
-
-            async def one(ms_name: str) -> None:
-                ms = next(m for m in config.markets if m.name == ms_name)
-                outcomes[ms_name] = await run_market(
-                    ms, venues[config.primary], venues[config.hedge], stats[ms_name], stop
-                )
-
-            async with trio.open_nursery() as market_nursery:
-                for m in config.markets:
-                    market_nursery.start_soon(one, m.name)
-            with trio.CancelScope(shield=True):
-                final = await _positions(venues)
+        async with AsyncExitStack() as jstack:
+            journal: AsyncJournal | None = None
+            if journal_path is not None:
+                journal_path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    journal = await jstack.enter_async_context(open_async_journal(journal_path))
+                except sqlite3.Error as exc:
+                    raise JournalError(f"journal {journal_path}: cannot open ({exc}); fix journal.path") from None
+                await journal.record_start(os.getpid(), time.time_ns())
+                window_ns = int(config.journal.crash_window_s * 1e9)
+                crashes = await journal.crashes_since(time.time_ns() - window_ns)
+                if crash_loop_tripped(crashes, config.journal.max_crashes):
+                    early = (EXIT_CONFIG, f"crash-loop breaker: {crashes} crashes in the last "
+                             f"{config.journal.crash_window_s:.0f}s (max {config.journal.max_crashes}); staying "
+                             "down (exit 78): look at the journal's runs and the logs, then restart by hand")
+                    await journal.record_event("breaker", early[1])
+                else:
+                    # the queued reports get a connection (and thread) of their own: an intent, on an order's
+                    # path, then never waits behind a report's write and its return trip to the event loop
+                    # (SQLite serialises the two writers for the length of one transaction only)
+                    reports = await jstack.enter_async_context(open_async_journal(journal_path))
+                    recorder = JournalRecorder(journal, reports)
+                    writer = await jstack.enter_async_context(trio.open_nursery())
+                    await writer.start(recorder.run)
+                    jstack.push_async_callback(_drain, recorder, writer)
+            if early is None:
+                try:
+                    early = await _job(config, stop, stop_reasons, stats, outcomes, final, sim_hook, before_trading,
+                                       root, keys, journal, recorder)
+                except* ReconcileFailure as eg:
+                    failure = _leaf(eg)
+                    assert isinstance(failure, ReconcileFailure)
+                    early = (failure.code, failure.reason)
+            if early is not None:
+                code, reason = early
+            else:
+                code, reason = _decide(config, outcomes, stats, final, stop_reasons)
+            if journal is not None:
+                if recorder is not None:
+                    await _drain(recorder, writer)  # every queued report before the run's exit row
+                with trio.CancelScope(shield=True):
+                    await journal.record_exit(code, reason)
         root.cancel_scope.cancel()
-    code, reason = _decide(config, outcomes, stats, final, stop_reasons)
     summary = build_summary(stats, final, reason, code)
+    if recorder is not None:
+        summary["journal"] = {
+            "path": str(journal_path),
+            "venues": keys,
+            "writes": dict(recorder.counts),
+            "max_queued": recorder.max_queued,
+            "intent_commit_ms": {"p50": percentile_ms(recorder.intent_latency_ns, 0.50),
+                                 "p99": percentile_ms(recorder.intent_latency_ns, 0.99),
+                                 "count": len(recorder.intent_latency_ns)},
+        }
     (log.info if code == EXIT_OK else log.error)("exit {}: {}", code, reason)
-    return RunResult(code, reason, summary)
+    return RunResult(code, reason, summary, keys)
+
+
+def _leaf(eg: BaseException) -> BaseException:
+    while isinstance(eg, BaseExceptionGroup):
+        eg = eg.exceptions[0]
+    return eg
+
+
+class ReconcileFailure(Exception):
+    """Internal: reconciliation refused to trade (carries the exit code and reason)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+async def _drain(recorder: JournalRecorder, writer: trio.Nursery | None) -> None:
+    # No timer: journal writes always complete (bounded by the disk and SQLite's busy timeout), and a timer
+    # here would drop queued reports (under a virtual clock it would even fire at once).
+    if writer is not None:
+        writer.cancel_scope.cancel()
+    with trio.CancelScope(shield=True):
+        await recorder.drain()
+
+
+async def _job(
+    config: Config,
+    stop: trio.Event,
+    stop_reasons: list[str],
+    stats: dict[str, MarketStats],
+    outcomes: dict[str, MarketOutcome],
+    final: dict[str, dict[str, Decimal | None]],
+    sim_hook: Callable[[SimExchange], Awaitable[None]] | None,
+    before_trading: Callable[[SimExchange | None, dict[str, Venue], dict[str, str]], Awaitable[None]] | None,
+    root: trio.Nursery,
+    keys: dict[str, str],
+    journal: AsyncJournal | None,
+    recorder: JournalRecorder | None,
+) -> tuple[int, str] | None:
+    log = logger.bind(tag="MAIN")
+    settings = SimSettings(
+        speed=config.sim.speed,
+        latency_s=config.sim.latency_s,
+        market_data_capacity=config.sim.market_data_capacity,
+        account_capacity=config.sim.account_capacity,
+    )
+    log.info("starting the embedded simulator: {} venues, speed {}x, latency {} ms",
+             len(config.venues), config.sim.speed, config.sim.latency_s * 1000)
+    sim_mkts = sim_markets(config)
+    async with AsyncExitStack() as outer:
+        exchange = await outer.enter_async_context(open_sim_exchange(settings, sim_mkts)) if sim_mkts else None
+        servers = await outer.enter_async_context(trio.open_nursery())
+        outer.callback(servers.cancel_scope.cancel)
+        stack = await outer.enter_async_context(AsyncExitStack())
+        raw = await open_venues(config, exchange, servers, stack)
+        if before_trading is not None:
+            await before_trading(exchange, raw, keys)
+        market = config.markets[0]
+        venues: dict[str, Venue] = dict(raw)
+        if recorder is not None:
+            venues = {n: JournaledVenue(v, recorder, keys[n], market.name) for n, v in raw.items()}
+        leg_keys = (keys[config.primary], keys[config.hedge])
+        legs = [ReconcileLeg(venues[config.primary], keys[config.primary], market.primary_symbol),
+                ReconcileLeg(venues[config.hedge], keys[config.hedge], market.hedge_symbol)]
+        log.info("reconciling the journal with the venues before trading")
+        try:
+            with trio.CancelScope(shield=True):  # bounded inside; a stop request waits for it
+                recon = await reconcile(legs, journal, recorder, policy=market.retry,
+                                        flatten_deadline_s=market.cleanup_deadline_s)
+        except (VenueUnreadable, NotFlat) as exc:
+            with trio.CancelScope(shield=True):
+                final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()}))
+            raise ReconcileFailure(exc.exit_code, f"reconciliation: {type(exc).__name__}: {exc}") from None
+        if not recon.clean:
+            log.warning("reconciliation acted: {}", recon)
+        if stop.is_set():
+            with trio.CancelScope(shield=True):
+                final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()}))
+            return None
+        live = [name for name, vc in config.venues.items() if vc.endpoint == "live"]
+        if live:
+            log.warning("LIVE venues {}: REAL orders with REAL money start in 5 s (Ctrl-C to abort)", live)
+            with trio.move_on_after(5):
+                await stop.wait()
+            if stop.is_set():
+                log.warning("stopped before the first real order")
+
+        async def end_of_data() -> None:
+            if exchange is None:
+                return
+            await exchange.finished.wait()
+            if not stop.is_set():
+                stop_reasons.append("recorded data ended")
+                log.warning("the recordings ran out: graceful stop")
+                stop.set()
+
+        root.start_soon(end_of_data)
+        if sim_hook is not None and exchange is not None:
+            root.start_soon(sim_hook, exchange)
+        log.info("venues ready; running {} market(s), {} cycles each", len(config.markets),
+                 config.markets[0].cycles)
+
+        async def one(ms_name: str) -> None:
+            ms = next(m for m in config.markets if m.name == ms_name)
+            outcomes[ms_name] = await run_market(
+                ms, venues[config.primary], venues[config.hedge], stats[ms_name], stop, recorder=recorder
+            )
+
+        async with trio.open_nursery() as market_nursery:
+            for m in config.markets:
+                market_nursery.start_soon(one, m.name)
+        with trio.CancelScope(shield=True):
+            final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()}))
+            if journal is not None:
+                await _sync_fills(journal, [(raw[config.primary], leg_keys[0], market.primary_symbol),
+                                            (raw[config.hedge], leg_keys[1], market.hedge_symbol)])
+    return None
+
+
+async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]]) -> None:
+    """At exit: record the venues' fill history since the last checkpoint (by trade id: what the stream
+    already delivered is a no-op) and move the checkpoint, so the journal's fills equal the venue's even when
+    the last events were still in the stream when the market scope ended."""
+    log = logger.bind(tag="MAIN")
+    for venue, key, symbol in legs:
+        ck = await journal.get_checkpoint(f"fills_ts_ns.{key}")
+        fills = None
+        with trio.move_on_after(5):  # a wait for the venue's answer only
+            try:
+                fills = await venue.fills_since(symbol, int(ck) if ck else 0)
+            except VenueError as exc:
+                log.warning("fill history of {} at exit not read: {}", venue.name, exc)
+        if not fills:
+            continue
+        late = 0
+        for f in fills:
+            late += await journal.record_fill(replace(f, venue=key))
+        await journal.set_checkpoint(f"fills_ts_ns.{key}", str(max(f.ts_ns for f in fills)))
+        if late:
+            log.info("{} fill(s) of {} recorded from its fill history at exit (not read from the stream)", late,
+                     venue.name)

@@ -3,13 +3,20 @@ and ``python -m trio_hedge sim [...]`` (the simulated venues as wire-protocol se
 
 Without ``--config`` it reads ``./config.toml`` when present, else the built-in defaults (the same values:
 the shipped ``config.toml`` is checked against them by a test). Exit codes: 0 clean and flat, 78
-configuration error (the message names the key and the fix), 75 venue or feed unreachable, 3 not flat at
-exit, 1 other failures.
+configuration error (the message names the key and the fix), a second instance on the same journal, or the
+crash-loop breaker; 75 venue or feed unreachable; 3 not flat at exit; 1 other failures (``_process.py``).
+
+Before the event loop starts: the single-instance lock on ``<journal.path>.lock`` (a second instance exits
+78), and under a supervisor (``--supervised``, ``TRIO_HEDGE_SUPERVISED=1`` or supervisord's
+``SUPERVISOR_ENABLED``) ``prctl(PR_SET_PDEATHSIG, SIGINT)`` so the bot stops gracefully if its supervisor dies.
+The SIGINT/SIGTERM receiver is the first thing the trio run installs (``run_bot``); a SIGINT before it (while
+starting up) ends the process with exit 0 before anything was sent.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -17,9 +24,11 @@ import orjson
 import trio
 
 from ..domain import TrioHedgeError
-from ..engine import EXIT_CONFIG, EXIT_FAILURE
-from ._config import ConfigError, load_config
+from ..engine import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from ._config import Config, ConfigError, load_config
+from ._journal import JournalError
 from ._logging import flush_logs, register_secret, setup_logging
+from ._process import SecondInstance, acquire_instance_lock, is_supervised, set_parent_death_signal
 from ._report import render_summary
 from ._run import RunResult, run_bot
 
@@ -36,11 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default=None, help="override log.level (DEBUG, INFO, WARNING...)")
     p.add_argument("--live", action="store_true",
                    help="allow venues with endpoint = \"live\": REAL orders with REAL money")
+    p.add_argument("--supervised", action="store_true",
+                   help="running under a supervisor: stop (SIGINT) when the parent process dies "
+                        "(also TRIO_HEDGE_SUPERVISED=1, or supervisord's SUPERVISOR_ENABLED)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the bot, print the summary, return the exit code."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # SIGINT before the signal receiver was installed: nothing was sent
+        print("trio_hedge: interrupted while starting; nothing was sent", file=sys.stderr)
+        return EXIT_OK
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sim"]:
         from ._simcmd import main as sim_main
@@ -65,13 +85,29 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     for secret in config.secrets:
         register_secret(secret)
+    if is_supervised(args.supervised):
+        set_parent_death_signal(signal.SIGINT)
+    try:
+        lock = acquire_instance_lock(config.journal.lock_path)
+    except SecondInstance as exc:
+        print(f"trio_hedge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"trio_hedge: configuration error: cannot create the journal lock {config.journal.lock_path}: "
+              f"{exc.strerror}. Fix: set journal.path to a writable place", file=sys.stderr)
+        return EXIT_CONFIG
+    with lock:
+        return _run_locked(args, config)
+
+
+def _run_locked(args: argparse.Namespace, config: Config) -> int:
     setup_logging(config.log.level, file=config.log.file)
 
     startup_errors: list[BaseException] = []
 
     async def go() -> RunResult | None:
         try:
-            return await run_bot(config, handle_signals=True)
+            return await run_bot(config, handle_signals=True, journal_path=config.journal.path)
         except* TrioHedgeError as eg:
             # Raised before trading could start (a recording that cannot be read, a venue that refuses
             # the session): nothing was sent.
@@ -85,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     if result is None:
         exc = startup_errors[0]
         print(f"trio_hedge: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
+        # a journal that cannot be opened (newer schema, not a journal, unwritable) will not fix itself
+        return EXIT_CONFIG if isinstance(exc, (ConfigError, JournalError)) else EXIT_FAILURE
     print(render_summary(result.summary), flush=True)
     if args.summary_json is not None:
         args.summary_json.write_bytes(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2) + b"\n")

@@ -26,6 +26,8 @@ from ._flatten import flatten_all as flatten_all
 from ._flatten import flatten_position as flatten_position
 from ._hedger import Hedger as Hedger
 from ._hedger import capped_price as capped_price
+from ._journaled import JournaledVenue as JournaledVenue
+from ._journaled import Recorder as Recorder
 from ._market import MarketOutcome as MarketOutcome
 from ._market import run_market as run_market
 from ._market import run_risk_guard as run_risk_guard
@@ -85,6 +87,7 @@ __all__ = [
     "Hedger",
     "ImbalanceExceeded",
     "InboxFill",
+    "JournaledVenue",
     "LaneStats",
     "LegBook",
     "LossLimitHit",
@@ -98,6 +101,7 @@ __all__ = [
     "PnlSnapshot",
     "QuoteCheck",
     "RateCosts",
+    "Recorder",
     "RateLimitSettings",
     "RateLimitedVenue",
     "RetryPolicy",

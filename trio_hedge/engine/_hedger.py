@@ -66,6 +66,7 @@ from ._tracker import InboxFill, InboxItem, OrderTracker
 if TYPE_CHECKING:
     from loguru import Logger
 
+    from ._journaled import Recorder
     from ._risk import RiskEngine
 
 
@@ -94,6 +95,7 @@ class Hedger:
         settings, primary, hedge, primary_tracker, hedge_tracker, stats, stop: the market.
         risk: the market's risk engine (trading state, pre-trade limits). None runs without it (tests of the
             cycle alone): every quote that passes the edge gate and band is sent.
+        recorder: the journal: each cycle's start and end are recorded (awaited) when given.
     """
 
     def __init__(
@@ -107,8 +109,10 @@ class Hedger:
         stop: trio.Event,
         *,
         risk: RiskEngine | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.s = settings
+        self.recorder = recorder
         self.primary = primary
         self.hedge = hedge
         self.ptrack = primary_tracker
@@ -192,6 +196,8 @@ class Hedger:
         self.stats.cycles.append(rec)
         log = self._log.bind(tag=f"{self.s.name}_CYCLE{index}")
         log.info("cycle {} start: quote {} {}", index, side, self.s.order_size)
+        if self.recorder is not None:
+            await self.recorder.cycle_started(self.s.name, index, side)
         started_s = trio.current_time()
         quotes = await self._quote_until_filled(side, log)
         for q in quotes:
@@ -232,6 +238,9 @@ class Hedger:
             self.stats.cycles_completed += 1
         else:
             rec.outcome = f"reduced: {self.risk.state_reason if self.risk else 'stopped quoting'}"
+        if self.recorder is not None:
+            await self.recorder.cycle_ended(self.s.name, index, rec.outcome,
+                                            f"maker {rec.maker_filled}, hedge {rec.hedge_filled}")
         log.info(
             "cycle {} {} in {:.3f}s: maker {} @ {}, hedge {} @ {}, edge {} bps (expected net {} bps)",
             index,

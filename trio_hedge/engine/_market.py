@@ -35,6 +35,7 @@ from ..venues import Venue, VenueError
 from ._errors import EngineError, MarketFailed
 from ._flatten import FlattenResult, flatten_all
 from ._hedger import Hedger
+from ._journaled import Recorder
 from ._ratelimit import RateLimitedVenue, urgent, wrap_rate_limited
 from ._risk import RiskEngine
 from ._settings import MarketSettings, MarketStats, TradingState
@@ -98,9 +99,15 @@ async def run_market(
     hedge: Venue,
     stats: MarketStats,
     stop: trio.Event,
+    *,
+    recorder: Recorder | None = None,
 ) -> MarketOutcome:
     """Run one market to its end and clean up. Never raises a :class:`MarketFailed`: it is returned in
     the outcome after cleanup. Bugs (any other exception) and outer cancellation propagate, after cleanup.
+
+    ``recorder`` (the journal) records each cycle's start and end, a cycle cut short included (after the
+    cleanup, shielded). Order intents are recorded by the venues themselves when they are
+    :class:`~trio_hedge.engine.JournaledVenue`.
     """
     log = logger.bind(tag=f"{settings.name}_MARKET")
     primary = wrap_rate_limited(primary, settings.primary_rate_limit)
@@ -113,7 +120,7 @@ async def run_market(
                           on_fill=risk.on_primary_fill)
     htrack = OrderTracker(hedge, settings.hedge_symbol, inbox_capacity=settings.inbox_capacity,
                           on_fill=risk.on_hedge_fill)
-    hedger = Hedger(settings, primary, hedge, ptrack, htrack, stats, stop, risk=risk)
+    hedger = Hedger(settings, primary, hedge, ptrack, htrack, stats, stop, risk=risk, recorder=recorder)
     legs = [(primary, settings.primary_symbol), (hedge, settings.hedge_symbol)]
     outcome = MarketOutcome()
     try:
@@ -159,4 +166,10 @@ async def run_market(
         for r in outcome.flatten:
             log.info("cleanup {} {}: cancelled {}, flatten orders {}, final position {}", r.venue, r.symbol,
                      r.cancelled, r.orders_sent, r.final_position)
+        if stats.cycles and recorder is not None:  # a no-op when the hedger recorded its end already
+            last = stats.cycles[-1]
+            with trio.CancelScope(shield=True):  # one journal write: it always completes, no timer
+                await recorder.cycle_ended(settings.name, last.index, last.outcome,
+                                           f"maker {last.maker_filled}, hedge {last.hedge_filled}; flat "
+                                           f"{outcome.flat}")
     return outcome

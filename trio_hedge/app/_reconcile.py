@@ -1,0 +1,435 @@
+"""The journal in the running bot (:class:`JournalRecorder`) and startup reconciliation (:func:`reconcile`).
+
+``JournalRecorder`` implements the engine's :class:`~trio_hedge.engine.Recorder` over an
+:class:`~trio_hedge.app.AsyncJournal` (its own thread: the event loop never waits on an fsync except for the
+one write that must precede a send):
+
+* intents: :meth:`JournalRecorder.record_intent` is awaited by ``JournaledVenue.place`` before every order
+  is sent (committed, WAL fsynced), tagged with the market's open cycle;
+* status changes and fills are queued without blocking (a deque, never dropped, never blocking the
+  producer: the private stream's order events must not wait on the disk) and written in arrival order by
+  :meth:`JournalRecorder.run`, on a second connection (its own thread) when one is given, and held back
+  while an intent is being committed: an intent then never waits behind a report's write. At exit the run
+  also records each venue's fill history (``_run.py``), which catches fills still unread in the stream.
+  Fills are keyed by the venue's trade id (idempotent); an intent's status
+  follows the venue's reports and its fills (PARTIALLY_FILLED, FILLED); a report less advanced than the
+  recorded status (an ack after the fill) is skipped, as the order tracker does;
+* cycles: started and ended (awaited, one write each, off the hedge path).
+
+``reconcile`` runs after the venue sessions are up and before any trading (reliability-notes.md §1, G1):
+
+1. read, touching nothing: every in-flight intent of the journal, and for each leg the venue's open orders,
+   positions, fills since the last checkpoint, and the status of each in-flight intent by client order id.
+   A venue that cannot be read within the deadline is :class:`VenueUnreadable` (exit 75): a missing report
+   is never "flat", and no order is sent;
+2. record the fills the journal missed (by trade id) and resolve every in-flight intent from the venue's
+   report (an id the venue does not know was never accepted: REJECTED, or EXPIRED once acknowledged);
+3. cancel every open order (the journal's own and, logged as orphans, those it does not know);
+4. flatten any residual position with the engine's reduce-only flatten (its orders are journaled like any
+   other), and read the position back: not flat is :class:`~trio_hedge.engine.NotFlat` (exit 3);
+5. record each finding as a journal event (``recon.*``) and log it; set the fill checkpoint.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+import trio
+from loguru import logger
+
+from ..domain import ZERO, Fill, IllegalTransition, OrderRequest, OrderStatus, OrderUpdate, Side, VenueEvent
+from ..engine import (
+    EXIT_VENUE_UNREACHABLE,
+    EngineError,
+    FlattenResult,
+    JournaledVenue,
+    NotFlat,
+    RetryPolicy,
+    call_venue,
+)
+from ..engine._flatten import flatten_position
+from ..venues import OrderReport, Venue, VenueError
+from ._journal import AsyncJournal, JournalConflict, UnknownRecord
+
+_RANK = {OrderStatus.PENDING: 0, OrderStatus.OPEN: 1, OrderStatus.PARTIALLY_FILLED: 2}
+
+
+def _rank(status: OrderStatus) -> int:
+    return 3 if status.is_terminal else _RANK[status]
+
+
+class VenueUnreadable(EngineError):
+    """A venue could not be read during reconciliation: do not trade (exit 75, restart later)."""
+
+    exit_code = EXIT_VENUE_UNREACHABLE
+
+
+def percentile_ms(values_ns: list[int], q: float) -> float | None:
+    """The ``q`` quantile (nearest rank) of ``values_ns``, in ms (a metric: float), or None if empty."""
+    if not values_ns:
+        return None
+    s = sorted(values_ns)
+    return round(s[min(len(s) - 1, int(q * len(s)))] / 1e6, 4)
+
+
+@dataclass(slots=True)
+class _Intent:
+    size: Decimal
+    status: OrderStatus = OrderStatus.PENDING
+    filled: Decimal = ZERO
+
+
+class JournalRecorder:
+    """The engine's :class:`~trio_hedge.engine.Recorder` over ``journal`` (intents, cycles) and ``reports``
+    (queued status changes and fills; default ``journal``: another AsyncJournal on the same file gives them a
+    thread of their own). Run :meth:`run` as a task for the queued writes; call :meth:`drain` (shielded) at the
+    end so nothing queued is lost. A report that fails to write (SQLite locked past its busy timeout) is
+    logged and counted in ``counts["errors"]``; the venue's history still has it for the next reconciliation.
+
+    Attributes:
+        intent_latency_ns (list[int]): how long each intent commit took (the cost added before a send), ns.
+        counts (dict[str, int]): writes by kind (``intents``, ``statuses``, ``fills``, ``skipped``...).
+    """
+
+    def __init__(self, journal: AsyncJournal, reports: AsyncJournal | None = None) -> None:
+        self.journal = journal
+        self._reports = journal if reports is None else reports
+        self._queue: deque[tuple[str, str, Any]] = deque()
+        self._lot = trio.lowlevel.ParkingLot()
+        self._cycles: dict[str, tuple[int, int]] = {}
+        self._intents: dict[tuple[str, str], _Intent] = {}
+        self.intent_latency_ns: list[int] = []
+        self.counts: dict[str, int] = {}
+        self.max_queued = 0
+        self._intents_waiting = 0
+        self._intent_done = trio.lowlevel.ParkingLot()
+        self._log = logger.bind(tag="JOURNAL")
+
+    def _count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    # ---- Recorder: awaited
+    async def record_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
+        cycle = self._cycles.get(market) if market is not None else None
+        t0 = time.perf_counter_ns()
+        self._intents_waiting += 1  # the writer holds back queued reports: an intent is on an order's path
+        try:
+            await self.journal.record_intent(venue_key, request, cycle_id=None if cycle is None else cycle[1])
+        finally:
+            self._intents_waiting -= 1
+            if not self._intents_waiting:
+                self._intent_done.unpark_all()
+        self.intent_latency_ns.append(time.perf_counter_ns() - t0)
+        self._intents[(venue_key, request.client_order_id)] = _Intent(request.size)
+        self._count("intents")
+
+    def track(self, venue_key: str, client_order_id: str, size: Decimal, status: OrderStatus,
+              filled: Decimal = ZERO) -> None:
+        """Follow an intent recorded by an earlier run (reconciliation resolves it)."""
+        self._intents[(venue_key, client_order_id)] = _Intent(size, status, filled)
+
+    async def cycle_started(self, market: str, index: int, side: Side) -> None:
+        cycle_id = await self.journal.start_cycle(market, index, side)
+        self._cycles[market] = (index, cycle_id)
+
+    async def cycle_ended(self, market: str, index: int, outcome: str, detail: str = "") -> None:
+        """Record the end of the market's open cycle ``index``; a no-op when it has none (already ended)."""
+        cur = self._cycles.get(market)
+        if cur is None or cur[0] != index:
+            return
+        await self.journal.end_cycle(cur[1], outcome or "unknown", detail)
+        self._cycles.pop(market, None)
+
+    # ---- Recorder: queued
+    def _post(self, item: tuple[str, str, Any]) -> None:
+        self._queue.append(item)
+        if len(self._queue) > self.max_queued:
+            self.max_queued = len(self._queue)
+        self._lot.unpark()
+
+    def post_report(self, venue_key: str, report: OrderReport) -> None:
+        self._post(("status", venue_key, (report.client_order_id, report.status, report.reason,
+                                          report.venue_order_id)))
+
+    def post_event(self, venue_key: str, event: VenueEvent) -> None:
+        if isinstance(event, Fill):
+            self._post(("fill", venue_key, event))
+        elif isinstance(event, OrderUpdate):
+            self._post(("status", venue_key, (event.client_order_id, event.status, event.reason,
+                                              event.venue_order_id)))
+
+    def post_fills(self, venue_key: str, fills: list[Fill]) -> None:
+        for f in fills:
+            self._post(("fill", venue_key, f))
+
+    # ---- the writer
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Write queued reports in order, until cancelled. An item leaves the queue only once written (every
+        write is idempotent, so one interrupted by a cancel is simply written again by :meth:`drain`)."""
+        task_status.started()
+        while True:
+            while not self._queue:
+                await self._lot.park()
+            while self._intents_waiting:
+                await self._intent_done.park()
+            await self._apply(self._queue[0])
+            self._queue.popleft()
+
+    async def drain(self) -> None:
+        """Write everything still queued (call shielded and bounded after cancelling :meth:`run`)."""
+        while self._queue:
+            await self._apply(self._queue[0])
+            self._queue.popleft()
+
+    async def _apply(self, item: tuple[str, str, Any]) -> None:
+        kind, key, payload = item
+        try:
+            if kind == "fill":
+                await self._apply_fill(key, payload)
+            else:
+                coid, status, reason, venue_order_id = payload
+                await self._apply_status(key, coid, status, reason, venue_order_id)
+        except (IllegalTransition, UnknownRecord) as exc:
+            self._count("skipped")
+            self._log.debug("not recorded: {}", exc)
+        except JournalConflict as exc:
+            self._count("conflicts")
+            self._log.error("journal conflict: {}", exc)
+        except sqlite3.OperationalError as exc:  # e.g. locked past busy_timeout by an outside reader-writer
+            self._count("errors")
+            self._log.error("journal write failed, report not recorded ({}): {}", exc, item[:2])
+
+    async def _apply_status(self, key: str, coid: str, status: OrderStatus, reason: str,
+                            venue_order_id: str | None) -> None:
+        intent = self._intents.get((key, coid))
+        if intent is None or status is OrderStatus.PENDING:
+            return  # not an order of ours this run (reconciliation reports those)
+        if intent.status.is_terminal or (not status.is_terminal and _rank(status) < _rank(intent.status)):
+            return  # a late, less advanced or repeated report
+        if status is intent.status and status is not OrderStatus.PARTIALLY_FILLED:
+            return
+        await self._reports.record_status(key, coid, status, reason=reason or "venue",
+                                          venue_order_id=venue_order_id or None)
+        intent.status = status
+        self._count("statuses")
+
+    async def _apply_fill(self, key: str, fill: Fill) -> None:
+        new = await self._reports.record_fill(replace(fill, venue=key))
+        if not new:
+            return
+        self._count("fills")
+        intent = self._intents.get((key, fill.client_order_id))
+        if intent is None:
+            return
+        intent.filled += fill.size
+        status = OrderStatus.FILLED if intent.filled >= intent.size else OrderStatus.PARTIALLY_FILLED
+        await self._apply_status(key, fill.client_order_id, status, "fill", None)
+
+
+# ------------------------------------------------------------------------------------------- reconciliation
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileLeg:
+    """One venue/symbol to reconcile. ``venue`` should be the journaled view (its flatten orders are then
+    recorded); ``key`` is the venue's name in the journal."""
+
+    venue: Venue
+    key: str
+    symbol: str
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    """What reconciliation found and did.
+
+    Attributes:
+        resolved (dict[str, str]): in-flight intent ``venue_key/client_order_id`` -> the status recorded.
+        cancelled_known (list[str]), cancelled_unknown (list[str]): open orders cancelled
+            (``venue_key/client_order_id``), the journal's own and the orphans it did not know.
+        missed_fills (int): fills the journal learned from the venues' histories.
+        positions (dict[str, Decimal]): positions found, per ``venue_key/symbol``, base units.
+        flatten (list[FlattenResult]): the flatten of each leg that held a position.
+    """
+
+    resolved: dict[str, str] = field(default_factory=dict)
+    cancelled_known: list[str] = field(default_factory=list)
+    cancelled_unknown: list[str] = field(default_factory=list)
+    missed_fills: int = 0
+    positions: dict[str, Decimal] = field(default_factory=dict)
+    flatten: list[FlattenResult] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """Nothing was found: no in-flight intent, no open order, no missed fill, no position."""
+        return not (self.resolved or self.cancelled_known or self.cancelled_unknown or self.missed_fills
+                    or any(self.positions.values()))
+
+
+@dataclass(slots=True)
+class _Seen:
+    open_orders: list[OrderReport]
+    position: Decimal
+    fills: list[Fill]
+    statuses: dict[str, OrderReport | None]
+
+
+def reader(leg: ReconcileLeg) -> Venue:
+    """The venue reconciliation reads from: the session itself, not its journaled view (reconciliation
+    records what it learns, and counts it)."""
+    return leg.venue.inner if isinstance(leg.venue, JournaledVenue) else leg.venue
+
+
+async def _event(journal: AsyncJournal | None, kind: str, detail: str) -> None:
+    log = logger.bind(tag="RECONCILE")
+    (log.info if kind == "recon.done" else log.warning)("{}: {}", kind, detail)
+    if journal is not None:
+        await journal.record_event(kind, detail)
+
+
+async def reconcile(
+    legs: list[ReconcileLeg],
+    journal: AsyncJournal | None,
+    recorder: JournalRecorder | None = None,
+    *,
+    policy: RetryPolicy,
+    read_deadline_s: float = 10.0,
+    flatten_deadline_s: float = 15.0,
+) -> ReconcileReport:
+    """Reconcile the journal with the venues before any trading (the module docstring has the steps).
+
+    Args:
+        legs: every venue/symbol the bot trades.
+        journal: the journal (None: nothing recorded; every open order is an orphan).
+        recorder: the run's recorder, told about resolved intents (so later reports update them).
+        policy: retries by error class for the reads, cancels and flatten.
+        read_deadline_s: bound on reading every venue (step 1).
+        flatten_deadline_s: bound on the cancel and flatten (steps 3-4).
+
+    Returns:
+        ReconcileReport: what was found and done.
+
+    Raises:
+        VenueUnreadable: a venue could not be read (nothing was sent).
+        NotFlat: a residual position remained after the flatten.
+    """
+    log = logger.bind(tag="RECONCILE")
+    report = ReconcileReport()
+    inflight = await journal.inflight() if journal is not None else []
+    # ---- 1. read everything; send nothing
+    seen: dict[int, _Seen] = {}
+    checkpoints: dict[str, int] = {}
+    for leg in legs:
+        ck = await journal.get_checkpoint(f"fills_ts_ns.{leg.key}") if journal is not None else None
+        checkpoints[leg.key] = int(ck) if ck else 0
+    try:
+        with trio.fail_after(read_deadline_s):  # wraps venue reads only (waits), never a journal write
+            for i, leg in enumerate(legs):
+                v = reader(leg)
+                what = f"reconcile {v.name}"
+                opened = await call_venue(v.open_orders, leg.symbol, policy=policy, what=f"{what} open orders")
+                positions = await call_venue(v.positions, policy=policy, what=f"{what} positions")
+                pos = positions.get(leg.symbol)
+                fills = await call_venue(v.fills_since, leg.symbol, checkpoints[leg.key], policy=policy,
+                                         what=f"{what} fills")
+                statuses: dict[str, OrderReport | None] = {}
+                for it in inflight:
+                    if it.venue == leg.key and it.symbol == leg.symbol:
+                        statuses[it.client_order_id] = await call_venue(
+                            v.order_status, leg.symbol, it.client_order_id, policy=policy,
+                            what=f"{what} status {it.client_order_id}")
+                seen[i] = _Seen(opened, ZERO if pos is None else pos.size, fills, statuses)
+    except (VenueError, trio.TooSlowError) as exc:
+        detail = f"cannot read the venues before trading ({type(exc).__name__}: {exc}); not trading"
+        await _event(journal, "recon.unreadable", detail)
+        raise VenueUnreadable(detail) from None
+    # ---- 2. fills and in-flight intents
+    for i, leg in enumerate(legs):
+        s = seen[i]
+        report.positions[f"{leg.key}/{leg.symbol}"] = s.position
+        for f in s.fills:
+            if journal is not None and await journal.record_fill(replace(f, venue=leg.key)):
+                report.missed_fills += 1
+        if s.fills and journal is not None:
+            await journal.set_checkpoint(f"fills_ts_ns.{leg.key}", str(max(f.ts_ns for f in s.fills)))
+        for it in inflight:
+            if it.venue != leg.key or it.symbol != leg.symbol or journal is None:
+                continue
+            r = s.statuses.get(it.client_order_id)
+            filled = await journal.filled_size(leg.key, it.client_order_id)
+            if r is None:
+                status = OrderStatus.REJECTED if it.status is OrderStatus.PENDING else OrderStatus.EXPIRED
+                if filled > ZERO:
+                    status = OrderStatus.FILLED if filled >= it.request.size else OrderStatus.CANCELLED
+                reason = "reconciled: unknown to the venue"
+            else:
+                status, reason = r.status, f"reconciled: {r.reason or 'venue status'}"
+            try:
+                if status is not it.status:
+                    await journal.record_status(leg.key, it.client_order_id, status, reason=reason,
+                                                venue_order_id=r.venue_order_id if r is not None else None)
+            except (IllegalTransition, JournalConflict) as exc:
+                log.error("in-flight {}: {}", it.client_order_id, exc)
+            if recorder is not None:
+                recorder.track(leg.key, it.client_order_id, it.request.size, status, filled)
+            report.resolved[f"{leg.key}/{it.client_order_id}"] = status.value
+            await _event(journal, "recon.inflight", f"{leg.key} {it.client_order_id} ({it.request.reason}, "
+                         f"{it.status.value}) -> {status.value} ({reason}; filled {filled})")
+    if report.missed_fills:
+        await _event(journal, "recon.fills", f"{report.missed_fills} fill(s) the journal had not recorded")
+    # ---- 3-4. cancel open orders, flatten positions
+    with trio.move_on_after(flatten_deadline_s) as scope:
+        for i, leg in enumerate(legs):
+            for o in seen[i].open_orders:
+                known = journal is not None and await journal.intent(leg.key, o.client_order_id) is not None
+                try:
+                    await call_venue(leg.venue.cancel, leg.symbol, o.client_order_id, policy=policy,
+                                     what=f"reconcile cancel {o.client_order_id}")
+                except VenueError as exc:
+                    log.error("cancel of {} failed: {}", o.client_order_id, exc)
+                (report.cancelled_known if known else report.cancelled_unknown).append(
+                    f"{leg.key}/{o.client_order_id}")
+                await _event(journal, "recon.cancel" if known else "recon.orphan_order",
+                             f"{leg.key} {leg.symbol} {o.client_order_id} {o.side} {o.size} @ {o.price} "
+                             f"({o.status.value}): cancelled{'' if known else ' (not in the journal)'}")
+            for o in seen[i].open_orders:  # the journal's own: record how they ended
+                if journal is None or await journal.intent(leg.key, o.client_order_id) is None:
+                    continue
+                try:
+                    r = await call_venue(reader(leg).order_status, leg.symbol, o.client_order_id, policy=policy,
+                                         what=f"reconcile status {o.client_order_id}")
+                    if r is not None and r.status.is_terminal:
+                        await journal.record_status(leg.key, o.client_order_id, r.status,
+                                                    reason=f"reconciled: {r.reason or 'cancelled'}")
+                        if recorder is not None:
+                            recorder.track(leg.key, o.client_order_id, o.size, r.status, r.filled_size)
+                except (VenueError, IllegalTransition, JournalConflict) as exc:
+                    log.error("final status of {}: {}", o.client_order_id, exc)
+        for i, leg in enumerate(legs):
+            if seen[i].position == ZERO and not seen[i].open_orders:
+                continue
+            # after the cancels, a known order's final status; then the position, flattened if not zero
+            res = await flatten_position(leg.venue, leg.symbol, reason="reconcile", policy=policy,
+                                         cancel_first=bool(seen[i].open_orders))
+            if res.orders_sent or seen[i].position != ZERO:
+                report.flatten.append(res)
+                await _event(journal, "recon.flatten",
+                             f"{leg.key} {leg.symbol}: position {seen[i].position} -> {res.final_position} "
+                             f"({res.orders_sent} reduce-only order(s))")
+    not_flat = [r for r in report.flatten if not r.flat]
+    if scope.cancelled_caught or not_flat:
+        detail = (f"reconciliation could not flatten within {flatten_deadline_s}s" if scope.cancelled_caught
+                  else f"still not flat after reconciliation: {[(r.venue, r.final_position) for r in not_flat]}")
+        await _event(journal, "recon.not_flat", detail)
+        raise NotFlat(detail)
+    await _event(journal, "recon.done",
+                 "clean: nothing found" if report.clean else
+                 f"resolved {len(report.resolved)} in-flight, cancelled {len(report.cancelled_known)} known + "
+                 f"{len(report.cancelled_unknown)} unknown, {report.missed_fills} missed fill(s), flattened "
+                 f"{len(report.flatten)} leg(s)")
+    return report

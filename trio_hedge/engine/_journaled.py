@@ -1,0 +1,131 @@
+"""The journal at the venue boundary: a :class:`Venue` decorator that commits an order intent before every
+order is sent and reports every answer and private-stream event to a :class:`Recorder`.
+
+Why here (``../shared/docs/reliability-notes.md`` §1 "persistence before send"): every order the engine
+sends (hedger quotes, hedge and unwind slices of the router, the cleanup's flatten, reconciliation's flatten)
+goes through ``Venue.place``; wrapping the venue once covers all of them without the engine's order paths
+knowing about the journal. :meth:`JournaledVenue.place` awaits :meth:`Recorder.record_intent` (committed:
+fsynced) and only then calls the venue; a retry of the same client order id (``submit_order`` reuses it)
+does not record it twice.
+
+Reports are posted without blocking (:meth:`Recorder.post_report`, :meth:`Recorder.post_event`,
+:meth:`Recorder.post_fills`): the place acknowledgement, every status query answer, open-order lists, fill
+histories, and every event of the private stream (the tracker reads the stream through a thin proxy, no
+extra channel hop). The recorder writes them in order on its own task.
+
+Layering: the engine defines the :class:`Recorder` protocol; the app implements it over the SQLite journal
+(``app/_reconcile.py`` ``JournalRecorder``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import trio
+
+from ..domain import Fill, OrderRequest, Side, VenueEvent
+from ..venues import OrderReport, Venue
+
+
+class Recorder(Protocol):
+    """Where the engine reports orders, fills and cycles (the app's journal).
+
+    ``record_intent``, ``cycle_started`` and ``cycle_ended`` are awaited (committed before they return);
+    the ``post_*`` methods must not block or raise (they queue).
+    """
+
+    async def record_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
+        """Commit the intent for ``request`` on ``venue_key`` before it is sent."""
+
+    def post_report(self, venue_key: str, report: OrderReport) -> None:
+        """Queue a venue answer about one order (place ack, status query, open-order list)."""
+
+    def post_event(self, venue_key: str, event: VenueEvent) -> None:
+        """Queue a private-stream event (order update, fill, position update)."""
+
+    def post_fills(self, venue_key: str, fills: list[Fill]) -> None:
+        """Queue fills read from the venue's fill history."""
+
+    async def cycle_started(self, market: str, index: int, side: Side) -> None:
+        """Record the start of cycle ``index`` of ``market``; intents of that market belong to it until it ends."""
+
+    async def cycle_ended(self, market: str, index: int, outcome: str, detail: str = "") -> None:
+        """Record how the market's open cycle ``index`` ended; a no-op when it is not open (already ended:
+        ``run_market`` calls it again after its cleanup for a cycle cut short)."""
+
+
+class _RecordingReceiveChannel(trio.abc.ReceiveChannel[VenueEvent]):
+    """A pass-through view of a venue's event channel that posts each event to the recorder as it is read."""
+
+    def __init__(self, inner: trio.abc.ReceiveChannel[VenueEvent], recorder: Recorder, key: str) -> None:
+        self._inner = inner
+        self._recorder = recorder
+        self._key = key
+
+    async def receive(self) -> VenueEvent:
+        event = await self._inner.receive()
+        self._recorder.post_event(self._key, event)
+        return event
+
+    def clone(self) -> _RecordingReceiveChannel:  # pragma: no cover - the tracker never clones
+        return _RecordingReceiveChannel(self._inner.clone(), self._recorder, self._key)  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class JournaledVenue:
+    """``inner`` with every order intent committed to ``recorder`` before it is sent.
+
+    Args:
+        inner: the venue session.
+        recorder: the journal.
+        key: the venue's name in the journal (the account: the venue name for a live venue; a per-process
+            name for an embedded simulator, which lives only as long as the process).
+        market: the market whose current cycle owns this venue's intents (None: no cycle).
+
+    Every other attribute is the inner venue's. Errors are the inner venue's, plus whatever
+    ``recorder.record_intent`` raises (then nothing was sent).
+    """
+
+    def __init__(self, inner: Venue, recorder: Recorder, key: str, market: str | None = None) -> None:
+        self.inner = inner
+        self.recorder = recorder
+        self.key = key
+        self.market = market
+        self.name = inner.name
+        self._recorded: set[str] = set()
+
+    def __getattr__(self, item: str) -> Any:
+        if item == "inner":
+            raise AttributeError(item)
+        return getattr(self.inner, item)
+
+    def events(self, symbol: str) -> Any:
+        return _RecordingReceiveChannel(self.inner.events(symbol), self.recorder, self.key)
+
+    async def place(self, request: OrderRequest) -> OrderReport:
+        coid = request.client_order_id
+        if coid not in self._recorded:
+            await self.recorder.record_intent(self.key, request, self.market)
+            self._recorded.add(coid)
+        report = await self.inner.place(request)
+        self.recorder.post_report(self.key, report)
+        return report
+
+    async def order_status(self, symbol: str, client_order_id: str) -> OrderReport | None:
+        report = await self.inner.order_status(symbol, client_order_id)
+        if report is not None:
+            self.recorder.post_report(self.key, report)
+        return report
+
+    async def open_orders(self, symbol: str) -> list[OrderReport]:
+        reports = await self.inner.open_orders(symbol)
+        for r in reports:
+            self.recorder.post_report(self.key, r)
+        return reports
+
+    async def fills_since(self, symbol: str, since_ns: int) -> list[Fill]:
+        fills = await self.inner.fills_since(symbol, since_ns)
+        self.recorder.post_fills(self.key, fills)
+        return fills
