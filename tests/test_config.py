@@ -110,3 +110,45 @@ def test_plaintext_live_urls_are_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigError) as info:
         load_config(None, [*LIVE_GRVT, 'venues.grvt.trades_url="http://trades.example.com"'])
     assert info.value.key == "venues.grvt.trades_url"
+
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+_KEYS = [
+    "engine.cycles", "engine.primary", "engine.event_capacity", "markets.0.order_size", "markets.0.slippage_cap_bps",
+    "markets.0.requote_after_ms", "markets.0.hedge_attempts", "risk.feed_down_budget_ms", "risk.imbalance_tolerance",
+    "risk.max_position", "sim.speed", "sim.latency_ms", "log.level", "venues.grvt.tick_size", "venues.grvt.kind",
+    "venues.backpack.endpoint", "venues.backpack.contract", "journal.path", "nosuch.key", "markets.9.x", "",
+]
+_VALUES = st.one_of(
+    st.sampled_from(["nan", "inf", "-inf", "-1", "0", "1e999", "0.0000001", '"x"', "[]", "{}", "true", "1.5",
+                     "99999999999999999999", '"0.002"', "sim", "live", "grvt", "\u0000", "=", ""]),
+    st.text(max_size=20),
+    st.integers(),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_KEYS), _VALUES), max_size=4))
+def test_fuzzed_overrides_give_a_config_or_a_config_error(pairs: list[tuple[str, object]]) -> None:
+    """Any override either yields a valid config or a ConfigError naming a key: never another exception."""
+    overrides = [f"{k}={v}" for k, v in pairs]
+    try:
+        load_config(None, overrides)
+    except ConfigError as exc:
+        assert exc.key and exc.fix
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_fuzzed_config_files_give_a_config_or_a_config_error(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "c.toml"
+        p.write_text(text, encoding="utf-8")
+        try:
+            load_config(p)
+        except ConfigError as exc:
+            assert exc.key and exc.fix
