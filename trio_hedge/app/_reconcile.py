@@ -101,6 +101,7 @@ class JournalRecorder:
         self._reports = journal if reports is None else reports
         self._queue: deque[tuple[str, str, Any]] = deque()
         self._lot = trio.lowlevel.ParkingLot()
+        self._write_lock = trio.Lock()
         self._cycles: dict[str, tuple[int, int]] = {}
         self._intents: dict[tuple[str, str], _Intent] = {}
         self.intent_latency_ns: list[int] = []
@@ -177,14 +178,20 @@ class JournalRecorder:
                 await self._lot.park()
             while self._intents_waiting:
                 await self._intent_done.park()
-            await self._apply(self._queue[0])
-            self._queue.popleft()
+            await self._write_head()
 
     async def drain(self) -> None:
         """Write everything still queued (call shielded and bounded after cancelling :meth:`run`)."""
         while self._queue:
-            await self._apply(self._queue[0])
-            self._queue.popleft()
+            await self._write_head()
+
+    async def _write_head(self) -> None:
+        # One consumer at a time: drain() starts while a cancelled run() may still be finishing its item;
+        # without the lock both wrote the head item and both popped it (IndexError on an empty deque).
+        async with self._write_lock:
+            if self._queue:
+                await self._apply(self._queue[0])
+                self._queue.popleft()
 
     async def _apply(self, item: tuple[str, str, Any]) -> None:
         kind, key, payload = item
