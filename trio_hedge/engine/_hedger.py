@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import trio
 from loguru import logger
@@ -209,7 +209,7 @@ class Hedger:
         while rec.maker_filled < quoted_fill:
             got: InboxItem | None = None
             with trio.move_on_after(self.s.order_deadline_s):
-                got = await self.ptrack.inbox.receive()
+                got = await self._inbox_receive()
             if got is not None:
                 await self._on_inbox(got)
                 continue
@@ -340,7 +340,7 @@ class Hedger:
             # by it (that would abandon a hedge mid-flight).
             got: InboxItem | None = None
             with trio.move_on_after(s.quote_check_interval_s):
-                got = await self.ptrack.inbox.receive()
+                got = await self._inbox_receive()
             if got is not None:
                 await self._on_inbox(got)
                 continue
@@ -406,7 +406,24 @@ class Hedger:
                 item = self.ptrack.inbox.receive_nowait()
             except trio.WouldBlock:
                 return
+            except trio.EndOfChannel:
+                await self._tracker_gone()
             await self._on_inbox(item)
+
+    async def _inbox_receive(self) -> InboxItem:
+        try:
+            return await self.ptrack.inbox.receive()
+        except trio.EndOfChannel:
+            await self._tracker_gone()
+
+    async def _tracker_gone(self) -> NoReturn:
+        """The primary's tracker closed the inbox. During shutdown its task can end (and close the channel)
+        before this task's own cancellation is delivered, since receive_nowait is no checkpoint: checkpoint
+        first so a pending cancellation wins; otherwise fills could no longer reach the hedger, which fails
+        the market (cleanup flattens). Found by tests/test_process.py: the stray EndOfChannel crashed the
+        process before the journal recorded the exit."""
+        await trio.lowlevel.checkpoint()
+        raise UnresolvedOrder("the primary's order tracker stopped: fills can no longer be hedged")
 
     def _take_fill(self, item: InboxFill) -> bool:
         """Account one maker fill for hedging, once per trade id. False for a repeat."""
@@ -432,8 +449,8 @@ class Hedger:
         while True:
             try:
                 queued = self.ptrack.inbox.receive_nowait()
-            except trio.WouldBlock:
-                break
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break  # hedge what is taken; a closed inbox is handled at the next receive
             if isinstance(queued, InboxFill):
                 self._take_fill(queued)
         hinst = self.hedge.instrument(self.s.hedge_symbol)
