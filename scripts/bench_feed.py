@@ -4,8 +4,11 @@ Both sides get the same raw lines (the REST snapshot line and every ``depthUpdat
 pay for JSON decoding with the same decoder (orjson; ccxt's WS client uses orjson too when it is installed,
 ``ccxt/async_support/base/ws/client.py``).
 
-* ours: :class:`trio_hedge.sim._replay.RecordingReader` (Decimal levels, validation, the Binance sync rule)
-  feeding :class:`trio_hedge.domain.OrderBook` (sequence-checked ``apply_snapshot`` / ``apply_delta``).
+* ours: :class:`trio_hedge.sim._replay.RecordingReader` (``parse_raw``: line, JSON, update ids and timestamps
+  checked, the Binance sync rule) feeding :class:`trio_hedge.domain.OrderBook` (sequence-checked
+  ``apply_snapshot`` / ``apply_raw_delta``, which parses every price and size to a validated Decimal through
+  the book's string caches while applying it). ``--decoded`` runs the previous path instead (``parse``:
+  validated Decimal level tuples, then ``apply_delta``).
 * ccxt 4.5.90: ``ccxt.async_support.base.ws.order_book.OrderBook({}, 1000)`` (1000 = binance's default
   ``watchOrderBookLimit``), driven the way ``ccxt/pro/binance.py`` drives it: buffer diff events until the
   snapshot, ``orderbook.reset(snapshot)``, unroll the buffer by the linear rule (drop ``u < nonce``; apply if
@@ -37,7 +40,7 @@ from ccxt.async_support.base.ws.order_book import OrderBook as CcxtOrderBook  # 
 
 import trio_hedge.domain
 from trio_hedge.domain import BookSide, OrderBook
-from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RecordingReader, load_lines
+from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RawBookDeltaMsg, RecordingReader, load_lines
 
 DEFAULT_FILE = Path(trio_hedge.domain.__file__).parents[1] / "data" / "hftbacktest_binance-usdm_BTCUSDT_20240808.gz"
 CCXT_DEPTH = 1000  # ccxt/pro/binance.py: options["watchOrderBookLimit"] default
@@ -55,7 +58,28 @@ def depth_stream(lines: list[bytes]) -> tuple[list[bytes], int]:
 
 
 def run_ours(lines: list[bytes]) -> tuple[float, OrderBook]:
-    """Parse and apply with RecordingReader + OrderBook. Returns (seconds, final book)."""
+    """Parse and apply with RecordingReader.parse_raw + OrderBook.apply_raw_delta. Returns (seconds, book)."""
+    reader = RecordingReader()
+    book = OrderBook("BTCUSDT")
+    parse = reader.parse_raw
+    apply_raw_delta = book.apply_raw_delta
+    t0 = time.perf_counter()
+    for line in lines:
+        msg = parse(line)
+        if type(msg) is RawBookDeltaMsg:
+            apply_raw_delta(
+                msg.bids, msg.asks, seq=msg.seq, first_seq=msg.first_seq, prev_seq=msg.prev_seq, ts_ns=msg.ts_ns
+            )
+        elif type(msg) is BookSnapshotMsg:
+            book.apply_snapshot(msg.bids, msg.asks, seq=msg.seq, ts_ns=msg.ts_ns)
+    elapsed = time.perf_counter() - t0
+    if reader.stats.malformed or not book.valid:
+        raise SystemExit(f"ours: replay failed ({reader.stats}, book valid={book.valid} {book.invalid_reason})")
+    return elapsed, book
+
+
+def run_ours_decoded(lines: list[bytes]) -> tuple[float, OrderBook]:
+    """The previous path: RecordingReader.parse (validated Decimal tuples) + OrderBook.apply_delta."""
     reader = RecordingReader()
     book = OrderBook("BTCUSDT")
     parse = reader.parse
@@ -160,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-handler", action="store_true", help="skip the informational run through ccxt's binance handler"
     )
+    ap.add_argument("--decoded", action="store_true", help="time the previous path (parse + apply_delta)")
     args = ap.parse_args(argv)
+    ours = run_ours_decoded if args.decoded else run_ours
 
     lines, n_levels = depth_stream(load_lines(args.file))
     n_msgs = len(lines)
@@ -174,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     book = ob = ob_handler = None
     for _ in range(max(1, args.runs)):
         gc.collect()
-        t, book = run_ours(lines)
+        t, book = ours(lines)
         ours_s.append(t)
         gc.collect()
         t, ob = run_ccxt(lines)
@@ -191,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         same = same and same_h
         print(f"final books (ours vs ccxt handler): {detail_h}")
 
-    rows = [("ours (RecordingReader + OrderBook)", ours_s), ("ccxt (OrderBook fed directly)", ccxt_s)]
+    name = "parse + apply_delta" if args.decoded else "parse_raw + apply_raw_delta"
+    rows = [(f"ours (RecordingReader.{name})", ours_s), ("ccxt (OrderBook fed directly)", ccxt_s)]
     if ccxt_handler_s:
         rows.append(("ccxt (binanceusdm.handle_order_book_message)", ccxt_handler_s))
     for name, secs in rows:

@@ -6,6 +6,7 @@ from ._book import CheckedLevels as CheckedLevels
 from ._book import FillEstimate as FillEstimate
 from ._book import Level as Level
 from ._book import OrderBook as OrderBook
+from ._book import RawLevels as RawLevels
 from ._book import levels_from_pairs as levels_from_pairs
 from ._book import walk as walk
 from ._errors import BadValue as BadValue
@@ -60,6 +61,7 @@ __all__ = [
     "OrderType",
     "Position",
     "PositionUpdate",
+    "RawLevels",
     "SequenceGap",
     "Side",
     "TimeInForce",

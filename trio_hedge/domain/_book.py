@@ -3,12 +3,13 @@
 Layout: each side is a ``dict[price, size]`` (the truth) plus a sorted list of sort keys maintained with
 :mod:`bisect`, best price LAST on both sides (bids: prices ascending; asks: negated prices ascending), because
 most inserts and deletes happen near the top of the book and a ``list.insert`` near the end moves few
-pointers. Deletion from the sorted list is lazy: a deleted level's key stays in the list, remembered in a
-"stale" set, until the level comes back (then nothing moves: levels near the top flicker in and out all the
-time), until it reaches the end of the list (popped after every update, so the best price is always live),
-or until stale keys outnumber half the live ones (the list is then compacted). Queries skip stale keys.
-A level size of 0 deletes the level (the exchange convention for absolute-size deltas: Binance, GRVT,
-Backpack).
+pointers. Deletion is lazy: a deleted level stays in the dict with a zero size (a "ghost") and its key stays
+in the sorted list, until the level comes back (then only the size is stored: levels near the top flicker in
+and out all the time), until it reaches the end of the list (ghosts are popped off the end after every
+update, so the best price is always live), or until the dict outgrows twice its live size at the last
+compaction (ghosts are then dropped from both). So a level update is one dict store, with a sorted-list
+insert only for a price the side has not held since the last compaction. Queries skip ghosts. A level size
+of 0 deletes the level (the exchange convention for absolute-size deltas: Binance, GRVT, Backpack).
 
 Sequencing (one rule set for every venue; the caller maps the venue's fields):
     * ``apply_snapshot(..., seq=S)`` makes the book valid at sequence ``S``.
@@ -29,7 +30,14 @@ the liquidity available within a limit price.
 
 Validated input (:class:`CheckedLevels`): a parser that has already checked every value with the rules above
 can hand the book a :class:`CheckedLevels` list; the book then skips its per-value checks (sequence and
-crossing checks always run). This is the hot path of recorded-data replay (``trio_hedge.sim._replay``).
+crossing checks always run).
+
+Raw input (:meth:`OrderBook.apply_raw_delta`, :meth:`OrderBook.apply_raw_snapshot`): the levels exactly as a
+JSON decoder returns them, ``[["price", "size"], ...]``. The book parses and validates each value itself,
+through per-book caches (price string -> Decimal, size string -> Decimal, each entry parsed and checked once
+with :func:`~trio_hedge.domain.parse_price` / :func:`~trio_hedge.domain.parse_size`), inside the same loop that
+applies the level: no intermediate ``(price, size)`` tuples. This is the hot path of recorded-data replay
+(``trio_hedge.sim._replay``); measurements in ``docs/performance.md`` section 1.
 """
 
 from __future__ import annotations
@@ -38,18 +46,25 @@ import enum
 from bisect import insort
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Self, SupportsIndex, cast, overload
 
 from ._errors import BadValue, BookInvalid, SequenceGap
-from ._num import ZERO
+from ._num import ZERO, parse_price, parse_size
 
 _INF = Decimal("Infinity")
 _neg = Decimal.copy_negate  # exact (no context rounding), so -(-p) == p for any finite Decimal
 
 Level = tuple[Decimal, Decimal]
 """One price level: (price in quote per base, size in base units)."""
+
+RawLevels = Sequence[Sequence[object]]
+"""Levels as decoded from JSON: ``[["price", "size"], ...]`` (each item a list or tuple of exactly two
+values; the values are decimal strings on every supported venue, ints are accepted, floats are not)."""
+
+_RAW_CACHE_MAX = 100_000  # distinct price (size) strings a book keeps parsed; the cache is cleared at this size
+_MIN_LIMIT = 256  # a side's dict may hold this many ghosts (deleted levels) beyond twice its live size
 
 
 class CheckedLevels(list[Level]):
@@ -202,9 +217,11 @@ class OrderBook:
         "_asks",
         "_bid_keys",
         "_ask_keys",
-        "_bid_stale",
-        "_ask_stale",
+        "_bid_limit",
+        "_ask_limit",
         "_bridging",
+        "_raw_px",
+        "_raw_qty",
     )
 
     def __init__(self, symbol: str) -> None:
@@ -214,13 +231,15 @@ class OrderBook:
         self.valid = False
         self.invalid_reason = "no snapshot yet"
         self.updates = 0
-        self._bids: dict[Decimal, Decimal] = {}  # price -> size: the truth
+        self._bids: dict[Decimal, Decimal] = {}  # price -> size: the truth (size 0: a deleted level, a ghost)
         self._asks: dict[Decimal, Decimal] = {}
-        self._bid_keys: list[Decimal] = []  # bid prices ascending (best bid last), incl. stale ones
-        self._ask_keys: list[Decimal] = []  # NEGATED ask prices ascending (best ask last), incl. stale ones
-        self._bid_stale: set[Decimal] = set()  # prices of keys in _bid_keys whose level is deleted
-        self._ask_stale: set[Decimal] = set()  # prices (not negated) of keys in _ask_keys whose level is deleted
+        self._bid_keys: list[Decimal] = []  # the keys of _bids ascending (best bid last; never a ghost)
+        self._ask_keys: list[Decimal] = []  # the keys of _asks NEGATED, ascending (best ask last; never a ghost)
+        self._bid_limit = _MIN_LIMIT  # compact _bids (drop ghosts) when it grows past this many keys
+        self._ask_limit = _MIN_LIMIT
         self._bridging = False
+        self._raw_px: dict[object, Decimal] = {}  # raw price string -> validated Decimal (apply_raw_*)
+        self._raw_qty: dict[object, Decimal] = {}  # raw size string -> validated Decimal
 
     # ------------------------------------------------------------------ mutation
     def invalidate(self, reason: str) -> None:
@@ -240,12 +259,7 @@ class OrderBook:
         Raises:
             BookInvalid: a bad value or a crossed snapshot (the book stays invalid).
         """
-        self._bids.clear()
-        self._asks.clear()
-        self._bid_keys = []
-        self._ask_keys = []
-        self._bid_stale = set()
-        self._ask_stale = set()
+        self._clear()
         try:
             if type(bids) is not CheckedLevels:
                 bids = list(bids)
@@ -260,6 +274,8 @@ class OrderBook:
         self._asks.update((p, s) for p, s in asks if s)
         self._bid_keys = sorted(self._bids)
         self._ask_keys = sorted(map(_neg, self._asks))
+        self._bid_limit = 2 * len(self._bids) + _MIN_LIMIT
+        self._ask_limit = 2 * len(self._asks) + _MIN_LIMIT
         self.seq = seq
         self.ts_ns = ts_ns
         self.updates += 1
@@ -296,6 +312,130 @@ class OrderBook:
                 is crossed. The book is left invalid.
             SequenceGap: the update does not continue the book. The book is left invalid.
         """
+        if not self._continues(seq, first_seq, prev_seq):
+            return False
+        try:
+            if type(bids) is CheckedLevels:
+                _set_bids(self._bids, self._bid_keys, bids)
+            else:
+                _set_bids_checked(self._bids, self._bid_keys, bids)
+            if type(asks) is CheckedLevels:
+                _set_asks(self._asks, self._ask_keys, asks)
+            else:
+                _set_asks_checked(self._asks, self._ask_keys, asks)
+        except (ValueError, TypeError) as exc:  # BadValue is a ValueError; TypeError: not a (price, size) pair
+            self._tidy()
+            self.invalidate(f"bad delta value: {exc}")
+            raise BookInvalid(f"{self.symbol}: {self.invalid_reason}") from None
+        self._applied(seq, ts_ns)
+        return True
+
+    def apply_raw_snapshot(self, bids: RawLevels, asks: RawLevels, *, seq: int, ts_ns: int = 0) -> None:
+        """Replace the whole book from JSON-decoded levels and make it valid at ``seq``.
+
+        The same as :meth:`apply_snapshot` with every ``[price, size]`` item parsed by
+        :func:`~trio_hedge.domain.parse_price` / :func:`~trio_hedge.domain.parse_size` (each distinct string
+        once per book, then cached).
+
+        Args:
+            bids, asks: :data:`RawLevels`, e.g. ``[["61804.70", "1.234"], ...]``, in any order (size 0 entries
+                are ignored; for a repeated price the last one wins).
+            seq: the sequence number the snapshot is at.
+            ts_ns: its timestamp, ns.
+
+        Raises:
+            BookInvalid: an item that is not a two-item list or tuple, a value that is not a decimal string
+                (or int), NaN/Infinity, a price <= 0, a size < 0, or a crossed snapshot (the book stays
+                invalid).
+        """
+        try:
+            bid_levels = CheckedLevels._from_checked(self._raw_levels(bids))
+            ask_levels = CheckedLevels._from_checked(self._raw_levels(asks))
+        except (ValueError, TypeError) as exc:  # BadValue is a ValueError; TypeError: unhashable or not a pair
+            self._clear()
+            self.invalidate(f"bad snapshot value: {_raw_problem(bids, asks, exc)}")
+            raise BookInvalid(f"{self.symbol}: {self.invalid_reason}") from None
+        self.apply_snapshot(bid_levels, ask_levels, seq=seq, ts_ns=ts_ns)
+
+    def apply_raw_delta(
+        self,
+        bids: RawLevels,
+        asks: RawLevels,
+        *,
+        seq: int,
+        first_seq: int | None = None,
+        prev_seq: int | None = None,
+        ts_ns: int = 0,
+    ) -> bool:
+        """Apply absolute-size level updates given as JSON-decoded ``[price, size]`` items (size 0 deletes).
+
+        The same rules, results and errors as :meth:`apply_delta` given the levels parsed with
+        :func:`~trio_hedge.domain.parse_price` / :func:`~trio_hedge.domain.parse_size`; but each value is
+        parsed inside the loop that applies it, through the book's string -> Decimal caches (one dict lookup
+        per value once a string has been seen), so no ``(price, size)`` tuple is ever built. A stale delta is
+        dropped before its values are looked at, as in :meth:`apply_delta`.
+
+        Args:
+            bids, asks: :data:`RawLevels` (``[["61804.70", "0.5"], ...]``), applied in order.
+            seq, first_seq, prev_seq, ts_ns: as :meth:`apply_delta`.
+
+        Returns:
+            bool: True if applied, False if dropped as stale (``seq`` not newer than the book).
+
+        Raises:
+            BookInvalid: the book was already invalid, an item is not a two-item list or tuple, a value is
+                not a decimal string (or int), is NaN/Infinity, a price <= 0 or a size < 0, or the result
+                is crossed. The book is left invalid.
+            SequenceGap: the update does not continue the book. The book is left invalid.
+        """
+        if prev_seq is None or prev_seq != self.seq or self._bridging or not self.valid or seq <= self.seq:
+            if not self._continues(seq, first_seq, prev_seq):  # (the common case, pu == seq, skips this call)
+                return False
+        try:
+            if [*map(type, bids)].count(list) != len(bids) or [*map(type, asks)].count(list) != len(asks):
+                _check_raw_shape(bids)  # tuples are fine; anything else raises
+                _check_raw_shape(asks)
+            px = self._raw_px
+            qty = self._raw_qty
+            _set_raw(self._bids, self._bid_keys, bids, px, qty, False)
+            _set_raw(self._asks, self._ask_keys, asks, px, qty, True)
+        except (ValueError, TypeError) as exc:  # BadValue is a ValueError; TypeError: unhashable or not a pair
+            self._tidy()
+            self.invalidate(f"bad delta value: {_raw_problem(bids, asks, exc)}")
+            raise BookInvalid(f"{self.symbol}: {self.invalid_reason}") from None
+        # _applied, inlined: pop ghosts off the ends (compact via _tidy only when a side outgrew its limit)
+        book = self._bids
+        bid_keys = self._bid_keys
+        while bid_keys and not book[bid_keys[-1]]:
+            del book[bid_keys.pop()]
+        book = self._asks
+        ask_keys = self._ask_keys
+        while ask_keys and not book[_neg(ask_keys[-1])]:
+            del book[_neg(ask_keys.pop())]
+        if len(self._bids) > self._bid_limit or len(book) > self._ask_limit:
+            self._tidy()
+        self._bridging = False
+        self.seq = seq
+        self.ts_ns = ts_ns
+        self.updates += 1
+        if bid_keys and ask_keys and bid_keys[-1] >= _neg(ask_keys[-1]):
+            self._check_crossed()
+        return True
+
+    def _raw_levels(self, pairs: RawLevels) -> list[Level]:
+        _check_raw_shape(pairs)
+        px = self._raw_px
+        qty = self._raw_qty
+        return [(px[p] if p in px else _new_price(px, p), qty[q] if q in qty else _new_size(qty, q)) for p, q in pairs]
+
+    def _clear(self) -> None:
+        self._bids.clear()
+        self._asks.clear()
+        self._bid_keys = []
+        self._ask_keys = []
+
+    def _continues(self, seq: int, first_seq: int | None, prev_seq: int | None) -> bool:
+        """The sequencing rules of :meth:`apply_delta`: False if stale; raises on an invalid book or a gap."""
         if not self.valid:
             raise BookInvalid(f"{self.symbol}: book invalid ({self.invalid_reason}); resync required")
         if seq <= self.seq:
@@ -311,21 +451,11 @@ class OrderBook:
         elif first_seq is not None and first_seq != self.seq + 1:
             self.invalidate(f"sequence gap: first {first_seq}, book at {self.seq}")
             raise SequenceGap(self.symbol, self.seq + 1, first_seq)
-        try:
-            if type(bids) is CheckedLevels:
-                _set_bids(self._bids, self._bid_keys, self._bid_stale, bids)
-            else:
-                _set_bids_checked(self._bids, self._bid_keys, self._bid_stale, bids)
-            if type(asks) is CheckedLevels:
-                _set_asks(self._asks, self._ask_keys, self._ask_stale, asks)
-            else:
-                _set_asks_checked(self._asks, self._ask_keys, self._ask_stale, asks)
-        except (ValueError, TypeError) as exc:  # BadValue is a ValueError; TypeError: not a (price, size) pair
-            self._tidy()
-            self.invalidate(f"bad delta value: {exc}")
-            raise BookInvalid(f"{self.symbol}: {self.invalid_reason}") from None
-        if self._bid_stale or self._ask_stale:
-            self._tidy()
+        return True
+
+    def _applied(self, seq: int, ts_ns: int) -> None:
+        """After a delta's levels are in: tidy the key lists, advance the sequence, check crossing."""
+        self._tidy()
         self._bridging = False
         self.seq = seq
         self.ts_ns = ts_ns
@@ -334,26 +464,27 @@ class OrderBook:
         ask_keys = self._ask_keys
         if bid_keys and ask_keys and bid_keys[-1] >= _neg(ask_keys[-1]):
             self._check_crossed()
-        return True
 
     def _tidy(self) -> None:
-        """Pop stale keys off the end (so the best price is live); compact a side when mostly stale."""
-        stale = self._bid_stale
-        if stale:
-            keys = self._bid_keys
-            while keys and keys[-1] in stale:
-                stale.remove(keys.pop())
-            if len(stale) > (len(self._bids) >> 1) + 64:
-                keys[:] = [k for k in keys if k not in stale]
-                stale.clear()
-        stale = self._ask_stale
-        if stale:
-            keys = self._ask_keys
-            while keys and _neg(keys[-1]) in stale:
-                stale.remove(_neg(keys.pop()))
-            if len(stale) > (len(self._asks) >> 1) + 64:
-                keys[:] = [k for k in keys if _neg(k) not in stale]
-                stale.clear()
+        """Pop ghosts off the end of each key list (so the best price is live); drop all ghosts from a side
+        whose dict outgrew its limit (then the limit becomes twice the live size plus a margin)."""
+        book = self._bids
+        keys = self._bid_keys
+        while keys and not book[keys[-1]]:
+            del book[keys.pop()]
+        if len(book) > self._bid_limit:
+            keys[:] = [k for k in keys if book[k]]
+            self._bids = {k: book[k] for k in keys}
+            self._bid_limit = 2 * len(keys) + _MIN_LIMIT
+        book = self._asks
+        keys = self._ask_keys
+        while keys and not book[_neg(keys[-1])]:
+            del book[_neg(keys.pop())]
+        if len(book) > self._ask_limit:
+            live = {p: s for p, s in book.items() if s}
+            keys[:] = [k for k in keys if _neg(k) in live]
+            self._asks = live
+            self._ask_limit = 2 * len(keys) + _MIN_LIMIT
 
     def _check_crossed(self) -> None:
         if self._bid_keys and self._ask_keys:
@@ -385,16 +516,17 @@ class OrderBook:
         return (self._bid_keys[-1] + _neg(self._ask_keys[-1])) / 2
 
     def depth(self, side: BookSide) -> int:
-        """Number of levels on ``side``."""
-        return len(self._bids) if side is BookSide.BID else len(self._asks)
+        """Number of levels on ``side`` (O(levels held, ghosts included))."""
+        book = self._bids if side is BookSide.BID else self._asks
+        return len(book) - [*book.values()].count(ZERO)
 
     def iter_levels(self, side: BookSide) -> Iterator[Level]:
         """Levels of ``side``, best first (a generator over the live book: do not await while iterating)."""
         if side is BookSide.BID:
             bids = self._bids
-            return ((p, s) for p in reversed(self._bid_keys) if (s := bids.get(p)) is not None)
+            return ((p, s) for p in reversed(self._bid_keys) if (s := bids[p]))
         asks = self._asks
-        return ((p, s) for p in map(_neg, reversed(self._ask_keys)) if (s := asks.get(p)) is not None)
+        return ((p, s) for p in map(_neg, reversed(self._ask_keys)) if (s := asks[p]))
 
     def levels(self, side: BookSide, n: int) -> list[Level]:
         """The best ``n`` levels of ``side``, best first (``[]`` for ``n <= 0``)."""
@@ -402,7 +534,7 @@ class OrderBook:
 
     def size_at(self, side: BookSide, price: Decimal) -> Decimal:
         """Size resting at exactly ``price`` on ``side`` (0 if no level)."""
-        return (self._bids if side is BookSide.BID else self._asks).get(price, ZERO)
+        return (self._bids if side is BookSide.BID else self._asks).get(price) or ZERO
 
     def cumulative(self, side: BookSide, n: int) -> list[Level]:
         """The best ``n`` levels with running total size: [(price, cumulative size)], best first."""
@@ -445,41 +577,32 @@ def _check_pairs(levels: Iterable[Level]) -> None:
 
 
 # The level-update loops below are the hot path of every feed, so they are written out by hand with no
-# per-level function call. The *_checked variants inline the rules of _check (a NaN comparison raises
-# InvalidOperation under the default context, or is False without the trap: either way _check then runs and
-# raises BadValue with the precise reason). A deleted level's key stays in the sorted list and its price is
-# remembered as stale (see the module docstring); a level that comes back reuses its key.
+# per-level function call. A level is one dict store; a price the side does not hold gets a sorted-list insert
+# (bisect.insort, C) first, unless it is a delete of an absent level (nothing to do). A delete stores the zero
+# size: the level becomes a ghost (module docstring) that _tidy pops or compacts away. The *_checked variants
+# inline the rules of _check (a NaN comparison raises InvalidOperation under the default context, or is False
+# without the trap: either way _check then runs and raises BadValue with the precise reason).
 
 
-def _set_bids(book: dict[Decimal, Decimal], keys: list[Decimal], stale: set[Decimal], levels: Iterable[Level]) -> None:
+def _set_bids(book: dict[Decimal, Decimal], keys: list[Decimal], levels: Iterable[Level]) -> None:
     for price, size in levels:
-        if size:
-            if price not in book:
-                if price in stale:
-                    stale.remove(price)
-                else:
-                    insort(keys, price)
-            book[price] = size
-        elif book.pop(price, None) is not None:
-            stale.add(price)
+        if price not in book:
+            if not size:
+                continue
+            insort(keys, price)
+        book[price] = size
 
 
-def _set_asks(book: dict[Decimal, Decimal], keys: list[Decimal], stale: set[Decimal], levels: Iterable[Level]) -> None:
+def _set_asks(book: dict[Decimal, Decimal], keys: list[Decimal], levels: Iterable[Level]) -> None:
     for price, size in levels:
-        if size:
-            if price not in book:
-                if price in stale:
-                    stale.remove(price)
-                else:
-                    insort(keys, _neg(price))
-            book[price] = size
-        elif book.pop(price, None) is not None:
-            stale.add(price)
+        if price not in book:
+            if not size:
+                continue
+            insort(keys, _neg(price))
+        book[price] = size
 
 
-def _set_bids_checked(
-    book: dict[Decimal, Decimal], keys: list[Decimal], stale: set[Decimal], levels: Iterable[Level]
-) -> None:
+def _set_bids_checked(book: dict[Decimal, Decimal], keys: list[Decimal], levels: Iterable[Level]) -> None:
     for price, size in levels:
         try:
             ok = (
@@ -489,20 +612,14 @@ def _set_bids_checked(
             ok = False
         if not ok:
             _check(price, size)
-        if size:
-            if price not in book:
-                if price in stale:
-                    stale.remove(price)
-                else:
-                    insort(keys, price)
-            book[price] = size
-        elif book.pop(price, None) is not None:
-            stale.add(price)
+        if price not in book:
+            if not size:
+                continue
+            insort(keys, price)
+        book[price] = size
 
 
-def _set_asks_checked(
-    book: dict[Decimal, Decimal], keys: list[Decimal], stale: set[Decimal], levels: Iterable[Level]
-) -> None:
+def _set_asks_checked(book: dict[Decimal, Decimal], keys: list[Decimal], levels: Iterable[Level]) -> None:
     for price, size in levels:
         try:
             ok = (
@@ -512,15 +629,94 @@ def _set_asks_checked(
             ok = False
         if not ok:
             _check(price, size)
-        if size:
-            if price not in book:
-                if price in stale:
-                    stale.remove(price)
-                else:
-                    insort(keys, _neg(price))
-            book[price] = size
-        elif book.pop(price, None) is not None:
-            stale.add(price)
+        if price not in book:
+            if not size:
+                continue
+            insort(keys, _neg(price))
+        book[price] = size
+
+
+def _set_raw(
+    book: dict[Decimal, Decimal],
+    keys: list[Decimal],
+    pairs: RawLevels,
+    px: dict[object, Decimal],
+    qty: dict[object, Decimal],
+    negate: bool,
+) -> None:
+    # _set_bids/_set_asks with the parse folded in: a cache hit is one (specialised) dict subscript; a miss is
+    # parsed and validated by _new_price/_new_size (BadValue); a non-pair fails the unpack (ValueError), an
+    # unhashable value the subscript (TypeError).
+    for p, q in pairs:
+        try:
+            price = px[p]
+        except KeyError:
+            price = _new_price(px, p)
+        try:
+            size = qty[q]
+        except KeyError:
+            size = _new_size(qty, q)
+        if price not in book:
+            if not size:
+                continue
+            insort(keys, _neg(price) if negate else price)
+        book[price] = size
+
+
+def _new_price(cache: dict[object, Decimal], text: object) -> Decimal:
+    """A cache miss: exactly :func:`parse_price` (a str is stripped, parsed, must be finite and > 0); only
+    ``str`` keys are stored, so a non-str value (an int, a float or bool equal to a cached number) never hits
+    the cache and is parsed, and refused unless an int, every time."""
+    if type(text) is str:
+        try:
+            value = Decimal(text.strip())
+        except (InvalidOperation, ValueError):
+            return parse_price(text)  # raises the precise BadValue
+        if value.is_finite() and value > ZERO:
+            if len(cache) >= _RAW_CACHE_MAX:
+                cache.clear()
+            cache[text] = value
+            return value
+    return parse_price(text)
+
+
+def _new_size(cache: dict[object, Decimal], text: object) -> Decimal:
+    """A cache miss: exactly :func:`parse_size` (finite and >= 0); caching as :func:`_new_price`."""
+    if type(text) is str:
+        try:
+            value = Decimal(text.strip())
+        except (InvalidOperation, ValueError):
+            return parse_size(text)
+        if value.is_finite() and value >= ZERO:
+            if len(cache) >= _RAW_CACHE_MAX:
+                cache.clear()
+            cache[text] = value
+            return value
+    return parse_size(text)
+
+
+def _check_raw_shape(pairs: object) -> None:
+    """Raise BadValue unless ``pairs`` is a list or tuple of two-item lists or tuples."""
+    if not isinstance(pairs, (list, tuple)):
+        raise BadValue(f"levels {str(pairs)[:40]!r} are not a list of [price, size] pairs")
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise BadValue(f"level {str(pair)[:40]!r} is not a [price, size] pair")
+
+
+def _raw_problem(bids: object, asks: object, exc: Exception) -> str:
+    """The precise reason raw levels were refused (re-checked slowly: only on the error path)."""
+    for pairs, what in ((bids, "bid"), (asks, "ask")):
+        try:
+            _check_raw_shape(pairs)
+            for p, q in cast(RawLevels, pairs):
+                parse_price(p, what=f"{what} price")
+                parse_size(q, what=f"{what} size")
+        except BadValue as found:
+            return str(found)
+        except (ValueError, TypeError):
+            break
+    return f"{type(exc).__name__}: {str(exc)[:80]}"
 
 
 def levels_from_pairs(pairs: Sequence[Sequence[str]], *, what: str = "level") -> list[Level]:

@@ -49,6 +49,7 @@ __all__ = [
     "BookDeltaMsg",
     "BookSnapshotMsg",
     "ContractSpec",
+    "RawBookDeltaMsg",
     "RecordingError",
     "RecordingReader",
     "ReplayMsg",
@@ -204,6 +205,30 @@ class TickerMsg:
     ts_ns: int
 
 
+@dataclass(frozen=True, slots=True)
+class RawBookDeltaMsg:
+    """One diff-depth event with its levels as decoded (:meth:`RecordingReader.parse_raw`), for
+    :meth:`OrderBook.apply_raw_delta`, which parses and validates every value as it applies it.
+
+    Attributes:
+        recv_ns (int): local receive time, ns.
+        seq (int): last update id in the event (``u``).
+        first_seq (int): first update id in the event (``U``).
+        prev_seq (int | None): the previous event's ``u`` (``pu``; futures only, None on spot).
+        bids, asks (list[list[object]]): ``b``/``a`` exactly as decoded, ``[["price", "qty"], ...]``; sizes
+            in base units (linear contracts only). Their values are NOT validated yet: the book does it.
+        ts_ns (int): exchange time (``T``, else ``E``), ns.
+    """
+
+    recv_ns: int
+    seq: int
+    first_seq: int
+    prev_seq: int | None
+    bids: list[list[object]]
+    asks: list[list[object]]
+    ts_ns: int
+
+
 ReplayMsg = BookSnapshotMsg | BookDeltaMsg | TradeMsg | TickerMsg
 
 
@@ -338,7 +363,7 @@ class RecordingReader:
         self.stats = ReplayStats()
         self._include_tickers = include_tickers
         self._synced = False
-        self._pending: list[BookDeltaMsg] = []
+        self._pending: list[BookDeltaMsg | RawBookDeltaMsg] = []
         self._px = _PriceCache()  # price string -> validated Decimal
         self._qty = _SizeCache()  # size string -> validated Decimal (as recorded, before any conversion)
         self._convert = spec.inverse or spec.lot_size is not None
@@ -353,6 +378,30 @@ class RecordingReader:
             ReplayMsg | None: the message, or None for a skipped line (malformed, a diff event before the
             snapshot, a ticker when tickers are excluded).
         """
+        return self._parse(line, False)  # type: ignore[return-value]  # raw=False: never a RawBookDeltaMsg
+
+    def parse_raw(self, line: bytes) -> ReplayMsg | RawBookDeltaMsg | None:
+        """Parse one recorded line like :meth:`parse`, but return a depth delta as a :class:`RawBookDeltaMsg`
+        whose levels are left as decoded, for :meth:`OrderBook.apply_raw_delta` (the fast path: the book
+        parses and validates each value once per distinct string, while applying it).
+
+        Everything else is checked here as in :meth:`parse` (the line, the JSON, ``U``/``u``/``pu``, the
+        timestamp, that ``b``/``a`` are lists). A bad level value (NaN, a negative or malformed number, an item
+        that is not a ``[price, size]`` pair) is therefore not counted in :attr:`stats`: it raises
+        :class:`~trio_hedge.domain.BookInvalid` when the delta is applied. Diff events before the snapshot are
+        merged into the returned :class:`BookSnapshotMsg` as by :meth:`parse` (an event with a bad value there
+        stops the merge and is counted as malformed). With a size conversion (an inverse spec or a
+        ``lot_size``) deltas come back decoded, as :class:`BookDeltaMsg`.
+
+        Args:
+            line: ``b"<recv_ns> <json>"``.
+
+        Returns:
+            ReplayMsg | RawBookDeltaMsg | None: as :meth:`parse`, with depth deltas raw.
+        """
+        return self._parse(line, not self._convert)
+
+    def _parse(self, line: bytes, raw: bool) -> ReplayMsg | RawBookDeltaMsg | None:
         stats = self.stats
         stats.lines += 1
         sp = line.find(b" ")
@@ -373,7 +422,7 @@ class RecordingReader:
                 raise _Malformed("neither a stream envelope nor a depth snapshot")
             event = data["e"]
             if event == "depthUpdate":
-                return self._delta(recv_ns, data)
+                return self._raw_delta(recv_ns, data) if raw else self._delta(recv_ns, data)
             if event == "trade":
                 return self._trade(recv_ns, data)
             if event == "bookTicker":
@@ -449,6 +498,31 @@ class RecordingReader:
         self._pending.append(msg)
         return None
 
+    def _raw_delta(self, recv_ns: int, data: dict[str, object]) -> RawBookDeltaMsg | None:
+        # _delta without the level pass: the book parses the values (OrderBook.apply_raw_delta)
+        first = data["U"]
+        last = data["u"]
+        prev = data.get("pu")
+        if type(first) is not int or type(last) is not int or (prev is not None and type(prev) is not int):
+            raise _Malformed("U/u/pu are not integers")
+        if first > last:
+            raise _Malformed(f"first update id {first} > last {last}")
+        bids = data["b"]
+        asks = data["a"]
+        if type(bids) is not list or type(asks) is not list:
+            raise _Malformed("b/a are not lists")
+        ts = data.get("T")
+        if ts is None:
+            ts = data["E"]
+        if type(ts) is not int or ts < 0:
+            raise _Malformed(f"timestamp {str(ts)[:24]!r} is not a non-negative integer (ms)")
+        msg = RawBookDeltaMsg(recv_ns, last, first, prev, bids, asks, ts * _MS_TO_NS)
+        if self._synced:
+            self.stats.deltas += 1
+            return msg
+        self._pending.append(msg)
+        return None
+
     def _snapshot(self, recv_ns: int, obj: dict[str, object]) -> BookSnapshotMsg:
         seq = obj["lastUpdateId"]
         if type(seq) is not int:
@@ -465,9 +539,14 @@ class RecordingReader:
             try:
                 book.apply_snapshot(bids, asks, seq=seq, ts_ns=ts_ns)
                 for m in fresh:
-                    book.apply_delta(
-                        m.bids, m.asks, seq=m.seq, first_seq=m.first_seq, prev_seq=m.prev_seq, ts_ns=m.ts_ns
-                    )
+                    if isinstance(m, RawBookDeltaMsg):
+                        book.apply_raw_delta(
+                            m.bids, m.asks, seq=m.seq, first_seq=m.first_seq, prev_seq=m.prev_seq, ts_ns=m.ts_ns
+                        )
+                    else:
+                        book.apply_delta(
+                            m.bids, m.asks, seq=m.seq, first_seq=m.first_seq, prev_seq=m.prev_seq, ts_ns=m.ts_ns
+                        )
             except TrioHedgeError as exc:
                 # The recording cannot be synced at this snapshot: return the snapshot unmerged, so that the
                 # consumer's book reports the gap on the next delta.
