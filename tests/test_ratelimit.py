@@ -282,8 +282,11 @@ async def _run(tmp_path: Path, faults: list[Fault], **overrides: Any) -> tuple[A
 async def test_rate_limited_hedge_backs_off_with_jitter_and_retries_the_same_order(
     autojump_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
+    # one hedge in flight at a time: the second maker fill's hedge then starts after the first one's retries
+    # (with two in flight it may take one of the two injected rate limits, and the timing below is per order)
     outcome, stats, _p, hedge, flat = await _run(
-        tmp_path, [Fault("hedge:place", lambda: RateLimited(HEDGE, "tier limit", code="1006"), times=2)])
+        tmp_path, [Fault("hedge:place", lambda: RateLimited(HEDGE, "tier limit", code="1006"), times=2)],
+        max_hedges_in_flight=1)
     assert outcome.failure is None and stats.cycles_completed == 1 and flat == (0, 0)
     calls = [(t, args[0].client_order_id) for t, m, args in hedge.calls if m == "place" and _is_hedge(args)]
     first_three = calls[:3]
@@ -336,18 +339,25 @@ async def test_unknown_outcome_is_resolved_before_any_new_hedge(autojump_clock: 
     assert stats.cycles[0].hedge_filled == stats.cycles[0].maker_filled == D("0.002")
 
 
+@pytest.mark.parametrize("in_flight", [1, 2])
 async def test_unknown_outcome_that_cannot_be_resolved_fails_the_market_and_sends_nothing_new(
-    autojump_clock: trio.testing.MockClock, tmp_path: Path
+    autojump_clock: trio.testing.MockClock, tmp_path: Path, in_flight: int
 ) -> None:
     # The hedge never reached the venue and the answer is lost: the status query says "unknown" until the
-    # order deadline; no other hedge is sent in the meantime; the market fails and flattens.
+    # order deadline; it is never re-sent under a new id; the market fails and flattens. With one hedge in
+    # flight no other hedge is sent in the meantime; with two, the second maker fill gets its own hedge (for
+    # its own size: the two never add up to more than was filled), and nothing more.
     outcome, stats, _p, hedge, flat = await _run(
-        tmp_path, [Fault("hedge:place", lambda: UnknownOutcome(HEDGE, "connection reset"))])
+        tmp_path, [Fault("hedge:place", lambda: UnknownOutcome(HEDGE, "connection reset"))],
+        max_hedges_in_flight=in_flight)
     assert isinstance(outcome.failure, UnresolvedOrder) and flat == (0, 0) and outcome.flat
     hedges = hedge.placed("hedge")
-    assert len(hedges) == 1
+    assert 1 <= len(hedges) <= in_flight
+    assert len({h.client_order_id for h in hedges}) == len(hedges)
+    assert sum(h.size for h in hedges) <= stats.cycles[0].maker_filled
     queried = [args[1] for _, m, args in hedge.calls if m == "order_status"]
-    assert queried and set(queried) == {hedges[0].client_order_id}
+    placed = {args[0].client_order_id for _, m, args in hedge.calls if m == "place"}
+    assert hedges[0].client_order_id in queried and set(queried) <= placed
     assert "UnresolvedOrder" in stats.halts[0].reason
 
 

@@ -12,6 +12,7 @@ value which would read as a float is kept as its original text so Decimal keys g
 from __future__ import annotations
 
 import copy
+import ipaddress
 import math
 import os
 import tomllib
@@ -121,15 +122,37 @@ class JournalConfig:
             directory without one). The single-instance lock is ``<path>.lock``.
         max_crashes (int): crashes within ``crash_window_s`` that make a start exit 78.
         crash_window_s (float): the breaker's window, seconds.
+        reconcile_grace_s (float): how long startup reconciliation keeps looking for an in-flight order the
+            venue does not report (status, open orders and fills by client order id, re-queried every
+            second) before it records that the order never reached the venue; 0 = decide on the first read.
     """
 
     path: Path
     max_crashes: int = 3
     crash_window_s: float = 300.0
+    reconcile_grace_s: float = 5.0
 
     @property
     def lock_path(self) -> Path:
         return self.path.with_name(self.path.name + ".lock")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """The Prometheus metrics endpoint (``app/_metrics.py``), ``[metrics]``.
+
+    Attributes:
+        enabled (bool): serve ``http://host:port/metrics`` for the length of the run (default off).
+        host (str): an IP address (or ``"localhost"``) to listen on; loopback unless ``allow_remote``.
+        port (int): TCP port (0 = an ephemeral port, logged at start: for tests, not for a scraper).
+        allow_remote (bool): allow a non-loopback ``host``. Off by default: the endpoint has no
+            authentication and shows PnL, exposure and order counts to anyone who can reach it.
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9464
+    allow_remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +169,7 @@ class Config:
     source: str = "<defaults>"
     secrets: tuple[str, ...] = field(default=(), repr=False)
     journal: JournalConfig = field(default_factory=lambda: JournalConfig(Path("run/trio_hedge.sqlite").resolve()))
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 # ---------------------------------------------------------------------------------------------- raw tree
@@ -162,6 +186,7 @@ DEFAULTS: dict[str, Any] = {
             "quote_check_interval_ms": 50,
             "hedge_attempts": 3,
             "inbox_capacity": 256,
+            "max_hedges_in_flight": 2,
             "hard_slippage_cap_bps": "30",
             "slippage_cap_step_bps": "10",
             "market_fallback": True,
@@ -191,8 +216,10 @@ DEFAULTS: dict[str, Any] = {
         "transient_retries": 3,
     },
     "sim": {"speed": 4.0, "latency_ms": 2.0, "market_data_capacity": 64, "account_capacity": 1024},
-    "journal": {"path": "run/trio_hedge.sqlite", "max_crashes": 3, "crash_window_ms": 300000},
+    "journal": {"path": "run/trio_hedge.sqlite", "max_crashes": 3, "crash_window_ms": 300000,
+                "reconcile_grace_ms": 5000},
     "log": {"level": "INFO", "file": ""},
+    "metrics": {"enabled": False, "host": "127.0.0.1", "port": 9464, "allow_remote": False},
     "venues": {
         "backpack": {
             "kind": "backpack",
@@ -338,6 +365,9 @@ def _ms(tree: dict[str, Any], key: str, path: str) -> float:
     return _float(tree, key, path, lo=0.0, allow_lo=False) / 1000.0
 
 
+_DEC_MIN, _DEC_MAX = Decimal("1e-12"), Decimal("1e12")
+
+
 def _dec(tree: dict[str, Any], key: str, path: str, *, positive: bool = False, nonneg: bool = False) -> Decimal:
     v = tree.get(key)
     fix = f'write it as a decimal string, e.g. {key} = "0.002"'
@@ -351,6 +381,9 @@ def _dec(tree: dict[str, Any], key: str, path: str, *, positive: bool = False, n
         raise ConfigError(f"{path}.{key}", f"{v!r} is not a decimal number", fix) from None
     if not d.is_finite():
         raise ConfigError(f"{path}.{key}", f"{v!r} is not finite", fix)
+    if d and not _DEC_MIN <= abs(d) < _DEC_MAX:  # beyond any price, size or limit; Decimal arithmetic on it
+        raise ConfigError(f"{path}.{key}", f"{v!r} is out of range",  # would overflow the 28-digit context
+                          f"use a value between {_DEC_MIN} and {_DEC_MAX} in magnitude (or 0)")
     if positive and d <= 0:
         raise ConfigError(f"{path}.{key}", f"{d} must be > 0", "use a positive value")
     if nonneg and d < 0:
@@ -535,6 +568,29 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
                        maker_fee, taker_fee, rate_limit)
 
 
+def _metrics(tree: dict[str, Any]) -> MetricsConfig:
+    """``[metrics]``: host must be an IP literal or ``localhost`` (no name lookup at start), and loopback
+    unless ``allow_remote = true``."""
+    enabled = _bool(tree, "enabled", "metrics")
+    allow_remote = _bool(tree, "allow_remote", "metrics")
+    host = _str(tree, "host", "metrics")
+    port = _int(tree, "port", "metrics", lo=0, hi=65535)
+    if host == "localhost":
+        loopback = True
+    else:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            raise ConfigError("metrics.host", f"{host!r} is not an IP address",
+                              'write an IP address such as host = "127.0.0.1" (or "localhost")') from None
+    if not loopback and not allow_remote:
+        raise ConfigError("metrics.host", f"{host!r} is not a loopback address, and the endpoint has no "
+                          "authentication (it shows PnL, exposure and order counts)",
+                          'use host = "127.0.0.1" and scrape through a local agent or an SSH tunnel, or set '
+                          "metrics.allow_remote = true to serve on it anyway")
+    return MetricsConfig(enabled=enabled, host=host, port=port, allow_remote=allow_remote)
+
+
 def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict[str, str] | None = None) -> Config:
     """Validate a merged raw tree into :class:`Config`. Raises :class:`ConfigError`."""
     env = dict(os.environ) if env is None else env
@@ -603,6 +659,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 quote_check_interval_s=_ms(m, "quote_check_interval_ms", path),
                 hedge_attempts=_int(m, "hedge_attempts", path, lo=1, hi=20),
                 inbox_capacity=_int(m, "inbox_capacity", path, lo=1, hi=1_000_000),
+                max_hedges_in_flight=_int(m, "max_hedges_in_flight", path, lo=1, hi=32),
                 order_deadline_s=_ms(risk, "order_deadline_ms", "risk"),
                 event_grace_s=_ms(risk, "event_grace_ms", "risk"),
                 query_interval_s=_ms(risk, "query_interval_ms", "risk"),
@@ -643,6 +700,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         path=jpath if jpath.is_absolute() else (base_dir / jpath),
         max_crashes=_int(jt, "max_crashes", "journal", lo=1, hi=1000),
         crash_window_s=_ms(jt, "crash_window_ms", "journal"),
+        reconcile_grace_s=_float(jt, "reconcile_grace_ms", "journal", lo=0.0) / 1000.0,
     )
     return Config(
         primary=primary,
@@ -660,6 +718,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         source=source,
         secrets=tuple(x for v in venues.values() if v.live for x in (v.live.api_key, v.live.secret)),
         journal=journal,
+        metrics=_metrics(tree["metrics"]),
     )
 
 

@@ -23,8 +23,13 @@ one write that must precede a send):
    A venue that cannot be read within the deadline is :class:`VenueUnreadable` (exit 75): a missing report
    is never "flat", and no order is sent;
 2. record the fills the journal missed (by trade id) and resolve every in-flight intent from the venue's
-   report (an id the venue does not know was never accepted: REJECTED, or EXPIRED once acknowledged);
-3. cancel every open order (the journal's own and, logged as orphans, those it does not know);
+   report (its status by client order id, else its entry among the open orders, else its fills). One the
+   venue does not report is looked for again every second until a grace after its send ends
+   (``journal.reconcile_grace_ms``, default 5 s: a venue's reads can lag an order sent just before a crash);
+   only then is it recorded as never accepted: REJECTED, or EXPIRED once acknowledged;
+3. cancel every open order (the journal's own and, logged as orphans, those it does not know) and, by its
+   client order id, every in-flight intent the venue never reported (harmless if it never arrived; it stops
+   one that arrives late);
 4. flatten any residual position with the engine's reduce-only flatten (its orders are journaled like any
    other), and read the position back: not flat is :class:`~trio_hedge.engine.NotFlat` (exit 3);
 5. record each finding as a journal event (``recon.*``) and log it; set the fill checkpoint.
@@ -54,7 +59,7 @@ from ..engine import (
 )
 from ..engine._flatten import flatten_position
 from ..venues import OrderReport, Venue, VenueError
-from ._journal import AsyncJournal, JournalConflict, UnknownRecord
+from ._journal import AsyncJournal, IntentRow, JournalConflict, UnknownRecord
 
 _RANK = {OrderStatus.PENDING: 0, OrderStatus.OPEN: 1, OrderStatus.PARTIALLY_FILLED: 2}
 
@@ -299,6 +304,128 @@ async def _event(journal: AsyncJournal | None, kind: str, detail: str) -> None:
         await journal.record_event(kind, detail)
 
 
+def _found(s: _Seen, client_order_id: str) -> OrderReport | None:
+    """The venue's report of ``client_order_id``: its status answer, else its entry among the open orders."""
+    r = s.statuses.get(client_order_id)
+    if r is None:
+        r = next((o for o in s.open_orders if o.client_order_id == client_order_id), None)
+    return r
+
+
+async def _record_fills(journal: AsyncJournal | None, leg: ReconcileLeg, fills: list[Fill]) -> int:
+    """Record ``fills`` of ``leg`` by trade id; how many were new to the journal."""
+    if journal is None:
+        return 0
+    new = 0
+    for f in fills:
+        new += await journal.record_fill(replace(f, venue=leg.key))
+    return new
+
+
+async def _unreadable(journal: AsyncJournal | None, exc: Exception) -> VenueUnreadable:
+    detail = f"cannot read the venues before trading ({type(exc).__name__}: {exc}); not trading"
+    await _event(journal, "recon.unreadable", detail)
+    return VenueUnreadable(detail)
+
+
+async def _look_again(
+    legs: list[ReconcileLeg],
+    seen: dict[int, _Seen],
+    inflight: list[IntentRow],
+    journal: AsyncJournal,
+    report: ReconcileReport,
+    checkpoints: dict[str, int],
+    *,
+    policy: RetryPolicy,
+    read_deadline_s: float,
+    grace_s: float,
+    poll_s: float,
+) -> dict[tuple[int, str], int]:
+    """Step 2a: look again for the in-flight intents the venue did not report, until each is found or
+    ``grace_s`` has passed since the first read: every ``poll_s`` its status by client order id, the open
+    orders and the fills since the checkpoint (new fills are recorded). A venue can lag: an order sent just
+    before a crash may not be visible at once, and "not found" is not proof it is gone
+    (``../shared/docs/reliability-notes.md`` §1: Hummingbot waits for 3 not-found answers, a Binance test saw
+    live orders reported missing for about 62 s; Nautilus queries in-flight orders after 5 s, 5 times). A leg
+    where an order or a fill turned up late has its position and open orders read again (step 3 acts on them).
+
+    The grace runs from each intent's send (its ``created_ns``): a lag delays an order relative to when it
+    was sent, so an intent sent longer than ``grace_s`` ago is decided on the first read, without waiting.
+
+    Updates ``seen`` and ``report.missed_fills``; returns how many looks each intent got, by ``(leg index,
+    client order id)`` (absent: 1, the first read).
+
+    Raises:
+        VenueUnreadable: a read failed or took longer than ``read_deadline_s`` (nothing was sent).
+    """
+    start = trio.current_time()
+    until = {(it.venue, it.client_order_id): start + _grace_left_s(it, grace_s) for it in inflight}
+    looks: dict[tuple[int, str], int] = {}
+    appeared: set[int] = set()
+    while True:
+        waiting: dict[int, list[str]] = {}
+        ends: list[float] = []
+        now = trio.current_time()
+        for i, leg in enumerate(legs):
+            for it in inflight:
+                if (it.venue == leg.key and it.symbol == leg.symbol and until[(it.venue, it.client_order_id)] > now
+                        and _found(seen[i], it.client_order_id) is None
+                        and await journal.filled_size(leg.key, it.client_order_id) < it.request.size):
+                    waiting.setdefault(i, []).append(it.client_order_id)
+                    ends.append(until[(it.venue, it.client_order_id)])
+        if not waiting:
+            break
+        if not looks:
+            await _event(journal, "recon.unknown_wait",
+                         f"{len(ends)} in-flight intent(s) unknown to the venue "
+                         f"({[c for cs in waiting.values() for c in cs]}): looking again for up to "
+                         f"{max(ends) - now:.3g}s ({grace_s:g}s from each one's send)")
+        await trio.sleep(min(poll_s, max(ends) - now))
+        for i, coids in waiting.items():
+            for coid in coids:
+                looks[(i, coid)] = looks.get((i, coid), 1) + 1
+        got: dict[int, tuple[dict[str, OrderReport | None], list[OrderReport], list[Fill]]] = {}
+        try:
+            with trio.fail_after(read_deadline_s):  # venue reads only
+                for i, coids in waiting.items():
+                    leg, v = legs[i], reader(legs[i])
+                    what = f"reconcile {v.name}"
+                    statuses: dict[str, OrderReport | None] = {}
+                    for coid in coids:
+                        statuses[coid] = await call_venue(v.order_status, leg.symbol, coid, policy=policy,
+                                                          what=f"{what} status {coid}")
+                    opened = await call_venue(v.open_orders, leg.symbol, policy=policy, what=f"{what} open orders")
+                    fills = await call_venue(v.fills_since, leg.symbol, checkpoints[leg.key], policy=policy,
+                                             what=f"{what} fills")
+                    got[i] = (statuses, opened, fills)
+        except (VenueError, trio.TooSlowError) as exc:
+            raise await _unreadable(journal, exc) from None
+        for i, (statuses, opened, fills) in got.items():
+            s = seen[i]
+            s.statuses.update(statuses)
+            s.open_orders = opened
+            new = await _record_fills(journal, legs[i], fills)
+            report.missed_fills += new
+            have = {f.trade_id for f in s.fills}
+            s.fills.extend(f for f in fills if f.trade_id not in have)
+            if new or any(_found(s, c) is not None for c in waiting[i]):
+                appeared.add(i)
+    if appeared:
+        try:
+            with trio.fail_after(read_deadline_s):
+                for i in sorted(appeared):
+                    leg, v = legs[i], reader(legs[i])
+                    seen[i].open_orders = await call_venue(v.open_orders, leg.symbol, policy=policy,
+                                                           what=f"reconcile {v.name} open orders")
+                    pos = (await call_venue(v.positions, policy=policy,
+                                            what=f"reconcile {v.name} positions")).get(leg.symbol)
+                    seen[i].position = ZERO if pos is None else pos.size
+                    report.positions[f"{leg.key}/{leg.symbol}"] = seen[i].position
+        except (VenueError, trio.TooSlowError) as exc:
+            raise await _unreadable(journal, exc) from None
+    return looks
+
+
 async def reconcile(
     legs: list[ReconcileLeg],
     journal: AsyncJournal | None,
@@ -307,6 +434,8 @@ async def reconcile(
     policy: RetryPolicy,
     read_deadline_s: float = 10.0,
     flatten_deadline_s: float = 15.0,
+    unknown_grace_s: float = 5.0,
+    unknown_poll_s: float = 1.0,
 ) -> ReconcileReport:
     """Reconcile the journal with the venues before any trading (the module docstring has the steps).
 
@@ -315,8 +444,13 @@ async def reconcile(
         journal: the journal (None: nothing recorded; every open order is an orphan).
         recorder: the run's recorder, told about resolved intents (so later reports update them).
         policy: retries by error class for the reads, cancels and flatten.
-        read_deadline_s: bound on reading every venue (step 1).
+        read_deadline_s: bound on reading every venue (step 1), and on each later round of reads.
         flatten_deadline_s: bound on the cancel and flatten (steps 3-4).
+        unknown_grace_s: how long after its send an in-flight intent the venue does not report (no status,
+            not among the open orders, fills short of its size) is looked for again before it is recorded as
+            never having reached the venue, seconds (config ``journal.reconcile_grace_ms``); 0 decides on
+            the first read.
+        unknown_poll_s: the interval of those looks, seconds.
 
     Returns:
         ReconcileReport: what was found and done.
@@ -357,23 +491,31 @@ async def reconcile(
         raise VenueUnreadable(detail) from None
     # ---- 2. fills and in-flight intents
     for i, leg in enumerate(legs):
+        report.positions[f"{leg.key}/{leg.symbol}"] = seen[i].position
+        report.missed_fills += await _record_fills(journal, leg, seen[i].fills)
+    unknown: dict[int, list[str]] = {}  # leg -> coids never seen by the venue: cancelled by id in step 3 anyway
+    looks: dict[tuple[int, str], int] = {}
+    if journal is not None and inflight:
+        looks = await _look_again(legs, seen, inflight, journal, report, checkpoints, policy=policy,
+                                  read_deadline_s=read_deadline_s, grace_s=unknown_grace_s, poll_s=unknown_poll_s)
+    for i, leg in enumerate(legs):
         s = seen[i]
-        report.positions[f"{leg.key}/{leg.symbol}"] = s.position
-        for f in s.fills:
-            if journal is not None and await journal.record_fill(replace(f, venue=leg.key)):
-                report.missed_fills += 1
         if s.fills and journal is not None:
             await journal.set_checkpoint(f"fills_ts_ns.{leg.key}", str(max(f.ts_ns for f in s.fills)))
         for it in inflight:
             if it.venue != leg.key or it.symbol != leg.symbol or journal is None:
                 continue
-            r = s.statuses.get(it.client_order_id)
+            r = _found(s, it.client_order_id)
             filled = await journal.filled_size(leg.key, it.client_order_id)
             if r is None:
-                status = OrderStatus.REJECTED if it.status is OrderStatus.PENDING else OrderStatus.EXPIRED
+                status = _never_reported(it, filled)
                 if filled > ZERO:
-                    status = OrderStatus.FILLED if filled >= it.request.size else OrderStatus.CANCELLED
-                reason = "reconciled: unknown to the venue"
+                    reason = "reconciled: no status from the venue; from its fills"
+                else:
+                    unknown.setdefault(i, []).append(it.client_order_id)
+                    reason = (f"reconciled: unknown to the venue ({looks.get((i, it.client_order_id), 1)} look(s) "
+                              f"within {unknown_grace_s:g}s of its send: status, open orders, fills by client "
+                              "order id)")
             else:
                 status, reason = r.status, f"reconciled: {r.reason or 'venue status'}"
             try:
@@ -392,6 +534,14 @@ async def reconcile(
     # ---- 3-4. cancel open orders, flatten positions
     with trio.move_on_after(flatten_deadline_s) as scope:
         for i, leg in enumerate(legs):
+            for coid in unknown.get(i, ()):
+                # harmless for an id the venue never saw; on GRVT the cancel's time to live also catches an
+                # order still in transit, and on any venue one that shows up later than the grace
+                try:
+                    await call_venue(leg.venue.cancel, leg.symbol, coid, policy=policy,
+                                     what=f"reconcile cancel {coid} (unknown to the venue)")
+                except VenueError as exc:
+                    log.error("cancel by id of {} (unknown to the venue) failed: {}", coid, exc)
             for o in seen[i].open_orders:
                 known = journal is not None and await journal.intent(leg.key, o.client_order_id) is not None
                 try:
@@ -440,3 +590,137 @@ async def reconcile(
                  f"{len(report.cancelled_unknown)} unknown, {report.missed_fills} missed fill(s), flattened "
                  f"{len(report.flatten)} leg(s)")
     return report
+
+
+# ------------------------------------------------------------------------------------------- exit
+
+
+async def _ask(venue: Venue, intents: list[IntentRow], wait_s: float) -> dict[str, OrderReport | None]:
+    """Each intent's status by client order id, within ``wait_s`` for all of them; an intent whose query
+    raised a VenueError (logged) or got no answer in time is absent from the result."""
+    answers: dict[str, OrderReport | None] = {}
+    with trio.move_on_after(wait_s):  # the venue's answers only; the journal writes come after
+        for it in intents:
+            try:
+                answers[it.client_order_id] = await venue.order_status(it.symbol, it.client_order_id)
+            except VenueError as exc:
+                logger.bind(tag="JOURNAL").warning("status of in-flight {} on {} at exit not read: {}",
+                                                   it.client_order_id, venue.name, exc)
+    return answers
+
+
+def _grace_left_s(it: IntentRow, grace_s: float) -> float:
+    """What is left of ``grace_s`` since the intent was recorded (its send), seconds, in [0, grace_s]. Wall
+    clock: the intent may come from an earlier process."""
+    age_s = (time.time_ns() - it.created_ns) / 1e9
+    return min(grace_s, max(0.0, grace_s - age_s))
+
+
+def _never_reported(it: IntentRow, filled: Decimal) -> OrderStatus:
+    """How an in-flight intent the venue does not report ended, from its recorded fills: FILLED or CANCELLED
+    when it traded, else never accepted (REJECTED; EXPIRED once acknowledged)."""
+    if filled > ZERO:
+        return OrderStatus.FILLED if filled >= it.request.size else OrderStatus.CANCELLED
+    return OrderStatus.REJECTED if it.status is OrderStatus.PENDING else OrderStatus.EXPIRED
+
+
+async def sync_inflight(
+    journal: AsyncJournal,
+    legs: list[tuple[Venue, str, str]],
+    recorder: JournalRecorder | None = None,
+    *,
+    wait_s: float = 5.0,
+    grace_s: float = 5.0,
+    poll_s: float = 1.0,
+) -> list[str]:
+    """At exit, after the cleanup: record how every intent the journal still has in flight ended.
+
+    The cleanup's cancel-all (``engine/_flatten.py``) cancels a resting quote over request/response, but its
+    cancel event arrives on the private stream after the market scope stopped reading it; an order whose
+    place was cut short by the stop never got its ack either, and a place the venue refused leaves no report
+    (``JournaledVenue`` posts none for an error). For each leg ``(venue, journal key, symbol)`` every intent
+    of ``journal.inflight(key)`` is queried by client order id (``venue.order_status``) and the venue's
+    answer is recorded when it is more advanced than the journal's (the recorder is told, so a late queued
+    report cannot move it back). One the venue does not know is asked again every ``poll_s`` until
+    ``grace_s`` has passed since its send (as in :func:`reconcile`: a venue's reads can lag an order just
+    sent; one sent longer ago is decided at once), then cancelled by its client
+    order id (harmless if it never arrived; on GRVT the cancel's time to live also stops one in transit) and
+    recorded from its fills: FILLED/CANCELLED when it traded, else REJECTED (EXPIRED once acknowledged).
+
+    Left in flight, for the next start's reconciliation: an intent the venue could not be asked about (a
+    :class:`VenueError`, logged, or no answer within ``wait_s``) and one still working on the venue (logged
+    as an error: the cleanup should have cancelled it).
+
+    Args:
+        journal: the run's journal (written directly, not through the recorder's queue).
+        legs: ``(venue session, the venue's journal key, traded symbol)``; the raw session (not its
+            :class:`~trio_hedge.engine.JournaledVenue` view, which would queue the answers a second time).
+        recorder: the run's recorder, told about every status recorded here.
+        wait_s: bound on waiting for one round of a venue's answers (all of its queries together), seconds.
+        grace_s: how long after its send an intent the venue does not know is asked about again, seconds
+            (``journal.reconcile_grace_ms``).
+        poll_s: the interval of those questions, seconds.
+
+    Returns:
+        list[str]: ``venue_key/client_order_id`` of the intents left in flight.
+    """
+    log = logger.bind(tag="JOURNAL")
+    left: list[str] = []
+    for venue, key, _symbol in legs:
+        pending = await journal.inflight(key)
+        if not pending:
+            continue
+        answers = await _ask(venue, pending, wait_s)
+        start = trio.current_time()
+        until = {it.client_order_id: start + _grace_left_s(it, grace_s) for it in pending}
+        looks = dict.fromkeys(until, 1)
+        while True:
+            unknown = [it for it in pending if it.client_order_id in answers and answers[it.client_order_id] is None]
+            now = trio.current_time()
+            waiting = [it for it in unknown if until[it.client_order_id] > now]
+            if not waiting:
+                break
+            await trio.sleep(min(poll_s, max(until[it.client_order_id] for it in waiting) - now))
+            again = await _ask(venue, waiting, wait_s)
+            for it in waiting:
+                looks[it.client_order_id] += 1
+                if it.client_order_id not in again:  # not read this time: left in flight
+                    del answers[it.client_order_id]
+                else:
+                    answers[it.client_order_id] = again[it.client_order_id]
+        with trio.move_on_after(wait_s):  # abandoning this cancel is harmless: the order is unknown
+            for it in unknown:
+                try:
+                    await venue.cancel(it.symbol, it.client_order_id)
+                except VenueError as exc:
+                    log.warning("cancel by id of {} at exit: {}", it.client_order_id, exc)
+        for it in pending:
+            coid = it.client_order_id
+            if coid not in answers:
+                left.append(f"{key}/{coid}")
+                continue
+            r = answers[coid]
+            filled = await journal.filled_size(key, coid)
+            if r is None:
+                status = _never_reported(it, filled)
+                reason = (f"at exit: unknown to the venue ({looks[coid]} look(s) within {grace_s:g}s of its send); "
+                          "cancelled by id")
+                log.warning("in-flight {} ({}) is unknown to {} at exit: {} ({})", coid, it.request.reason,
+                            venue.name, status.value, reason)
+            else:
+                status, reason = r.status, f"at exit: {r.reason or 'venue status'}"
+            if status is not it.status and (status.is_terminal or _rank(status) > _rank(it.status)):
+                try:
+                    await journal.record_status(key, coid, status, reason=reason,
+                                                venue_order_id=(r.venue_order_id or None) if r is not None else None)
+                except (IllegalTransition, JournalConflict, UnknownRecord) as exc:
+                    log.error("status of in-flight {} at exit not recorded: {}", coid, exc)
+                    left.append(f"{key}/{coid}")
+                    continue
+                if recorder is not None:
+                    recorder.track(key, coid, it.request.size, status, r.filled_size if r is not None else filled)
+            if not status.is_terminal:
+                log.error("{} {} ({}) is still {} on the venue at exit", venue.name, coid, it.request.reason,
+                          status.value)
+                left.append(f"{key}/{coid}")
+    return left

@@ -8,6 +8,7 @@ Task tree::
         ├── signal watcher        installed first. SIGINT/SIGTERM: first → graceful stop (no new cycles,
         │                         cancel, flatten); second → cancel everything (cleanup still runs, shielded
         │                         and bounded)
+        ├── metrics endpoint      [metrics] enabled: _metrics.py, GET /metrics on loopback (stops last)
         ├── journal               AsyncJournal (own thread); the run recorded (record_start) and the crash-loop
         │   │                     breaker checked before anything else starts
         │   └── journal writer    JournalRecorder.run: queued status changes and fills, in order
@@ -57,6 +58,7 @@ from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_ex
 from ..venues import Venue, VenueError
 from ._config import Config
 from ._journal import AsyncJournal, JournalError, open_async_journal
+from ._metrics import start_metrics
 from ._process import crash_loop_tripped
 from ._reconcile import (
     JournalRecorder,
@@ -64,6 +66,7 @@ from ._reconcile import (
     VenueUnreadable,
     percentile_ms,
     reconcile,
+    sync_inflight,
 )
 from ._report import build_summary
 from ._wire import open_venues
@@ -178,7 +181,8 @@ async def run_bot(
 ) -> RunResult:
     """Run the main job on ``config`` and return its result (it does not exit the process).
 
-    Order of things: the signal watcher (first), the journal and the crash-loop breaker, the simulator and
+    Order of things: the signal watcher (first), the metrics endpoint (``[metrics]``, when enabled; its URL
+    is logged), the journal and the crash-loop breaker, the simulator and
     venue sessions, startup reconciliation (``_reconcile.py``: nothing trades until it is done), the
     market scopes, the final position read, and the run's exit recorded in the journal.
 
@@ -208,6 +212,7 @@ async def run_bot(
         if handle_signals:
             await root.start(_signal_watcher, stop, stop_reasons, root.cancel_scope)
         async with AsyncExitStack() as jstack:
+            metrics = await start_metrics(config.metrics, stats, jstack)  # [metrics]; None when disabled
             journal: AsyncJournal | None = None
             if journal_path is not None:
                 journal_path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,9 +234,14 @@ async def run_bot(
                     # (SQLite serialises the two writers for the length of one transaction only)
                     reports = await jstack.enter_async_context(open_async_journal(journal_path))
                     recorder = JournalRecorder(journal, reports)
+                    if metrics is not None:
+                        metrics.watch_journal(recorder)
                     writer = await jstack.enter_async_context(trio.open_nursery())
                     await writer.start(recorder.run)
                     jstack.push_async_callback(_drain, recorder, writer)
+            if metrics is not None:  # hands it the venue sessions once they are open
+                before_trading = metrics.before_trading_hook(
+                    {n: vc.symbol for n, vc in config.venues.items()}, before_trading)
             if early is None:
                 try:
                     early = await _job(config, stop, stop_reasons, stats, outcomes, final, sim_hook, before_trading,
@@ -332,7 +342,8 @@ async def _job(
         try:
             with trio.CancelScope(shield=True):  # bounded inside; a stop request waits for it
                 recon = await reconcile(legs, journal, recorder, policy=market.retry,
-                                        flatten_deadline_s=market.cleanup_deadline_s)
+                                        flatten_deadline_s=market.cleanup_deadline_s,
+                                        unknown_grace_s=config.journal.reconcile_grace_s)
         except (VenueUnreadable, NotFlat) as exc:
             with trio.CancelScope(shield=True):
                 final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()}))
@@ -378,9 +389,40 @@ async def _job(
         with trio.CancelScope(shield=True):
             final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()}))
             if journal is not None:
-                await _sync_fills(journal, [(raw[config.primary], leg_keys[0], market.primary_symbol),
-                                            (raw[config.hedge], leg_keys[1], market.hedge_symbol)])
+                await sync_journal_at_exit(journal, [(raw[config.primary], leg_keys[0], market.primary_symbol),
+                                                     (raw[config.hedge], leg_keys[1], market.hedge_symbol)],
+                                           recorder, grace_s=config.journal.reconcile_grace_s)
     return None
+
+
+async def sync_journal_at_exit(
+    journal: AsyncJournal,
+    legs: list[tuple[Venue, str, str]],
+    recorder: JournalRecorder | None = None,
+    *,
+    grace_s: float = 5.0,
+) -> list[str]:
+    """The run's exit steps, after the cleanup and before the run's exit is recorded: write what the recorder
+    still has queued, then the venues' fill history (:func:`_sync_fills`), then the final status of every
+    intent still in flight (:func:`~trio_hedge.app._reconcile.sync_inflight`). Afterwards the journal's fills
+    and statuses equal the venues' unless a venue could not be read (what is left is resolved by the next
+    start's reconciliation). Call it shielded; each venue wait inside is bounded (5 s), plus ``grace_s`` when
+    an intent is unknown to its venue.
+
+    Args:
+        journal: the run's journal.
+        legs: ``(raw venue session, the venue's journal key, traded symbol)`` per leg.
+        recorder: the run's recorder (None: no queued reports).
+        grace_s: how long an in-flight intent unknown to its venue is asked about again before it is recorded
+            as never accepted (``journal.reconcile_grace_ms``).
+
+    Returns:
+        list[str]: ``venue_key/client_order_id`` of the intents left in flight.
+    """
+    if recorder is not None:
+        await recorder.drain()  # queued reports first: the venue's answers below are the later truth
+    await _sync_fills(journal, legs)
+    return await sync_inflight(journal, legs, recorder, grace_s=grace_s)
 
 
 async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]]) -> None:

@@ -26,6 +26,7 @@ from ._flatten import flatten_all as flatten_all
 from ._flatten import flatten_position as flatten_position
 from ._hedger import Hedger as Hedger
 from ._hedger import capped_price as capped_price
+from ._histogram import LatencyHistogram as LatencyHistogram
 from ._journaled import JournaledVenue as JournaledVenue
 from ._journaled import Recorder as Recorder
 from ._market import MarketOutcome as MarketOutcome
@@ -89,6 +90,7 @@ __all__ = [
     "InboxFill",
     "JournaledVenue",
     "LaneStats",
+    "LatencyHistogram",
     "LegBook",
     "LossLimitHit",
     "MarketFailed",

@@ -17,10 +17,14 @@ One cycle (``../shared/docs/design.md`` "What the program does"):
    opposite side, for exactly the filled size (never more; sizes below the hedge venue's lot accumulate
    until they reach it), each priced at the level that fills it within the slippage cap from the arrival
    price, with the fallback ladder (wider cap up to the hard cap, then market, then :class:`HedgeFailed`:
-   flatten and halt). Fills that arrive while a hedge is in flight wait in the inbox and are hedged together,
-   by one more routed hedge, right after it (hedge latency is counted from the first of them); no new
-   quote is sent while any received fill is unhedged (the inbox is drained, and every hedge completed,
-   before each quote).
+   flatten and halt). ``max_hedges_in_flight`` worker tasks take fills off the inbox the moment they
+   arrive and each routes the hedge of what it took, so a fill that arrives while a hedge is in flight
+   starts its own routed hedge at once on an idle worker; beyond that many routes, fills wait in the
+   inbox and are hedged together by one more route as soon as a worker is free (hedge latency is counted
+   from the first of them). Each route is sized from the filled size not yet assigned to a route
+   (floored to the hedge venue's lot), so the routes in flight never add up to more than was filled. No
+   new quote is sent while any received fill is unhedged (the inbox is empty, no fill is on its way to a
+   worker and no route is in flight before each quote).
 3. VERIFY: every order of the cycle resolved to a terminal state (stream first, status query by client
    order id as fallback, under ``order_deadline_s``), then both positions taken from the venues (the
    private stream's position report when it agrees with the fills, a position query otherwise): primary
@@ -36,6 +40,8 @@ subclass; the market scope then cancels and flattens.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, NoReturn
 
@@ -70,6 +76,19 @@ if TYPE_CHECKING:
     from ._risk import RiskEngine
 
 
+def _collapse(eg: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of ``eg`` that is not a :class:`trio.Cancelled` (the failure that cancelled the rest),
+    or ``eg`` itself when every leaf is one."""
+    stack: list[BaseException] = [eg]
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack[:0] = list(exc.exceptions)
+        elif not isinstance(exc, trio.Cancelled):
+            return exc
+    return eg
+
+
 def capped_price(book: OrderBook, side: Side, cap_bps: Decimal, tick: Decimal) -> tuple[Decimal, Decimal] | None:
     """The best price a taker on ``side`` meets and the limit ``cap_bps`` through it, on the tick grid.
 
@@ -96,6 +115,8 @@ class Hedger:
         risk: the market's risk engine (trading state, pre-trade limits). None runs without it (tests of the
             cycle alone): every quote that passes the edge gate and band is sent.
         recorder: the journal: each cycle's start and end are recorded (awaited) when given.
+        max_hedges_in_flight: how many routed hedges may be in flight at once (>= 1; 1 hedges one route
+            after another). None: ``settings.max_hedges_in_flight``.
     """
 
     def __init__(
@@ -110,7 +131,12 @@ class Hedger:
         *,
         risk: RiskEngine | None = None,
         recorder: Recorder | None = None,
+        max_hedges_in_flight: int | None = None,
     ) -> None:
+        if max_hedges_in_flight is None:
+            max_hedges_in_flight = settings.max_hedges_in_flight
+        if max_hedges_in_flight < 1:
+            raise ValueError(f"max_hedges_in_flight must be >= 1, got {max_hedges_in_flight}")
         self.s = settings
         self.recorder = recorder
         self.primary = primary
@@ -122,6 +148,16 @@ class Hedger:
         self._stop = stop
         self._log = logger.bind(tag=f"{settings.name}_HEDGER")
         self._pending_hedge = ZERO
+        self._max_routes = max_hedges_in_flight
+        self._in_flight = ZERO  # size assigned to routed hedges in flight (<= _pending_hedge)
+        self._routes = 0  # routed hedges in flight
+        self.max_routes_seen = 0  # the most routes in flight at once (tests, diagnostics)
+        self._unassigned_since_ns: int | None = None  # receipt of the first fill not yet assigned to a route
+        self._hedge_side = Side.SELL
+        self._taking = False  # inside a cycle's hedge scope (see _hedging)
+        self._waits: set[trio.CancelScope] = set()  # idle workers' waits for the inbox
+        self._receiving = 0  # workers inside their inbox receive
+        self._changed = trio.lowlevel.ParkingLot()  # an inbox item was taken or a route finished
         self._rec: CycleRecord | None = None
         self._side = Side.BUY
         self.hedged_trade_ids: set[str] = set()
@@ -193,30 +229,29 @@ class Hedger:
         self._rec = rec
         self._side = side
         self._pending_hedge = ZERO
+        self._unassigned_since_ns = None
         self.stats.cycles.append(rec)
         log = self._log.bind(tag=f"{self.s.name}_CYCLE{index}")
         log.info("cycle {} start: quote {} {}", index, side, self.s.order_size)
         if self.recorder is not None:
             await self.recorder.cycle_started(self.s.name, index, side)
         started_s = trio.current_time()
-        quotes = await self._quote_until_filled(side, log)
-        for q in quotes:
-            if not q.is_terminal:
-                await self._resolve(self.ptrack, q.client_order_id)
-        # Every fill the tracker applied to our quotes must have been through the inbox (and hedged)
-        # before the legs are verified.
-        quoted_fill = sum((q.filled_size for q in quotes), ZERO)
-        while rec.maker_filled < quoted_fill:
-            got: InboxItem | None = None
-            with trio.move_on_after(self.s.order_deadline_s):
-                got = await self._inbox_receive()
-            if got is not None:
-                await self._on_inbox(got)
-                continue
-            raise UnresolvedOrder(
-                f"cycle {index}: tracker applied {quoted_fill} of fills, hedger saw {rec.maker_filled}"
-            )
-        await self._drain_inbox()
+        async with self._hedging():
+            quotes = await self._quote_until_filled(side, log)
+            for q in quotes:
+                if not q.is_terminal:
+                    await self._resolve(self.ptrack, q.client_order_id)
+            # Every fill the tracker applied to our quotes must have been through the inbox (and hedged)
+            # before the legs are verified.
+            quoted_fill = sum((q.filled_size for q in quotes), ZERO)
+            while rec.maker_filled < quoted_fill:
+                with trio.move_on_after(self.s.order_deadline_s) as waited:
+                    await self._changed.park()
+                if waited.cancelled_caught and rec.maker_filled < quoted_fill:
+                    raise UnresolvedOrder(
+                        f"cycle {index}: tracker applied {quoted_fill} of fills, hedger saw {rec.maker_filled}"
+                    )
+            await self._settle()
         if self._pending_hedge > ZERO:
             log.warning("{} filled but below the hedge venue's minimum; unwound with the legs", self._pending_hedge)
         p, h = await self._verify_legs(rec, side)
@@ -272,7 +307,7 @@ class Hedger:
         last_skip: list[str] = []
         while True:
             # Hedge every fill received so far before anything else: no new quote while a hedge is pending.
-            await self._drain_inbox()
+            await self._settle()
             filled = sum((q.filled_size for q in quotes), ZERO)
             if current is None or current.is_terminal:
                 remaining = s.order_size - filled
@@ -309,7 +344,7 @@ class Hedger:
                     self._skip(block.split(":")[0], block, log, last_skip)
                     await self._wait_books()
                     continue
-                if self.ptrack.inbox.statistics().current_buffer_used:
+                if self._busy():
                     continue  # a fill arrived during the checks above: hedge it first
                 last_skip.clear()
                 current = self.ptrack.register(req, forward=True)
@@ -336,13 +371,12 @@ class Hedger:
                     log.warning("quote {} {}: {}", req.client_order_id, sent.outcome, sent.error)
                 await self._wait_books()
                 continue
-            # Only the wait is under the check timer: a hedge started by a fill must never be cancelled
-            # by it (that would abandon a hedge mid-flight).
-            got: InboxItem | None = None
-            with trio.move_on_after(s.quote_check_interval_s):
-                got = await self._inbox_receive()
-            if got is not None:
-                await self._on_inbox(got)
+            # Only the wait is under the check timer (the hedges run in tasks of their own, never under it).
+            # Woken when the hedge task takes an inbox item (a fill, or our quote's terminal update) or a
+            # route finishes.
+            with trio.move_on_after(s.quote_check_interval_s) as waited:
+                await self._changed.park()
+            if not waited.cancelled_caught:
                 continue
             book = self.primary.book(psym)
             hbook = self.hedge.book(s.hedge_symbol)
@@ -400,15 +434,99 @@ class Hedger:
             self._log.warning("cancel of {} failed ({}); resolving by query", order.client_order_id, exc)
         await self._resolve(self.ptrack, order.client_order_id)
 
-    async def _drain_inbox(self) -> None:
+    @asynccontextmanager
+    async def _hedging(self) -> AsyncIterator[None]:
+        """The cycle's hedge scope: ``max_hedges_in_flight`` worker tasks, each taking the next inbox item the
+        moment it arrives and routing the hedge of the fills it took itself (no further task hop), so a fill
+        that arrives while a hedge is in flight is taken by an idle worker at once. Leaving the scope stops
+        the idle workers (a worker's hedge in flight always completes). A failure of any of them (a
+        :class:`MarketFailed` from a route, the tracker gone) cancels the others and is raised as itself."""
+        self._taking = True
+        self._waits = set()
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(self._max_routes):
+                    nursery.start_soon(self._hedge_worker)
+                try:
+                    yield
+                finally:
+                    self._taking = False  # no new route once the current ones end
+                    for wait in list(self._waits):
+                        wait.cancel()
+        except BaseExceptionGroup as eg:
+            leaf = _collapse(eg)
+            if leaf is eg:
+                raise
+            raise leaf from None
+
+    async def _hedge_worker(self) -> None:
+        while self._taking:
+            with trio.CancelScope() as wait:  # only the wait for an item is ever cancelled by the scope's exit
+                self._waits.add(wait)
+                self._receiving += 1
+                try:
+                    item = await self._inbox_receive()
+                finally:
+                    self._receiving -= 1
+                    self._waits.discard(wait)
+            if wait.cancelled_caught:
+                return
+            self._on_inbox(item)
+            self._changed.unpark_all()
+            claim = self._claim()
+            while claim is not None:  # a fill taken is always hedged, even while the scope closes
+                size, side, received_ns = claim
+                try:
+                    await self._hedge(size, side, received_ns)
+                finally:
+                    self._in_flight -= size
+                    self._routes -= 1
+                    self._changed.unpark_all()
+                # what accumulated while every worker was busy (fills already taken, dust reaching a lot)
+                claim = self._claim() if self._taking else None
+
+    def _busy(self) -> bool:
+        """A received fill may be unhedged: an item waits in the inbox, an item was handed to a worker that
+        has not run yet (a send to a waiting receiver bypasses the buffer: fewer tasks wait in ``receive``
+        than workers are inside it), or a route is in flight."""
+        stats = self.ptrack.inbox.statistics()
+        return self._routes > 0 or stats.current_buffer_used > 0 or stats.tasks_waiting_receive < self._receiving
+
+    async def _settle(self) -> None:
+        """Wait until every fill received is taken and hedged (the inbox is empty, no route in flight)."""
+        while self._busy():
+            await self._changed.park()
+
+    def _on_inbox(self, item: InboxItem) -> None:
+        if not isinstance(item, InboxFill) or not self._take_fill(item):
+            return
+        # Fills already waiting (every worker was busy) join this one: one route for all of them. Each is
+        # accounted once, by trade id.
         while True:
             try:
-                item = self.ptrack.inbox.receive_nowait()
-            except trio.WouldBlock:
-                return
-            except trio.EndOfChannel:
-                await self._tracker_gone()
-            await self._on_inbox(item)
+                queued = self.ptrack.inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break  # hedge what is taken; a closed inbox is handled at the next receive
+            if isinstance(queued, InboxFill):
+                self._take_fill(queued)
+
+    def _claim(self) -> tuple[Decimal, Side, int] | None:
+        """Assign the filled size not yet assigned to a route, floored to the hedge venue's lot, to a new
+        route if it reaches the venue's minimum and a route slot is free: (size, side, first receipt ns).
+        The routes in flight therefore never add up to more than was filled."""
+        if self._routes >= self._max_routes or self._unassigned_since_ns is None:
+            return None
+        hinst = self.hedge.instrument(self.s.hedge_symbol)
+        size = floor_to(self._pending_hedge - self._in_flight, hinst.lot_size)
+        if size < hinst.min_size:
+            return None
+        received_ns = self._unassigned_since_ns
+        self._in_flight += size
+        self._routes += 1
+        self.max_routes_seen = max(self.max_routes_seen, self._routes)
+        if self._pending_hedge - self._in_flight < hinst.lot_size:
+            self._unassigned_since_ns = None  # only dust below one lot is left unassigned
+        return size, self._hedge_side, received_ns
 
     async def _inbox_receive(self) -> InboxItem:
         try:
@@ -439,25 +557,10 @@ class Hedger:
         self.stats.maker_fills += 1
         self.stats.volume_quote += fill.notional
         self._pending_hedge += fill.size
+        self._hedge_side = fill.side.opposite
+        if self._unassigned_since_ns is None:
+            self._unassigned_since_ns = item.received_ns
         return True
-
-    async def _on_inbox(self, item: InboxItem) -> None:
-        if not isinstance(item, InboxFill) or not self._take_fill(item):
-            return
-        # Fills already waiting (they arrived while the previous hedge was in flight) join this hedge: one
-        # order for all of them, sent as soon as possible. Each is still accounted once, by trade id.
-        while True:
-            try:
-                queued = self.ptrack.inbox.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break  # hedge what is taken; a closed inbox is handled at the next receive
-            if isinstance(queued, InboxFill):
-                self._take_fill(queued)
-        hinst = self.hedge.instrument(self.s.hedge_symbol)
-        size = floor_to(self._pending_hedge, hinst.lot_size)
-        if size < hinst.min_size:
-            return
-        await self._hedge(size, item.fill.side.opposite, item.received_ns)
 
     # ------------------------------------------------------------------ hedge
     async def _hedge(self, size: Decimal, side: Side, received_ns: int) -> None:
@@ -465,7 +568,7 @@ class Hedger:
         assert rec is not None
 
         def first_order() -> None:
-            self.stats.hedge_latency_ns.append(time.perf_counter_ns() - received_ns)
+            self.stats.hedge_latency_ns.record(time.perf_counter_ns() - received_ns)
 
         result = await self.router.route(side, size, reason="hedge", on_first_order=first_order)
         rec.hedge_filled += result.filled

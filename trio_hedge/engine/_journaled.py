@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import trio
 
-from ..domain import Fill, OrderRequest, Side, VenueEvent
-from ..venues import OrderReport, Venue
+from ..domain import ZERO, Fill, OrderRequest, OrderStatus, Side, VenueEvent
+from ..venues import OrderRejected, OrderReport, Venue
 
 
 class Recorder(Protocol):
@@ -109,7 +109,13 @@ class JournaledVenue:
         if coid not in self._recorded:
             await self.recorder.record_intent(self.key, request, self.market)
             self._recorded.add(coid)
-        report = await self.inner.place(request)
+        try:
+            report = await self.inner.place(request)
+        except OrderRejected as exc:
+            # the venue definitively refused it: journal that, or the intent stays in flight until a status
+            # query at exit (which a venue such as Backpack cannot answer for an order it never accepted)
+            self.recorder.post_report(self.key, _rejected(request, exc))
+            raise
         self.recorder.post_report(self.key, report)
         return report
 
@@ -129,3 +135,21 @@ class JournaledVenue:
         fills = await self.inner.fills_since(symbol, since_ns)
         self.recorder.post_fills(self.key, fills)
         return fills
+
+
+def _rejected(request: OrderRequest, exc: OrderRejected) -> OrderReport:
+    """The report journaled for an order the venue refused (its error class and text as the reason; venue
+    error texts carry no credentials: the adapters build them from the venue's error body)."""
+    return OrderReport(
+        client_order_id=request.client_order_id,
+        venue_order_id=None,
+        symbol=request.symbol,
+        side=request.side,
+        size=request.size,
+        price=request.price,
+        status=OrderStatus.REJECTED,
+        filled_size=ZERO,
+        reduce_only=request.reduce_only,
+        post_only=request.post_only,
+        reason=f"{type(exc).__name__}: {exc}"[:200],
+    )

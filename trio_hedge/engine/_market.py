@@ -120,7 +120,8 @@ async def run_market(
                           on_fill=risk.on_primary_fill)
     htrack = OrderTracker(hedge, settings.hedge_symbol, inbox_capacity=settings.inbox_capacity,
                           on_fill=risk.on_hedge_fill)
-    hedger = Hedger(settings, primary, hedge, ptrack, htrack, stats, stop, risk=risk, recorder=recorder)
+    hedger = Hedger(settings, primary, hedge, ptrack, htrack, stats, stop, risk=risk, recorder=recorder,
+                    max_hedges_in_flight=settings.max_hedges_in_flight)
     legs = [(primary, settings.primary_symbol), (hedge, settings.hedge_symbol)]
     outcome = MarketOutcome()
     try:

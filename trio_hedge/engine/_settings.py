@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..domain import ZERO
+from ._histogram import LatencyHistogram
 from ._ratelimit import BucketStats, RateLimitSettings
 from ._retry import RetryPolicy
 
@@ -30,6 +31,9 @@ class MarketSettings:
         event_grace_s (float): how long to wait for the stream before querying an order's status.
         query_interval_s (float): polling interval of status queries while resolving.
         inbox_capacity (int): capacity of the channel from the primary's order tracker to the hedger.
+        max_hedges_in_flight (int): routed hedges that may be in flight at once (>= 1): a fill that arrives
+            while a hedge is in flight starts its own on an idle slot; beyond this, waiting fills are hedged
+            together by the next route (``_hedger.py``). 1 hedges one route after another.
         book_wait_s (float): how long to wait for a valid book before quoting or hedging.
         max_quote_rejects (int): consecutive post-only rejections tolerated before the market fails.
         book_stale_s (float): a connected feed with no update for this long is stale.
@@ -73,6 +77,7 @@ class MarketSettings:
     event_grace_s: float = 0.5
     query_interval_s: float = 0.2
     inbox_capacity: int = 256
+    max_hedges_in_flight: int = 2
     book_wait_s: float = 5.0
     max_quote_rejects: int = 50
     book_stale_s: float = 5.0
@@ -175,13 +180,17 @@ class CycleRecord:
 @dataclass(slots=True)
 class MarketStats:
     """What the run summary reports about one market. Prices in Decimal; latencies in ns (floats only in
-    derived metrics)."""
+    derived metrics). The metrics endpoint (``app/_metrics.py``) reads it at scrape time.
+
+    ``hedge_latency_ns`` is a bounded :class:`~trio_hedge.engine.LatencyHistogram` of fill event received ->
+    first hedge order sent (perf counter, ns): ``record(ns)``, ``count``, ``max_ns``, ``percentile(q)``.
+    """
 
     cycles_completed: int = 0
     cycles_failed: int = 0
     volume_quote: Decimal = ZERO
     edges_bps: list[Decimal] = field(default_factory=list)
-    hedge_latency_ns: list[int] = field(default_factory=list)
+    hedge_latency_ns: LatencyHistogram = field(default_factory=LatencyHistogram)
     maker_fills: int = 0
     hedge_orders: int = 0
     max_slippage_bps: Decimal = ZERO
