@@ -1,55 +1,80 @@
 """Benchmark: tick-to-trade of the full bot over loopback WebSocket, measured at the socket boundary.
 
-The bot runs exactly as ``python -m trio_hedge`` does (:func:`trio_hedge.app.run_bot` on ``config.toml``: the
-real Backpack and GRVT adapters against the embedded wire simulators over 127.0.0.1), with only the
-overrides given below. Nothing in ``trio_hedge`` is edited; this script monkeypatches trio-websocket's
-``WebSocketConnection`` (its own process only) to take two timestamps (``time.perf_counter_ns``):
+Two modes:
 
-* **fill in**: the moment ``receive_some`` on the connection's trio stream returned the bytes that complete a
-  Backpack ``account.orderUpdate`` frame with ``"e": "orderFill"`` and ``"m": true`` (a maker fill of our
-  primary quote; taker fills of the unwind are ignored). The frame's trade id ``t`` and client id ``c`` are
-  kept. (The substring test runs in trio-websocket's reader task on every text frame: a few hundred ns.)
-* in between, for the breakdown: the adapter dequeuing the frame (``get_message`` returns), the engine's
-  ``OrderTracker._on_fill`` entry (same trade id) and the last ``GrvtVenue.place`` entry before the frame.
-* **hedge out**: the moment ``send_message`` returned for a GRVT JSON-RPC ``v1/create_order`` frame (the
-  frame is then written to the socket: trio-websocket awaits ``stream.send_all``). Its
-  ``client_order_id`` is kept.
+* default (``sim-process``): a fresh standalone simulator per run (``python -m trio_hedge sim``, another
+  process; started and pointed at by ``scripts/_simproc.py`` as ``scripts/chaos_kill9.py`` does: both venues
+  ``endpoint = "live"`` on its loopback URLs, credentials in 0600 secrets files) and the bot
+  (:func:`trio_hedge.app.run_bot` on that config) in this process. The bot's event loop then carries only
+  the bot. ``run_bot`` pauses 5 s before trading against live venues; the run is stopped gracefully (SIGINT
+  to this process) 2 s before the simulator's recording ends.
+* ``--in-process``: the bot exactly as ``python -m trio_hedge`` runs by default, with the embedded wire
+  simulators (two Hypercorn servers, matching, the replay) in its own event loop (the figures of the first
+  version of this script).
 
-Matching: the hedger hedges every maker fill once, in arrival order, and fills that arrive while a hedge is
-in flight are hedged together by the next one (``trio_hedge/engine/_hedger.py``). So each hedge create
-frame is matched to every maker fill received before it and not yet matched; latency = hedge out - fill in,
-per fill. The same is reported for "solo" hedges alone (those that covered exactly one fill: no fill queued
-behind a hedge in flight), which leaves out most of the queueing. A create frame with no unmatched fill (a
-later IOC slice of the same hedge, an unwind) is not a hedge start and is only counted. A hedge sent by the
-REST fallback (trades socket down) is not seen; none is expected on loopback and the script reports the
-fills left unmatched.
+``--journal`` runs with the SQLite journal (``journal_path`` in a temp dir: every order intent committed,
+WAL, synchronous=FULL, before its send, as ``python -m trio_hedge`` does); without it (the default, as the
+first version of this script) ``run_bot`` runs with no journal. ``--intent-commits N`` only times N intent
+commits on this disk (direct, and through the recorder's worker thread) and exits.
+
+Nothing in ``trio_hedge`` is edited; this script monkeypatches trio-websocket's ``WebSocketConnection`` (its
+own process only) to take two timestamps (``time.perf_counter_ns``):
+
+* **fill in**: the moment the ``recv`` system call returned the bytes that complete a Backpack
+  ``account.orderUpdate`` frame with ``"e": "orderFill"`` and ``"m": true`` (a maker fill of our primary
+  quote; taker fills of the unwind are ignored). The frame's trade id ``t`` is kept.
+* **hedge out**: the moment the ``send`` system call took the bytes of a GRVT JSON-RPC ``v1/create_order``
+  frame. Both stamps are taken at the system calls (a wrapper of the connection's trio stream), not when
+  trio's ``receive_some``/``send_all`` return: those yield to the scheduler after a call that succeeded at
+  once, which would add a scheduling wait to one end.
+* in between, for the breakdown (by trade id): the adapter dequeuing the frame (``get_message`` returns),
+  the engine's ``OrderTracker._on_fill`` entry, the hedger taking the fill off its inbox
+  (``Hedger._take_fill``), and the last router ``submit_order`` entry and ``GrvtVenue.place`` entry before the
+  frame (between those two: ``JournaledVenue`` committing the intent, when there is a journal).
+
+Matching: every maker fill is hedged once; a route is started for all the fills taken and not yet assigned
+to a route (``trio_hedge/engine/_hedger.py``). So each hedge create frame is matched to every maker fill
+received before it and not yet matched; latency = hedge out - fill in, per fill. The same is reported for
+"solo" hedges (those that covered exactly one fill). A create frame with no unmatched fill (a later IOC
+slice, an unwind) is not a hedge start and is only counted. With routes in flight concurrently a later
+slice of one route can take the match of a fill another route is about to hedge (it then reads low); the
+stage breakdown keeps only fills whose stamps are in order. A hedge sent by the REST fallback (trades
+socket down) is not seen; the script reports the fills left unmatched.
 
 Event-loop scheduling lag: a :class:`trio.abc.Instrument` records, for every task step, the time from
 ``task_scheduled`` (the task became runnable) to ``before_task_step`` (it ran), over the whole run.
 ``--no-lag`` leaves the instrument out (its hooks cost ~1 us per task step, which the latency includes).
 
 The default order size (0.002 BTC, two lots) gives one or two fills per cycle and the cycle rate is bound
-by wall-clock timers (quote checks, order resolution), so one replay of the 345 s recording yields about
-a hundred fills at 4x. To reach ``--min-fills`` faster the default overrides quote a larger size
-(``markets.0.order_size=0.05``: the recorded trades fill it in many partial fills, each hedged on its own)
-with the position limits raised to match, switch off the client-side rate limiters (they bound request
-rates, not reaction time), and replay at 4x; runs are repeated until ``--min-fills`` fills are measured.
+by wall-clock timers, so the default overrides quote a larger size (``markets.0.order_size=0.05``: the
+recorded trades fill it in many partial fills) with the position limits raised to match, switch off the
+client-side rate limiters (they bound request rates, not reaction time), and replay at 4x; runs are repeated
+until ``--min-fills`` fills are measured.
 
-Prints the per-run and pooled figures; the LAST line is
-``tick_to_trade_us p50=<> p99=<> max=<> n=<fills> loop_lag_p99_us=<>``.
+Prints the per-run and pooled figures and the stage breakdown; the LAST line is
+``tick_to_trade_us p50=<> p99=<> max=<> n=<fills> loop_lag_p99_us=<> mode=<> journal=<>``.
 
-Usage: ``python scripts/bench_tick_to_trade.py [--min-fills 1000] [--max-runs 20] [--set key=value ...]``
+Usage: ``python scripts/bench_tick_to_trade.py [--min-fills 1000] [--max-runs 20] [--in-process] [--journal]
+[--hedges-in-flight N] [--set key=value ...]``
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import tomllib
 from array import array
 from collections import deque
+from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +82,14 @@ import orjson
 import trio
 import trio_websocket
 from loguru import logger
+from trio._highlevel_socket import _translate_socket_errors_to_stream_errors as _translate_socket_errors
 
 from trio_hedge.app import load_config, run_bot
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/_simproc.py
+import _simproc  # noqa: E402
+
+REPO = _simproc.REPO
 DEFAULT_SETS = [
     "engine.cycles=100000",
     "sim.speed=4",
@@ -89,9 +118,16 @@ class Probe:
         # stage stamps by trade id: the adapter dequeued the frame; the engine's tracker got the Fill
         self.dequeued: dict[str, int] = {}
         self.tracked: dict[str, int] = {}
-        self.place_ns = 0  # the last GrvtVenue.place entry
-        # per matched fill: (socket -> dequeued, dequeued -> tracker, tracker -> place(), place() -> written)
-        self.stages: list[tuple[int, int, int, int]] = []
+        self.taken: dict[str, int] = {}  # the hedger took the fill off its inbox (Hedger._take_fill)
+        self.submit_ns = 0  # the last submit_order entry of the hedge router (before the journal's intent)
+        self.place_ns = 0  # the last GrvtVenue.place entry (after it)
+        # per matched fill: (socket -> dequeued, dequeued -> tracker, tracker -> hedger took it, took it ->
+        # router submit, submit -> place() (the journal's intent commit when there is a journal), place() ->
+        # written)
+        self.stages: list[tuple[int, ...]] = []
+        # the slowest fills: (latency, trade id, stamps relative to fill in: dequeued, tracker, took it,
+        # last submit, last place; 0 = not stamped), for the report
+        self.slowest: list[tuple[int, str, tuple[int, ...]]] = []
 
     def fill_in(self, t_ns: int, text: str) -> None:
         try:
@@ -121,8 +157,13 @@ class Probe:
             self.latency_ns.append(t_ns - t_in)
             t_dq = self.dequeued.pop(trade_id, 0)
             t_tr = self.tracked.pop(trade_id, 0)
-            if t_dq and t_tr and self.place_ns:
-                self.stages.append((t_dq - t_in, t_tr - t_dq, self.place_ns - t_tr, t_ns - self.place_ns))
+            t_tk = self.taken.pop(trade_id, 0)
+            rel = tuple((t - t_in) // 1000 if t else -1 for t in (t_dq, t_tr, t_tk, self.submit_ns, self.place_ns))
+            self.slowest.append((t_ns - t_in, trade_id, rel))
+            self.slowest = sorted(self.slowest, reverse=True)[:5]
+            if t_dq and t_tr and t_tk and self.place_ns and t_tr <= t_tk <= self.submit_ns <= self.place_ns:
+                self.stages.append((t_dq - t_in, t_tr - t_dq, t_tk - t_tr, self.submit_ns - t_tk,
+                                    self.place_ns - self.submit_ns, t_ns - self.place_ns))
             if len(self.pairs) < 3:
                 self.pairs.append((trade_id, coid))
 
@@ -131,7 +172,10 @@ _probe: Probe | None = None
 
 
 class _Tap:
-    """A trio stream proxy that stamps the connection each time ``receive_some`` returns data."""
+    """A trio stream proxy that stamps the connection at the system calls themselves: ``_bench_rx_ns`` when
+    ``recv`` returned the bytes, ``_bench_tx_ns`` when ``send`` handed them to the kernel. (Trio's socket
+    methods yield to the scheduler after a system call that succeeded at once; a stamp taken when
+    ``receive_some``/``send_all`` return would add that scheduling wait to one end or the other.)"""
 
     __slots__ = ("_stream", "_conn")
 
@@ -140,9 +184,41 @@ class _Tap:
         self._conn = conn
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        data: bytes = await self._stream.receive_some(max_bytes)
-        self._conn._bench_rx_ns = _now_ns()
-        return data
+        sock = getattr(self._stream, "socket", None)
+        if sock is None or not hasattr(sock, "_nonblocking_helper"):  # not a plain socket stream (TLS...)
+            data: bytes = await self._stream.receive_some(max_bytes)
+            self._conn._bench_rx_ns = _now_ns()
+            return data
+        conn = self._conn
+
+        def recv_and_stamp(raw: Any, n: int) -> bytes:
+            got: bytes = raw.recv(n)
+            conn._bench_rx_ns = _now_ns()
+            return got
+
+        with _translate_socket_errors():
+            got: bytes = await sock._nonblocking_helper(trio.lowlevel.wait_readable, recv_and_stamp,
+                                                        max_bytes or 65536)
+            return got
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        sock = getattr(self._stream, "socket", None)
+        if sock is None or not hasattr(sock, "_nonblocking_helper"):
+            await self._stream.send_all(data)
+            self._conn._bench_tx_ns = _now_ns()
+            return
+        conn = self._conn
+
+        def send_and_stamp(raw: Any, buf: memoryview) -> int:
+            sent: int = raw.send(buf)
+            conn._bench_tx_ns = _now_ns()
+            return sent
+
+        with self._stream._send_conflict_detector, _translate_socket_errors(), memoryview(data) as view:
+            total = 0
+            while total < len(view):
+                with view[total:] as rest:
+                    total += await sock._nonblocking_helper(trio.lowlevel.wait_writable, send_and_stamp, rest)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -157,9 +233,10 @@ def _trade_id(text: str) -> str | None:
 
 
 def install_probes() -> None:
-    """Monkeypatch trio-websocket's WebSocketConnection, and stamp two stages in between (the engine's
-    ``OrderTracker._on_fill`` and ``GrvtVenue.place`` entries), in this process only."""
-    from trio_hedge.engine import OrderTracker
+    """Monkeypatch trio-websocket's WebSocketConnection, and stamp three stages in between (the engine's
+    ``OrderTracker._on_fill``, the router's ``submit_order`` and ``GrvtVenue.place`` entries), in this process
+    only."""
+    from trio_hedge.engine import Hedger, OrderTracker, _router
     from trio_hedge.venues.grvt import GrvtVenue
 
     cls = trio_websocket.WebSocketConnection
@@ -169,6 +246,8 @@ def install_probes() -> None:
     orig_get = cls.get_message
     orig_on_fill = OrderTracker._on_fill
     orig_place = GrvtVenue.place
+    orig_submit = _router.submit_order  # type: ignore[attr-defined]
+    orig_take = Hedger._take_fill
 
     async def get_message(self: Any) -> str | bytes:
         message = await orig_get(self)
@@ -189,8 +268,19 @@ def install_probes() -> None:
             _probe.place_ns = _now_ns()
         return await orig_place(self, request)
 
+    def _take_fill(self: Any, item: Any) -> bool:
+        if _probe is not None:
+            _probe.taken.setdefault(str(item.fill.trade_id), _now_ns())
+        return bool(orig_take(self, item))
+
+    async def submit_order(venue: Any, request: Any, **kw: Any) -> Any:
+        if _probe is not None:
+            _probe.submit_ns = _now_ns()
+        return await orig_submit(venue, request, **kw)
+
     def __init__(self: Any, stream: Any, *args: Any, **kw: Any) -> None:
         self._bench_rx_ns = 0
+        self._bench_tx_ns = 0
         orig_init(self, _Tap(stream, self), *args, **kw)  # type: ignore[arg-type]
 
     async def _handle_message_event(self: Any, event: Any) -> None:
@@ -201,9 +291,10 @@ def install_probes() -> None:
         await orig_handle(self, event)
 
     async def send_message(self: Any, message: str | bytes) -> None:
+        self._bench_tx_ns = 0
         await orig_send(self, message)
         if _probe is not None and type(message) is str and '"v1/create_order"' in message:
-            _probe.hedge_out(_now_ns(), message)
+            _probe.hedge_out(self._bench_tx_ns or _now_ns(), message)
 
     cls.__init__ = __init__  # type: ignore[method-assign]
     cls._handle_message_event = _handle_message_event  # type: ignore[method-assign]
@@ -211,6 +302,8 @@ def install_probes() -> None:
     cls.get_message = get_message  # type: ignore[method-assign]
     OrderTracker._on_fill = _on_fill  # type: ignore[method-assign]
     GrvtVenue.place = place  # type: ignore[method-assign]
+    _router.submit_order = submit_order  # type: ignore[attr-defined]
+    Hedger._take_fill = _take_fill  # type: ignore[method-assign]
 
 
 class LagInstrument(trio.abc.Instrument):
@@ -240,19 +333,106 @@ def pct(sorted_values: Any, q: float) -> float:
     return float(sorted_values[k])
 
 
-def one_run(sets: list[str], lag: bool) -> tuple[Probe, array[int], dict[str, Any], float]:
+def _intent_figures(summary: dict[str, Any]) -> tuple[float | None, float | None, int]:
+    j = summary.get("journal", {}).get("intent_commit_ms", {})
+    return j.get("p50"), j.get("p99"), int(j.get("count") or 0)
+
+
+async def _run_until(config: Any, journal_path: Path | None, stop_after_s: float) -> Any:
+    """``run_bot`` with its signal watcher, stopped gracefully (SIGINT to this process, as ``kill -INT`` would)
+    after ``stop_after_s``: against the standalone simulator the bot does not see the recording end."""
+    async with trio.open_nursery() as nursery:
+
+        async def stopper() -> None:
+            await trio.sleep(max(1.0, stop_after_s))
+            os.kill(os.getpid(), signal.SIGINT)
+
+        nursery.start_soon(stopper)
+        result = await run_bot(config, handle_signals=True, journal_path=journal_path)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+def one_run(
+    sets: list[str], lag: bool, *, in_process: bool, journal: bool, tmp: Path
+) -> tuple[Probe, array[int], dict[str, Any], float]:
+    """One run of the bot: against the embedded simulators (``in_process``) or a fresh standalone simulator
+    (``python -m trio_hedge sim``) in another process; with a journal in ``tmp`` when ``journal``."""
     global _probe
     probe = Probe()
-    _probe = probe
     inst = LagInstrument() if lag else None
-    config = load_config(REPO / "config.toml", sets)
-    t0 = time.perf_counter()
-    result = trio.run(run_bot, config, instruments=[inst] if inst else [])
-    wall_s = time.perf_counter() - t0
-    _probe = None
+    journal_path = tmp / "journal.sqlite" if journal else None
+    if journal_path is not None:
+        for suffix in ("", "-wal", "-shm", ".lock"):
+            Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
+    sim_proc: subprocess.Popen[bytes] | None = None
+    try:
+        if in_process:
+            config = load_config(REPO / "config.toml", sets)
+            _probe = probe
+            t0 = time.perf_counter()
+            result = trio.run(partial(run_bot, config, journal_path=journal_path), instruments=[inst] if inst else [])
+        else:
+            shipped = load_config(REPO / "config.toml", sets)
+            speed = shipped.sim.speed
+            sim_sets = [a for kv in sets if kv.startswith("sim.") for a in ("--set", kv)]
+            t_sim = time.monotonic()
+            sim_proc, sim = _simproc.start_sim(tmp / "sim.err", speed, linger_s=60.0, extra_args=sim_sets)
+            tree = tomllib.loads((REPO / "config.toml").read_text(encoding="utf-8"))
+            _simproc.point_config_at_sim(tree, sim, tmp)
+            path = tmp / "config.toml"
+            path.write_text(_simproc.to_toml(tree), encoding="utf-8")
+            config = load_config(path, sets)
+            data_s = _simproc.RECORDING_S / speed if speed > 0 else 60.0
+            stop_after_s = data_s - (time.monotonic() - t_sim) - 2.0
+            _probe = probe
+            t0 = time.perf_counter()
+            result = trio.run(_run_until, config, journal_path, stop_after_s, instruments=[inst] if inst else [])
+        wall_s = time.perf_counter() - t0
+    finally:
+        _probe = None
+        _simproc.stop_process(sim_proc, "simulator", signal.SIGINT, 10)
     if result.exit_code != 0:
         print(f"  run ended with exit {result.exit_code}: {result.exit_reason}", file=sys.stderr)
     return probe, inst.lag_ns if inst else array("q"), result.summary, wall_s
+
+
+def bench_intent_commits(tmp: Path, n: int) -> None:
+    """The journal's intent commit on this disk, alone: ``Journal.record_intent`` (one transaction, WAL,
+    synchronous=FULL: an fsync of the WAL per commit) called directly, and through
+    ``JournalRecorder.record_intent`` (``AsyncJournal``'s worker thread and the hop back to the event loop),
+    ``n`` each on a fresh file. Prints p50/p99/max in us."""
+    from trio_hedge.app._journal import Journal, open_async_journal
+    from trio_hedge.app._reconcile import JournalRecorder
+    from trio_hedge.domain import OrderRequest, OrderType, Side, TimeInForce
+
+    def request(i: int) -> OrderRequest:
+        return OrderRequest(client_order_id=f"bench-{i}", symbol="BTC_USDT_Perp", side=Side.SELL,
+                            size=Decimal("0.001"), order_type=OrderType.LIMIT, price=Decimal("100000.0"),
+                            tif=TimeInForce.IOC, reason="hedge")
+
+    def show(name: str, values: list[int]) -> None:
+        v = sorted(values)
+        print(f"intent commit {name}: p50 {pct(v, 0.5) / 1e3:.0f} p99 {pct(v, 0.99) / 1e3:.0f} "
+              f"max {pct(v, 1.0) / 1e3:.0f} us (n={len(v)})")
+
+    path = tmp / "intents-direct.sqlite"
+    direct: list[int] = []
+    with Journal.open(path) as journal:
+        for i in range(n):
+            t0 = _now_ns()
+            journal.record_intent("grvt", request(i))
+            direct.append(_now_ns() - t0)
+    show("Journal.record_intent (direct, this thread)", direct)
+
+    async def via_recorder() -> list[int]:
+        async with open_async_journal(tmp / "intents-async.sqlite") as journal:
+            recorder = JournalRecorder(journal)
+            for i in range(n):
+                await recorder.record_intent("grvt", request(i), None)
+            return list(recorder.intent_latency_ns)
+
+    show("JournalRecorder.record_intent (worker thread, from trio)", trio.run(via_recorder))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,45 +441,89 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-runs", type=int, default=20)
     ap.add_argument("--set", dest="sets", action="append", default=[], help="extra config override key=value")
     ap.add_argument("--no-lag", action="store_true", help="leave out the scheduling-lag instrument")
+    ap.add_argument("--in-process", action="store_true",
+                    help="run the wire simulators in the bot's own process and event loop (the old mode)")
+    ap.add_argument("--journal", action="store_true",
+                    help="run with the SQLite journal (intent committed before every send), in a temp dir")
+    ap.add_argument("--hedges-in-flight", type=int, default=None,
+                    help="routed hedges in flight at once (markets.0.max_hedges_in_flight; default: config.toml)")
+    ap.add_argument("--intent-commits", type=int, default=0, metavar="N",
+                    help="only time N journal intent commits on this disk (direct and via the recorder), then exit")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="write a cProfile of the bot's process (all runs) to this file (slows everything down)")
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args(argv)
 
     logger.remove()
     logger.add(sys.stderr, level=args.log_level)
+    if args.intent_commits:
+        tmp = Path(tempfile.mkdtemp(prefix="bench_intent_"))
+        try:
+            bench_intent_commits(tmp, args.intent_commits)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     install_probes()
     sets = DEFAULT_SETS + args.sets
-    print(f"config.toml with: {' '.join(sets)}")
+    if args.hedges_in_flight is not None:
+        sets.append(f"markets.0.max_hedges_in_flight={args.hedges_in_flight}")
+    mode = "in-process" if args.in_process else "sim-process"
+    where = "embedded wire simulators in the bot's loop" if args.in_process else "trio_hedge sim, another process"
+    print(f"mode {mode} ({where}), journal {'on' if args.journal else 'off'}; config.toml with: {' '.join(sets)}")
     all_lat = array("q")
     all_lag = array("q")
     all_solo = array("q")
-    all_stages: list[tuple[int, int, int, int]] = []
+    all_stages: list[tuple[int, ...]] = []
+    intent_p50: list[float] = []
+    intent_p99: list[float] = []
     fills = hedges = runs = 0
     per_run_p99: list[float] = []
-    while len(all_lat) < args.min_fills and runs < args.max_runs:
-        gc.collect()
-        probe, lag_ns, summary, wall_s = one_run(sets, not args.no_lag)
-        runs += 1
-        fills += probe.fills
-        hedges += probe.hedges
-        lat = sorted(probe.latency_ns)
-        all_lat.extend(lat)
-        all_lag.extend(lag_ns)
-        all_solo.extend(probe.solo_ns)
-        all_stages.extend(probe.stages)
-        lag = sorted(lag_ns)
-        if lat:
-            per_run_p99.append(pct(lat, 0.99) / 1e3)
-        sl = summary.get("hedge_latency_ms", {})
-        print(
-            f"run {runs}: {wall_s:.1f} s, {summary.get('cycles_completed')} cycles, {probe.fills} maker fills in, "
-            f"{probe.hedges} hedge starts out ({probe.other_creates} other creates), "
-            f"{len(probe.pending)} fills unmatched; tick-to-trade us p50 {pct(lat, 0.5) / 1e3:.0f} "
-            f"p99 {pct(lat, 0.99) / 1e3:.0f} max {pct(lat, 1.0) / 1e3:.0f}; "
-            f"loop lag us p99 {pct(lag, 0.99) / 1e3:.0f} (n={len(lag)}); "
-            f"summary hedge_latency_ms p50 {sl.get('p50')} p99 {sl.get('p99')} (n={sl.get('count')}); "
-            f"e.g. trade {probe.pairs[:1]}",
-            flush=True,
-        )
+    tmp = Path(tempfile.mkdtemp(prefix="bench_t2t_"))  # /tmp: the same disk as the repo on this VM
+    try:
+        while len(all_lat) < args.min_fills and runs < args.max_runs:
+            gc.collect()
+            if args.profile is not None:
+                import cProfile
+
+                prof = cProfile.Profile()
+                probe, lag_ns, summary, wall_s = prof.runcall(one_run, sets, not args.no_lag,
+                                                              in_process=args.in_process, journal=args.journal,
+                                                              tmp=tmp)
+                prof.dump_stats(args.profile)
+            else:
+                probe, lag_ns, summary, wall_s = one_run(sets, not args.no_lag, in_process=args.in_process,
+                                                         journal=args.journal, tmp=tmp)
+            runs += 1
+            fills += probe.fills
+            hedges += probe.hedges
+            lat = sorted(probe.latency_ns)
+            all_lat.extend(lat)
+            all_lag.extend(lag_ns)
+            all_solo.extend(probe.solo_ns)
+            all_stages.extend(probe.stages)
+            lag = sorted(lag_ns)
+            if lat:
+                per_run_p99.append(pct(lat, 0.99) / 1e3)
+            sl = summary.get("hedge_latency_ms", {})
+            ip50, ip99, icount = _intent_figures(summary)
+            if icount:
+                intent_p50.append(float(ip50))  # type: ignore[arg-type]
+                intent_p99.append(float(ip99))  # type: ignore[arg-type]
+            print(
+                f"run {runs}: {wall_s:.1f} s, {summary.get('cycles_completed')} cycles, {probe.fills} maker fills in, "
+                f"{probe.hedges} hedge starts out ({probe.other_creates} other creates), "
+                f"{len(probe.pending)} fills unmatched; tick-to-trade us p50 {pct(lat, 0.5) / 1e3:.0f} "
+                f"p99 {pct(lat, 0.99) / 1e3:.0f} max {pct(lat, 1.0) / 1e3:.0f}; "
+                f"loop lag us p99 {pct(lag, 0.99) / 1e3:.0f} (n={len(lag)}); "
+                f"summary hedge_latency_ms p50 {sl.get('p50')} p99 {sl.get('p99')} (n={sl.get('count')})"
+                + (f"; journal intent_commit_ms p50 {ip50} p99 {ip99} (n={icount})" if icount else "")
+                + f"; e.g. trade {probe.pairs[:1]}",
+                flush=True,
+            )
+            print("  slowest fills (us after fill in: dequeued, tracker, hedger took it, last submit, last place): "
+                  + "; ".join(f"{lat // 1000} us trade {tid} {rel}" for lat, tid, rel in probe.slowest), flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     lat = sorted(all_lat)
     lag = sorted(all_lag)
     solo = sorted(all_solo)
@@ -311,13 +535,19 @@ def main(argv: list[str] | None = None) -> int:
         f"n={len(solo)} p50 {pct(solo, 0.5) / 1e3:.0f} p99 {pct(solo, 0.99) / 1e3:.0f} "
         f"max {pct(solo, 1.0) / 1e3:.0f} us"
     )
-    names = ("socket->adapter dequeue", "adapter->engine tracker", "tracker->GrvtVenue.place", "place->frame written")
+    names = ("socket->adapter dequeue", "adapter->engine tracker", "tracker->hedger took it",
+             "took it->router submit", "submit->GrvtVenue.place (journal intent)", "place->frame written")
     for i, name in enumerate(names):
         col = sorted(st[i] for st in all_stages)
-        print(f"stage {name}: p50 {pct(col, 0.5) / 1e3:.0f} p99 {pct(col, 0.99) / 1e3:.0f} us (n={len(col)})")
+        print(f"stage {name}: p50 {pct(col, 0.5) / 1e3:.0f} p99 {pct(col, 0.99) / 1e3:.0f} "
+              f"max {pct(col, 1.0) / 1e3:.0f} us (n={len(col)})")
+    if intent_p50:
+        print(f"journal intent commit ms (run summaries, median of runs): p50 {statistics.median(intent_p50):.3f} "
+              f"p99 {statistics.median(intent_p99):.3f}")
     print(
         f"tick_to_trade_us p50={pct(lat, 0.5) / 1e3:.0f} p99={pct(lat, 0.99) / 1e3:.0f} "
-        f"max={pct(lat, 1.0) / 1e3:.0f} n={len(lat)} loop_lag_p99_us={pct(lag, 0.99) / 1e3:.0f}"
+        f"max={pct(lat, 1.0) / 1e3:.0f} n={len(lat)} loop_lag_p99_us={pct(lag, 0.99) / 1e3:.0f} "
+        f"mode={mode} journal={'on' if args.journal else 'off'}"
     )
     return 0 if lat else 1
 

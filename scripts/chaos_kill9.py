@@ -45,10 +45,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import random
-import selectors
 import shutil
 import signal
 import subprocess
@@ -62,9 +60,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-RECORDING_S = 345.0
-"""Length of the shipped recordings (trio_hedge/data/SOURCES.md): the sim's data lasts 345 / speed seconds."""
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/_simproc.py, also when loaded by path
+import _simproc  # noqa: E402
+from _simproc import RECORDING_S, REPO, point_config_at_sim, to_toml  # noqa: E402,F401 - to_toml: tests use it
+
 PROGRAM = "trio_hedge"
 
 
@@ -77,46 +76,8 @@ def log(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- config writing
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)  # a JSON string of printable text is a TOML basic string
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def to_toml(tree: dict[str, Any]) -> str:
-    """A minimal TOML writer for the config's shape: tables of scalars, nested tables, arrays of tables."""
-    out: list[str] = []
-
-    def table(prefix: str, node: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in node.items() if not isinstance(v, (dict, list))}
-        if scalars or not prefix:
-            if prefix:
-                out.append(f"[{prefix}]")
-            out.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
-            out.append("")
-        for k, v in node.items():
-            key = f"{prefix}.{k}" if prefix else k
-            if isinstance(v, dict):
-                table(key, v)
-            elif isinstance(v, list):
-                for item in v:
-                    out.append(f"[[{key}]]")
-                    out.extend(f"{ik} = {_toml_value(iv)}" for ik, iv in item.items())
-                    out.append("")
-
-    table("", tree)
-    return "\n".join(out)
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
+# to_toml, the 0600 secrets files, starting/stopping the simulator: scripts/_simproc.py (shared with
+# scripts/bench_tick_to_trade.py).
 
 
 def write_config(tmp: Path, sim: dict[str, Any], *, kills: int, speed: float) -> Path:
@@ -127,16 +88,7 @@ def write_config(tmp: Path, sim: dict[str, Any], *, kills: int, speed: float) ->
     tree["journal"]["path"] = str(tmp / "journal.sqlite")
     tree["journal"]["max_crashes"] = kills + 10  # every purposeful kill -9 counts as a crash
     tree["log"]["level"] = "INFO"
-    bp, gr = sim["backpack"], sim["grvt"]
-    bp_secrets, gr_secrets = tmp / "backpack.secrets.toml", tmp / "grvt.secrets.toml"
-    _write_private(bp_secrets, to_toml({"api_key": bp["api_key"], "api_secret": bp["api_secret"]}))
-    _write_private(gr_secrets, to_toml({"api_key": gr["api_key"], "private_key": gr["private_key"]}))
-    tree["venues"]["backpack"].update(endpoint="live", rest_url=bp["rest"], ws_url=bp["ws"],
-                                      secrets_file=str(bp_secrets))
-    tree["venues"]["grvt"].update(endpoint="live", edge_url=gr["rest"], market_data_url=gr["rest"],
-                                  trades_url=gr["rest"], market_data_ws_url=gr["ws"], trades_ws_url=gr["ws"],
-                                  sub_account_id=str(gr["sub_account_id"]), chain_id=int(gr["chain_id"]),
-                                  secrets_file=str(gr_secrets))
+    point_config_at_sim(tree, sim, tmp)
     path = tmp / "config.toml"
     path.write_text(to_toml(tree), encoding="utf-8")
     return path
@@ -190,55 +142,15 @@ stdout_logfile_maxbytes=0
 def start_sim(tmp: Path, speed: float, linger_s: float, deadline_s: float = 60.0) -> tuple[subprocess.Popen[bytes],
                                                                                                dict[str, Any]]:
     """Start the standalone simulator and read its JSON line (bounded). Raises ChaosError."""
-    err = open(tmp / "log" / "sim.err", "wb")  # noqa: SIM115 - closed with the process's lifetime (tmp dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trio_hedge", "sim", "--config", str(REPO / "config.toml"), "--speed", str(speed),
-         "--linger-s", str(linger_s)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    buf = b""
-    end = time.monotonic() + deadline_s
     try:
-        while b"\n" not in buf:
-            left = end - time.monotonic()
-            if left <= 0 or proc.poll() is not None:
-                raise ChaosError(f"the simulator did not print its JSON line (exit {proc.poll()}); see {err.name}")
-            if sel.select(timeout=min(left, 1.0)):
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    raise ChaosError(f"the simulator closed stdout (exit {proc.wait(5)}); see {err.name}")
-                buf += chunk
-    except BaseException:
-        stop_process(proc, "simulator", signal.SIGINT, 10)
-        raise
-    finally:
-        sel.close()
-    try:
-        info = json.loads(buf.split(b"\n", 1)[0])
-        for venue in ("backpack", "grvt"):
-            for url in (info[venue]["rest"], info[venue]["ws"]):
-                if "//127.0.0.1:" not in url:
-                    raise ChaosError(f"the simulator is not on loopback: {url}")
-    except (ValueError, KeyError, TypeError) as exc:
-        stop_process(proc, "simulator", signal.SIGINT, 10)
-        raise ChaosError(f"unreadable simulator line: {type(exc).__name__}") from None
-    return proc, info
+        return _simproc.start_sim(tmp / "log" / "sim.err", speed, linger_s, deadline_s)
+    except _simproc.SimProcError as exc:
+        raise ChaosError(str(exc)) from None
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, name: str, sig: int, wait_s: float) -> None:
     """Send ``sig``, wait up to ``wait_s``, then SIGKILL (the process only: it is our child)."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        proc.send_signal(sig)
-        proc.wait(wait_s)
-    except subprocess.TimeoutExpired:
-        log(f"{name} did not stop within {wait_s}s: SIGKILL")
-        proc.kill()
-        proc.wait(10)
+    _simproc.stop_process(proc, name, sig, wait_s, log=log)
 
 
 def rpc(sock: Path) -> Any:
