@@ -1,20 +1,19 @@
 """The Backpack adapter against the Backpack wire simulator over loopback (real clock, real sockets).
 
 Each test starts a simulated exchange on a small synthetic recording (tests/synth.py), serves it with
-``serve_backpack`` and opens the real adapter on it. Faults are injected with two tiny helpers defined here:
+``serve_backpack`` and opens the real adapter on it. Faults are injected with:
 
-* :class:`FaultProxy`, a TCP proxy that can reset (RST) every connection, refuse new ones, or blackhole them
-  (accept and forward nothing: a silent half-open connection, as a cut cable looks);
-* :class:`WsRelay`, a WebSocket relay that can drop one depth frame (a sequence gap), inject frames, and ping
-  the adapter's connections from the server side.
+* the shared loopback TCP fault proxy (trio_hedge/sim/_faultproxy.py), which resets (RST) every connection,
+  refuses new ones, blackholes them (forwards nothing, holding the data: a silent connection, as a cut cable
+  looks), delays the answers, or drops one depth frame (a sequence gap);
+* :class:`WsRelay`, a WebSocket relay defined here that injects frames and pings the adapter's connections from
+  the server side.
 
 Every wait is bounded (``fail_after``); the file runs in well under a minute.
 """
 
 from __future__ import annotations
 
-import socket
-import struct
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -41,6 +40,7 @@ from trio_hedge.domain import (
 )
 from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
 from trio_hedge.sim._backpack_server import BackpackSimInfo, serve_backpack
+from trio_hedge.sim._faultproxy import FaultProxy, open_fault_proxy
 from trio_hedge.venues import (
     AuthError,
     DuplicateClientOrderId,
@@ -166,82 +166,19 @@ async def _book_matches_venue(venue: BackpackVenue, exchange: SimExchange, *, wi
 # ============================================================================================== fault helpers
 
 
-def _rst(stream: trio.SocketStream) -> None:
-    """Close ``stream`` with a TCP RST (SO_LINGER 0); tasks blocked on it get ClosedResourceError."""
-    try:
-        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    stream.socket.close()
-
-
-@dataclass
-class FaultProxy:
-    """A TCP proxy on 127.0.0.1 in front of ``target_port``: ``reset_all()`` sends RST on every connection,
-    ``refuse`` resets new ones at once, ``blackhole`` accepts and forwards nothing (in either direction)."""
-
-    target_port: int
-    refuse: bool = False
-    blackhole: bool = False
-    delay_s: float = 0.0  # added to every chunk travelling back from the target
-    port: int = 0
-    accepted: int = 0
-    _pairs: set[tuple[trio.SocketStream, trio.SocketStream]] = field(default_factory=set)
-
-    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
-        task_status.started(self.port)
-        await trio.serve_listeners(self._handle, listeners)
-
-    def reset_all(self) -> None:
-        for client, upstream in list(self._pairs):
-            _rst(client)
-            _rst(upstream)
-
-    async def _handle(self, client: trio.SocketStream) -> None:
-        self.accepted += 1
-        if self.refuse:
-            _rst(client)
-            return
-        try:
-            upstream = await trio.open_tcp_stream("127.0.0.1", self.target_port)
-        except OSError:
-            _rst(client)
-            return
-        pair = (client, upstream)
-        self._pairs.add(pair)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pump, client, upstream, nursery.cancel_scope, False)
-                nursery.start_soon(self._pump, upstream, client, nursery.cancel_scope, True)
-        finally:
-            self._pairs.discard(pair)
-            for s in pair:
-                if s.socket.fileno() != -1:
-                    s.socket.close()
-
-    async def _pump(
-        self, src: trio.SocketStream, dst: trio.SocketStream, scope: trio.CancelScope, delayed: bool
-    ) -> None:
-        try:
-            while data := await src.receive_some(65536):
-                if delayed and self.delay_s:
-                    await trio.sleep(self.delay_s)
-                if not self.blackhole:
-                    await dst.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-        scope.cancel()
+@asynccontextmanager
+async def _proxied(url: str) -> AsyncIterator[FaultProxy]:
+    """The shared fault proxy in front of the simulator's port named in ``url`` (``http://`` or ``ws://``)."""
+    async with open_fault_proxy("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))) as proxy:
+        yield proxy
 
 
 @dataclass
 class WsRelay:
-    """A WebSocket relay to ``upstream``: drops the next ``drop_depth`` depth frames, can inject frames into the
-    public or private connections, and can ping the adapter's connections (server side)."""
+    """A WebSocket relay to ``upstream``: can inject frames into the public or private connections, and can ping
+    the adapter's connections (server side)."""
 
     upstream: str
-    drop_depth: int = 0
     url: str = ""
     clients: dict[WebSocketConnection, bool] = field(default_factory=dict)  # connection -> is private
 
@@ -278,9 +215,6 @@ class WsRelay:
         try:
             while True:
                 message = await up.get_message()
-                if self.drop_depth and '"stream":"depth.' in str(message):
-                    self.drop_depth -= 1
-                    continue
                 await client.send_message(message)
         except ConnectionClosed:
             scope.cancel()
@@ -459,18 +393,16 @@ async def test_place_is_idempotent_by_client_id(tmp_path: Path) -> None:
 
 
 async def test_a_timed_out_place_is_unknown_and_its_repeat_resolves_without_sending(tmp_path: Path) -> None:
-    async with running_sim(tmp_path, fill_start_s=30) as sim:
-        rest = FaultProxy(int(sim.info.rest.rsplit(":", 1)[1]))
-        await sim.nursery.start(rest.run)
+    async with running_sim(tmp_path, fill_start_s=30) as sim, _proxied(sim.info.rest) as rest:
         with trio.fail_after(10):
             async with open_backpack_venue(sim.settings(rest_url=f"http://127.0.0.1:{rest.port}")) as venue:
                 req = _req(venue, Side.BUY, "0.001", "99.6", post_only=True)
-                rest.delay_s = 1.5  # the answer comes after our request budget (0.8 s)
+                rest.set_latency(down_s=1.5)  # the answer comes after our request budget (0.8 s)
                 with pytest.raises(UnknownOutcome) as excinfo:
                     await venue.place(req)
                 assert excinfo.value.code == "timeout"
                 assert len(sim.engine_orders()) == 1  # ...but the venue did take it
-                rest.delay_s = 0.0
+                rest.set_latency(down_s=0.0)
                 again = await venue.place(req)  # resolved by a status query, not a second order
                 assert again.status is OrderStatus.OPEN and again.client_order_id == req.client_order_id
                 assert sim.engine_orders() == [again.venue_order_id]
@@ -492,18 +424,16 @@ async def test_a_client_id_live_in_another_session_is_a_duplicate_not_a_refusal(
 
 
 async def test_depth_gap_invalidates_the_book_and_resyncs(tmp_path: Path) -> None:
-    async with running_sim(tmp_path, fill_start_s=30) as sim:
-        relay = WsRelay(sim.info.ws)
-        await sim.nursery.start(relay.run)
+    async with running_sim(tmp_path, fill_start_s=30) as sim, _proxied(sim.info.ws) as proxy:
         with trio.fail_after(10):
-            async with open_backpack_venue(sim.settings(ws_url=relay.url)) as venue:
+            async with open_backpack_venue(sim.settings(ws_url=f"ws://127.0.0.1:{proxy.port}/")) as venue:
                 await _book_matches_venue(venue, sim.exchange, within_s=2)
                 seq_before = venue.book(SYM).seq
-                relay.drop_depth = 1
+                proxy.drop_ws_frames(lambda frame: b'"stream":"depth.' in frame)
                 with trio.fail_after(2):
                     while venue.book(SYM).valid:
                         await venue.wait_book_change(SYM)
-                assert "gap" in venue.book(SYM).invalid_reason
+                assert "gap" in venue.book(SYM).invalid_reason and proxy.statistics().ws_frames_dropped == 1
                 assert not venue.feed_state(SYM).connected
                 await _book_matches_venue(venue, sim.exchange, within_s=3)
                 assert venue.feed_state(SYM).connected and venue.book(SYM).seq > seq_before + 1
@@ -512,9 +442,8 @@ async def test_depth_gap_invalidates_the_book_and_resyncs(tmp_path: Path) -> Non
 async def test_deltas_arriving_while_a_slow_snapshot_is_fetched_are_buffered(
     tmp_path: Path, log_lines: list[str]
 ) -> None:
-    async with running_sim(tmp_path, fill_start_s=30) as sim:
-        slow_rest = FaultProxy(int(sim.info.rest.rsplit(":", 1)[1]), delay_s=0.3)  # ~6 depth updates per fetch
-        await sim.nursery.start(slow_rest.run)
+    async with running_sim(tmp_path, fill_start_s=30) as sim, _proxied(sim.info.rest) as slow_rest:
+        slow_rest.set_latency(down_s=0.3)  # ~6 depth updates per fetch
         with trio.fail_after(10):
             async with open_backpack_venue(sim.settings(rest_url=f"http://127.0.0.1:{slow_rest.port}")) as venue:
                 await _book_matches_venue(venue, sim.exchange, within_s=2)
@@ -526,9 +455,7 @@ async def test_deltas_arriving_while_a_slow_snapshot_is_fetched_are_buffered(
 async def test_reconnect_after_reset_and_missed_fills_are_reconciled_once(
     tmp_path: Path, log_lines: list[str]
 ) -> None:
-    async with running_sim(tmp_path, fill_start_s=2.0) as sim:
-        proxy = FaultProxy(int(sim.info.ws.rsplit(":", 1)[1].strip("/")))
-        await sim.nursery.start(proxy.run)
+    async with running_sim(tmp_path, fill_start_s=2.0) as sim, _proxied(sim.info.ws) as proxy:
         settings = sim.settings(ws_url=f"ws://127.0.0.1:{proxy.port}/", private_stream_budget_s=5.0)
         with trio.fail_after(15):
             async with open_backpack_venue(settings) as venue:
@@ -538,7 +465,7 @@ async def test_reconnect_after_reset_and_missed_fills_are_reconciled_once(
                 await venue.place(req)
                 seen: list[VenueEvent] = []
                 await _until(rx, seen, lambda s: len(_fills(s, cid)) >= 1, within_s=5)
-                proxy.refuse = True
+                proxy.refuse()
                 proxy.reset_all()  # every WS connection (depth and private) gets a RST; no new one for 0.9 s
                 with trio.fail_after(1):
                     while venue.book(SYM).valid:
@@ -546,7 +473,7 @@ async def test_reconnect_after_reset_and_missed_fills_are_reconciled_once(
                 await trio.sleep(0.9)  # fills keep happening on the venue meanwhile
                 missed = len(sim.exchange.engine("backpack", SYM).fills) - len(_fills(seen, cid))
                 assert missed >= 2, "the outage must hide fills from the stream"
-                proxy.refuse = False
+                proxy.refuse(False)
                 await _until(rx, seen, lambda s: any(u.status is OrderStatus.FILLED for u in _updates(s, cid)),
                              within_s=6)
                 await _book_matches_venue(venue, sim.exchange, within_s=3)
@@ -592,9 +519,7 @@ async def test_server_pings_are_answered_and_malformed_frames_do_not_crash(
 
 
 async def test_private_stream_loss_cancels_resting_orders_over_rest(tmp_path: Path, log_lines: list[str]) -> None:
-    async with running_sim(tmp_path, fill_start_s=30) as sim:
-        proxy = FaultProxy(int(sim.info.ws.rsplit(":", 1)[1].strip("/")))
-        await sim.nursery.start(proxy.run)
+    async with running_sim(tmp_path, fill_start_s=30) as sim, _proxied(sim.info.ws) as proxy:
         with trio.fail_after(15):
             async with open_backpack_venue(sim.settings(ws_url=f"ws://127.0.0.1:{proxy.port}/")) as venue:
                 rx = venue.events(SYM)
@@ -602,7 +527,7 @@ async def test_private_stream_loss_cancels_resting_orders_over_rest(tmp_path: Pa
                 await venue.place(resting)
                 await trio.sleep(2.5)  # 2.5 budgets of a quiet but healthy private stream: its pongs count
                 assert len(sim.engine_orders()) == 1
-                proxy.blackhole = True  # silent: only the heartbeat can notice
+                proxy.blackhole()  # silent: only the heartbeat can notice
                 t0 = trio.current_time()
                 await _wait_for(lambda: sim.engine_orders() == [], within_s=3)
                 took_s = trio.current_time() - t0
@@ -611,7 +536,7 @@ async def test_private_stream_loss_cancels_resting_orders_over_rest(tmp_path: Pa
                     await venue.place(_req(venue, Side.BUY, "0.001", "99.5", post_only=True))
                 ioc = await venue.place(_req(venue, Side.BUY, "0.001", "100.1", tif=TimeInForce.IOC))
                 assert ioc.status is OrderStatus.FILLED  # takers still go out (a flatten needs them)
-                proxy.blackhole = False
+                proxy.blackhole(False)
                 proxy.reset_all()
                 seen: list[VenueEvent] = []
                 cid = resting.client_order_id
@@ -623,16 +548,14 @@ async def test_private_stream_loss_cancels_resting_orders_over_rest(tmp_path: Pa
 
 
 async def test_watchdog_marks_the_feed_down_when_rest_fails_too(tmp_path: Path, log_lines: list[str]) -> None:
-    async with running_sim(tmp_path, fill_start_s=30) as sim:
-        port = int(sim.info.ws.rsplit(":", 1)[1].strip("/"))
-        ws_proxy, rest_proxy = FaultProxy(port), FaultProxy(port)
-        await sim.nursery.start(ws_proxy.run)
-        await sim.nursery.start(rest_proxy.run)
+    async with running_sim(tmp_path, fill_start_s=30) as sim, _proxied(sim.info.ws) as ws_proxy, \
+            _proxied(sim.info.rest) as rest_proxy:  # fmt: skip
         settings = sim.settings(ws_url=f"ws://127.0.0.1:{ws_proxy.port}/", rest_url=f"http://127.0.0.1:{rest_proxy.port}")
         with trio.fail_after(20):
             async with open_backpack_venue(settings) as venue:
                 await venue.place(_req(venue, Side.BUY, "0.001", "99.6", post_only=True))
-                ws_proxy.blackhole = rest_proxy.blackhole = True
+                ws_proxy.blackhole()
+                rest_proxy.blackhole()
                 await _wait_for(lambda: "could not be cancelled" in venue.book(SYM).invalid_reason, within_s=4)
                 state = venue.feed_state(SYM)
                 assert not state.connected and not venue.book(SYM).valid
@@ -640,7 +563,8 @@ async def test_watchdog_marks_the_feed_down_when_rest_fails_too(tmp_path: Path, 
                 await trio.sleep(0.5)
                 assert not venue.feed_state(SYM).connected  # ...and the mark holds while it does
                 assert venue.feed_state(SYM).since_s == state.since_s
-                ws_proxy.blackhole = rest_proxy.blackhole = False
+                ws_proxy.blackhole(False)
+                rest_proxy.blackhole(False)
                 ws_proxy.reset_all()
                 rest_proxy.reset_all()
                 await _wait_for(lambda: sim.engine_orders() == [], within_s=4)  # the retry cancels it

@@ -5,20 +5,19 @@ The exchange replays a tiny synthetic recording (tests/synth.py) in real time: b
 60000.1 (1.0 each) never move; a deeper level changes every 50 ms, so book deltas keep flowing. Each test
 starts its own exchange, simulator and proxies (a fraction of a second).
 
-:class:`FaultProxy` is a loopback TCP proxy that can cut every connection (RST), refuse new ones, blackhole
-traffic, and, for WebSocket traffic, drop chosen server-to-client frames (a book delta, to make a sequence
-gap; a ``create_order`` answer, to make an unknown outcome).
+Faults come from the shared loopback TCP fault proxy (trio_hedge/sim/_faultproxy.py), one in front of the REST
+endpoint and one per WebSocket stream: it cuts every connection (RST), refuses new ones, blackholes traffic
+(held until released), and drops chosen server-to-client WebSocket frames (a book delta, to make a sequence gap;
+a ``create_order`` answer, to make an unknown outcome).
 """
 
 from __future__ import annotations
 
 import logging
-import socket
-import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from trio_hedge.domain import (
     VenueEvent,
 )
 from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
+from trio_hedge.sim._faultproxy import FaultProxy, open_fault_proxy
 from trio_hedge.sim._grvt_server import GrvtSimInfo, serve_grvt
 from trio_hedge.venues import (
     AuthError,
@@ -88,133 +88,6 @@ def _recording(path: Path, seconds: float = 60.0) -> Path:
     return r.write(path)
 
 
-# ---------------------------------------------------------------------------------------------- fault proxy
-def _abort(stream: trio.SocketStream) -> None:
-    """Make the next close send RST (SO_LINGER 0), as a cut connection does."""
-    try:
-        stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-
-
-def _frame_len(buf: bytearray) -> int | None:
-    """Length of the first complete server-to-client WebSocket frame in ``buf`` (RFC 6455 §5.2), or None."""
-    if len(buf) < 2:
-        return None
-    n, pos = buf[1] & 0x7F, 2
-    if n == 126:
-        if len(buf) < 4:
-            return None
-        n, pos = int.from_bytes(buf[2:4], "big"), 4
-    elif n == 127:
-        if len(buf) < 10:
-            return None
-        n, pos = int.from_bytes(buf[2:10], "big"), 10
-    if buf[1] & 0x80:
-        pos += 4
-    return pos + n if len(buf) >= pos + n else None
-
-
-@dataclass(eq=False)
-class _Pipe:
-    client: trio.SocketStream
-    upstream: trio.SocketStream
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-
-
-@dataclass(eq=False)
-class FaultProxy:
-    """Loopback TCP proxy to ``upstream_port`` with fault switches (see the module docstring)."""
-
-    upstream_port: int
-    websocket: bool
-    port: int = 0
-    accepted: int = 0
-    refusing: bool = False
-    blackholed: bool = False
-    dropped: int = 0
-    _pipes: set[_Pipe] = field(default_factory=set)
-    _drops: list[tuple[Callable[[bytes], bool], list[int]]] = field(default_factory=list)
-
-    async def run(self, *, task_status: trio.TaskStatus[FaultProxy] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
-        async with trio.open_nursery() as nursery:
-            task_status.started(self)
-            await trio.serve_listeners(self._handle, listeners, handler_nursery=nursery)
-
-    def reset(self) -> None:
-        """Cut every open connection with RST."""
-        for pipe in list(self._pipes):
-            _abort(pipe.client)
-            _abort(pipe.upstream)
-            pipe.scope.cancel()
-
-    def drop(self, predicate: Callable[[bytes], bool], count: int = 1) -> None:
-        """Drop the next ``count`` server-to-client frames whose bytes satisfy ``predicate``."""
-        self._drops.append((predicate, [count]))
-
-    def _should_drop(self, frame: bytes) -> bool:
-        for predicate, left in self._drops:
-            if left[0] > 0 and predicate(frame):
-                left[0] -= 1
-                self.dropped += 1
-                return True
-        return False
-
-    async def _handle(self, client: trio.SocketStream) -> None:
-        self.accepted += 1
-        if self.refusing:
-            _abort(client)
-            await client.aclose()
-            return
-        try:
-            upstream = await trio.open_tcp_stream("127.0.0.1", self.upstream_port)
-        except OSError:
-            _abort(client)
-            await client.aclose()
-            return
-        pipe = _Pipe(client, upstream)
-        self._pipes.add(pipe)
-        try:
-            with pipe.scope:
-                async with client, upstream, trio.open_nursery() as nursery:
-                    nursery.start_soon(self._pump, pipe, client, upstream, False)
-                    nursery.start_soon(self._pump, pipe, upstream, client, self.websocket)
-        finally:
-            self._pipes.discard(pipe)
-
-    async def _pump(self, pipe: _Pipe, src: trio.SocketStream, dst: trio.SocketStream, frames: bool) -> None:
-        buf = bytearray()
-        in_body = not frames  # WebSocket frames start after the upgrade response's blank line
-        try:
-            while data := await src.receive_some(65536):
-                if self.blackholed:
-                    continue
-                if not frames:
-                    await dst.send_all(data)
-                    continue
-                buf += data
-                out = bytearray()
-                if not in_body:
-                    end = buf.find(b"\r\n\r\n")
-                    if end < 0:
-                        continue
-                    out += buf[: end + 4]
-                    del buf[: end + 4]
-                    in_body = True
-                while (n := _frame_len(buf)) is not None:
-                    frame = bytes(buf[:n])
-                    del buf[:n]
-                    if not self._should_drop(frame):
-                        out += frame
-                if out:
-                    await dst.send_all(bytes(out))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        pipe.scope.cancel()
-
-
 # ---------------------------------------------------------------------------------------------- rig
 @dataclass
 class Rig:
@@ -250,10 +123,9 @@ async def rig(tmp_path: Path, **server_kw: Any) -> AsyncIterator[Rig]:
                 lambda task_status: serve_grvt(exchange, "grvt", task_status=task_status, **server_kw)
             )
             port = int(info.rest.rsplit(":", 1)[1])
-            rest = await nursery.start(FaultProxy(port, websocket=False).run)
-            md = await nursery.start(FaultProxy(port, websocket=True).run)
-            trades = await nursery.start(FaultProxy(port, websocket=True).run)
-            yield Rig(exchange, info, rest, md, trades)
+            async with open_fault_proxy("127.0.0.1", port) as rest, open_fault_proxy("127.0.0.1", port) as md, \
+                    open_fault_proxy("127.0.0.1", port) as trades:  # fmt: skip
+                yield Rig(exchange, info, rest, md, trades)
             nursery.cancel_scope.cancel()
 
 
@@ -448,14 +320,14 @@ async def test_cut_connections_reconnect_and_book_resyncs(tmp_path: Path) -> Non
         rx = v.events(SYMBOL)
         book = v.book(SYMBOL)
         cut_at = trio.current_time()
-        r.md.reset()
-        r.trades.reset()
+        r.md.reset_all()
+        r.trades.reset_all()
         await until(lambda: not book.valid, within_s=1.0)
         assert not v.feed_state(SYMBOL).connected
         await until(lambda: book.valid and v.feed_state(SYMBOL).connected, within_s=3.0)
-        assert r.md.accepted == 2 and v.feed_state(SYMBOL).since_s > cut_at
+        assert r.md.statistics().accepted == 2 and v.feed_state(SYMBOL).since_s > cut_at
         assert book.best_bid() == (BID, D("1.0"))
-        await until(lambda: r.trades.accepted == 2)
+        await until(lambda: r.trades.statistics().accepted == 2)
         # The private stream is back: an order over the new socket and its events.
         await trio.sleep(0.2)
         req = order(v, Side.BUY, "0.001", "60000.5", tif=TimeInForce.IOC)
@@ -467,16 +339,16 @@ async def test_cut_connections_reconnect_and_book_resyncs(tmp_path: Path) -> Non
 async def test_private_stream_outage_falls_back_to_rest_and_reconciles(tmp_path: Path) -> None:
     async with session(tmp_path) as (r, v):
         rx = v.events(SYMBOL)
-        r.trades.refusing = True
-        r.trades.reset()
-        await until(lambda: r.trades.accepted >= 3)  # reconnect attempts are being refused
+        r.trades.refuse()
+        r.trades.reset_all()
+        await until(lambda: r.trades.statistics().accepted >= 3)  # reconnect attempts are being refused
         req = order(v, Side.BUY, "0.004", "60000.5", tif=TimeInForce.IOC)
         ack = await v.place(req)  # the WebSocket is down: REST create_order
         assert ack.status is OrderStatus.PENDING
         await until(lambda: r.engine.position().size == D("0.004"), within_s=2.0)
         assert await drain(rx, 0.3) == []  # nothing streamed while the socket is down
 
-        r.trades.refusing = False
+        r.trades.refuse(False)
         events = await collect(rx, lambda evs: has_status(req.client_order_id, OrderStatus.FILLED)(evs)
                                and any(isinstance(e, Fill) for e in evs)
                                and any(isinstance(e, PositionUpdate) for e in evs))  # fmt: skip
@@ -491,15 +363,15 @@ async def test_private_stream_outage_falls_back_to_rest_and_reconciles(tmp_path:
 async def test_blackholed_feed_is_detected_by_the_heartbeat(tmp_path: Path) -> None:
     async with session(tmp_path) as (r, v):
         book = v.book(SYMBOL)
-        r.md.blackholed = True
+        r.md.blackhole()
         t0 = trio.current_time()
         await until(lambda: not book.valid, within_s=2.0)
         detect_s = trio.current_time() - t0
         assert detect_s < 1.0, detect_s  # heartbeat 0.2 s + pong deadline 0.4 s
         assert "lost" in book.invalid_reason and not v.feed_state(SYMBOL).connected
-        r.md.blackholed = False
+        r.md.blackhole(False)
         await until(lambda: book.valid, within_s=5.0)
-        assert r.md.accepted >= 2
+        assert r.md.statistics().accepted >= 2
 
 
 @pytest.mark.parametrize("which", ["first", "later"])
@@ -517,12 +389,12 @@ async def test_sequence_gap_invalidates_and_resyncs_the_book(tmp_path: Path, whi
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch)
-            r.md.drop(lambda f: b'"stream":"v1.book.d"' in f and b'"sequence_number":"0"' not in f)
-            await until(lambda: r.md.dropped == 1 and False in states, within_s=2.0)
+            r.md.drop_ws_frames(lambda f: b'"stream":"v1.book.d"' in f and b'"sequence_number":"0"' not in f)
+            await until(lambda: r.md.statistics().ws_frames_dropped == 1 and False in states, within_s=2.0)
             await until(lambda: book.valid and states[-1], within_s=3.0)
             nursery.cancel_scope.cancel()
         assert states.index(False) < len(states) - 1 and states[-1] is True
-        assert r.md.accepted == 2  # resynced on a fresh subscription (A4.4: a gap means reconnect)
+        assert r.md.statistics().accepted == 2  # resynced on a fresh subscription (A4.4: a gap means reconnect)
         assert book.best_ask() == (ASK, D("1.0"))
 
 
@@ -555,11 +427,11 @@ async def test_rate_limits_reads_back_off_orders_surface(tmp_path: Path) -> None
 async def test_lost_ack_raises_unknown_outcome_and_resolves_by_query(tmp_path: Path) -> None:
     async with session(tmp_path, order_ack_timeout_s=0.5) as (r, v):
         rx = v.events(SYMBOL)
-        r.trades.drop(lambda f: b'"method":"v1/create_order"' in f)
+        r.trades.drop_ws_frames(lambda f: b'"method":"v1/create_order"' in f)
         req = order(v, Side.BUY, "0.002", "60000.5", tif=TimeInForce.IOC)
         with pytest.raises(UnknownOutcome) as info:
             await v.place(req)
-        assert retry_class(info.value) == "resolve" and r.trades.dropped == 1
+        assert retry_class(info.value) == "resolve" and r.trades.statistics().ws_frames_dropped == 1
         status = await v.order_status(SYMBOL, req.client_order_id)
         assert status is not None and (status.status, status.filled_size) == (OrderStatus.FILLED, D("0.002"))
         again = await v.place(req)  # resolved through the query, never sent twice
@@ -575,11 +447,11 @@ async def test_cancel_on_disconnect_fires_without_refresh_and_is_disabled_on_clo
             req = order(v, Side.BUY, "0.001", "59990.0", post_only=True)
             await v.place(req)
             await collect(rx, has_status(req.client_order_id, OrderStatus.OPEN))
-            r.rest.refusing = True  # the refreshes stop reaching the venue
-            r.rest.reset()
+            r.rest.refuse()  # the refreshes stop reaching the venue
+            r.rest.reset_all()
             events = await collect(rx, has_status(req.client_order_id, OrderStatus.CANCELLED), within_s=4.0)
             assert updates(events, req.client_order_id)[-1].reason == "CLIENT_CANCEL_ON_DISCONNECT_TRIGGERED"
-            r.rest.refusing = False
+            r.rest.refuse(False)
             await trio.sleep(0.5)  # a refresh re-arms it
             keep = order(v, Side.BUY, "0.001", "59990.0", post_only=True)
             await v.place(keep)
@@ -614,9 +486,9 @@ async def test_secrets_stay_out_of_logs_reprs_and_errors(tmp_path: Path) -> None
             async with open_grvt_venue(r.settings(cookie_refresh_margin_s=86_399.2)) as v:
                 req = order(v, Side.BUY, "0.001", "60000.5", tif=TimeInForce.IOC)
                 await v.place(req)
-                r.trades.reset()
-                r.md.reset()
-                await until(lambda: r.trades.accepted >= 2 and v.book(SYMBOL).valid)
+                r.trades.reset_all()
+                r.md.reset_all()
+                await until(lambda: r.trades.statistics().accepted >= 2 and v.book(SYMBOL).valid)
                 await until(lambda: len(v.secrets()) > len(r.settings().secrets()) + 1, within_s=3.0)
                 status = await v.order_status(SYMBOL, req.client_order_id)  # with the refreshed cookie
                 assert status is not None and status.status is OrderStatus.FILLED
