@@ -322,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     per_kill_s = 3.0 + 1.0 + (args.min_delay_s + args.max_delay_s) / 2
     budget_s = args.kills * per_kill_s + args.settle_s + 60
-    speed = args.speed if args.speed > 0 else round(min(4.0, max(0.5, RECORDING_S / budget_s)), 2)
+    speed = args.speed if args.speed > 0 else round(min(4.0, max(0.05, RECORDING_S / budget_s)), 2)
     tmp = Path(tempfile.mkdtemp(prefix="chaos_kill9_"))
     (tmp / "log").mkdir()
     sim_proc: subprocess.Popen[bytes] | None = None
