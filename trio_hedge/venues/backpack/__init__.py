@@ -1,6 +1,6 @@
-"""Backpack venue: ED25519 request signing, wire codec, (later) the Trio adapter.
+"""Backpack venue: ED25519 request signing, wire codec, the Trio adapter.
 
-Pure parts only so far: :mod:`._signing` (signing strings, headers, the secret-holding signer, server-side
+:mod:`._adapter` (the venue session), :mod:`._signing` (signing strings, headers, the secret-holding signer, server-side
 verification for the simulator) and :mod:`._wire` (JSON <-> domain types, request builders, WS frames, error
 mapping, clientId allocation). Wire formats: ``/work/shared/docs/wire-formats.md`` part B.
 """
@@ -32,12 +32,15 @@ from ._wire import BookTicker as BookTicker
 from ._wire import ClientIdAllocator as ClientIdAllocator
 from ._wire import DepthDelta as DepthDelta
 from ._wire import DepthSnapshot as DepthSnapshot
+from ._wire import RawDepthDelta as RawDepthDelta
 from ._wire import SubscribeRequest as SubscribeRequest
 from ._wire import WsError as WsError
 from ._wire import WsFrame as WsFrame
 from ._wire import apply_delta as apply_delta
+from ._wire import apply_delta_raw as apply_delta_raw
 from ._wire import apply_snapshot as apply_snapshot
 from ._wire import book_ticker_stream as book_ticker_stream
+from ._wire import check_depth_levels as check_depth_levels
 from ._wire import client_id_from_str as client_id_from_str
 from ._wire import decimal_text as decimal_text
 from ._wire import decode_json as decode_json
@@ -57,6 +60,7 @@ from ._wire import order_query_params as order_query_params
 from ._wire import order_update_stream as order_update_stream
 from ._wire import parse_book_ticker as parse_book_ticker
 from ._wire import parse_depth_delta as parse_depth_delta
+from ._wire import parse_depth_delta_raw as parse_depth_delta_raw
 from ._wire import parse_depth_snapshot as parse_depth_snapshot
 from ._wire import parse_error_body as parse_error_body
 from ._wire import parse_fill_history as parse_fill_history
@@ -82,6 +86,10 @@ from ._wire import subscribe_message as subscribe_message
 from ._wire import unsubscribe_message as unsubscribe_message
 
 __all__ = [
+    "parse_depth_delta_raw",
+    "check_depth_levels",
+    "apply_delta_raw",
+    "RawDepthDelta",
     "BackpackProtocolError",
     "BackpackSettings",
     "BackpackSigner",

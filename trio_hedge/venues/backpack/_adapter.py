@@ -8,7 +8,8 @@ Backpack OpenAPI document, backpack-exchange/bpx-api-client and ccxt 4.5.90.
 Task tree (inside :func:`open_backpack_venue`'s nursery)::
 
     feed × symbol   one public WS per symbol, subscribed to ``depth.<symbol>``; REST depth snapshot fetched while
-                    the deltas that arrive meanwhile are buffered; deltas applied IN the task with U/u continuity;
+                    the deltas that arrive meanwhile are buffered; deltas applied IN the task with U/u continuity
+                    (levels handed to the book as decoded: ``OrderBook.apply_raw_delta`` parses them);
                     a gap, a crossed book or a malformed frame invalidates the book and resyncs; heartbeat under a
                     deadline; reconnect with backoff and jitter (:func:`~trio_hedge.venues._ws.reconnect_forever`)
     private stream  one WS with a signed SUBSCRIBE to ``account.orderUpdate`` and ``account.positionUpdate``
@@ -61,7 +62,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import httpx
 import trio
@@ -105,12 +106,13 @@ from ._wire import (
     BackpackProtocolError,
     BookTicker,
     ClientIdAllocator,
-    DepthDelta,
     DepthSnapshot,
+    RawDepthDelta,
     WsError,
-    apply_delta,
+    apply_delta_raw,
     apply_snapshot,
     book_ticker_stream,
+    check_depth_levels,
     client_id_from_str,
     decode_json,
     depth_stream,
@@ -123,7 +125,7 @@ from ._wire import (
     order_query_params,
     order_update_stream,
     parse_book_ticker,
-    parse_depth_delta,
+    parse_depth_delta_raw,
     parse_depth_snapshot,
     parse_fill_history,
     parse_market,
@@ -137,6 +139,9 @@ from ._wire import (
     private_subscribe_message,
     subscribe_message,
 )
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 FILL_PAGE_LIMIT: Final = 1000
 """``limit`` of one ``GET /wapi/v1/history/fills`` page (the venue's maximum, B3)."""
@@ -395,36 +400,13 @@ class BackpackVenue:
                             log.warning("book invalid ({}); resyncing from a REST snapshot", exc)
                             self._feed_down(symbol, str(exc))
 
-    def _depth_of(self, symbol: str, raw: str | bytes) -> DepthDelta | None:
-        """The depth delta for ``symbol`` in a public frame, None for other streams.
+    def _depth_of(self, symbol: str, raw: str | bytes) -> RawDepthDelta | None:
+        """The depth delta for ``symbol`` in a public frame (levels left raw), None for other streams.
 
         Raises:
             _Resync: malformed frame. VenueUnavailable: an error frame (subscription refused).
         """
-        try:
-            frame = parse_ws_frame(raw, venue=self.name)
-        except BackpackProtocolError as exc:
-            raise _Resync(f"malformed frame: {exc.message[:200]}") from None
-        if isinstance(frame, WsError):
-            raise VenueUnavailable(
-                self.name, f"public stream error {frame.code}: {frame.message[:200]}", code="ws_error"
-            )
-        if frame.kind == "bookTicker":
-            try:
-                ticker = parse_book_ticker(frame.data, venue=self.name)
-            except (BackpackProtocolError, BadValue) as exc:
-                self._log.warning("malformed bookTicker ignored: {}", str(exc)[:200])
-                return None
-            if ticker.symbol == symbol:
-                self._tickers[symbol] = ticker
-            return None
-        if frame.kind != "depth":
-            return None
-        try:
-            delta = parse_depth_delta(frame.data, venue=self.name)
-        except (BackpackProtocolError, BadValue) as exc:
-            raise _Resync(f"malformed depth message: {str(exc)[:200]}") from None
-        return delta if delta.symbol == symbol else None
+        return _depth_of(self.name, symbol, raw, self._tickers, self._log)
 
     async def _sync_book(self, symbol: str, ws: WebSocketConnection) -> None:
         """Fetch the REST snapshot while buffering the deltas that arrive, then apply both (U/u continuity).
@@ -435,7 +417,7 @@ class BackpackVenue:
         for attempt in range(SYNC_ATTEMPTS):
             if attempt:
                 await trio.sleep(backoff.next_delay_s())
-            buffered: deque[DepthDelta] = deque(maxlen=DELTA_BUFFER_MAX)
+            buffered: deque[RawDepthDelta] = deque(maxlen=DELTA_BUFFER_MAX)
             corrupt: list[str] = []
 
             async with trio.open_nursery() as nursery:
@@ -450,7 +432,7 @@ class BackpackVenue:
             try:
                 apply_snapshot(book, snapshot)
                 for delta in buffered:
-                    apply_delta(book, delta)
+                    apply_delta_raw(book, delta, venue=self.name)
             except BookInvalid as exc:
                 self._log.bind(tag=f"{self.name.upper()}_{symbol}").warning(
                     "snapshot {} does not join the buffered deltas ({}); fetching again", snapshot.last_update_id, exc
@@ -464,7 +446,7 @@ class BackpackVenue:
         raise VenueUnavailable(self.name, f"{symbol}: book did not resync in {SYNC_ATTEMPTS} attempts", code="resync")
 
     async def _buffer_deltas(
-        self, symbol: str, ws: WebSocketConnection, buffered: deque[DepthDelta], corrupt: list[str]
+        self, symbol: str, ws: WebSocketConnection, buffered: deque[RawDepthDelta], corrupt: list[str]
     ) -> None:
         """Collect ``symbol``'s deltas into ``buffered`` (and malformed-frame notes into ``corrupt``) until
         cancelled. Cancellation-safe: a received frame is stored before the next checkpoint."""
@@ -491,16 +473,20 @@ class BackpackVenue:
             raise VenueUnavailable(self.name, f"depth snapshot: {str(exc)[:300]}", code="snapshot") from None
 
     async def _pump_depth(self, symbol: str, ws: WebSocketConnection) -> None:
-        """Apply deltas as they come. Raises _Resync on a gap/crossing/malformed frame, or a WS error."""
+        """Apply deltas as they come (levels parsed by the book's one-pass raw path, :func:`apply_delta_raw`).
+        Raises _Resync on a gap/crossing/malformed frame or bad value, or a WS error."""
         book = self._books[symbol]
         lot = self._book_lots[symbol]
+        name = self.name
+        tickers = self._tickers
+        log = self._log
         while True:
             raw = await ws.get_message()
-            delta = self._depth_of(symbol, raw)
+            delta = _depth_of(name, symbol, raw, tickers, log)
             if delta is None:
                 continue
             try:
-                applied = apply_delta(book, delta)
+                applied = apply_delta_raw(book, delta, venue=name)
             except BookInvalid as exc:
                 raise _Resync(str(exc)) from None
             if applied:
@@ -1135,6 +1121,46 @@ class BackpackVenue:
             if len(items) < FILL_PAGE_LIMIT:
                 break
         return sorted(out.values(), key=lambda f: f.ts_ns)
+
+
+def _depth_of(
+    venue: str, symbol: str, raw: str | bytes, tickers: dict[str, BookTicker], log: Logger
+) -> RawDepthDelta | None:
+    """Decode one public frame (orjson, :func:`parse_ws_frame`): the ``depth`` delta for ``symbol`` with its
+    levels left raw (:func:`parse_depth_delta_raw`: every field but the level values checked; the values are
+    checked by the book as it applies them, :func:`apply_delta_raw`); a ``bookTicker`` for ``symbol`` is
+    stored in ``tickers``; anything else is None. A depth delta for another symbol is ignored after its levels
+    are checked (as the decoded path did: a malformed frame is a malformed frame).
+
+    Raises:
+        _Resync: a malformed frame or depth message. VenueUnavailable: an error frame (subscription refused).
+    """
+    try:
+        frame = parse_ws_frame(raw, venue=venue)
+    except BackpackProtocolError as exc:
+        raise _Resync(f"malformed frame: {exc.message[:200]}") from None
+    if isinstance(frame, WsError):
+        raise VenueUnavailable(venue, f"public stream error {frame.code}: {frame.message[:200]}", code="ws_error")
+    kind = frame.kind
+    if kind == "bookTicker":
+        try:
+            ticker = parse_book_ticker(frame.data, venue=venue)
+        except (BackpackProtocolError, BadValue) as exc:
+            log.warning("malformed bookTicker ignored: {}", str(exc)[:200])
+            return None
+        if ticker.symbol == symbol:
+            tickers[symbol] = ticker
+        return None
+    if kind != "depth":
+        return None
+    try:
+        delta = parse_depth_delta_raw(frame.data, venue=venue)
+        if delta.symbol != symbol:
+            check_depth_levels(delta, venue=venue)
+            return None
+    except (BackpackProtocolError, BadValue) as exc:
+        raise _Resync(f"malformed depth message: {str(exc)[:200]}") from None
+    return delta
 
 
 def _retry_after_s(value: str | None) -> float | None:

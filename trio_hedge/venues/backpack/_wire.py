@@ -31,13 +31,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 import orjson
 
 from ...domain import (
     ZERO,
     BadValue,
+    BookInvalid,
     Fill,
     Instrument,
     Level,
@@ -48,6 +49,7 @@ from ...domain import (
     OrderUpdate,
     Position,
     PositionUpdate,
+    RawLevels,
     Side,
     TimeInForce,
     parse_price,
@@ -541,6 +543,106 @@ def apply_delta(book: OrderBook, delta: DepthDelta) -> bool:
     return book.apply_delta(
         delta.bids, delta.asks, seq=delta.last_update_id, first_seq=delta.first_update_id, ts_ns=delta.ts_ns
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RawDepthDelta:
+    """One ``depth.<symbol>`` WebSocket message (B4) with its levels left as decoded: the fast path of the
+    adapter's feed (:func:`parse_depth_delta_raw`, :func:`apply_delta_raw`).
+
+    Every field but the levels is checked exactly as :func:`parse_depth_delta` checks it. ``bids``/``asks``
+    are the ``b``/``a`` arrays as orjson returned them (:data:`~trio_hedge.domain.RawLevels`,
+    ``[["18.67", "0.832"], ...]``, in wire order, not re-sorted); their values are parsed and checked by
+    :meth:`OrderBook.apply_raw_delta` while it applies them (the same rules as :func:`parse_depth_delta`:
+    :func:`~trio_hedge.domain.parse_price` / :func:`~trio_hedge.domain.parse_size`). Order does not matter
+    to the book (it keeps its own sorted keys; for a price repeated in one message the last one wins, as the
+    stable sort of :func:`parse_depth_delta` also keeps it).
+
+    Attributes:
+        symbol (str): ``s``. bids, asks (RawLevels): ``b``/``a``.
+        first_update_id (int): ``U``. last_update_id (int): ``u`` (``U <= u``).
+        ts_ns (int): engine time ``T`` (else ``E``; µs on the wire), ns. event_ts_ns (int): ``E``, ns.
+    """
+
+    symbol: str
+    bids: RawLevels
+    asks: RawLevels
+    first_update_id: int
+    last_update_id: int
+    ts_ns: int
+    event_ts_ns: int
+
+
+def parse_depth_delta_raw(data: object, *, venue: str = VENUE) -> RawDepthDelta:
+    """The ``data`` of a ``depth.<symbol>`` frame -> :class:`RawDepthDelta` (B4), level values unchecked.
+
+    Raises:
+        BackpackProtocolError: as :func:`parse_depth_delta` (``e`` is not ``depth``, missing
+            ``s``/``U``/``u``/``a``/``b``, ``U > u``, ``a``/``b`` not arrays, bad timestamps). A bad level
+            value is found later, by :func:`apply_delta_raw`.
+    """
+    with _protocol(venue, "depth"):
+        d = _dict(_json(data, venue), "depth")
+        if d.get("e", "depth") != "depth":
+            raise _Malformed(f"event type {str(d.get('e'))[:20]!r} is not depth")
+        symbol = _str(_get(d, "s", "depth"), "depth.s")
+        first = _int(_get(d, "U", symbol), f"{symbol}.U")
+        last = _int(_get(d, "u", symbol), f"{symbol}.u")
+        if first > last:
+            raise _Malformed(f"{symbol}: first update id {first} > last {last}")
+        bids = d.get("b")
+        if type(bids) is not list:
+            bids = _list(_get(d, "b", symbol), f"{symbol} bids")
+        asks = d.get("a")
+        if type(asks) is not list:
+            asks = _list(_get(d, "a", symbol), f"{symbol} asks")
+        ts_ns = _ts_ns(d, symbol)
+        e = d.get("E")
+        event_ts_ns = 0 if e is None else _us_to_ns(e, f"{symbol}.E")
+    return RawDepthDelta(symbol, cast(RawLevels, bids), cast(RawLevels, asks), first, last, ts_ns, event_ts_ns)
+
+
+def check_depth_levels(delta: RawDepthDelta, *, venue: str = VENUE) -> None:
+    """Check every level value of ``delta`` as :func:`parse_depth_delta` does (the slow path: for a delta the
+    book dropped without looking at its values, or one for another symbol).
+
+    Raises:
+        BackpackProtocolError: a level that is not a ``[price, size]`` pair. BadValue: a bad price or size.
+    """
+    with _protocol(venue, "depth"):
+        _levels(delta.bids, f"{delta.symbol} bids", descending=True)
+        _levels(delta.asks, f"{delta.symbol} asks", descending=False)
+
+
+def apply_delta_raw(book: OrderBook, delta: RawDepthDelta, *, venue: str = VENUE) -> bool:
+    """Apply ``delta`` with Backpack's continuity rule (:class:`DepthDelta`) through the book's one-pass raw
+    path (:meth:`OrderBook.apply_raw_delta` with ``seq=u, first_seq=U``): the result
+    :func:`apply_delta` gives for ``parse_depth_delta`` of the same message, except that a bad level value
+    surfaces here as :class:`BookInvalid` instead of a parse error.
+
+    A stale delta (``u <= book.seq``) is dropped by the book before it looks at the values; its values are
+    then checked here (:func:`check_depth_levels`) so that a bad one is refused exactly as before.
+
+    Returns:
+        bool: False if it was stale and dropped.
+
+    Raises:
+        SequenceGap: ``U`` does not continue the book (re-query the REST snapshot). BookInvalid: the book was
+            invalid, a level is not a ``[price, size]`` pair, a price or size is bad (strict Decimal rules;
+            also for a stale delta: the book is then invalidated), or the result is crossed. The book is left
+            invalid.
+    """
+    if book.apply_raw_delta(
+        delta.bids, delta.asks, seq=delta.last_update_id, first_seq=delta.first_update_id, ts_ns=delta.ts_ns
+    ):
+        return True
+    try:
+        check_depth_levels(delta, venue=venue)
+    except (BackpackProtocolError, BadValue) as exc:
+        text = exc.message if isinstance(exc, BackpackProtocolError) else str(exc)
+        book.invalidate(f"bad delta value: {text[:200]}")
+        raise BookInvalid(f"{book.symbol}: {book.invalid_reason}") from None
+    return False
 
 
 @dataclass(frozen=True, slots=True)

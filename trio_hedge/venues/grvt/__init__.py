@@ -42,6 +42,7 @@ from ._wire import GrvtOrderState as GrvtOrderState
 from ._wire import GrvtOrderStateEvent as GrvtOrderStateEvent
 from ._wire import GrvtOrderStatus as GrvtOrderStatus
 from ._wire import GrvtProtocolError as GrvtProtocolError
+from ._wire import GrvtRawBookUpdate as GrvtRawBookUpdate
 from ._wire import GrvtRpcRequest as GrvtRpcRequest
 from ._wire import GrvtRpcResponse as GrvtRpcResponse
 from ._wire import GrvtSubscribeResult as GrvtSubscribeResult
@@ -49,11 +50,13 @@ from ._wire import GrvtTimeInForce as GrvtTimeInForce
 from ._wire import GrvtWsMessage as GrvtWsMessage
 from ._wire import account_selector as account_selector
 from ._wire import apply_book_update as apply_book_update
+from ._wire import apply_raw_book_update as apply_raw_book_update
 from ._wire import book_delta_selector as book_delta_selector
 from ._wire import book_snapshot_selector as book_snapshot_selector
 from ._wire import build_rpc_request as build_rpc_request
 from ._wire import build_subscribe as build_subscribe
 from ._wire import build_unsubscribe as build_unsubscribe
+from ._wire import check_book_levels as check_book_levels
 from ._wire import decode_json as decode_json
 from ._wire import encode_json as encode_json
 from ._wire import error_from_code as error_from_code
@@ -76,6 +79,7 @@ from ._wire import is_api_client_order_id as is_api_client_order_id
 from ._wire import parse_ack as parse_ack
 from ._wire import parse_book as parse_book
 from ._wire import parse_book_feed as parse_book_feed
+from ._wire import parse_book_feed_raw as parse_book_feed_raw
 from ._wire import parse_fill as parse_fill
 from ._wire import parse_fills as parse_fills
 from ._wire import parse_instrument as parse_instrument
@@ -98,6 +102,10 @@ from ._wire import selector_symbol as selector_symbol
 from ._wire import unwrap_rest as unwrap_rest
 
 __all__ = [
+    "parse_book_feed_raw",
+    "check_book_levels",
+    "apply_raw_book_update",
+    "GrvtRawBookUpdate",
     "CHAIN_IDS",
     "CLIENT_ORDER_ID_MAX",
     "CLIENT_ORDER_ID_MIN",

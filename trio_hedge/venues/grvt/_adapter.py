@@ -12,7 +12,8 @@ Task tree (inside :func:`open_grvt_venue`'s nursery)::
     auth              refresh the ``gravity`` session cookie before it expires (A1)
     cancel-on-disc.   POST cancel_on_disconnect every ``cod_refresh_s`` while the session is open; 0 on close
     feed × symbol     market-data ``/ws/full``: subscribe ``v1.book.d`` (a snapshot, then deltas, A4.4),
-                      apply in-task to the local OrderBook with sequence checks; heartbeat; on a gap, a
+                      apply in-task to the local OrderBook with sequence checks (levels handed to the
+                      book as decoded: ``OrderBook.apply_raw_*`` parses them); heartbeat; on a gap, a
                       malformed frame or a dead socket: book invalid, reconnect (A4.4: "gap => reconnect")
     private stream    trades ``/ws/full`` (cookie + X-Grvt-Account-Id on the upgrade, A4.1): subscribe
                       ``v1.order``/``v1.state``/``v1.fill``/``v1.position``, route events to bounded
@@ -95,16 +96,17 @@ from ._wire import (
     GrvtFeedMessage,
     GrvtInstrumentMeta,
     GrvtProtocolError,
+    GrvtRawBookUpdate,
     GrvtRpcResponse,
     account_selector,
-    apply_book_update,
+    apply_raw_book_update,
     book_delta_selector,
     build_subscribe,
     encode_json,
     is_api_client_order_id,
     parse_ack,
     parse_book,
-    parse_book_feed,
+    parse_book_feed_raw,
     parse_fills,
     parse_instrument,
     parse_order,
@@ -346,6 +348,39 @@ _CONN_ERRORS: Final[tuple[type[BaseException], ...]] = (*WS_ERRORS, VenueUnavail
 
 class _Resync(VenueUnavailable):
     """A feed must reconnect: sequence gap, invalid book, malformed frame, no snapshot in time."""
+
+
+def _apply_book_feed(
+    venue: str,
+    symbol: str,
+    book: OrderBook,
+    msg: GrvtFeedMessage,
+    snapshot_seq: int | None,
+    base_known: bool,
+) -> GrvtRawBookUpdate:
+    """Apply one ``v1.book.d`` message of ``symbol``'s feed to ``book`` through the book's one-pass raw path
+    (:func:`parse_book_feed_raw`: envelope and payload fields checked, levels left as decoded;
+    :func:`apply_raw_book_update`: the book parses and checks each value while applying it). As
+    :func:`~trio_hedge.venues.grvt._wire.apply_book_update`, except that a snapshot at a known sequence 0 (a
+    fresh gateway counter, ``base_known``) still gets the bridge check: its first delta must have prev 0.
+
+    Returns:
+        GrvtRawBookUpdate: the message (applied, or dropped as a duplicate).
+
+    Raises:
+        _Resync: a malformed payload, a book for another instrument, a bad value, a sequence gap or a crossed
+            book; the book is invalid.
+    """
+    try:
+        update = parse_book_feed_raw(msg, venue=venue)
+        if update.symbol != symbol:
+            raise GrvtProtocolError(f"book for {update.symbol} on {msg.selector}", venue=venue)
+        apply_raw_book_update(book, update, snapshot_seq=snapshot_seq, base_known=base_known, venue=venue)
+    except (BookInvalid, GrvtProtocolError) as exc:
+        if book.valid:
+            book.invalidate(str(exc))
+        raise _Resync(venue, f"{symbol}: {exc}; resubscribing", code="resync") from None
+    return update
 
 
 class _CookieRejected(VenueUnavailable):
@@ -1122,29 +1157,9 @@ class GrvtVenue:
                     continue
                 if msg.stream != STREAM_BOOK_DELTA or msg.selector != selector:
                     continue
-                try:
-                    update = parse_book_feed(msg, venue=self.name)
-                    if update.symbol != symbol:
-                        raise GrvtProtocolError(f"book for {update.symbol} on {selector}", venue=self.name)
-                    if update.is_snapshot:
-                        apply_book_update(book, update, snapshot_seq=snapshot_seq)
-                        base_known = snapshot_seq is not None
-                    else:
-                        # As _wire.apply_book_update, except that a snapshot at a known sequence 0 (a fresh
-                        # gateway counter) still gets the bridge check: its first delta must have prev 0.
-                        prev = update.prev_sequence_number
-                        book.apply_delta(
-                            update.bids,
-                            update.asks,
-                            seq=update.sequence_number,
-                            first_seq=prev + 1 if book.seq > 0 or base_known else None,
-                            prev_seq=prev,
-                            ts_ns=update.event_time_ns,
-                        )
-                except (BookInvalid, GrvtProtocolError) as exc:
-                    if book.valid:
-                        book.invalidate(str(exc))
-                    raise _Resync(self.name, f"{symbol}: {exc}; resubscribing", code="resync") from None
+                update = _apply_book_feed(self.name, symbol, book, msg, snapshot_seq, base_known)
+                if update.is_snapshot:
+                    base_known = snapshot_seq is not None
                 self._note_venue_time(update.event_time_ns)
                 now = trio.current_time()
                 st = self._feed[symbol]

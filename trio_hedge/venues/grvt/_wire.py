@@ -50,6 +50,7 @@ import orjson
 from ...domain import (
     ZERO,
     BadValue,
+    BookInvalid,
     Fill,
     Instrument,
     Level,
@@ -60,6 +61,7 @@ from ...domain import (
     OrderUpdate,
     Position,
     PositionUpdate,
+    RawLevels,
     Side,
     TimeInForce,
     VenueEvent,
@@ -770,6 +772,164 @@ def apply_book_update(book: OrderBook, update: GrvtBookUpdate, *, snapshot_seq: 
         prev_seq=prev,
         ts_ns=update.event_time_ns,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class GrvtRawBookUpdate:
+    """A ``v1.book.s`` / ``v1.book.d`` feed message with its levels left for the book to parse: the fast path
+    of the adapter's feed (:func:`parse_book_feed_raw`, :func:`apply_raw_book_update`).
+
+    Every field but the level values is checked exactly as :func:`parse_book_feed` checks it. ``bids`` /
+    ``asks`` are ``[[price, size], ...]`` (:data:`~trio_hedge.domain.RawLevels`, wire order) holding the
+    level objects' ``price``/``size`` values as decoded; :meth:`OrderBook.apply_raw_delta` /
+    :meth:`OrderBook.apply_raw_snapshot` parse and check them while applying (``parse_price`` /
+    ``parse_size``). Values that GRVT's own number rules (:data:`MAX_DECIMAL_CHARS`,
+    :data:`MAX_DECIMAL_EXPONENT`, ASCII, no ``_``) could refuse where the domain rules would not never reach
+    the book raw: such a side is parsed by the decoded path instead (Decimal pairs, or the precise
+    :class:`GrvtProtocolError`).
+
+    Attributes:
+        symbol, event_time_ns, is_snapshot, sequence_number, prev_sequence_number, stream, selector: as
+            :class:`GrvtBookUpdate`.
+        bids (RawLevels), asks (RawLevels): the levels.
+        feed (dict): the payload object, for :func:`check_book_levels`.
+    """
+
+    symbol: str
+    bids: RawLevels
+    asks: RawLevels
+    event_time_ns: int
+    is_snapshot: bool
+    sequence_number: int
+    prev_sequence_number: int
+    stream: str
+    selector: str
+    feed: dict[str, Any] = field(repr=False)
+
+
+_chain: Final = itertools.chain.from_iterable
+_RAW_MAX_CHARS: Final = MAX_DECIMAL_EXPONENT + 1
+"""A plain-notation decimal string (no exponent) this short has ``abs(adjusted exponent) <= 30``: an integer
+part of at most 31 digits, or at most 29 zeros after the point before the first significant digit."""
+
+
+def _raw_levels(r: _Reader, name: str) -> RawLevels:
+    """The ``name`` array as ``[[price, size], ...]`` values, when every item is a full-name level object whose
+    price and size are ASCII strings of at most :data:`_RAW_MAX_CHARS` characters with no ``_`` and no
+    exponent: for those, GRVT's number rules (:func:`_decimal` + :func:`_checked`) accept exactly what
+    ``parse_price`` / ``parse_size`` accept, so the book may check them. Anything else (lite names, int
+    values, null, odd strings, not an object) goes through :func:`_levels` (validated Decimal pairs, or the
+    precise error). The checks run in C over the joined text: no per-value Python code on the fast path."""
+    items = r.array(name)
+    try:
+        pairs = [[item["price"], item["size"]] for item in items]
+        text = "".join(_chain(pairs))
+    except (KeyError, TypeError):  # not an object, a missing key, a non-str value
+        return _levels(r, name)
+    if (
+        text.isascii()
+        and "_" not in text
+        and "e" not in text
+        and "E" not in text
+        and (not pairs or max(map(len, _chain(pairs))) <= _RAW_MAX_CHARS)
+    ):
+        return pairs
+    return _levels(r, name)
+
+
+def parse_book_feed_raw(msg: GrvtFeedMessage, *, venue: str = VENUE) -> GrvtRawBookUpdate:
+    """Parse a ``v1.book.s`` or ``v1.book.d`` feed message (A4.4) into a :class:`GrvtRawBookUpdate`: the
+    checks of :func:`parse_book_feed` except the level values' ``> 0`` / ``>= 0`` / finiteness, which the book
+    makes as it applies them (:func:`apply_raw_book_update`).
+
+    Raises:
+        GrvtProtocolError: another stream, or a malformed payload (as :func:`parse_book_feed`; a level value
+            is only refused here when it breaks GRVT's own number rules).
+    """
+    if msg.stream not in (STREAM_BOOK_SNAPSHOT, STREAM_BOOK_DELTA):
+        raise GrvtProtocolError(f"not a book stream: {_show(msg.stream)}", venue=venue)
+    r = _Reader(msg.feed, _F_BOOK, f"{msg.stream}.feed", venue)
+    symbol = r.string("instrument")
+    bids = _raw_levels(r, "bids")
+    asks = _raw_levels(r, "asks")
+    ts = r.uint("event_time", maximum=INT64_MAX)
+    snapshot = msg.stream == STREAM_BOOK_SNAPSHOT or msg.sequence_number == 0
+    return GrvtRawBookUpdate(
+        symbol,
+        bids,
+        asks,
+        ts,
+        snapshot,
+        msg.sequence_number,
+        msg.prev_sequence_number,
+        msg.stream,
+        msg.selector,
+        msg.feed,
+    )
+
+
+def check_book_levels(update: GrvtRawBookUpdate, *, venue: str = VENUE) -> None:
+    """Check every level of ``update`` as :func:`parse_book_feed` does (the slow path, for a delta the book
+    dropped as a duplicate without looking at its values).
+
+    Raises:
+        GrvtProtocolError: a malformed level, a price <= 0 or non-finite, a negative size.
+    """
+    r = _Reader(update.feed, _F_BOOK, f"{update.stream}.feed", venue)
+    _levels(r, "bids")
+    _levels(r, "asks")
+
+
+def apply_raw_book_update(
+    book: OrderBook,
+    update: GrvtRawBookUpdate,
+    *,
+    snapshot_seq: int | None = None,
+    base_known: bool = False,
+    venue: str = VENUE,
+) -> bool:
+    """Apply ``update`` through the book's one-pass raw path (:meth:`OrderBook.apply_raw_snapshot` /
+    :meth:`OrderBook.apply_raw_delta`) with the sequencing of :func:`apply_book_update`: the same result as
+    ``apply_book_update(book, parse_book_feed(msg))``, except that a bad level value surfaces here as
+    :class:`BookInvalid` instead of a parse error.
+
+    Args:
+        book: the local book.
+        update: from :func:`parse_book_feed_raw`.
+        snapshot_seq: as :func:`apply_book_update`.
+        base_known: the last snapshot was applied at a sequence number taken from the subscribe result, so
+            the first delta after it gets the bridge check even when that number is 0 (a fresh gateway
+            counter); False gives exactly :func:`apply_book_update`.
+        venue: venue name for errors.
+
+    Returns:
+        bool: True if applied, False if a delta was dropped as a duplicate (its values are still checked:
+        :func:`check_book_levels`).
+
+    Raises:
+        BookInvalid, SequenceGap: from the domain book, or a bad value in a dropped duplicate (the book is
+            then invalid until a snapshot).
+    """
+    if update.is_snapshot:
+        seq = snapshot_seq if snapshot_seq is not None else update.sequence_number
+        book.apply_raw_snapshot(update.bids, update.asks, seq=seq, ts_ns=update.event_time_ns)
+        return True
+    prev = update.prev_sequence_number
+    if book.apply_raw_delta(
+        update.bids,
+        update.asks,
+        seq=update.sequence_number,
+        first_seq=prev + 1 if book.seq > 0 or base_known else None,
+        prev_seq=prev,
+        ts_ns=update.event_time_ns,
+    ):
+        return True
+    try:
+        check_book_levels(update, venue=venue)
+    except GrvtProtocolError as exc:
+        book.invalidate(f"bad delta value: {exc.message[:200]}")
+        raise BookInvalid(f"{book.symbol}: {book.invalid_reason}") from None
+    return False
 
 
 def format_book(
