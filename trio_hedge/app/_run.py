@@ -320,9 +320,10 @@ async def _job(
         market_data_capacity=config.sim.market_data_capacity,
         account_capacity=config.sim.account_capacity,
     )
-    log.info("starting the embedded simulator: {} venues, speed {}x, latency {} ms",
-             len(config.venues), config.sim.speed, config.sim.latency_s * 1000)
     sim_mkts = sim_markets(config)
+    if sim_mkts:
+        log.info("starting the embedded simulator: {} venue(s), speed {}x, latency {} ms",
+                 len(sim_mkts), config.sim.speed, config.sim.latency_s * 1000)
     async with AsyncExitStack() as outer:
         exchange = await outer.enter_async_context(open_sim_exchange(settings, sim_mkts)) if sim_mkts else None
         servers = await outer.enter_async_context(trio.open_nursery())
