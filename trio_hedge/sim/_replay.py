@@ -37,11 +37,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from ..domain import BadValue, Level, OrderBook, Side, TrioHedgeError
-from ..domain import CheckedLevels
+from ..domain import BadValue, CheckedLevels, Level, OrderBook, Side, TrioHedgeError
 
 _checked = CheckedLevels._from_checked
 
@@ -464,17 +464,7 @@ class RecordingReader:
 
     def _delta(self, recv_ns: int, data: dict[str, object]) -> BookDeltaMsg | None:
         # The hot path (one call per depth event): _levels is inlined for both sides.
-        first = data["U"]
-        last = data["u"]
-        prev = data.get("pu")
-        if type(first) is not int or type(last) is not int or (prev is not None and type(prev) is not int):
-            raise _Malformed("U/u/pu are not integers")
-        if first > last:
-            raise _Malformed(f"first update id {first} > last {last}")
-        bid_pairs = data["b"]
-        ask_pairs = data["a"]
-        if type(bid_pairs) is not list or type(ask_pairs) is not list:
-            raise _Malformed("b/a are not lists")
+        first, last, prev, bid_pairs, ask_pairs, ts_ns = _delta_header(data)
         if [*map(type, bid_pairs), *map(type, ask_pairs)].count(list) != len(bid_pairs) + len(ask_pairs):
             raise _Malformed("a level is not a [price, size] pair")
         px = self._px
@@ -485,13 +475,8 @@ class RecordingReader:
             to_base = self.spec.to_base
             bids = [(p, to_base(q, p) if q else q) for p, q in bids]  # 0 stays 0: a delete
             asks = [(p, to_base(q, p) if q else q) for p, q in asks]
-        ts = data.get("T")
-        if ts is None:
-            ts = data["E"]
-        if type(ts) is not int or ts < 0:
-            raise _Malformed(f"timestamp {str(ts)[:24]!r} is not a non-negative integer (ms)")
         # every value was validated by the caches: the book skips re-checking a CheckedLevels
-        msg = BookDeltaMsg(recv_ns, last, first, prev, _checked(bids), _checked(asks), ts * _MS_TO_NS)
+        msg = BookDeltaMsg(recv_ns, last, first, prev, _checked(bids), _checked(asks), ts_ns)
         if self._synced:
             self.stats.deltas += 1
             return msg
@@ -500,23 +485,8 @@ class RecordingReader:
 
     def _raw_delta(self, recv_ns: int, data: dict[str, object]) -> RawBookDeltaMsg | None:
         # _delta without the level pass: the book parses the values (OrderBook.apply_raw_delta)
-        first = data["U"]
-        last = data["u"]
-        prev = data.get("pu")
-        if type(first) is not int or type(last) is not int or (prev is not None and type(prev) is not int):
-            raise _Malformed("U/u/pu are not integers")
-        if first > last:
-            raise _Malformed(f"first update id {first} > last {last}")
-        bids = data["b"]
-        asks = data["a"]
-        if type(bids) is not list or type(asks) is not list:
-            raise _Malformed("b/a are not lists")
-        ts = data.get("T")
-        if ts is None:
-            ts = data["E"]
-        if type(ts) is not int or ts < 0:
-            raise _Malformed(f"timestamp {str(ts)[:24]!r} is not a non-negative integer (ms)")
-        msg = RawBookDeltaMsg(recv_ns, last, first, prev, bids, asks, ts * _MS_TO_NS)
+        first, last, prev, bids, asks, ts_ns = _delta_header(data)
+        msg = RawBookDeltaMsg(recv_ns, last, first, prev, bids, asks, ts_ns)
         if self._synced:
             self.stats.deltas += 1
             return msg
@@ -625,3 +595,29 @@ def read_recording(
         msg = reader.parse(line)
         if msg is not None:
             yield msg
+
+
+def _delta_header(data: dict[str, object]) -> tuple[int, int, int | None, list[Any], list[Any], int]:
+    """A depth event's checked header: ``(U, u, pu or None, b, a, ts_ns)`` (``T``, else ``E``, ms -> ns).
+
+    Raises:
+        _Malformed: ids not integers, ``U > u``, ``b``/``a`` not lists, a bad timestamp.
+        KeyError: a required field is missing (the caller counts it as malformed).
+    """
+    first = data["U"]
+    last = data["u"]
+    prev = data.get("pu")
+    if type(first) is not int or type(last) is not int or (prev is not None and type(prev) is not int):
+        raise _Malformed("U/u/pu are not integers")
+    if first > last:
+        raise _Malformed(f"first update id {first} > last {last}")
+    bids = data["b"]
+    asks = data["a"]
+    if type(bids) is not list or type(asks) is not list:
+        raise _Malformed("b/a are not lists")
+    ts = data.get("T")
+    if ts is None:
+        ts = data["E"]
+    if type(ts) is not int or ts < 0:
+        raise _Malformed(f"timestamp {str(ts)[:24]!r} is not a non-negative integer (ms)")
+    return first, last, prev, bids, asks, ts * _MS_TO_NS

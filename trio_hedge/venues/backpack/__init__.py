@@ -86,10 +86,6 @@ from ._wire import subscribe_message as subscribe_message
 from ._wire import unsubscribe_message as unsubscribe_message
 
 __all__ = [
-    "parse_depth_delta_raw",
-    "check_depth_levels",
-    "apply_delta_raw",
-    "RawDepthDelta",
     "BackpackProtocolError",
     "BackpackSettings",
     "BackpackSigner",
@@ -105,6 +101,7 @@ __all__ = [
     "POSITION_EVENT_TYPES",
     "POST_ONLY_WOULD_CROSS",
     "ROUTE_INSTRUCTIONS",
+    "RawDepthDelta",
     "SELF_TRADE_PREVENTION",
     "SUBSCRIBE_INSTRUCTION",
     "SubscribeRequest",
@@ -112,9 +109,11 @@ __all__ = [
     "WsError",
     "WsFrame",
     "apply_delta",
+    "apply_delta_raw",
     "apply_snapshot",
     "batch_signing_string",
     "book_ticker_stream",
+    "check_depth_levels",
     "client_id_from_str",
     "decimal_text",
     "decode_json",
@@ -137,6 +136,7 @@ __all__ = [
     "order_update_stream",
     "parse_book_ticker",
     "parse_depth_delta",
+    "parse_depth_delta_raw",
     "parse_depth_snapshot",
     "parse_error_body",
     "parse_fill_history",

@@ -508,21 +508,11 @@ def parse_depth_delta(data: object, *, venue: str = VENUE) -> DepthDelta:
         BackpackProtocolError: ``e`` is not ``depth``, missing ``s``/``U``/``u``/``a``/``b``, ``U > u``.
         BadValue: bad prices or sizes.
     """
+    raw = parse_depth_delta_raw(data, venue=venue)
     with _protocol(venue, "depth"):
-        d = _dict(_json(data, venue), "depth")
-        if d.get("e", "depth") != "depth":
-            raise _Malformed(f"event type {str(d.get('e'))[:20]!r} is not depth")
-        symbol = _str(_get(d, "s", "depth"), "depth.s")
-        first = _int(_get(d, "U", symbol), f"{symbol}.U")
-        last = _int(_get(d, "u", symbol), f"{symbol}.u")
-        if first > last:
-            raise _Malformed(f"{symbol}: first update id {first} > last {last}")
-        bids = _levels(_get(d, "b", symbol), f"{symbol} bids", descending=True)
-        asks = _levels(_get(d, "a", symbol), f"{symbol} asks", descending=False)
-        ts_ns = _ts_ns(d, symbol)
-        e = d.get("E")
-        event_ts_ns = 0 if e is None else _us_to_ns(e, f"{symbol}.E")
-    return DepthDelta(symbol, bids, asks, first, last, ts_ns, event_ts_ns)
+        bids = _levels(raw.bids, f"{raw.symbol} bids", descending=True)
+        asks = _levels(raw.asks, f"{raw.symbol} asks", descending=False)
+    return DepthDelta(raw.symbol, bids, asks, raw.first_update_id, raw.last_update_id, raw.ts_ns, raw.event_ts_ns)
 
 
 def apply_snapshot(book: OrderBook, snapshot: DepthSnapshot) -> None:

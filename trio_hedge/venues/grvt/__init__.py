@@ -102,10 +102,6 @@ from ._wire import selector_symbol as selector_symbol
 from ._wire import unwrap_rest as unwrap_rest
 
 __all__ = [
-    "parse_book_feed_raw",
-    "check_book_levels",
-    "apply_raw_book_update",
-    "GrvtRawBookUpdate",
     "CHAIN_IDS",
     "CLIENT_ORDER_ID_MAX",
     "CLIENT_ORDER_ID_MIN",
@@ -121,6 +117,7 @@ __all__ = [
     "GrvtOrderStateEvent",
     "GrvtOrderStatus",
     "GrvtProtocolError",
+    "GrvtRawBookUpdate",
     "GrvtRpcRequest",
     "GrvtRpcResponse",
     "GrvtSettings",
@@ -145,6 +142,7 @@ __all__ = [
     "SigningInstrument",
     "account_selector",
     "apply_book_update",
+    "apply_raw_book_update",
     "book_delta_selector",
     "book_snapshot_selector",
     "build_order_payload",
@@ -152,6 +150,7 @@ __all__ = [
     "build_rpc_request",
     "build_subscribe",
     "build_unsubscribe",
+    "check_book_levels",
     "decode_json",
     "eip712_order_digest",
     "encode_json",
@@ -180,6 +179,7 @@ __all__ = [
     "parse_ack",
     "parse_book",
     "parse_book_feed",
+    "parse_book_feed_raw",
     "parse_fill",
     "parse_fills",
     "parse_instrument",
