@@ -18,7 +18,7 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_short_run_writes_summary_and_exits_zero(tmp_path: Path) -> None:
     out = tmp_path / "summary.json"
-    proc = _run("--config", str(REPO / "config.toml"), "--set", "engine.cycles=2", "--set", "sim.speed=20",
+    proc = _run("--config", str(REPO / "config.toml"), "--set", "engine.cycles=2", "--set", "sim.speed=8",
                 "--summary-json", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(out.read_text())

@@ -21,7 +21,7 @@ def _flat(summary: dict) -> bool:
 
 
 async def test_default_config_runs_over_the_wire_and_ends_flat() -> None:
-    config = load_config(REPO / "config.toml", ["engine.cycles=4", "sim.speed=10"])
+    config = load_config(REPO / "config.toml", ["engine.cycles=4", "sim.speed=5"])
     assert {v.kind for v in config.venues.values()} == {"backpack", "grvt"}  # the default IS the wire
     with trio.fail_after(120):
         result = await run_bot(config)
