@@ -55,7 +55,7 @@ class Backoff:
     _n: int = field(default=0, init=False)
 
     def next_delay_s(self) -> float:
-        base = min(self.max_s, self.min_s * (2**self._n))
+        base: float = min(self.max_s, self.min_s * 2.0**self._n)
         self._n = min(self._n + 1, 30)
         return base * (0.5 + random.random())
 
