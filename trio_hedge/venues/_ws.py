@@ -19,14 +19,14 @@ import trio
 from loguru import logger
 from trio_websocket import (
     ConnectionClosed,
-    ConnectionTimeout,
     ConnectionRejected,
+    ConnectionTimeout,
     HandshakeError,
     WebSocketConnection,
     open_websocket_url,
 )
 
-from ._errors import VenueUnavailable
+from ._errors import VenueError, VenueUnavailable
 
 WS_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionClosed,
@@ -112,29 +112,62 @@ async def heartbeat(ws: WebSocketConnection, *, interval_s: float, timeout_s: fl
             raise HeartbeatTimeout("ws", f"no pong within {timeout_s}s", code="heartbeat")
 
 
+RECONNECT_ERRORS: tuple[type[BaseException], ...] = (*WS_ERRORS, VenueUnavailable)
+"""What :func:`reconnect_forever` treats as "the connection is down" by default."""
+
+
+def connection_reason(exc: BaseException) -> str:
+    """A log-safe one-line description of a connection error.
+
+    A rejected WebSocket upgrade is reduced to its HTTP status: ``str(ConnectionRejected)`` holds the
+    response's headers and body, which can carry cookies or other credentials. A :class:`VenueError` is its
+    own (already safe) text; anything else is ``"<type>: <text>"`` (socket and protocol errors carry no
+    request or response content).
+    """
+    if isinstance(exc, ConnectionRejected):
+        return f"upgrade rejected with HTTP {exc.status_code}"
+    if isinstance(exc, VenueError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def first_leaf(eg: BaseException) -> BaseException:
+    """The first non-group exception inside ``eg`` (``eg`` itself when it is not a group)."""
+    while isinstance(eg, BaseExceptionGroup) and eg.exceptions:
+        eg = eg.exceptions[0]
+    return eg
+
+
 async def reconnect_forever(
     session: Callable[[], Awaitable[None]],
     *,
     name: str,
     backoff: Backoff,
     on_down: Callable[[str], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    errors: tuple[type[BaseException], ...] = RECONNECT_ERRORS,
+    what: str = "connection",
 ) -> None:
     """Run ``session()`` again and again: it connects, subscribes and processes messages, and returns or
-    raises when the connection ends. Connection errors (:data:`WS_ERRORS`, :class:`VenueUnavailable`)
-    are logged, ``on_down(reason)`` is called, and the next attempt waits ``backoff``. Any other error
-    propagates (a bug must not be retried silently). The session resets the backoff once it is healthy.
+    raises when the connection ends. A connection error (one of ``errors``, default
+    :data:`RECONNECT_ERRORS`) is passed to ``on_error(exc)`` (e.g. to mark credentials stale), then
+    ``on_down(reason)`` is called with its log-safe description (:func:`connection_reason`; "session
+    ended" after a clean return), and the next attempt waits ``backoff``. Any other error propagates (a bug
+    must not be retried silently). The session resets the backoff once it is healthy. Logged under tag
+    ``name`` as "``what`` down (reason); reconnecting in N s".
     """
     log = logger.bind(tag=name)
     while True:
         reason = "session ended"
         try:
             await session()
-        except* WS_ERRORS as eg:
-            reason = f"{type(eg.exceptions[0]).__name__}: {eg.exceptions[0]}"
-        except* VenueUnavailable as eg:
-            reason = str(eg.exceptions[0])
+        except* errors as eg:
+            exc = first_leaf(eg)
+            reason = connection_reason(exc)
+            if on_error is not None:
+                on_error(exc)
         if on_down is not None:
             on_down(reason)
         delay = backoff.next_delay_s()
-        log.warning("connection down ({}); reconnecting in {:.2f}s", reason[:200], delay)
+        log.warning("{} down ({}); reconnecting in {:.2f}s", what, reason[:200], delay)
         await trio.sleep(delay)

@@ -47,6 +47,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any, Final
 
 import httpx
@@ -83,7 +84,7 @@ from .._errors import (
     VenueUnavailable,
 )
 from .._streams import SymbolEventStreams
-from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws
+from .._ws import WS_ERRORS, Backoff, first_leaf, heartbeat, open_ws, reconnect_forever
 from ._signing import GrvtSigner, SigningInstrument, build_order_payload, build_order_rpc_payload, new_nonce
 from ._wire import (
     STREAM_BOOK_DELTA,
@@ -451,22 +452,6 @@ def _retry_after_s(response: httpx.Response) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and 0 <= value <= 300 else None
-
-
-def _ws_reason(exc: BaseException) -> str:
-    """A log-safe description of a connection error (no headers or bodies: they could carry credentials)."""
-    if isinstance(exc, ConnectionRejected):
-        return f"upgrade rejected with HTTP {exc.status_code}"
-    if isinstance(exc, VenueError):
-        return str(exc)
-    return type(exc).__name__
-
-
-def _first(eg: BaseExceptionGroup[BaseException]) -> BaseException:
-    exc: BaseException = eg
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
 
 
 # ---------------------------------------------------------------------------------------------- the venue
@@ -1060,22 +1045,18 @@ class GrvtVenue:
         what: str,
         on_down: Callable[[], None],
     ) -> None:
-        """Run ``session(backoff)`` forever; on a connection error call ``on_down`` and wait the backoff.
-        Errors that are not connection errors propagate (a bug or a configuration problem)."""
+        """Run ``session(backoff)`` forever (:func:`~trio_hedge.venues._ws.reconnect_forever` over
+        :data:`_CONN_ERRORS`); on a connection error call ``on_down`` and wait the backoff. A rejected upgrade
+        (401/403) marks the session cookie stale. Errors that are not connection errors propagate."""
         backoff = Backoff(self._s.reconnect_min_s, self._s.reconnect_max_s)
-        while True:
-            reason = "session ended"
-            try:
-                await session(backoff)
-            except* _CONN_ERRORS as eg:
-                exc = _first(eg)
-                reason = _ws_reason(exc)
-                if isinstance(exc, ConnectionRejected) and exc.status_code in (401, 403):
-                    self._cookie_stale = True
-            on_down()
-            delay = backoff.next_delay_s()
-            self._log.warning("{} down ({}); reconnecting in {:.2f}s", what, reason[:200], delay)
-            await trio.sleep(delay)
+
+        def on_error(exc: BaseException) -> None:
+            if isinstance(exc, ConnectionRejected) and exc.status_code in (401, 403):
+                self._cookie_stale = True
+
+        await reconnect_forever(partial(session, backoff), name=self.name.upper(), backoff=backoff,
+                                on_down=lambda _reason: on_down(), on_error=on_error, errors=_CONN_ERRORS,
+                                what=what)
 
     async def _ensure_fresh_cookie(self) -> None:
         cookie = self._cookie
@@ -1247,7 +1228,7 @@ class GrvtVenue:
                         self._conn = None
                     conn.fail_all()
         except* ConnectionRejected as eg:
-            exc = _first(eg)
+            exc = first_leaf(eg)
             if isinstance(exc, ConnectionRejected) and exc.status_code in (401, 403):
                 self._cookie_stale = True
                 raise _CookieRejected(
