@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import enum
 from bisect import insort
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import islice
@@ -667,32 +667,28 @@ def _new_price(cache: dict[object, Decimal], text: object) -> Decimal:
     """A cache miss: exactly :func:`parse_price` (a str is stripped, parsed, must be finite and > 0); only
     ``str`` keys are stored, so a non-str value (an int, a float or bool equal to a cached number) never hits
     the cache and is parsed, and refused unless an int, every time."""
-    if type(text) is str:
-        try:
-            value = Decimal(text.strip())
-        except (InvalidOperation, ValueError):
-            return parse_price(text)  # raises the precise BadValue
-        if value.is_finite() and value > ZERO:
-            if len(cache) >= _RAW_CACHE_MAX:
-                cache.clear()
-            cache[text] = value
-            return value
-    return parse_price(text)
+    return _new_value(cache, text, parse_price, positive=True)
 
 
 def _new_size(cache: dict[object, Decimal], text: object) -> Decimal:
     """A cache miss: exactly :func:`parse_size` (finite and >= 0); caching as :func:`_new_price`."""
+    return _new_value(cache, text, parse_size, positive=False)
+
+
+def _new_value(
+    cache: dict[object, Decimal], text: object, parse: Callable[[object], Decimal], *, positive: bool
+) -> Decimal:
     if type(text) is str:
         try:
             value = Decimal(text.strip())
         except (InvalidOperation, ValueError):
-            return parse_size(text)
-        if value.is_finite() and value >= ZERO:
+            return parse(text)  # raises the precise BadValue
+        if value.is_finite() and (value > ZERO if positive else value >= ZERO):
             if len(cache) >= _RAW_CACHE_MAX:
                 cache.clear()
             cache[text] = value
             return value
-    return parse_size(text)
+    return parse(text)
 
 
 def _check_raw_shape(pairs: object) -> None:
