@@ -67,6 +67,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..domain import first_leaf
 from ..engine import LatencyHistogram, MarketStats, TradingState
 from ..sim import SimExchange
 from ..sim._asgi import Bound, serve_asgi  # not re-exported by trio_hedge.sim (its owner's call)
@@ -262,7 +263,9 @@ async def open_metrics_server(
         try:
             bound: Bound = await nursery.start(partial(serve_asgi, app, host=bind_host, port=port))
         except* OSError as eg:
-            failure = _first(eg, OSError)
+            leaf = first_leaf(eg)
+            assert isinstance(leaf, OSError)
+            failure = leaf
         if failure is None:
             try:
                 url_host = f"[{bound.host}]" if ":" in bound.host else bound.host
@@ -293,9 +296,3 @@ async def start_metrics(
     return collector
 
 
-def _first(eg: BaseExceptionGroup[OSError], kind: type[OSError]) -> OSError:
-    exc: BaseException = eg
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    assert isinstance(exc, kind)
-    return exc

@@ -42,7 +42,7 @@ from typing import Any
 import trio
 from loguru import logger
 
-from ..domain import ZERO
+from ..domain import ZERO, first_leaf
 from ..engine import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -247,7 +247,7 @@ async def run_bot(
                     early = await _job(config, stop, stop_reasons, stats, outcomes, final, sim_hook, before_trading,
                                        root, keys, journal, recorder)
                 except* ReconcileFailure as eg:
-                    failure = _leaf(eg)
+                    failure = first_leaf(eg)
                     assert isinstance(failure, ReconcileFailure)
                     early = (failure.code, failure.reason)
             if early is not None:
@@ -273,12 +273,6 @@ async def run_bot(
         }
     (log.info if code == EXIT_OK else log.error)("exit {}: {}", code, reason)
     return RunResult(code, reason, summary, keys)
-
-
-def _leaf(eg: BaseException) -> BaseException:
-    while isinstance(eg, BaseExceptionGroup):
-        eg = eg.exceptions[0]
-    return eg
 
 
 class ReconcileFailure(Exception):

@@ -10,14 +10,15 @@ from ._book import RawLevels as RawLevels
 from ._book import levels_from_pairs as levels_from_pairs
 from ._book import walk as walk
 from ._errors import BadValue as BadValue
-from ._events import OrderUpdate as OrderUpdate
-from ._events import PositionUpdate as PositionUpdate
-from ._events import VenueEvent as VenueEvent
 from ._errors import BookError as BookError
 from ._errors import BookInvalid as BookInvalid
 from ._errors import IllegalTransition as IllegalTransition
 from ._errors import SequenceGap as SequenceGap
 from ._errors import TrioHedgeError as TrioHedgeError
+from ._errors import first_leaf as first_leaf
+from ._events import OrderUpdate as OrderUpdate
+from ._events import PositionUpdate as PositionUpdate
+from ._events import VenueEvent as VenueEvent
 from ._instrument import Instrument as Instrument
 from ._num import BPS as BPS
 from ._num import ONE as ONE
@@ -41,8 +42,6 @@ from ._orders import TimeInForce as TimeInForce
 
 __all__ = [
     "BPS",
-    "ONE",
-    "ZERO",
     "BadValue",
     "BookError",
     "BookInvalid",
@@ -53,12 +52,13 @@ __all__ = [
     "IllegalTransition",
     "Instrument",
     "Level",
+    "ONE",
     "Order",
     "OrderBook",
     "OrderRequest",
     "OrderStatus",
-    "OrderUpdate",
     "OrderType",
+    "OrderUpdate",
     "Position",
     "PositionUpdate",
     "RawLevels",
@@ -67,8 +67,10 @@ __all__ = [
     "TimeInForce",
     "TrioHedgeError",
     "VenueEvent",
+    "ZERO",
     "bps",
     "ceil_to",
+    "first_leaf",
     "floor_to",
     "is_multiple",
     "levels_from_pairs",

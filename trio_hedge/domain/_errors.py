@@ -58,3 +58,11 @@ class SequenceGap(BookInvalid):
         super().__init__(f"{symbol}: sequence gap, expected {expected}, got {got}; resync required")
         self.expected = expected
         self.got = got
+
+
+def first_leaf(eg: BaseException) -> BaseException:
+    """The first exception inside a (nested) exception group, or ``eg`` itself when it is not a group: what
+    ``except*`` handlers report as *the* failure of a task boundary."""
+    while isinstance(eg, BaseExceptionGroup) and eg.exceptions:
+        eg = eg.exceptions[0]
+    return eg

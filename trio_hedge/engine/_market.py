@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import trio
 from loguru import logger
 
+from ..domain import first_leaf
 from ..venues import Venue, VenueError
 from ._errors import EngineError, MarketFailed
 from ._flatten import FlattenResult, flatten_all
@@ -85,14 +86,6 @@ async def run_risk_guard(
     await risk.run()
 
 
-def _first(eg: BaseExceptionGroup[Exception]) -> Exception:
-    exc: BaseException = eg
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    assert isinstance(exc, Exception)
-    return exc
-
-
 async def run_market(
     settings: MarketSettings,
     primary: Venue,
@@ -144,9 +137,9 @@ async def run_market(
             nursery.start_soon(stop_watcher)
             nursery.start_soon(hedger_task)
     except* MarketFailed as eg:
-        outcome.failure = _first(eg)  # type: ignore[assignment]
+        outcome.failure = first_leaf(eg)  # type: ignore[assignment]
     except* VenueError as eg:
-        exc = _first(eg)
+        exc = first_leaf(eg)
         outcome.failure = MarketFailed(f"unhandled venue error: {exc}")
     finally:
         if outcome.failure is not None:

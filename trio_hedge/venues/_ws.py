@@ -26,6 +26,7 @@ from trio_websocket import (
     open_websocket_url,
 )
 
+from ..domain import first_leaf
 from ._errors import VenueError, VenueUnavailable
 
 WS_ERRORS: tuple[type[BaseException], ...] = (
@@ -129,13 +130,6 @@ def connection_reason(exc: BaseException) -> str:
     if isinstance(exc, VenueError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-
-
-def first_leaf(eg: BaseException) -> BaseException:
-    """The first non-group exception inside ``eg`` (``eg`` itself when it is not a group)."""
-    while isinstance(eg, BaseExceptionGroup) and eg.exceptions:
-        eg = eg.exceptions[0]
-    return eg
 
 
 async def reconnect_forever(

@@ -69,6 +69,7 @@ from ...domain import (
     Position,
     PositionUpdate,
     VenueEvent,
+    first_leaf,
     to_decimal,
 )
 from .._base import FeedState, OrderReport
@@ -84,7 +85,7 @@ from .._errors import (
     VenueUnavailable,
 )
 from .._streams import SymbolEventStreams
-from .._ws import WS_ERRORS, Backoff, first_leaf, heartbeat, open_ws, reconnect_forever
+from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws, reconnect_forever
 from ._signing import GrvtSigner, SigningInstrument, build_order_payload, build_order_rpc_payload, new_nonce
 from ._wire import (
     STREAM_BOOK_DELTA,
