@@ -47,7 +47,7 @@ name                                                type       labels / meaning
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -69,7 +69,6 @@ from starlette.routing import Route
 
 from ..domain import first_leaf
 from ..engine import LatencyHistogram, MarketStats, TradingState
-from ..sim import SimExchange
 from ..sim._asgi import Bound, serve_asgi  # not re-exported by trio_hedge.sim (its owner's call)
 from ..venues import Venue
 from ._config import ConfigError, MetricsConfig
@@ -84,8 +83,6 @@ _LE_BOUNDS = tuple(
     for i, b in enumerate(LatencyHistogram.BOUNDS_NS)
     if i % PROMETHEUS_BOUND_STEP == 0
 )
-
-BeforeTrading = Callable[[SimExchange | None, dict[str, Venue], dict[str, str]], Awaitable[None]]
 
 
 def latency_buckets_s(hist: LatencyHistogram) -> list[tuple[str, float]]:
@@ -117,17 +114,6 @@ class BotCollector:
     def watch_journal(self, recorder: JournalRecorder) -> None:
         """Report the journal recorder's write counts and queue high-water mark."""
         self._recorder = recorder
-
-    def before_trading_hook(self, symbols: Mapping[str, str], inner: BeforeTrading | None) -> BeforeTrading:
-        """A ``run_bot(before_trading=...)`` hook that calls :meth:`watch_venues` with the raw venue sessions
-        and then ``inner`` (when given): how the run hands its venues to the collector."""
-
-        async def hook(exchange: SimExchange | None, raw: dict[str, Venue], keys: dict[str, str]) -> None:
-            self.watch_venues(raw, symbols)
-            if inner is not None:
-                await inner(exchange, raw, keys)
-
-        return hook
 
     def collect(self) -> Iterator[Metric]:
         """Build every metric family from the current state (called by the registry at each scrape)."""

@@ -58,7 +58,7 @@ from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_ex
 from ..venues import Venue, VenueError
 from ._config import Config
 from ._journal import AsyncJournal, JournalError, open_async_journal
-from ._metrics import start_metrics
+from ._metrics import BotCollector, start_metrics
 from ._process import crash_loop_tripped
 from ._reconcile import (
     JournalRecorder,
@@ -239,13 +239,10 @@ async def run_bot(
                     writer = await jstack.enter_async_context(trio.open_nursery())
                     await writer.start(recorder.run)
                     jstack.push_async_callback(_drain, recorder, writer)
-            if metrics is not None:  # hands it the venue sessions once they are open
-                before_trading = metrics.before_trading_hook(
-                    {n: vc.symbol for n, vc in config.venues.items()}, before_trading)
             if early is None:
                 try:
                     early = await _job(config, stop, stop_reasons, stats, outcomes, final, sim_hook, before_trading,
-                                       root, keys, journal, recorder)
+                                       root, keys, journal, recorder, metrics)
                 except* ReconcileFailure as eg:
                     failure = first_leaf(eg)
                     assert isinstance(failure, ReconcileFailure)
@@ -306,6 +303,7 @@ async def _job(
     keys: dict[str, str],
     journal: AsyncJournal | None,
     recorder: JournalRecorder | None,
+    metrics: BotCollector | None,
 ) -> tuple[int, str] | None:
     log = logger.bind(tag="MAIN")
     settings = SimSettings(
@@ -324,6 +322,8 @@ async def _job(
         outer.callback(servers.cancel_scope.cancel)
         stack = await outer.enter_async_context(AsyncExitStack())
         raw = await open_venues(config, exchange, servers, stack)
+        if metrics is not None:  # feed states from the raw sessions, read at scrape time
+            metrics.watch_venues(raw, {n: vc.symbol for n, vc in config.venues.items()})
         if before_trading is not None:
             await before_trading(exchange, raw, keys)
         market = config.markets[0]
