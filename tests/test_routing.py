@@ -255,6 +255,78 @@ async def test_hedge_ladder_exhausted_flattens_and_halts_the_market(autojump_clo
     assert stats.routing["widened"] >= 1 and stats.routing["failed"] == 1
 
 
+def test_depth_analysis_starts_past_the_liquidity_our_own_slices_in_flight_claim() -> None:
+    book = _book([("100.0", "0.001"), ("99.9", "0.002"), ("99.8", "0.001"), ("99.0", "5")], [("100.1", "1")])
+    kw = dict(arrival_price=D("100.0"), cap_bps=D("20"), tick=D("0.01"))
+    # 0.002 claimed: the whole 100.0 level and half of 99.9 are being taken by another slice of ours
+    a = analyze_depth(book, Side.SELL, D("0.002"), claimed=D("0.002"), **kw)  # type: ignore[arg-type]
+    assert a.best_price == D("100.0")  # still the book's best
+    assert a.levels == [(D("99.9"), D("0.001")), (D("99.8"), D("0.001"))]
+    assert a.available == D("0.002") and a.worst_price == D("99.8") and a.levels_needed == 2
+    # everything within the cap claimed: nothing available (the router then waits, it does not widen)
+    none = analyze_depth(book, Side.SELL, D("0.001"), claimed=D("0.004"), **kw)  # type: ignore[arg-type]
+    assert none.available == 0 and none.levels == [] and none.worst_price is None
+
+
+async def _concurrent_routes(tmp_path: Path, sizes: tuple[str, str], **overrides: object) -> tuple[
+        list[object], dict[str, int], list[tuple[object, ...]]]:
+    """Two routes of SELL ``sizes`` through ONE router at once on the thin book; the hedge venue takes 70 ms
+    per order, so the second route decides while the first one's slice is in flight.
+    Returns (route results, ladder counters, hedge orders as (size, limit price, filled size))."""
+    hedge_rec = static_book(tmp_path / "h.gz", THIN_BIDS, DEEP_ASKS)
+    primary_rec = static_book(tmp_path / "p.gz", [("100.0", "5")], [("100.1", "5")])
+    s = market_settings(**overrides)
+    results: list[object] = []
+    async with sim_pair(primary_rec, hedge_rec) as (exchange, _primary, h):
+        hedge = FaultyVenue(h, place_delay_s=0.07)
+        async with trio.open_nursery() as nursery:
+            tracker = OrderTracker(hedge, HEDGE_SYMBOL, inbox_capacity=16)
+            await nursery.start(tracker.run)
+            counters: dict[str, int] = {}
+            router = HedgeRouter(hedge, tracker, HEDGE_SYMBOL, s, counters=counters)
+
+            async def one(size: str, delay_s: float) -> None:
+                await trio.sleep(delay_s)
+                results.append(await router.route(Side.SELL, D(size)))
+
+            async with trio.open_nursery() as routes:
+                routes.start_soon(one, sizes[0], 0.0)
+                routes.start_soon(one, sizes[1], 0.01)  # while the first slice is in flight
+            assert router.claimed(Side.SELL) == 0  # every claim released
+            nursery.cancel_scope.cancel()
+        engine = exchange.engine(HEDGE, HEDGE_SYMBOL)
+        orders = [engine.get_order(r.client_order_id) for r in hedge.placed("hedge")]
+    return results, counters, [(o.request.size, o.request.price, o.filled_size) for o in orders]
+
+
+async def test_concurrent_routes_price_past_each_others_slices(autojump_clock: trio.testing.MockClock,
+                                                               tmp_path: Path) -> None:
+    # One lot at 100.0, 99.9, 99.8, 99.7: the first route's slice takes 100.0 and 99.9; the second, deciding
+    # while it is in flight, prices past that claim at 99.7 and fills at once (without the claim it would
+    # send to 99.9 too, miss, and step down a level per miss).
+    results, counters, orders = await _concurrent_routes(
+        tmp_path, ("0.002", "0.002"), slippage_cap_bps=D("30"), hard_slippage_cap_bps=D("30"))
+    assert [(r.filled, r.iterations) for r in results] == [(D("0.002"), 1), (D("0.002"), 1)]  # type: ignore[attr-defined]
+    assert orders == [(D("0.002"), D("99.9"), D("0.002")), (D("0.002"), D("99.7"), D("0.002"))]
+    assert "widened" not in counters and "waited_for_own_slice" not in counters
+
+
+async def test_a_route_waits_for_its_own_slice_instead_of_widening_against_it(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    # The 10 bps cap holds 0.002 (100.0, 99.9), all of it claimed by the first route's slice in flight. The
+    # second route waits for that slice to be resolved before it decides, so its first order is still within
+    # its 10 bps cap (a route widening against our own claim would have sent its first order to 99.8).
+    results, counters, orders = await _concurrent_routes(
+        tmp_path, ("0.002", "0.001"), slippage_cap_bps=D("10"), slippage_cap_step_bps=D("10"),
+        hard_slippage_cap_bps=D("30"), market_fallback=False)
+    assert counters["waited_for_own_slice"] >= 1
+    assert orders[0] == (D("0.002"), D("99.9"), D("0.002"))
+    assert orders[1][1] >= D("99.9")  # the second route's first order: within its own 10 bps cap
+    assert [r.filled for r in results] == [D("0.002"), D("0.001")]  # type: ignore[attr-defined]
+    assert results[1].cap_bps == D("20")  # type: ignore[attr-defined]  # it widened only after a real miss
+
+
 # ------------------------------------------------------------------ partial fills, each hedged once
 
 
@@ -276,7 +348,9 @@ async def test_partial_fills_hedged_exactly_once_and_no_quote_while_a_hedge_is_p
             risk = RiskEngine(s, stats, primary, hedge)
             ptrack = OrderTracker(primary, PRIMARY_SYMBOL, inbox_capacity=64, on_fill=risk.on_primary_fill)
             htrack = OrderTracker(hedge, HEDGE_SYMBOL, inbox_capacity=64, on_fill=risk.on_hedge_fill)
-            hedger = Hedger(s, primary, hedge, ptrack, htrack, stats, trio.Event(), risk=risk)
+            # two routes at most (not the default): fills beyond that wait and are hedged together
+            hedger = Hedger(s, primary, hedge, ptrack, htrack, stats, trio.Event(), risk=risk,
+                            max_hedges_in_flight=2)
 
             def no_pending_hedge(request: object) -> None:
                 if request.reason != "quote":  # type: ignore[attr-defined]

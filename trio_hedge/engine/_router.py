@@ -28,6 +28,13 @@ slices, have already taken). Fallback ladder, each step logged with ``[SMART_ROU
    beyond the hard cap; with ``market_fallback = false`` no fill is ever worse than the hard cap);
 4. then :class:`HedgeFailed`: the market scope cancels, flattens both legs and the market halts.
 
+Concurrent routes (the hedger runs up to ``max_hedges_in_flight`` of them through one router): every slice
+in flight claims its size on its side until it is resolved, and the depth analysis of every other slice on
+that side starts past the claimed liquidity (the ``claimed`` argument of :func:`analyze_depth`), so two of
+our own IOCs never price into the same levels. When what is left within the cap is only short because of
+those claims, the slice waits for a claim to be released (the other slice resolved: its liquidity is taken,
+or back) instead of widening the cap against itself.
+
 Log lines follow the field's ``[SMART_ROUTING]`` tag (perp-dex-tools forks, ``exchanges/grvt.py``
 ``place_iterative_market_order``): ``Starting with buy order at P, available liquidity: S`` and
 ``Iteration N: placing Q at P (level L)``. The first slice's two lines are written right after its place call
@@ -136,10 +143,15 @@ def analyze_depth(
     cap_bps: Decimal,
     tick: Decimal,
     max_levels: int = 20,
+    claimed: Decimal = ZERO,
 ) -> DepthAnalysis:
     """Depth analysis for a taker of ``size`` on ``side`` (see :class:`DepthAnalysis`), in one pass over at
     most ``max_levels`` levels of the walked side, best first (the hedge path calls it before every slice, so
     it never walks a whole dense book: ``available`` counts the liquidity within the cap among those levels).
+
+    ``claimed`` (base units, >= 0) is liquidity our own taker orders in flight on the same side are taking:
+    it comes off the best levels first (a level it covers whole is left out of ``levels``, a level it covers
+    in part is shortened), since an IOC takes the walked side best first. ``best_price`` stays the book's.
 
     Args:
         book: the venue's book (read between awaits; not mutated).
@@ -166,6 +178,12 @@ def analyze_depth(
             best = price
         if i >= max_levels or (price > limit if ask else price < limit):
             break
+        if claimed > ZERO:
+            if claimed >= qty:
+                claimed -= qty
+                continue
+            qty -= claimed
+            claimed = ZERO
         levels.append((price, qty))
         total += qty
         cumulative.append((price, total))
@@ -270,6 +288,12 @@ class HedgeRouter:
         self.risk = risk
         self.counters = counters if counters is not None else {}
         self._log = logger.bind(tag=f"{settings.name}_{tag}")
+        self._claimed: dict[Side, Decimal] = {Side.BUY: ZERO, Side.SELL: ZERO}  # size of slices in flight
+        self._claims = trio.lowlevel.ParkingLot()  # a claim was released
+
+    def claimed(self, side: Side) -> Decimal:
+        """Base size of this router's taker slices on ``side`` sent and not yet resolved."""
+        return self._claimed[side]
 
     def _count(self, key: str) -> None:
         self.counters[key] = self.counters.get(key, 0) + 1
@@ -330,9 +354,17 @@ class HedgeRouter:
                 while result.remaining >= inst.min_size and deep_misses < s.hedge_attempts:
                     if result.iterations:
                         book = await valid_book(self.venue, self.symbol, s.book_wait_s)
+                    claimed = self._claimed[side]
                     a = analyze_depth(book, side, result.remaining, arrival_price=arrival, cap_bps=cap,
-                                      tick=inst.tick_size)
+                                      tick=inst.tick_size, claimed=claimed)
                     qty = inst.floor_size(min(result.remaining, a.available))
+                    if qty < inst.min_size and claimed > ZERO:
+                        # Short within the cap only because our own slices in flight take it: wait for one
+                        # to be resolved (its claim released), then read the book again.
+                        self._count("waited_for_own_slice")
+                        await self._claims.park()
+                        book = await valid_book(self.venue, self.symbol, s.book_wait_s)
+                        continue
                     lines: list[tuple[Any, ...]] = []
                     if result.iterations == 0 and step == 0:
                         lines.append((
@@ -427,16 +459,22 @@ class HedgeRouter:
             on_first_order()
         result.iterations += 1
         result.orders.append(req.client_order_id)
-        sent = await submit_order(self.venue, req, policy=s.retry, halt_on_refusal=not reduce_only, log=self._log)
-        self._emit(deferred_log)
-        if sent.outcome in (SubmitOutcome.REFUSED, SubmitOutcome.FAILED):
-            self.tracker.mark_rejected(req.client_order_id, sent.error.message if sent.error else sent.outcome)
-            self._log.warning("[SMART_ROUTING] order {} {}: {}", req.client_order_id, sent.outcome, sent.error)
-            return ZERO
-        order: Order = await self.tracker.resolve_within(
-            req.client_order_id, deadline_s=s.order_deadline_s, event_grace_s=s.event_grace_s,
-            query_interval_s=s.query_interval_s,
-        )
+        self._claimed[side] += qty
+        try:
+            sent = await submit_order(self.venue, req, policy=s.retry, halt_on_refusal=not reduce_only,
+                                      log=self._log)
+            self._emit(deferred_log)
+            if sent.outcome in (SubmitOutcome.REFUSED, SubmitOutcome.FAILED):
+                self.tracker.mark_rejected(req.client_order_id, sent.error.message if sent.error else sent.outcome)
+                self._log.warning("[SMART_ROUTING] order {} {}: {}", req.client_order_id, sent.outcome, sent.error)
+                return ZERO
+            order: Order = await self.tracker.resolve_within(
+                req.client_order_id, deadline_s=s.order_deadline_s, event_grace_s=s.event_grace_s,
+                query_interval_s=s.query_interval_s,
+            )
+        finally:
+            self._claimed[side] -= qty
+            self._claims.unpark_all()
         filled = order.filled_size
         if filled > ZERO:
             result.filled += filled
