@@ -186,7 +186,7 @@ DEFAULTS: dict[str, Any] = {
             "quote_check_interval_ms": 50,
             "hedge_attempts": 3,
             "inbox_capacity": 256,
-            "max_hedges_in_flight": 2,
+            "max_hedges_in_flight": 8,
             "hard_slippage_cap_bps": "30",
             "slippage_cap_step_bps": "10",
             "market_fallback": True,

@@ -33,7 +33,9 @@ class MarketSettings:
         inbox_capacity (int): capacity of the channel from the primary's order tracker to the hedger.
         max_hedges_in_flight (int): routed hedges that may be in flight at once (>= 1): a fill that arrives
             while a hedge is in flight starts its own on an idle slot; beyond this, waiting fills are hedged
-            together by the next route (``_hedger.py``). 1 hedges one route after another.
+            together by the next route (``_hedger.py``). 1 hedges one route after another. Concurrent routes
+            never price into the same levels: each slice in flight claims the liquidity it takes
+            (``_router.py``).
         book_wait_s (float): how long to wait for a valid book before quoting or hedging.
         max_quote_rejects (int): consecutive post-only rejections tolerated before the market fails.
         book_stale_s (float): a connected feed with no update for this long is stale.
@@ -77,7 +79,7 @@ class MarketSettings:
     event_grace_s: float = 0.5
     query_interval_s: float = 0.2
     inbox_capacity: int = 256
-    max_hedges_in_flight: int = 2
+    max_hedges_in_flight: int = 8
     book_wait_s: float = 5.0
     max_quote_rejects: int = 50
     book_stale_s: float = 5.0
