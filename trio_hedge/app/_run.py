@@ -31,6 +31,7 @@ import os
 import secrets
 import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -214,10 +215,14 @@ async def run_bot(
         async with AsyncExitStack() as jstack:
             metrics = await start_metrics(config.metrics, stats, jstack)  # [metrics]; None when disabled
             journal: AsyncJournal | None = None
+            # The intent and report connections queue for each other on this lock, not on SQLite's busy
+            # handler (its sleeps of 1, 2, 5... ms were the intent commit's p99: app/_journal.py Journal.open)
+            write_lock = threading.Lock()
             if journal_path is not None:
                 journal_path.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    journal = await jstack.enter_async_context(open_async_journal(journal_path))
+                    journal = await jstack.enter_async_context(open_async_journal(journal_path,
+                                                                                 write_lock=write_lock))
                 except sqlite3.Error as exc:
                     raise JournalError(f"journal {journal_path}: cannot open ({exc}); fix journal.path") from None
                 await journal.record_start(os.getpid(), time.time_ns())
@@ -232,7 +237,8 @@ async def run_bot(
                     # the queued reports get a connection (and thread) of their own: an intent, on an order's
                     # path, then never waits behind a report's write and its return trip to the event loop
                     # (SQLite serialises the two writers for the length of one transaction only)
-                    reports = await jstack.enter_async_context(open_async_journal(journal_path))
+                    reports = await jstack.enter_async_context(open_async_journal(journal_path,
+                                                                                 write_lock=write_lock))
                     recorder = JournalRecorder(journal, reports)
                     if metrics is not None:
                         metrics.watch_journal(recorder)
