@@ -541,6 +541,59 @@ async def test_async_journal_write_in_flight_completes_despite_cancel(tmp_path: 
         assert row is not None and got == [row.seq]  # the caller learnt the outcome
 
 
+async def test_async_journal_group_commit_one_transaction_for_the_intents_waiting(tmp_path: Path) -> None:
+    """Intents submitted while the journal's thread is busy go into its next transaction together (group
+    commit, one fsync), each committed before its own call returns, each with its own errors."""
+    path = tmp_path / "a.db"
+    async with open_async_journal(path, busy_timeout_ms=10_000) as aj:
+        await aj.record_intent("grvt", req("dup"))
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # the thread's first transaction waits: the rest pile up
+        got: dict[str, int | BaseException] = {}
+
+        async def one(coid: str) -> None:
+            try:
+                got[coid] = await aj.record_intent("grvt", req(coid, reason="hedge"))
+            except DuplicateIntent as exc:
+                got[coid] = exc
+
+        before = aj.intent_batches[0]
+        async with trio.open_nursery() as nursery:
+            for i in range(8):
+                nursery.start_soon(one, f"h{i}")
+            nursery.start_soon(one, "dup")  # a repeat inside the batch: refused alone
+            await trio.sleep(0.2)
+            assert got == {}  # nobody returned before the commit
+            blocker.execute("ROLLBACK")
+        blocker.close()
+        batches, biggest = aj.intent_batches
+        assert batches - before <= 2 and biggest >= 5  # 9 intents in at most 2 transactions
+        assert isinstance(got.pop("dup"), DuplicateIntent)
+        assert len(set(got.values())) == 8
+        for coid, seq in got.items():
+            row = await aj.intent("grvt", coid)
+            assert row is not None and row.seq == seq and row.request.reason == "hedge"
+
+
+def test_record_intents_commits_the_good_items_and_returns_each_bad_ones_error(journal: Journal) -> None:
+    journal.record_intent("grvt", req("old"))
+    results = journal.record_intents([
+        ("grvt", req("a"), None, None),
+        ("grvt", req("old"), None, None),  # recorded before
+        ("grvt", req("b"), 999, None),  # no such cycle
+        ("", req("c"), None, None),  # bad venue
+        ("grvt", req("d"), None, T0_NS),
+    ])
+    assert isinstance(results[0], int) and isinstance(results[4], int)
+    assert isinstance(results[1], DuplicateIntent)
+    assert isinstance(results[2], UnknownRecord)
+    assert isinstance(results[3], BadValue)
+    assert {r.client_order_id for r in journal.inflight()} == {"old", "a", "d"}
+    d = journal.intent("grvt", "d")
+    assert d is not None and d.seq == results[4] and d.created_ns == T0_NS
+    assert journal.intent("grvt", "b") is None
+
+
 # ------------------------------------------------------------------------------------------------ kill -9
 
 

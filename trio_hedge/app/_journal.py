@@ -48,19 +48,21 @@ A single-writer lock per account (two bot instances on one journal) is a separat
 
 from __future__ import annotations
 
+import copy
 import os
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, Inexact, localcontext
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import Final, Generic, TypeVar
 
 import trio
+from outcome import Error, Outcome, Value
 from outcome import capture as capture_outcome
 
 from ..domain import (
@@ -78,6 +80,9 @@ from ..domain import (
 )
 
 T = TypeVar("T")
+
+IntentItem = tuple[str, OrderRequest, "int | None", "int | None"]
+"""One intent for :meth:`Journal.record_intents`: (venue, request, cycle_id, ts_ns)."""
 
 CLEAN_EXIT_CODES: Final = frozenset({0, 78})
 """Exit codes that are not crashes: 0 clean stop, 78 EX_CONFIG / breaker fired (reliability-notes.md §3)."""
@@ -651,37 +656,69 @@ class Journal:
             UnknownRecord: ``cycle_id`` is not a recorded cycle.
             BadValue: empty venue or client order id, non-Decimal or non-finite size/price, bad ``ts_ns``.
         """
+        with self._write() as conn:
+            return self._insert_intent(conn, venue, request, cycle_id, ts_ns)
+
+    def record_intents(self, items: Sequence[IntentItem]) -> list[int | JournalError | BadValue]:
+        """Commit several order intents in ONE transaction (one WAL fsync: group commit), each as
+        :meth:`record_intent` would; send each order only after this returns.
+
+        Args:
+            items: ``(venue, request, cycle_id, ts_ns)`` per intent (see :meth:`record_intent`).
+
+        Returns:
+            list: per item, in order, its seq, or the error :meth:`record_intent` would have raised for it
+            alone (:class:`DuplicateIntent`, :class:`UnknownRecord`, ``BadValue``): that item is not written,
+            the others are (each is its own SAVEPOINT).
+
+        Raises:
+            sqlite3.Error: the transaction failed (disk full, lock timeout...): nothing was written.
+        """
+        results: list[int | JournalError | BadValue] = []
+        with self._write() as conn:
+            for venue, request, cycle_id, ts_ns in items:
+                conn.execute("SAVEPOINT intent")
+                try:
+                    results.append(self._insert_intent(conn, venue, request, cycle_id, ts_ns))
+                except (JournalError, BadValue) as exc:
+                    conn.execute("ROLLBACK TO intent")
+                    results.append(exc)
+                conn.execute("RELEASE intent")
+        return results
+
+    def _insert_intent(self, conn: sqlite3.Connection, venue: str, request: OrderRequest, cycle_id: int | None,
+                       ts_ns: int | None) -> int:
+        """The writes of one intent, inside the caller's transaction. Errors: :meth:`record_intent`'s."""
         _check_text(venue, "venue")
         _check_text(request.client_order_id, "client_order_id")
         _check_text(request.symbol, "symbol")
         size = _dec_text(request.size, "intent size")
         price = None if request.price is None else _dec_text(request.price, "intent price")
         created_ns = time.time_ns() if ts_ns is None else _check_ns(ts_ns, "ts_ns")
-        with self._write() as conn:
-            existing = conn.execute("SELECT seq FROM intents WHERE venue = ? AND client_order_id = ?",
-                                    (venue, request.client_order_id)).fetchone()
-            if existing is not None:
-                raise DuplicateIntent(venue, request.client_order_id, existing[0])
-            if cycle_id is not None and conn.execute("SELECT 1 FROM cycles WHERE cycle_id = ?",
-                                                     (cycle_id,)).fetchone() is None:
-                raise UnknownRecord(f"journal: no cycle {cycle_id} for intent {request.client_order_id!r}")
-            seq = self._next_seq(conn)
-            status_seq = self._next_seq(conn)
-            conn.execute(
-                "INSERT INTO intents (seq, venue, client_order_id, symbol, side, size, price, order_type, tif,"
-                " post_only, reduce_only, reason, cycle_id, created_ns, status, status_seq, status_reason,"
-                " venue_order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                (seq, venue, request.client_order_id, request.symbol, Side(request.side).value, size, price,
-                 OrderType(request.order_type).value, TimeInForce(request.tif).value, int(bool(request.post_only)),
-                 int(bool(request.reduce_only)), str(request.reason), cycle_id, created_ns,
-                 OrderStatus.PENDING.value, status_seq, "intent"),
-            )
-            conn.execute(
-                "INSERT INTO status_history (seq, venue, client_order_id, status, reason, venue_order_id, ts_ns,"
-                " recorded_ns) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
-                (status_seq, venue, request.client_order_id, OrderStatus.PENDING.value, "intent", created_ns,
-                 time.time_ns()),
-            )
+        existing = conn.execute("SELECT seq FROM intents WHERE venue = ? AND client_order_id = ?",
+                                (venue, request.client_order_id)).fetchone()
+        if existing is not None:
+            raise DuplicateIntent(venue, request.client_order_id, existing[0])
+        if cycle_id is not None and conn.execute("SELECT 1 FROM cycles WHERE cycle_id = ?",
+                                                 (cycle_id,)).fetchone() is None:
+            raise UnknownRecord(f"journal: no cycle {cycle_id} for intent {request.client_order_id!r}")
+        seq = self._next_seq(conn)
+        status_seq = self._next_seq(conn)
+        conn.execute(
+            "INSERT INTO intents (seq, venue, client_order_id, symbol, side, size, price, order_type, tif,"
+            " post_only, reduce_only, reason, cycle_id, created_ns, status, status_seq, status_reason,"
+            " venue_order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            (seq, venue, request.client_order_id, request.symbol, Side(request.side).value, size, price,
+             OrderType(request.order_type).value, TimeInForce(request.tif).value, int(bool(request.post_only)),
+             int(bool(request.reduce_only)), str(request.reason), cycle_id, created_ns,
+             OrderStatus.PENDING.value, status_seq, "intent"),
+        )
+        conn.execute(
+            "INSERT INTO status_history (seq, venue, client_order_id, status, reason, venue_order_id, ts_ns,"
+            " recorded_ns) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+            (status_seq, venue, request.client_order_id, OrderStatus.PENDING.value, "intent", created_ns,
+             time.time_ns()),
+        )
         return seq
 
     def record_status(self, venue: str, client_order_id: str, status: OrderStatus, *, reason: str = "",
@@ -1019,6 +1056,43 @@ class Journal:
 # ----------------------------------------------------------------------------------------------- AsyncJournal
 
 
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+
+class _Group(Generic[ItemT, ResultT]):
+    """Items waiting for one batch call on a :class:`_Worker` (:meth:`_Worker.run_grouped`).
+
+    ``fn`` takes the items in submission order and returns one :class:`outcome.Outcome` per item."""
+
+    def __init__(self, fn: Callable[[list[ItemT]], list[Outcome[ResultT]]]) -> None:
+        self.fn = fn
+        self.lock = threading.Lock()  # the trio thread appends, the worker thread takes
+        self.pending: list[tuple[ItemT, trio.lowlevel.Task, trio.lowlevel.TrioToken]] = []
+        self.batches = 0  # calls of fn (for statistics and tests)
+        self.max_batch = 0
+
+    def flush(self) -> None:
+        """On the worker thread: one call of ``fn`` for everything pending, each result to its task."""
+        with self.lock:
+            batch, self.pending = self.pending, []
+        if not batch:
+            return
+        self.batches += 1
+        self.max_batch = max(self.max_batch, len(batch))
+        try:
+            results = self.fn([item for item, _, _ in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"batch function returned {len(results)} results for {len(batch)} items")
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting task, none is lost
+            results = [Error(exc if i == 0 else copy.copy(exc)) for i in range(len(batch))]
+        for (_, task, token), result in zip(batch, results, strict=True):
+            try:
+                token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+            except trio.RunFinishedError:  # the trio run is gone; nobody is waiting any more
+                pass
+
+
 class _Worker:
     """One dedicated thread that runs jobs in order; results go back to the waiting trio task.
 
@@ -1062,6 +1136,25 @@ class _Worker:
         result: T = await trio.lowlevel.wait_task_rescheduled(abort)
         return result
 
+    async def run_grouped(self, group: _Group[ItemT, ResultT], item: ItemT) -> ResultT:
+        """Run ``group.fn`` on the worker thread for ``item`` together with every other item submitted to
+        ``group`` before the thread gets to them (group commit), and return this item's result (or raise its
+        error). A failure of the whole call is raised in every waiting task (a copy in all but the first).
+        Cancellation: as :meth:`run` (once submitted, the item is always processed and this call waits)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        waiter = (item, trio.lowlevel.current_task(), trio.lowlevel.current_trio_token())
+        with group.lock:
+            first = not group.pending
+            group.pending.append(waiter)
+        if first:  # otherwise a flush is queued and has not taken the batch yet: it takes this item too
+            self._jobs.put(lambda: group.flush())
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            return trio.lowlevel.Abort.FAILED
+
+        result: ResultT = await trio.lowlevel.wait_task_rescheduled(abort)
+        return result
+
     def stop(self) -> None:
         """Ask the thread to exit after the queued jobs (non-blocking)."""
         self._jobs.put(None)
@@ -1092,6 +1185,16 @@ class AsyncJournal:
         self._journal = journal
         self._limiter = trio.CapacityLimiter(1)
         self._closed = False
+        self._intents: _Group[IntentItem, int] = _Group(self._record_intents)
+
+    def _record_intents(self, items: list[IntentItem]) -> list[Outcome[int]]:
+        """On the worker thread: the waiting intents in one transaction (:meth:`Journal.record_intents`)."""
+        return [Error(r) if isinstance(r, BaseException) else Value(r) for r in self._journal.record_intents(items)]
+
+    @property
+    def intent_batches(self) -> tuple[int, int]:
+        """(transactions that committed intents, the most intents one of them carried)."""
+        return self._intents.batches, self._intents.max_batch
 
     async def _call(self, fn: Callable[[Journal], T]) -> T:
         journal = self._journal
@@ -1126,8 +1229,16 @@ class AsyncJournal:
 
     async def record_intent(self, venue: str, request: OrderRequest, *, cycle_id: int | None = None,
                             ts_ns: int | None = None) -> int:
-        """See :meth:`Journal.record_intent`: committed before it returns; send the order only after."""
-        return await self._call(lambda j: j.record_intent(venue, request, cycle_id=cycle_id, ts_ns=ts_ns))
+        """See :meth:`Journal.record_intent`: committed before it returns; send the order only after.
+
+        Group commit: intents do not queue for the limiter one behind the other (each paying its own
+        transaction, fsync and hop back to the loop); every intent submitted while the worker thread is busy
+        goes into its next transaction together (:meth:`Journal.record_intents`), each still committed before
+        its own call returns, each with its own errors. Measured in the running bot with 8 hedge routes in
+        flight: the wait for the limiter alone was p90 6.8 ms, p99 21 ms (docs/performance.md)."""
+        if self._closed:
+            raise JournalClosed(f"journal {self._journal.path} is closed")
+        return await self._worker.run_grouped(self._intents, (venue, request, cycle_id, ts_ns))
 
     async def record_status(self, venue: str, client_order_id: str, status: OrderStatus, *, reason: str = "",
                             venue_order_id: str | None = None, ts_ns: int | None = None) -> int | None:
