@@ -628,15 +628,16 @@ def _no_secret_in(sim: Sim, lines: list[str]) -> None:
 async def test_book_ticker_stream_is_subscribed_and_parsed() -> None:
     """The public stream also carries bookTicker; the adapter keeps the last one per symbol."""
     from trio_hedge.app import load_config
+    from trio_hedge.app._run import sim_markets
     from trio_hedge.sim import SimSettings, open_sim_exchange
     from trio_hedge.sim._backpack_server import serve_backpack
-    from trio_hedge.app._run import sim_markets
     from trio_hedge.venues.backpack import BackpackSettings, open_backpack_venue
 
     config = load_config(None)
     async with open_sim_exchange(SimSettings(speed=20.0), sim_markets(config)) as exchange:
         async with trio.open_nursery() as nursery:
-            info = await nursery.start(lambda task_status: serve_backpack(exchange, "backpack", task_status=task_status))
+            info = await nursery.start(
+                lambda task_status: serve_backpack(exchange, "backpack", task_status=task_status))
             settings = BackpackSettings(rest_url=info.rest, ws_url=info.ws, api_key=info.api_key,
                                         api_secret=info.api_secret, symbols=("BTC_USDC_PERP",))
             async with open_backpack_venue(settings) as venue:

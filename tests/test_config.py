@@ -6,6 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trio_hedge.app import ConfigError, load_config
 
@@ -111,9 +113,6 @@ def test_plaintext_live_urls_are_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         load_config(None, [*LIVE_GRVT, 'venues.grvt.trades_url="http://trades.example.com"'])
     assert info.value.key == "venues.grvt.trades_url"
 
-
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 _KEYS = [
     "engine.cycles", "engine.primary", "engine.event_capacity", "markets.0.order_size", "markets.0.slippage_cap_bps",

@@ -19,6 +19,7 @@ from typing import cast
 
 import pytest
 import trio
+import trio.lowlevel
 
 from trio_hedge.app import ConfigError, Journal, load_config, open_async_journal, run_bot
 from trio_hedge.app._reconcile import JournalRecorder, sync_inflight
@@ -441,7 +442,7 @@ class RefusingVenue:
         self.error = error
 
     async def place(self, request: OrderRequest) -> OrderReport:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         raise self.error
 
 

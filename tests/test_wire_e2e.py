@@ -45,7 +45,7 @@ async def test_killing_the_primary_feed_over_the_wire_flattens() -> None:
         seen["hedge"] = hedge
         await trio.sleep(2)
         with trio.fail_after(60):
-            while hedge.position().size == 0:
+            while hedge.position().size == 0:  # noqa: ASYNC110 - simulator state: nothing to wait on
                 await trio.sleep(0.001)
         seen["hedge_position"] = hedge.position().size
         exchange.kill_feed("backpack")

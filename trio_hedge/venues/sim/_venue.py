@@ -36,8 +36,8 @@ from ...domain import (
 )
 from ...sim import BookDeltaMsg, BookSnapshotMsg, SimExchange, SimUnavailable
 from .._base import FeedState, OrderReport
-from .._streams import SymbolEventStreams
 from .._errors import InvalidOrder, OrderRejected, PostOnlyWouldCross
+from .._streams import SymbolEventStreams
 
 
 @dataclass(frozen=True, slots=True)
