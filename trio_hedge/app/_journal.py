@@ -40,8 +40,12 @@ single write 24 ms (probably a WAL auto-checkpoint); a replayed fill (no write) 
 call the write methods directly on the trio event loop for the occasional small write (an intent before a
 send, a status change, a fill), accepting a stall of about a millisecond (rarely tens); a caller that must not
 stall the loop uses :class:`AsyncJournal` (:func:`open_async_journal`), which runs every call on one dedicated
-worker thread under a ``trio.CapacityLimiter(1)``. Other disks differ (a consumer SSD without a write cache
-can take several ms per fsync): re-measure with the script before relying on the direct path.
+worker thread under a ``trio.CapacityLimiter(1)``, except intents: those waiting while the thread is busy
+are committed together in its next transaction (group commit, :meth:`Journal.record_intents`), each before
+its own call returns. Connections of one process on the same file can share a ``write_lock`` so they queue
+on it rather than on SQLite's busy handler (:meth:`Journal.open`). Other disks differ (a consumer SSD
+without a write cache can take several ms per fsync): re-measure with the script before relying on the
+direct path.
 
 A single-writer lock per account (two bot instances on one journal) is a separate concern, not handled here.
 """
