@@ -268,6 +268,20 @@ def test_depth_analysis_starts_past_the_liquidity_our_own_slices_in_flight_claim
     assert none.available == 0 and none.levels == [] and none.worst_price is None
 
 
+def test_a_route_waits_for_claims_only_when_the_book_without_them_could_fill_it() -> None:
+    """The wait condition (``_router._fillable``): the book, claims ignored, shows at least one minimum size
+    within the cap. When it does not, our claims are not what is missing and the route widens at once."""
+    from trio_hedge.domain import Instrument
+    from trio_hedge.engine._router import _fillable
+
+    inst = Instrument(venue="v", symbol="X", base="BTC", quote="USDT", tick_size=D("0.1"), lot_size=D("0.001"),
+                      min_size=D("0.002"))
+    book = _book([("100.0", "0.001"), ("99.9", "0.001"), ("99.0", "5")], [("100.1", "1")])
+    assert _fillable(book, Side.SELL, D("0.005"), D("100.0"), D("10"), inst)  # 0.002 within 10 bps
+    assert not _fillable(book, Side.SELL, D("0.005"), D("100.0"), D("5"), inst)  # 0.001 < min size
+    assert not _fillable(book, Side.SELL, D("0.005"), D("100.5"), D("10"), inst)  # the book ran away
+
+
 async def _concurrent_routes(tmp_path: Path, sizes: tuple[str, str], **overrides: object) -> tuple[
         list[object], dict[str, int], list[tuple[object, ...]]]:
     """Two routes of SELL ``sizes`` through ONE router at once on the thin book; the hedge venue takes 70 ms

@@ -55,6 +55,7 @@ from ..domain import (
     BPS,
     ZERO,
     BookSide,
+    Instrument,
     Level,
     Order,
     OrderBook,
@@ -210,6 +211,14 @@ def analyze_depth(
     )
 
 
+def _fillable(book: OrderBook, side: Side, size: Decimal, arrival: Decimal, cap_bps: Decimal,
+              inst: Instrument) -> bool:
+    """Whether ``book``, claims ignored, shows at least the venue's minimum size (on its lot grid) within
+    ``cap_bps`` of ``arrival`` for a taker of ``size`` on ``side``."""
+    a = analyze_depth(book, side, size, arrival_price=arrival, cap_bps=cap_bps, tick=inst.tick_size)
+    return inst.floor_size(min(size, a.available)) >= inst.min_size
+
+
 async def valid_book(venue: Venue, symbol: str, wait_s: float) -> OrderBook:
     """``venue``'s book for ``symbol`` once it is valid (waits at most ``wait_s``).
 
@@ -358,7 +367,8 @@ class HedgeRouter:
                     a = analyze_depth(book, side, result.remaining, arrival_price=arrival, cap_bps=cap,
                                       tick=inst.tick_size, claimed=claimed)
                     qty = inst.floor_size(min(result.remaining, a.available))
-                    if qty < inst.min_size and claimed > ZERO:
+                    if qty < inst.min_size and claimed > ZERO and _fillable(book, side, result.remaining, arrival,
+                                                                            cap, inst):
                         # Short within the cap only because our own slices in flight take it: wait for one
                         # to be resolved (its claim released), then read the book again.
                         self._count("waited_for_own_slice")
