@@ -660,8 +660,9 @@ class Journal:
             UnknownRecord: ``cycle_id`` is not a recorded cycle.
             BadValue: empty venue or client order id, non-Decimal or non-finite size/price, bad ``ts_ns``.
         """
+        values = _intent_values(venue, request, ts_ns)  # checked before the write lock is taken
         with self._write() as conn:
-            return self._insert_intent(conn, venue, request, cycle_id, ts_ns)
+            return self._insert_intent(conn, venue, request, cycle_id, values)
 
     def record_intents(self, items: Sequence[IntentItem]) -> list[int | JournalError | BadValue]:
         """Commit several order intents in ONE transaction (one WAL fsync: group commit), each as
@@ -679,26 +680,34 @@ class Journal:
             sqlite3.Error: the transaction failed (disk full, lock timeout...): nothing was written.
         """
         results: list[int | JournalError | BadValue] = []
+        checked: list[tuple[int, IntentItem, tuple[str, str | None, int]]] = []
+        for i, item in enumerate(items):  # bad values fail alone, before the write lock is taken
+            try:
+                checked.append((i, item, _intent_values(item[0], item[1], item[3])))
+                results.append(0)  # placeholder, replaced below
+            except BadValue as exc:
+                results.append(exc)
+        if not checked:
+            return results
         with self._write() as conn:
-            for venue, request, cycle_id, ts_ns in items:
+            for i, (venue, request, cycle_id, _), values in checked:
                 conn.execute("SAVEPOINT intent")
                 try:
-                    results.append(self._insert_intent(conn, venue, request, cycle_id, ts_ns))
-                except (JournalError, BadValue) as exc:
+                    results[i] = self._insert_intent(conn, venue, request, cycle_id, values)
+                except JournalError as exc:
                     conn.execute("ROLLBACK TO intent")
-                    results.append(exc)
+                    results[i] = exc
                 conn.execute("RELEASE intent")
         return results
 
     def _insert_intent(self, conn: sqlite3.Connection, venue: str, request: OrderRequest, cycle_id: int | None,
-                       ts_ns: int | None) -> int:
-        """The writes of one intent, inside the caller's transaction. Errors: :meth:`record_intent`'s."""
-        _check_text(venue, "venue")
-        _check_text(request.client_order_id, "client_order_id")
-        _check_text(request.symbol, "symbol")
-        size = _dec_text(request.size, "intent size")
-        price = None if request.price is None else _dec_text(request.price, "intent price")
-        created_ns = time.time_ns() if ts_ns is None else _check_ns(ts_ns, "ts_ns")
+                       values: tuple[str, str | None, int]) -> int:
+        """The writes of one intent checked by :func:`_intent_values`, inside the caller's transaction.
+
+        Raises:
+            DuplicateIntent, UnknownRecord: as :meth:`record_intent`.
+        """
+        size, price, created_ns = values
         existing = conn.execute("SELECT seq FROM intents WHERE venue = ? AND client_order_id = ?",
                                 (venue, request.client_order_id)).fetchone()
         if existing is not None:
@@ -1095,6 +1104,20 @@ class _Group(Generic[ItemT, ResultT]):
                 token.run_sync_soon(trio.lowlevel.reschedule, task, result)
             except trio.RunFinishedError:  # the trio run is gone; nobody is waiting any more
                 pass
+
+
+def _intent_values(venue: str, request: OrderRequest, ts_ns: int | None) -> tuple[str, str | None, int]:
+    """An intent's checked values: (size text, price text or None, created_ns).
+
+    Raises:
+        BadValue: empty venue, client order id or symbol, non-Decimal or non-finite size/price, bad ``ts_ns``.
+    """
+    _check_text(venue, "venue")
+    _check_text(request.client_order_id, "client_order_id")
+    _check_text(request.symbol, "symbol")
+    size = _dec_text(request.size, "intent size")
+    price = None if request.price is None else _dec_text(request.price, "intent price")
+    return size, price, time.time_ns() if ts_ns is None else _check_ns(ts_ns, "ts_ns")
 
 
 class _Worker:
