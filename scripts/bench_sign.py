@@ -26,7 +26,7 @@ from pysdk import grvt_ccxt_utils as pysdk_utils  # type: ignore[import-untyped]
 from pysdk.grvt_ccxt_env import GrvtEnv  # type: ignore[import-untyped]
 
 from trio_hedge.domain import OrderRequest, OrderType, Side, TimeInForce
-from trio_hedge.venues.grvt._signing import KECCAK_BACKEND, GrvtSigner, SigningInstrument, build_order_payload
+from trio_hedge.protocols.grvt._signing import KECCAK_BACKEND, GrvtSigner, SigningInstrument, build_order_payload
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 PYSDK_ENV = {325: GrvtEnv.PROD, 326: GrvtEnv.TESTNET, 327: GrvtEnv.STAGING}

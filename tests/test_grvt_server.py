@@ -25,9 +25,7 @@ from trio_websocket import ConnectionRejected, WebSocketConnection, open_websock
 
 from tests.synth import Recording
 from trio_hedge.domain import Instrument, OrderBook, OrderRequest, OrderType, Side, TimeInForce
-from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
-from trio_hedge.sim._grvt_server import GrvtSimInfo, make_test_credentials, serve_grvt
-from trio_hedge.venues.grvt import (
+from trio_hedge.protocols.grvt import (
     GrvtFeedMessage,
     GrvtSigner,
     SigningInstrument,
@@ -41,6 +39,8 @@ from trio_hedge.venues.grvt import (
     parse_ws_message,
     wire_order_digest,
 )
+from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
+from trio_hedge.sim._grvt_server import GrvtSimInfo, make_test_credentials, serve_grvt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grvt"
 SYMBOL = "BTC_USDT_Perp"
@@ -319,7 +319,7 @@ async def test_login_cookie_is_parseable_by_pysdk_and_gates_private_routes(sim: 
 
 async def test_ccxt_style_wallet_login(sim: Sim) -> None:
     """``/auth/wallet/login``: an EIP-712 WalletLogin signature by the account key opens a session."""
-    from trio_hedge.venues.grvt import keccak256
+    from trio_hedge.protocols.grvt import keccak256
 
     signer = GrvtSigner(sim.info.private_key)
 

@@ -26,7 +26,7 @@ from pysdk import grvt_ccxt_utils as pysdk_utils  # type: ignore[import-untyped]
 from pysdk.grvt_ccxt_env import GrvtEnv  # type: ignore[import-untyped]
 
 from trio_hedge.domain import BadValue, OrderRequest, OrderType, Side, TimeInForce
-from trio_hedge.venues.grvt._signing import (
+from trio_hedge.protocols.grvt._signing import (
     CHAIN_IDS,
     GrvtSigner,
     InvalidSignature,

@@ -1,4 +1,4 @@
-"""Tests of the GRVT wire codec (trio_hedge/venues/grvt/_wire.py).
+"""Tests of the GRVT wire codec (trio_hedge/protocols/grvt/).
 
 Real captured bodies and frames come from tests/fixtures/grvt/{rest_responses,ws_frames}.json (sources in
 tests/fixtures/SOURCES.md); expected values below were read off those fixtures by hand.
@@ -35,6 +35,7 @@ from trio_hedge.domain import (
     Side,
     TimeInForce,
 )
+from trio_hedge.protocols import grvt as w
 from trio_hedge.venues import (
     AuthError,
     DuplicateClientOrderId,
@@ -49,7 +50,6 @@ from trio_hedge.venues import (
     VenueUnavailable,
     retry_class,
 )
-from trio_hedge.venues import grvt as w
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grvt"
 REST: dict[str, Any] = json.loads((FIXTURES / "rest_responses.json").read_text())
@@ -1114,8 +1114,8 @@ def test_fuzz_cookie_round_trip(value: str, expires_s: int) -> None:
 def test_5xx_with_a_foreign_json_body_is_an_unknown_outcome_not_a_protocol_error() -> None:
     """A proxy or gateway answering 503 with its own JSON must not read as a malformed venue reply
     (found by the chaos suite: the adapter turned it into GrvtProtocolError)."""
+    from trio_hedge.protocols.grvt import parse_rest_response
     from trio_hedge.venues import UnknownOutcome
-    from trio_hedge.venues.grvt import parse_rest_response
 
     with pytest.raises(UnknownOutcome):
         parse_rest_response(b'{"code": "PROXY_FAULT"}', http_status=503)

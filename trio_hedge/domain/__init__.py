@@ -1,5 +1,6 @@
 """Domain layer: instruments, Decimal prices and sizes, orders and their state machine, fills, positions,
-and the L2 order book. Imports nothing from the other layers."""
+the L2 order book, what a venue reports about an order (``OrderReport``) and the typed venue error tree that
+every layer speaks. Imports nothing from the other layers."""
 
 from ._book import BookSide as BookSide
 from ._book import CheckedLevels as CheckedLevels
@@ -39,34 +40,61 @@ from ._orders import OrderType as OrderType
 from ._orders import Position as Position
 from ._orders import Side as Side
 from ._orders import TimeInForce as TimeInForce
+from ._report import OrderReport as OrderReport
+from ._venue_errors import AuthError as AuthError
+from ._venue_errors import DuplicateClientOrderId as DuplicateClientOrderId
+from ._venue_errors import InsufficientMargin as InsufficientMargin
+from ._venue_errors import InvalidOrder as InvalidOrder
+from ._venue_errors import OrderNotFound as OrderNotFound
+from ._venue_errors import OrderRejected as OrderRejected
+from ._venue_errors import PostOnlyWouldCross as PostOnlyWouldCross
+from ._venue_errors import RateLimited as RateLimited
+from ._venue_errors import RetryClass as RetryClass
+from ._venue_errors import UnknownOutcome as UnknownOutcome
+from ._venue_errors import VenueError as VenueError
+from ._venue_errors import VenueUnavailable as VenueUnavailable
+from ._venue_errors import retry_class as retry_class
 
 __all__ = [
+    "AuthError",
     "BPS",
     "BadValue",
     "BookError",
     "BookInvalid",
     "BookSide",
     "CheckedLevels",
+    "DuplicateClientOrderId",
     "Fill",
     "FillEstimate",
     "IllegalTransition",
     "Instrument",
+    "InsufficientMargin",
+    "InvalidOrder",
     "Level",
     "ONE",
     "Order",
     "OrderBook",
+    "OrderNotFound",
+    "OrderRejected",
+    "OrderReport",
     "OrderRequest",
     "OrderStatus",
     "OrderType",
     "OrderUpdate",
     "Position",
     "PositionUpdate",
+    "PostOnlyWouldCross",
+    "RateLimited",
     "RawLevels",
+    "RetryClass",
     "SequenceGap",
     "Side",
     "TimeInForce",
     "TrioHedgeError",
+    "UnknownOutcome",
+    "VenueError",
     "VenueEvent",
+    "VenueUnavailable",
     "ZERO",
     "bps",
     "ceil_to",
@@ -76,6 +104,7 @@ __all__ = [
     "levels_from_pairs",
     "parse_price",
     "parse_size",
+    "retry_class",
     "round_to",
     "to_decimal",
     "walk",

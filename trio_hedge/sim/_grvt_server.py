@@ -5,7 +5,7 @@ cannot tell it from the venue.
 Formats: ``/work/shared/docs/wire-formats.md`` part A (A1 auth, A2 REST, A3 signing, A4 WebSocket, A5
 errors, D checklist) and the captured bodies in ``/work/shared/fixtures/grvt/`` (upstream: gravity-technologies
 api-spec @ eed18e5, grvt-pysdk 0.2.1, ccxt 4.5.90 and its static fixtures). Every JSON shape is produced by the
-codec in :mod:`trio_hedge.venues.grvt._wire`; the shapes it has no formatter for (login body, ticker, account
+codec in :mod:`trio_hedge.protocols.grvt`; the shapes it has no formatter for (login body, ticker, account
 summaries, ``v1.cancel`` feed) are built here.
 
 One base URL serves every GRVT host (edge/auth, market-data, trades), like a reverse proxy in front of them:
@@ -118,7 +118,7 @@ from ..domain import (
     VenueEvent,
     is_multiple,
 )
-from ..venues.grvt import (
+from ..protocols.grvt import (
     COOKIE_NAME,
     NO_ORDER_ID,
     STREAM_BOOK_DELTA,

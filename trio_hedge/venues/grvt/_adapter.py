@@ -72,22 +72,7 @@ from ...domain import (
     first_leaf,
     to_decimal,
 )
-from .._base import FeedState, OrderReport
-from .._errors import (
-    AuthError,
-    DuplicateClientOrderId,
-    InvalidOrder,
-    OrderNotFound,
-    OrderRejected,
-    RateLimited,
-    UnknownOutcome,
-    VenueError,
-    VenueUnavailable,
-)
-from .._streams import SymbolEventStreams
-from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws, reconnect_forever
-from ._signing import GrvtSigner, SigningInstrument, build_order_payload, build_order_rpc_payload, new_nonce
-from ._wire import (
+from ...protocols.grvt import (
     STREAM_BOOK_DELTA,
     STREAM_FILL,
     STREAM_ORDER,
@@ -100,12 +85,17 @@ from ._wire import (
     GrvtProtocolError,
     GrvtRawBookUpdate,
     GrvtRpcResponse,
+    GrvtSigner,
+    SigningInstrument,
     account_selector,
     apply_raw_book_update,
     book_delta_selector,
+    build_order_payload,
+    build_order_rpc_payload,
     build_subscribe,
     encode_json,
     is_api_client_order_id,
+    new_nonce,
     parse_ack,
     parse_book,
     parse_book_feed_raw,
@@ -123,6 +113,20 @@ from ._wire import (
     rejection_error,
     unwrap_rest,
 )
+from .._base import FeedState, OrderReport
+from .._errors import (
+    AuthError,
+    DuplicateClientOrderId,
+    InvalidOrder,
+    OrderNotFound,
+    OrderRejected,
+    RateLimited,
+    UnknownOutcome,
+    VenueError,
+    VenueUnavailable,
+)
+from .._streams import SymbolEventStreams
+from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws, reconnect_forever
 
 LOGIN_PATH: Final = "/auth/api_key/login"
 """API-key login route on the edge host (wire-formats A1)."""
