@@ -44,10 +44,10 @@ from loguru import logger
 
 import trio_hedge.domain
 from trio_hedge.domain import BookSide, OrderBook
+from trio_hedge.protocols import backpack as bp
 from trio_hedge.protocols import grvt as gw
 from trio_hedge.sim._backpack_server import _fixed, _frame, _places
 from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RecordingReader, load_lines
-from trio_hedge.venues.backpack import _wire as bp
 from trio_hedge.venues.backpack._adapter import _depth_of
 from trio_hedge.venues.grvt._adapter import _apply_book_feed
 

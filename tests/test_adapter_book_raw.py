@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from loguru import logger
 
 from trio_hedge.domain import BadValue, BookInvalid, BookSide, OrderBook
+from trio_hedge.protocols import backpack as bp
 from trio_hedge.protocols import grvt as gw
-from trio_hedge.venues.backpack import _wire as bp
 from trio_hedge.venues.backpack._adapter import _depth_of
 from trio_hedge.venues.backpack._adapter import _Resync as BackpackResync
 from trio_hedge.venues.grvt._adapter import _apply_book_feed

@@ -603,7 +603,7 @@ async def test_rate_limit_is_a_typed_error_and_an_unsent_order_may_be_retried(tm
 async def test_refused_signature_is_an_auth_error_without_secrets(tmp_path: Path, log_lines: list[str]) -> None:
     other = "A" * 43 + "="  # another account's seed: a valid key pair the server does not know
     async with running_sim(tmp_path, fill_start_s=30) as sim:
-        from trio_hedge.venues.backpack import BackpackSigner
+        from trio_hedge.protocols.backpack import BackpackSigner
 
         settings = sim.settings(api_key=BackpackSigner(other).api_key, api_secret=other)
         with trio.fail_after(10):

@@ -28,16 +28,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from tests.synth import Recording
 from trio_hedge.domain import BadValue, Fill, Instrument, OrderBook, OrderStatus, OrderUpdate, Side
-from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
-from trio_hedge.sim._backpack_server import BackpackSimInfo, serve_backpack
-from trio_hedge.venues import (
-    AuthError,
-    InvalidOrder,
-    OrderNotFound,
-    PostOnlyWouldCross,
-    RateLimited,
-)
-from trio_hedge.venues.backpack import (
+from trio_hedge.protocols.backpack import (
     BackpackSigner,
     WsError,
     WsFrame,
@@ -61,6 +52,15 @@ from trio_hedge.venues.backpack import (
     private_subscribe_message,
     subscribe_message,
     unsubscribe_message,
+)
+from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
+from trio_hedge.sim._backpack_server import BackpackSimInfo, serve_backpack
+from trio_hedge.venues import (
+    AuthError,
+    InvalidOrder,
+    OrderNotFound,
+    PostOnlyWouldCross,
+    RateLimited,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "backpack"

@@ -19,8 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_hedge.domain import BadValue
-from trio_hedge.venues import AuthError
-from trio_hedge.venues.backpack import (
+from trio_hedge.protocols.backpack import (
     DEFAULT_WINDOW_MS,
     MAX_WINDOW_MS,
     BackpackSigner,
@@ -32,6 +31,7 @@ from trio_hedge.venues.backpack import (
     verify_ws_subscribe,
     ws_subscribe_signing_string,
 )
+from trio_hedge.venues import AuthError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "backpack"
 VECTORS: dict[str, Any] = json.loads((FIXTURES / "backpack_signing_vectors.json").read_text())

@@ -36,20 +36,7 @@ from trio_hedge.domain import (
     Side,
     TimeInForce,
 )
-from trio_hedge.venues import (
-    AuthError,
-    InsufficientMargin,
-    InvalidOrder,
-    OrderNotFound,
-    OrderRejected,
-    PostOnlyWouldCross,
-    RateLimited,
-    UnknownOutcome,
-    VenueError,
-    VenueUnavailable,
-    retry_class,
-)
-from trio_hedge.venues.backpack import (
+from trio_hedge.protocols.backpack import (
     ORDER_STATUS,
     POST_ONLY_WOULD_CROSS,
     UINT32_MAX,
@@ -100,6 +87,19 @@ from trio_hedge.venues.backpack import (
     subscribe_message,
     unsubscribe_message,
     verify_ws_subscribe,
+)
+from trio_hedge.venues import (
+    AuthError,
+    InsufficientMargin,
+    InvalidOrder,
+    OrderNotFound,
+    OrderRejected,
+    PostOnlyWouldCross,
+    RateLimited,
+    UnknownOutcome,
+    VenueError,
+    VenueUnavailable,
+    retry_class,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "backpack"
@@ -908,7 +908,7 @@ def test_decode_json_only_raises_protocol_error(raw: bytes | str) -> None:
 
 
 def test_package_exports_resolve() -> None:
-    import trio_hedge.venues.backpack as backpack
+    import trio_hedge.protocols.backpack as backpack
 
     assert backpack.__all__ == sorted(backpack.__all__)
     missing = [name for name in backpack.__all__ if not hasattr(backpack, name)]

@@ -6,7 +6,7 @@ Wire formats: ``/work/shared/docs/wire-formats.md`` part B, which cites the Back
 backpack-exchange/bpx-api-client @dc5d8b1 and ccxt 4.5.90; the JSON shapes (keys and JSON types) follow the real
 captured responses in ``/work/shared/fixtures/backpack/`` (``backpack.response.EXCERPT.json``, the ccxt comment
 examples, ``ws_order_update_examples.json``). Signing and its verification are
-:mod:`trio_hedge.venues.backpack._signing`; request parsing reuses :mod:`trio_hedge.venues.backpack._wire`.
+:mod:`trio_hedge.protocols.backpack` (``_signing``); request parsing reuses the same package.
 Claims marked [I] are inferences where no source fixes the venue's behaviour.
 
 Endpoints (one Starlette app served by :func:`~trio_hedge.sim._asgi.serve_asgi`, HTTP and WebSocket on one port):
@@ -104,6 +104,7 @@ from wsproto.events import Ping
 
 from ..domain import (
     ZERO,
+    AuthError,
     BadValue,
     BookError,
     BookSide,
@@ -123,9 +124,16 @@ from ..domain import (
     VenueEvent,
     is_multiple,
 )
-from ..venues._errors import AuthError
-from ..venues.backpack._signing import BackpackSigner, instruction_for, verify_request, verify_ws_subscribe
-from ..venues.backpack._wire import BackpackProtocolError, decimal_text, decode_json, parse_subscribe_message
+from ..protocols.backpack import (
+    BackpackProtocolError,
+    BackpackSigner,
+    decimal_text,
+    decode_json,
+    instruction_for,
+    parse_subscribe_message,
+    verify_request,
+    verify_ws_subscribe,
+)
 from ._asgi import TokenBucket, serve_asgi
 from ._exchange import MarketDataMsg, SimExchange, SimUnavailable
 from ._matching import (

@@ -86,24 +86,10 @@ from ...domain import (
     TimeInForce,
     VenueEvent,
 )
-from .._base import FeedState, OrderReport
-from .._errors import (
-    AuthError,
-    DuplicateClientOrderId,
-    InsufficientMargin,
-    InvalidOrder,
-    OrderNotFound,
-    OrderRejected,
-    RateLimited,
-    UnknownOutcome,
-    VenueError,
-    VenueUnavailable,
-)
-from .._streams import SymbolEventStreams
-from .._ws import Backoff, HeartbeatTimeout, heartbeat, open_ws, reconnect_forever
-from ._signing import MAX_WINDOW_MS, BackpackSigner, instruction_for
-from ._wire import (
+from ...protocols.backpack import (
+    MAX_WINDOW_MS,
     BackpackProtocolError,
+    BackpackSigner,
     BookTicker,
     ClientIdAllocator,
     DepthSnapshot,
@@ -119,6 +105,7 @@ from ._wire import (
     encode_json,
     error_from_order_report,
     error_from_response,
+    instruction_for,
     order_cancel_all_body,
     order_cancel_body,
     order_execute_body,
@@ -139,6 +126,21 @@ from ._wire import (
     private_subscribe_message,
     subscribe_message,
 )
+from .._base import FeedState, OrderReport
+from .._errors import (
+    AuthError,
+    DuplicateClientOrderId,
+    InsufficientMargin,
+    InvalidOrder,
+    OrderNotFound,
+    OrderRejected,
+    RateLimited,
+    UnknownOutcome,
+    VenueError,
+    VenueUnavailable,
+)
+from .._streams import SymbolEventStreams
+from .._ws import Backoff, HeartbeatTimeout, heartbeat, open_ws, reconnect_forever
 
 if TYPE_CHECKING:
     from loguru import Logger

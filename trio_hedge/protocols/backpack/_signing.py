@@ -48,8 +48,7 @@ from typing import Final, NoReturn
 import nacl.exceptions
 import nacl.signing
 
-from ...domain import BadValue
-from .._errors import AuthError
+from ...domain import AuthError, BadValue
 
 VENUE: Final = "backpack"
 

@@ -1,0 +1,188 @@
+"""Backpack Exchange protocol, sans-IO and both directions: pure, synchronous parsers and builders between
+Backpack's JSON (REST and WebSocket) and domain types, plus ED25519 request signing.
+
+The Backpack adapter (client side) and the Backpack wire simulator (server side) both use this package; nothing
+here does I/O, and it imports only the domain. One module per message family: ``_codec`` (constants, JSON, field
+readers, enums), ``_markets``, ``_book`` (depth and bookTicker), ``_orders`` (order reports, order events,
+request bodies, client ids), ``_fills``, ``_positions``, ``_streams`` (WebSocket frames and subscriptions),
+``_errors``, ``_signing`` (ED25519).
+
+Sources (cite these when changing anything here): the Backpack Exchange API docs
+(https://docs.backpack.exchange/; their OpenAPI 1.0 document, whose ``Streams`` tag is the WebSocket
+documentation); the official client backpack-exchange/bpx-api-client @dc5d8b1
+(https://github.com/backpack-exchange/bpx-api-client); ccxt 4.5.90 ``backpack.py`` / ``pro/backpack.py``; real
+captured payloads (ccxt's static test fixtures and comment examples, bpx-api-client's order-update tests) in
+``tests/fixtures/backpack/``, whose origins ``tests/fixtures/SOURCES.md`` lists.
+
+Rules every parser follows:
+    * Input is raw JSON (``bytes``/``str``, decoded here with orjson, which refuses NaN/Infinity literals) or an
+      already-decoded value. Decimals are parsed from their strings with the domain's strict parsers (a float
+      is refused), so a bad number raises :class:`~trio_hedge.domain.BadValue`.
+    * A missing key, a wrong JSON type, or an unknown enum raises :class:`BackpackProtocolError` (a
+      :class:`~trio_hedge.domain.VenueError`). Nothing else escapes: no KeyError, TypeError or IndexError.
+    * Integers that Backpack sends sometimes as numbers and sometimes as strings (``E``/``T`` timestamps,
+      ``lastUpdateId``, ``clientId``, ``tradeId``, ids) are accepted in both forms (the captured payloads in
+      ``tests/fixtures/backpack/captured.json`` show both).
+    * Unknown extra keys are ignored (the venue adds fields over time).
+
+Timestamps: WebSocket ``E`` (event) and ``T`` (engine) and REST depth ``timestamp`` are microseconds; REST order
+``createdAt`` is ms (string) in ``/api/v1/order(s)`` and a naive UTC ISO string in history; fill history
+``timestamp`` is a naive UTC ISO string (the OpenAPI document's schemas and the captured payloads). Every domain
+``ts_ns`` is ns since the Unix epoch.
+"""
+
+from ._book import BookTicker as BookTicker
+from ._book import DepthDelta as DepthDelta
+from ._book import DepthSnapshot as DepthSnapshot
+from ._book import RawDepthDelta as RawDepthDelta
+from ._book import apply_delta as apply_delta
+from ._book import apply_delta_raw as apply_delta_raw
+from ._book import apply_snapshot as apply_snapshot
+from ._book import check_depth_levels as check_depth_levels
+from ._book import parse_book_ticker as parse_book_ticker
+from ._book import parse_depth_delta as parse_depth_delta
+from ._book import parse_depth_delta_raw as parse_depth_delta_raw
+from ._book import parse_depth_snapshot as parse_depth_snapshot
+from ._codec import ORDER_EVENT_TYPES as ORDER_EVENT_TYPES
+from ._codec import ORDER_STATUS as ORDER_STATUS
+from ._codec import POSITION_EVENT_TYPES as POSITION_EVENT_TYPES
+from ._codec import POST_ONLY_WOULD_CROSS as POST_ONLY_WOULD_CROSS
+from ._codec import SELF_TRADE_PREVENTION as SELF_TRADE_PREVENTION
+from ._codec import UINT32_MAX as UINT32_MAX
+from ._codec import BackpackProtocolError as BackpackProtocolError
+from ._codec import decimal_text as decimal_text
+from ._codec import decode_json as decode_json
+from ._codec import encode_json as encode_json
+from ._codec import iso_to_ns as iso_to_ns
+from ._codec import normalize_reason as normalize_reason
+from ._codec import split_symbol as split_symbol
+from ._errors import error_from_response as error_from_response
+from ._errors import parse_error_body as parse_error_body
+from ._fills import fee_in_quote as fee_in_quote
+from ._fills import parse_fill_history as parse_fill_history
+from ._fills import parse_history_fill as parse_history_fill
+from ._markets import parse_market as parse_market
+from ._markets import parse_markets as parse_markets
+from ._orders import ClientIdAllocator as ClientIdAllocator
+from ._orders import client_id_from_str as client_id_from_str
+from ._orders import error_from_order_report as error_from_order_report
+from ._orders import order_cancel_all_body as order_cancel_all_body
+from ._orders import order_cancel_body as order_cancel_body
+from ._orders import order_execute_body as order_execute_body
+from ._orders import order_query_params as order_query_params
+from ._orders import parse_order as parse_order
+from ._orders import parse_order_events as parse_order_events
+from ._orders import parse_order_fill as parse_order_fill
+from ._orders import parse_order_update as parse_order_update
+from ._orders import parse_orders as parse_orders
+from ._positions import is_position_snapshot as is_position_snapshot
+from ._positions import parse_position as parse_position
+from ._positions import parse_position_update as parse_position_update
+from ._positions import parse_position_updates as parse_position_updates
+from ._positions import parse_positions as parse_positions
+from ._signing import DEFAULT_WINDOW_MS as DEFAULT_WINDOW_MS
+from ._signing import MAX_WINDOW_MS as MAX_WINDOW_MS
+from ._signing import ROUTE_INSTRUCTIONS as ROUTE_INSTRUCTIONS
+from ._signing import SUBSCRIBE_INSTRUCTION as SUBSCRIBE_INSTRUCTION
+from ._signing import BackpackSigner as BackpackSigner
+from ._signing import batch_signing_string as batch_signing_string
+from ._signing import instruction_for as instruction_for
+from ._signing import key_fingerprint as key_fingerprint
+from ._signing import render_value as render_value
+from ._signing import signing_string as signing_string
+from ._signing import verify_request as verify_request
+from ._signing import verify_ws_subscribe as verify_ws_subscribe
+from ._signing import ws_subscribe_signing_string as ws_subscribe_signing_string
+from ._streams import SubscribeRequest as SubscribeRequest
+from ._streams import WsError as WsError
+from ._streams import WsFrame as WsFrame
+from ._streams import book_ticker_stream as book_ticker_stream
+from ._streams import depth_stream as depth_stream
+from ._streams import is_private_stream as is_private_stream
+from ._streams import order_update_stream as order_update_stream
+from ._streams import parse_subscribe_message as parse_subscribe_message
+from ._streams import parse_ws_frame as parse_ws_frame
+from ._streams import position_update_stream as position_update_stream
+from ._streams import private_subscribe_message as private_subscribe_message
+from ._streams import stream_kind as stream_kind
+from ._streams import subscribe_message as subscribe_message
+from ._streams import unsubscribe_message as unsubscribe_message
+
+__all__ = [
+    "BackpackProtocolError",
+    "BackpackSigner",
+    "BookTicker",
+    "ClientIdAllocator",
+    "DEFAULT_WINDOW_MS",
+    "DepthDelta",
+    "DepthSnapshot",
+    "MAX_WINDOW_MS",
+    "ORDER_EVENT_TYPES",
+    "ORDER_STATUS",
+    "POSITION_EVENT_TYPES",
+    "POST_ONLY_WOULD_CROSS",
+    "ROUTE_INSTRUCTIONS",
+    "RawDepthDelta",
+    "SELF_TRADE_PREVENTION",
+    "SUBSCRIBE_INSTRUCTION",
+    "SubscribeRequest",
+    "UINT32_MAX",
+    "WsError",
+    "WsFrame",
+    "apply_delta",
+    "apply_delta_raw",
+    "apply_snapshot",
+    "batch_signing_string",
+    "book_ticker_stream",
+    "check_depth_levels",
+    "client_id_from_str",
+    "decimal_text",
+    "decode_json",
+    "depth_stream",
+    "encode_json",
+    "error_from_order_report",
+    "error_from_response",
+    "fee_in_quote",
+    "instruction_for",
+    "is_position_snapshot",
+    "is_private_stream",
+    "iso_to_ns",
+    "key_fingerprint",
+    "normalize_reason",
+    "order_cancel_all_body",
+    "order_cancel_body",
+    "order_execute_body",
+    "order_query_params",
+    "order_update_stream",
+    "parse_book_ticker",
+    "parse_depth_delta",
+    "parse_depth_delta_raw",
+    "parse_depth_snapshot",
+    "parse_error_body",
+    "parse_fill_history",
+    "parse_history_fill",
+    "parse_market",
+    "parse_markets",
+    "parse_order",
+    "parse_order_events",
+    "parse_order_fill",
+    "parse_order_update",
+    "parse_orders",
+    "parse_position",
+    "parse_position_update",
+    "parse_position_updates",
+    "parse_positions",
+    "parse_subscribe_message",
+    "parse_ws_frame",
+    "position_update_stream",
+    "private_subscribe_message",
+    "render_value",
+    "signing_string",
+    "split_symbol",
+    "stream_kind",
+    "subscribe_message",
+    "unsubscribe_message",
+    "verify_request",
+    "verify_ws_subscribe",
+    "ws_subscribe_signing_string",
+]

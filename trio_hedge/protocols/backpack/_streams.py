@@ -1,0 +1,197 @@
+"""Backpack WebSocket: frames (``{"stream", "data"}`` and errors), stream names, and the public / signed
+``SUBSCRIBE`` / ``UNSUBSCRIBE`` messages, both directions.
+
+Sources: the Backpack Exchange API docs (https://docs.backpack.exchange/; their OpenAPI 1.0 document, whose
+``Streams`` tag is the WebSocket documentation), the official client backpack-exchange/bpx-api-client
+(https://github.com/backpack-exchange/bpx-api-client), ccxt 4.5.90 ``backpack.py`` / ``pro/backpack.py``, and
+the captured payloads in ``tests/fixtures/backpack/`` (origins in ``tests/fixtures/SOURCES.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ...domain import (
+    AuthError,
+    BadValue,
+    VenueError,
+)
+from ._codec import VENUE, BackpackProtocolError, _dict, _get, _json, _list, _Malformed, _protocol, _str, encode_json
+from ._signing import DEFAULT_WINDOW_MS, BackpackSigner
+
+# ============================================================================================== WebSocket
+
+
+@dataclass(frozen=True, slots=True)
+class WsFrame:
+    """A data frame ``{"stream": "<name>", "data": {...}}`` (B4). ``data`` is the decoded payload."""
+
+    stream: str
+    data: object
+
+    @property
+    def kind(self) -> str:
+        """The stream kind: ``"depth"``, ``"bookTicker"``, ``"account.orderUpdate"``, ... (see :func:`stream_kind`)."""
+        return stream_kind(self.stream)
+
+
+@dataclass(frozen=True, slots=True)
+class WsError:
+    """An error frame ``{"id": null, "error": {"code": 4006, "message": "Invalid stream"}}`` (B4, ccxt.pro)."""
+
+    code: str
+    message: str
+
+    def to_exception(self, *, venue: str = VENUE) -> VenueError:
+        """AuthError if the message is about the signature/authorisation [I: no documented code list], else
+        :class:`BackpackProtocolError`; the code is kept."""
+        text = self.message.lower()
+        if "signature" in text or "auth" in text or "expired" in text:
+            return AuthError(venue, self.message, code=self.code)
+        return BackpackProtocolError(venue, self.message, code=self.code)
+
+
+def stream_kind(stream: str) -> str:
+    """``"depth.200ms.SOL_USDC_PERP"`` -> ``"depth"``; ``"account.orderUpdate.X"`` -> ``"account.orderUpdate"``."""
+    parts = stream.split(".")
+    if parts[0] == "account" and len(parts) > 1:
+        return f"account.{parts[1]}"
+    return parts[0]
+
+
+def parse_ws_frame(raw: object, *, venue: str = VENUE) -> WsFrame | WsError:
+    """Parse one WebSocket text frame into a :class:`WsFrame` or a :class:`WsError`.
+
+    Raises:
+        BackpackProtocolError: not JSON, not an object, or neither ``stream``+``data`` nor ``error``.
+    """
+    with _protocol(venue, "ws frame"):
+        d = _dict(_json(raw, venue), "ws frame")
+        err = d.get("error")
+        if err is not None:
+            e = _dict(err, "ws error")
+            code = e.get("code")
+            message = e.get("message")
+            code_text = str(code)[:40] if isinstance(code, (int, str)) and not isinstance(code, bool) else ""
+            return WsError(code_text, message[:400] if isinstance(message, str) else "")
+        stream = _str(_get(d, "stream", "ws frame"), "ws frame.stream")
+        data = _get(d, "data", stream)
+        if not isinstance(data, (Mapping, list)):
+            raise _Malformed(f"{stream}: data must be an object or array, got {type(data).__name__}")
+    return WsFrame(stream, data)
+
+
+def _symbol_ok(symbol: str) -> str:
+    if (
+        not isinstance(symbol, str)
+        or not symbol
+        or not symbol.isascii()
+        or not all(c.isalnum() or c in "_-" for c in symbol)
+    ):
+        raise BadValue(f"backpack symbol {str(symbol)[:40]!r} is not a valid stream symbol")
+    return symbol
+
+
+def depth_stream(symbol: str, *, aggregate_ms: int | None = None) -> str:
+    """``depth.<symbol>`` (realtime) or ``depth.<200|600|1000>ms.<symbol>`` (aggregated) (B4). Raises BadValue."""
+    if aggregate_ms is None:
+        return f"depth.{_symbol_ok(symbol)}"
+    if aggregate_ms not in (200, 600, 1000):
+        raise BadValue(f"depth aggregation {aggregate_ms!r} ms is not one of 200, 600, 1000")
+    return f"depth.{aggregate_ms}ms.{_symbol_ok(symbol)}"
+
+
+def book_ticker_stream(symbol: str) -> str:
+    """``bookTicker.<symbol>`` (B4)."""
+    return f"bookTicker.{_symbol_ok(symbol)}"
+
+
+def order_update_stream(symbol: str | None = None) -> str:
+    """``account.orderUpdate`` (all markets) or ``account.orderUpdate.<symbol>`` (private; B4)."""
+    return "account.orderUpdate" if symbol is None else f"account.orderUpdate.{_symbol_ok(symbol)}"
+
+
+def position_update_stream(symbol: str | None = None) -> str:
+    """``account.positionUpdate`` or ``account.positionUpdate.<symbol>`` (private; B4)."""
+    return "account.positionUpdate" if symbol is None else f"account.positionUpdate.{_symbol_ok(symbol)}"
+
+
+def is_private_stream(stream: str) -> bool:
+    """Private streams start with ``account.`` and need a signed subscription (B4; bpx-api-client ws/mod.rs)."""
+    return stream.startswith("account.")
+
+
+def _streams(streams: Sequence[str]) -> list[str]:
+    if isinstance(streams, str) or not isinstance(streams, Sequence) or not streams:
+        raise BadValue("streams must be a non-empty list of stream names")
+    out = []
+    for s in streams:
+        if not isinstance(s, str) or not s or not s.isprintable() or " " in s:
+            raise BadValue(f"stream name {str(s)[:60]!r} is not valid")
+        out.append(s)
+    return out
+
+
+def subscribe_message(streams: Sequence[str]) -> str:
+    """``{"method":"SUBSCRIBE","params":[...]}`` for public streams (B4).
+
+    Raises:
+        BadValue: empty or invalid names, or a private (``account.``) stream: use :func:`private_subscribe_message`.
+    """
+    names = _streams(streams)
+    if any(is_private_stream(s) for s in names):
+        raise BadValue("private streams need private_subscribe_message (a signed SUBSCRIBE)")
+    return encode_json({"method": "SUBSCRIBE", "params": names}).decode("utf-8")
+
+
+def unsubscribe_message(streams: Sequence[str]) -> str:
+    """``{"method":"UNSUBSCRIBE","params":[...]}`` (B4; no signature needed). Raises BadValue for bad names."""
+    return encode_json({"method": "UNSUBSCRIBE", "params": _streams(streams)}).decode("utf-8")
+
+
+def private_subscribe_message(
+    streams: Sequence[str], signer: BackpackSigner, *, timestamp_ms: int, window_ms: int = DEFAULT_WINDOW_MS
+) -> str:
+    """A signed SUBSCRIBE: ``{"method":"SUBSCRIBE","params":[...],"signature":[key, sig, "<ts>", "<window>"]}``
+    signing ``instruction=subscribe&timestamp=<ts>&window=<window>`` (B4; vectors
+    ``backpack_signing_vectors.json`` ``ws_private_subscribe_message``).
+
+    Raises:
+        BadValue: bad stream names, timestamp or window.
+    """
+    names = _streams(streams)
+    signature = signer.ws_subscribe_signature(timestamp_ms=timestamp_ms, window_ms=window_ms)
+    return encode_json({"method": "SUBSCRIBE", "params": names, "signature": signature}).decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeRequest:
+    """A client's SUBSCRIBE/UNSUBSCRIBE frame, parsed (server side, for the simulator).
+
+    Attributes:
+        method (str): ``"SUBSCRIBE"`` or ``"UNSUBSCRIBE"``. streams (tuple[str, ...]): the ``params``.
+        signature (list[str] | None): the raw ``signature`` value, to check with
+            :func:`~trio_hedge.venues.backpack.verify_ws_subscribe`; None if absent.
+    """
+
+    method: str
+    streams: tuple[str, ...]
+    signature: object | None
+
+
+def parse_subscribe_message(raw: object, *, venue: str = VENUE) -> SubscribeRequest:
+    """Parse a client's ``{"method","params"[,"signature"]}`` frame (B4).
+
+    Raises:
+        BackpackProtocolError: unknown method, ``params`` not a non-empty list of strings.
+    """
+    with _protocol(venue, "subscribe"):
+        d = _dict(_json(raw, venue), "subscribe")
+        method = d.get("method")
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            raise _Malformed(f"unknown method {str(method)[:20]!r}")
+        params = _list(_get(d, "params", str(method)), "params")
+        if not params or not all(isinstance(s, str) and s for s in params):
+            raise _Malformed("params must be a non-empty list of stream names")
+        return SubscribeRequest(str(method), tuple(str(s) for s in params), d.get("signature"))
