@@ -15,8 +15,10 @@ Frames are recorded-shaped: the recorded Binance USD-M BTCUSDT depth stream (``t
 Paths timed (frames are ``str``, as trio-websocket delivers text frames; the REST snapshot is applied before
 the clock starts):
 
-* before: what the adapters did until now: ``parse_ws_frame`` + ``parse_depth_delta`` (Decimal tuples,
-  re-sorted) + ``apply_delta``; ``parse_ws_message`` + ``parse_book_feed`` (Decimal tuples) + ``apply_delta``.
+* before: the decoded path the adapters used before the raw one (the codecs no longer hold it; it is rebuilt
+  here from their strict level parsers, as ``tests/test_adapter_book_raw.py`` does): ``parse_ws_frame`` +
+  ``parse_depth_delta_raw`` + every level parsed to Decimal tuples and re-sorted + ``OrderBook.apply_delta``;
+  ``parse_ws_message`` + the payload parsed to Decimal tuples + ``OrderBook.apply_delta``.
 * after: what they do now: ``venues/backpack/_adapter._depth_of`` (``parse_depth_delta_raw``) +
   ``apply_delta_raw`` (``OrderBook.apply_raw_delta``); ``parse_ws_message`` +
   ``venues/grvt/_adapter._apply_book_feed`` (``parse_book_feed_raw`` + ``OrderBook.apply_raw_delta``).
@@ -46,6 +48,9 @@ import trio_hedge.domain
 from trio_hedge.domain import BookSide, OrderBook
 from trio_hedge.protocols import backpack as bp
 from trio_hedge.protocols import grvt as gw
+from trio_hedge.protocols.backpack._book import _levels as bp_levels_parsed
+from trio_hedge.protocols.backpack._codec import _protocol as bp_protocol
+from trio_hedge.protocols.grvt._book import _book_payload as grvt_book_payload
 from trio_hedge.sim._backpack_server import _fixed, _frame, _places
 from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RecordingReader, load_lines
 from trio_hedge.venues.backpack._adapter import _depth_of
@@ -131,9 +136,12 @@ def backpack_before(body: bytes, frames: list[str]) -> tuple[float, OrderBook]:
         frame = bp.parse_ws_frame(raw, venue="backpack")
         if isinstance(frame, bp.WsError) or frame.kind != "depth":
             continue
-        delta = bp.parse_depth_delta(frame.data, venue="backpack")
+        delta = bp.parse_depth_delta_raw(frame.data, venue="backpack")
+        with bp_protocol("backpack", "depth"):
+            bids = bp_levels_parsed(delta.bids, f"{delta.symbol} bids", descending=True)
+            asks = bp_levels_parsed(delta.asks, f"{delta.symbol} asks", descending=False)
         if delta.symbol == SYMBOL_BP:
-            bp.apply_delta(book, delta)
+            book.apply_delta(bids, asks, seq=delta.last_update_id, first_seq=delta.first_update_id, ts_ns=delta.ts_ns)
     return time.perf_counter() - t0, book
 
 
@@ -160,21 +168,21 @@ def grvt_before(frames: list[str]) -> tuple[float, OrderBook]:
         msg = gw.parse_ws_message(raw, venue="grvt")
         if not isinstance(msg, gw.GrvtFeedMessage) or msg.stream != gw.STREAM_BOOK_DELTA or msg.selector != SELECTOR:
             continue
-        update = gw.parse_book_feed(msg, venue="grvt")
-        if update.symbol != SYMBOL_GRVT:
+        symbol, bids, asks, ts_ns = grvt_book_payload(msg.feed, f"{msg.stream}.feed", "grvt")
+        if symbol != SYMBOL_GRVT:
             raise SystemExit("wrong symbol")
-        if update.is_snapshot:
-            gw.apply_book_update(book, update, snapshot_seq=snapshot_seq)
+        if msg.sequence_number == 0:  # a snapshot
+            book.apply_snapshot(bids, asks, seq=snapshot_seq, ts_ns=ts_ns)
             base_known = True
         else:
-            prev = update.prev_sequence_number
+            prev = msg.prev_sequence_number
             book.apply_delta(
-                update.bids,
-                update.asks,
-                seq=update.sequence_number,
+                bids,
+                asks,
+                seq=msg.sequence_number,
                 first_seq=prev + 1 if book.seq > 0 or base_known else None,
                 prev_seq=prev,
-                ts_ns=update.event_time_ns,
+                ts_ns=ts_ns,
             )
     return time.perf_counter() - t0, book
 
@@ -247,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             "backpack",
             [
                 ("decode only (orjson.loads)", lambda: decode_only(bp_frames)),
-                ("before (parse_depth_delta + apply_delta)", lambda: backpack_before(body, bp_frames)),
+                ("before (decoded levels + apply_delta)", lambda: backpack_before(body, bp_frames)),
                 ("after  (_depth_of raw + apply_delta_raw)", lambda: backpack_after(body, bp_frames)),
             ],
             len(bp_frames),
@@ -256,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             "grvt",
             [
                 ("decode only (orjson.loads)", lambda: decode_only(g_frames[1:])),
-                ("before (parse_book_feed + apply_delta)", lambda: grvt_before(g_frames)),
+                ("before (decoded levels + apply_delta)", lambda: grvt_before(g_frames)),
                 ("after  (_apply_book_feed raw)", lambda: grvt_after(g_frames)),
             ],
             len(g_frames),

@@ -2,11 +2,13 @@
 they replaced gave: the same book after every frame, the same outcome (applied, dropped, ignored, resync), for
 random frames with good and bad values, bad level shapes, wrong fields, sequence gaps, stale deltas and crossings.
 
-"Old" below is the adapters' previous feed code, kept verbatim against the codecs' public decoded parsers
-(``parse_depth_delta`` + ``apply_delta``; ``parse_book_feed`` + ``apply_delta``), which stay in the codecs.
-"New" is the adapters' code itself (``backpack._adapter._depth_of`` + ``_wire.apply_delta_raw``;
-``grvt._adapter._apply_book_feed``). Formats: ``/work/shared/docs/wire-formats.md`` B4 (Backpack depth) and A4.4
-(GRVT ``v1.book.d``).
+"Old" below is the adapters' previous feed code, kept verbatim, over a reference model of the decoded codec
+path it used (``bp_parse_depth_delta`` / ``grvt_parse_book_feed`` below: the header checks of the raw parsers,
+then every level through the codecs' strict level parsers, the ones the REST snapshots use; the codecs
+themselves keep only the raw path production runs). "New" is the adapters' code itself
+(``backpack._adapter._depth_of`` + ``protocols.backpack.apply_delta_raw``; ``grvt._adapter._apply_book_feed``).
+Formats: the Backpack docs' Streams "Depth" (https://docs.backpack.exchange/) and GRVT's ``v1.book.d``
+(https://api-docs.grvt.io/, market data streams); frames in ``tests/fixtures/``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from loguru import logger
 
-from trio_hedge.domain import BadValue, BookInvalid, BookSide, OrderBook
+from trio_hedge.domain import BadValue, BookInvalid, BookSide, Level, OrderBook
 from trio_hedge.protocols import backpack as bp
 from trio_hedge.protocols import grvt as gw
+from trio_hedge.protocols.backpack._book import _levels as bp_levels_parsed
+from trio_hedge.protocols.backpack._codec import _protocol as bp_protocol
+from trio_hedge.protocols.grvt._book import _book_payload as grvt_book_payload
 from trio_hedge.venues.backpack._adapter import _depth_of
 from trio_hedge.venues.backpack._adapter import _Resync as BackpackResync
 from trio_hedge.venues.grvt._adapter import _apply_book_feed
@@ -55,6 +60,20 @@ def book_state(book: OrderBook) -> tuple[object, ...]:
 
 
 # ============================================================================================== Backpack
+def bp_parse_depth_delta(data: object) -> tuple[bp.RawDepthDelta, tuple[Level, ...], tuple[Level, ...]]:
+    """Reference model of the decoded parse: the raw parse's header checks, then both sides' levels parsed and
+    sorted best first by the codec's strict level parser (as for a REST depth snapshot).
+
+    Raises:
+        BackpackProtocolError, BadValue: as that parse.
+    """
+    delta = bp.parse_depth_delta_raw(data, venue=BP)
+    with bp_protocol(BP, "depth"):
+        bids = bp_levels_parsed(delta.bids, f"{delta.symbol} bids", descending=True)
+        asks = bp_levels_parsed(delta.asks, f"{delta.symbol} asks", descending=False)
+    return delta, bids, asks
+
+
 def bp_old(book: OrderBook, raw: str) -> object:
     """The Backpack adapter's previous ``_depth_of`` + ``_pump_depth`` step; "resync" where it raised _Resync
     (the adapter then invalidates the book: ``_feed_down``)."""
@@ -66,13 +85,14 @@ def bp_old(book: OrderBook, raw: str) -> object:
     if frame.kind != "depth":
         return None
     try:
-        delta = bp.parse_depth_delta(frame.data, venue=BP)
+        delta, bids, asks = bp_parse_depth_delta(frame.data)
     except (bp.BackpackProtocolError, BadValue):
         return "resync"
     if delta.symbol != BP_SYM:
         return None
     try:
-        return bp.apply_delta(book, delta)
+        u, first = delta.last_update_id, delta.first_update_id
+        return book.apply_delta(bids, asks, seq=u, first_seq=first, ts_ns=delta.ts_ns)
     except BookInvalid:
         return "resync"
 
@@ -229,34 +249,45 @@ def test_backpack_raw_parse_keeps_the_header_checks() -> None:
         {"b": {"1": "2"}},
         {"a": None},
     ):
-        with pytest.raises(bp.BackpackProtocolError) as new_err:
+        with pytest.raises(bp.BackpackProtocolError):
             bp.parse_depth_delta_raw({**good, **broken})
-        with pytest.raises(bp.BackpackProtocolError) as old_err:
-            bp.parse_depth_delta({**good, **broken})
-        assert new_err.value.message == old_err.value.message
 
 
 # ============================================================================================== GRVT
+def grvt_parse_book_feed(msg: gw.GrvtFeedMessage) -> tuple[str, list[Level], list[Level], int, bool]:
+    """Reference model of the decoded parse: stream check, then the payload through the codec's strict decoded
+    reader (as for a REST ``book``): ``(symbol, bids, asks, event_time_ns, is_snapshot)``.
+
+    Raises:
+        GrvtProtocolError: as that parse.
+    """
+    if msg.stream not in (gw.STREAM_BOOK_SNAPSHOT, gw.STREAM_BOOK_DELTA):
+        raise gw.GrvtProtocolError(f"not a book stream: {msg.stream}", venue=G)
+    symbol, bids, asks, ts = grvt_book_payload(msg.feed, f"{msg.stream}.feed", G)
+    return symbol, bids, asks, ts, msg.stream == gw.STREAM_BOOK_SNAPSHOT or msg.sequence_number == 0
+
+
 def grvt_old(book: OrderBook, raw: str, snapshot_seq: int | None, base_known: bool) -> tuple[str, bool]:
     """The GRVT adapter's previous ``_feed_loop`` step for a ``v1.book.d`` message."""
     msg = gw.parse_ws_message(raw, venue=G)
     assert isinstance(msg, gw.GrvtFeedMessage)
     try:
-        update = gw.parse_book_feed(msg, venue=G)
-        if update.symbol != G_SYM:
-            raise gw.GrvtProtocolError(f"book for {update.symbol} on {SEL}", venue=G)
-        if update.is_snapshot:
-            gw.apply_book_update(book, update, snapshot_seq=snapshot_seq)
+        symbol, bids, asks, ts_ns, is_snapshot = grvt_parse_book_feed(msg)
+        if symbol != G_SYM:
+            raise gw.GrvtProtocolError(f"book for {symbol} on {SEL}", venue=G)
+        if is_snapshot:
+            seq = snapshot_seq if snapshot_seq is not None else msg.sequence_number
+            book.apply_snapshot(bids, asks, seq=seq, ts_ns=ts_ns)
             base_known = snapshot_seq is not None
         else:
-            prev = update.prev_sequence_number
+            prev = msg.prev_sequence_number
             book.apply_delta(
-                update.bids,
-                update.asks,
-                seq=update.sequence_number,
+                bids,
+                asks,
+                seq=msg.sequence_number,
                 first_seq=prev + 1 if book.seq > 0 or base_known else None,
                 prev_seq=prev,
-                ts_ns=update.event_time_ns,
+                ts_ns=ts_ns,
             )
     except (BookInvalid, gw.GrvtProtocolError) as exc:
         if book.valid:

@@ -32,13 +32,13 @@ from trio_hedge.protocols.backpack import (
     BackpackSigner,
     WsError,
     WsFrame,
-    apply_delta,
+    apply_delta_raw,
     apply_snapshot,
     error_from_response,
     instruction_for,
     iso_to_ns,
     parse_book_ticker,
-    parse_depth_delta,
+    parse_depth_delta_raw,
     parse_depth_snapshot,
     parse_fill_history,
     parse_markets,
@@ -695,12 +695,12 @@ async def test_depth_stream_continues_the_rest_snapshot_without_gap(tmp_path: Pa
                     ticker_seen += 1
                 continue
             if msg["stream"] == f"depth.200ms.{ETH}":
-                assert parse_depth_delta(parsed.data).symbol == ETH
+                assert parse_depth_delta_raw(parsed.data).symbol == ETH
                 eth_seen += 1
                 continue
-            delta = parse_depth_delta(parsed.data)
+            delta = parse_depth_delta_raw(parsed.data)
             assert delta.symbol == BTC
-            if apply_delta(book, delta):  # raises SequenceGap on any hole
+            if apply_delta_raw(book, delta):  # raises SequenceGap on any hole
                 applied += 1
             else:
                 stale += 1
@@ -710,7 +710,7 @@ async def test_depth_stream_continues_the_rest_snapshot_without_gap(tmp_path: Pa
         assert snap2.last_update_id >= book.seq
         while book.seq < snap2.last_update_id:
             msg = await next_frame(ws, f"depth.{BTC}")
-            assert apply_delta(book, parse_depth_delta(msg["data"]))
+            assert apply_delta_raw(book, parse_depth_delta_raw(msg["data"]))
         assert book.seq == snap2.last_update_id
         bids, asks = book.snapshot()
         assert (tuple(bids), tuple(asks)) == (snap2.bids, snap2.asks)

@@ -45,7 +45,7 @@ from trio_hedge.protocols.backpack import (
     ClientIdAllocator,
     WsError,
     WsFrame,
-    apply_delta,
+    apply_delta_raw,
     apply_snapshot,
     book_ticker_stream,
     client_id_from_str,
@@ -62,7 +62,7 @@ from trio_hedge.protocols.backpack import (
     order_query_params,
     order_update_stream,
     parse_book_ticker,
-    parse_depth_delta,
+    parse_depth_delta_raw,
     parse_depth_snapshot,
     parse_error_body,
     parse_fill_history,
@@ -187,17 +187,22 @@ def test_depth_snapshot_sorts_levels_best_first() -> None:
 
 
 def test_depth_deltas_from_captures() -> None:
-    ccxt = parse_depth_delta(WS["depth"]["frame"]["data"])
+    ccxt = parse_depth_delta_raw(WS["depth"]["frame"]["data"])
     assert (ccxt.symbol, ccxt.first_update_id, ccxt.last_update_id) == ("ETH_USDC", 1345937436, 1345937436)
-    assert ccxt.bids == () and ccxt.asks == ()
+    assert ccxt.bids == [] and ccxt.asks == []
     assert ccxt.ts_ns == 1754903057554352000 and ccxt.event_ts_ns == 1754903057555305000
-    docs = parse_depth_delta(WS["depth_docs"]["frame"]["data"])
-    assert docs.bids == ((D("18.68"), D("0.000")), (D("18.67"), D("0.832")))
-    assert docs.asks == ((D("18.70"), D("0.000")),)
+    docs = parse_depth_delta_raw(WS["depth_docs"]["frame"]["data"])
+    # applied on a book holding the levels it removes: (18.68, 0) and (18.70, 0) delete, (18.67, 0.832) sets
+    book = OrderBook(docs.symbol)
+    book.apply_snapshot(
+        [(D("18.68"), D(1))], [(D("18.70"), D(1)), (D("18.71"), D(1))], seq=docs.first_update_id - 1, ts_ns=0
+    )
+    assert apply_delta_raw(book, docs)
+    assert book.snapshot() == ([(D("18.67"), D("0.832"))], [(D("18.71"), D(1))])
 
 
 def _delta(first: int, last: int, bids: list[list[str]] | None = None, asks: list[list[str]] | None = None) -> Any:
-    return parse_depth_delta(
+    return parse_depth_delta_raw(
         {
             "e": "depth",
             "s": "SOL_USDC_PERP",
@@ -218,15 +223,15 @@ def test_delta_continuity_is_first_equals_previous_last_plus_one() -> None:
         parse_depth_snapshot({"bids": [["100", "1"]], "asks": [["101", "2"]], "lastUpdateId": "500", "timestamp": 1}),
     )
     assert book.seq == 500
-    assert apply_delta(book, _delta(490, 500)) is False  # stale: u <= lastUpdateId
-    assert apply_delta(book, _delta(495, 503, bids=[["100.5", "3"]])) is True  # bridges the snapshot
-    assert apply_delta(book, _delta(504, 504, asks=[["101", "0"], ["102", "1"]])) is True
+    assert apply_delta_raw(book, _delta(490, 500)) is False  # stale: u <= lastUpdateId
+    assert apply_delta_raw(book, _delta(495, 503, bids=[["100.5", "3"]])) is True  # bridges the snapshot
+    assert apply_delta_raw(book, _delta(504, 504, asks=[["101", "0"], ["102", "1"]])) is True
     assert book.best_bid() == (D("100.5"), D("3")) and book.best_ask() == (D("102"), D("1"))
     with pytest.raises(SequenceGap):
-        apply_delta(book, _delta(506, 507))  # 505 missing
+        apply_delta_raw(book, _delta(506, 507))  # 505 missing
     assert not book.valid
     with pytest.raises(BookInvalid):
-        apply_delta(book, _delta(505, 505))
+        apply_delta_raw(book, _delta(505, 505))
 
 
 def test_delta_with_first_after_last_is_refused() -> None:
@@ -786,7 +791,7 @@ def test_error_classes_drive_retries() -> None:
 # ============================================================================================== fuzzing
 
 PARSERS = [
-    parse_market, parse_markets, parse_depth_snapshot, parse_depth_delta, parse_book_ticker, parse_order,
+    parse_market, parse_markets, parse_depth_snapshot, parse_depth_delta_raw, parse_book_ticker, parse_order,
     parse_orders, parse_order_update, parse_order_fill, parse_order_events, parse_history_fill, parse_fill_history,
     parse_position, parse_positions, parse_position_update, parse_position_updates, parse_ws_frame,
     parse_subscribe_message,
@@ -854,7 +859,7 @@ def _captured_cases() -> list[tuple[Any, Any]]:
     return [
         (parse_market, REST["markets"]["body"][1]),
         (parse_depth_snapshot, REST["depth"]["body"]),
-        (parse_depth_delta, WS["depth_docs"]["frame"]["data"]),
+        (parse_depth_delta_raw, WS["depth_docs"]["frame"]["data"]),
         (parse_book_ticker, WS["book_ticker"]["frame"]["data"]),
         (parse_order, REST["order_create_limit"]["body"]),
         (parse_order, REST["order_create_market_client_id"]["body"]),

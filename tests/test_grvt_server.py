@@ -29,11 +29,11 @@ from trio_hedge.protocols.grvt import (
     GrvtFeedMessage,
     GrvtSigner,
     SigningInstrument,
-    apply_book_update,
+    apply_raw_book_update,
     build_order_payload,
     expiration_ns_after,
     new_nonce,
-    parse_book_feed,
+    parse_book_feed_raw,
     parse_set_cookie,
     parse_subscribe_result,
     parse_ws_message,
@@ -643,14 +643,14 @@ async def test_book_snapshot_then_deltas_rebuild_the_venue_book_without_gaps(sim
                     return
                 continue
             assert isinstance(msg, GrvtFeedMessage) and msg.selector == selector
-            update = parse_book_feed(msg)
+            update = parse_book_feed_raw(msg)
             if update.is_snapshot:
                 assert msg.sequence_number == 0 and stats["snapshots"] == 0
                 stats["snapshots"] += 1
-                apply_book_update(book, update, snapshot_seq=snap_seq)
+                apply_raw_book_update(book, update, snapshot_seq=snap_seq)
                 continue
             assert msg.prev_sequence_number == last and msg.sequence_number == last + 1, (last, msg)
-            assert apply_book_update(book, update)
+            assert apply_raw_book_update(book, update)
             last = msg.sequence_number
             stats["deltas"] += 1
 
@@ -684,9 +684,10 @@ async def test_book_snapshot_then_deltas_rebuild_the_venue_book_without_gaps(sim
         assert book.snapshot() == (truth_bids, truth_asks)
     assert s_early["deltas"] > s_late["deltas"]
     assert 2 <= len(snap_msgs) <= 8
-    last_snap = parse_book_feed(snap_msgs[-1])
+    last_snap = OrderBook(SYMBOL)
+    assert apply_raw_book_update(last_snap, parse_book_feed_raw(snap_msgs[-1]))
     assert all(m.sequence_number == 0 and m.selector == f"{SYMBOL}@500-10" for m in snap_msgs)
-    assert (last_snap.bids, last_snap.asks) == (truth_bids[:10], truth_asks[:10])
+    assert last_snap.snapshot() == (truth_bids[:10], truth_asks[:10])
 
 
 async def test_subscribe_errors_and_killed_feed(sim: Sim) -> None:
@@ -803,15 +804,15 @@ async def test_default_config_market_streams_and_fills_bot_sized_orders() -> Non
                 selector = f"{SYMBOL}@100"
                 result = parse_subscribe_result((await subscribe(ws, "v1.book.d", selector, 1))["result"])
                 book = OrderBook(SYMBOL)
-                first = parse_book_feed(parse_ws_message(await ws.ws.get_message()))  # type: ignore[arg-type]
+                first = parse_book_feed_raw(parse_ws_message(await ws.ws.get_message()))  # type: ignore[arg-type]
                 assert first.is_snapshot and len(first.bids) > 100
-                apply_book_update(book, first, snapshot_seq=result.snapshot_seq(selector))
+                apply_raw_book_update(book, first, snapshot_seq=result.snapshot_seq(selector))
                 deltas = 0
                 with trio.fail_after(5):
                     while deltas < 20:
                         msg = parse_ws_message(await ws.ws.get_message())
                         assert isinstance(msg, GrvtFeedMessage)
-                        assert apply_book_update(book, parse_book_feed(msg)) and book.valid
+                        assert apply_raw_book_update(book, parse_book_feed_raw(msg)) and book.valid
                         deltas += 1
                 bid, ask = book.best_bid(), book.best_ask()
                 assert bid is not None and ask is not None and bid[0] < ask[0]

@@ -154,7 +154,7 @@ def test_rest_book_snapshot_real() -> None:
     assert upd.bids[0] == (D("88051.6"), D("0.012")) and upd.bids[-1] == (D("88043.3"), D("0.567"))
     assert upd.asks[0] == (D("88051.7"), D("2.524")) and upd.asks[-1] == (D("88060.5"), D("0.034"))
     book = OrderBook("BTC_USDT_Perp")
-    assert w.apply_book_update(book, upd)
+    book.apply_snapshot(upd.bids, upd.asks, seq=0, ts_ns=upd.event_time_ns)  # as the adapter's fetch_book
     assert (
         book.valid and book.best_bid() == (D("88051.6"), D("0.012")) and book.best_ask() == (D("88051.7"), D("2.524"))
     )
@@ -169,23 +169,35 @@ def test_ws_book_snapshot_real() -> None:
         0,
         0,
     )
-    upd = w.parse_book_feed(msg)
-    assert upd.is_snapshot and upd.bids == [(D("88107.3"), D("5.322"))] and upd.asks == [(D("88107.4"), D("5.273"))]
+    upd = w.parse_book_feed_raw(msg)
+    book = OrderBook("BTC_USDT_Perp")
+    assert w.apply_raw_book_update(book, upd)
+    assert upd.is_snapshot and book.snapshot() == ([(D("88107.3"), D("5.322"))], [(D("88107.4"), D("5.273"))])
     assert w.selector_symbol(upd.selector) == "BTC_USDT_Perp"
 
 
+def _decimal_levels(levels: Any) -> list[tuple[Decimal, Decimal]]:
+    """A raw update's levels as Decimal pairs (raw strings from full names, Decimals from the lite fallback)."""
+    return [(D(str(p)), D(str(s))) for p, s in levels]
+
+
 def test_book_delta_doc_full_and_lite_agree() -> None:
-    full = w.parse_book_feed(feed("book_d_doc_full"))
-    lite = w.parse_book_feed(feed("book_d_doc_lite"))
-    assert full == lite
+    full = w.parse_book_feed_raw(feed("book_d_doc_full"))
+    lite = w.parse_book_feed_raw(feed("book_d_doc_lite"))
+    fields = ("symbol", "event_time_ns", "is_snapshot", "sequence_number", "prev_sequence_number", "stream", "selector")
+    assert [getattr(full, f) for f in fields] == [getattr(lite, f) for f in fields]
+    assert (_decimal_levels(full.bids), _decimal_levels(full.asks)) == (
+        _decimal_levels(lite.bids),
+        _decimal_levels(lite.asks),
+    )
     assert not full.is_snapshot
     assert (full.sequence_number, full.prev_sequence_number) == (872634876, 872634875)
-    assert full.bids == [(D("65038.01"), D("3456.78"))]
+    assert _decimal_levels(full.bids) == [(D("65038.01"), D("3456.78"))]
 
 
 def test_book_feed_rejects_other_streams() -> None:
     with pytest.raises(w.GrvtProtocolError, match="book stream"):
-        w.parse_book_feed(feed("mini_d"))
+        w.parse_book_feed_raw(feed("mini_d"))
 
 
 def _book_frame(seq: int, prev: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> bytes:
@@ -199,10 +211,10 @@ def _book_frame(seq: int, prev: int, bids: list[tuple[str, str]], asks: list[tup
     return w.encode_json(w.format_feed("v1.book.d", "BTC_USDT_Perp@500", seq, prev, payload))
 
 
-def _delta(seq: int, prev: int, **kw: list[tuple[str, str]]) -> w.GrvtBookUpdate:
+def _delta(seq: int, prev: int, **kw: list[tuple[str, str]]) -> w.GrvtRawBookUpdate:
     msg = w.parse_ws_message(_book_frame(seq, prev, kw.get("bids", []), kw.get("asks", [])))
     assert isinstance(msg, w.GrvtFeedMessage)
-    return w.parse_book_feed(msg)
+    return w.parse_book_feed_raw(msg)
 
 
 def test_book_delta_sequencing_with_subscribe_base() -> None:
@@ -212,42 +224,42 @@ def test_book_delta_sequencing_with_subscribe_base() -> None:
     book = OrderBook("BTC_USDT_Perp")
     snap = _delta(0, 0, bids=[("100.0", "1"), ("99.5", "2")], asks=[("100.5", "3")])
     assert snap.is_snapshot  # book.d payload with sequence_number 0
-    w.apply_book_update(book, snap, snapshot_seq=base)
+    w.apply_raw_book_update(book, snap, snapshot_seq=base)
     assert book.seq == 1061213
     # first delta continues the snapshot; a level of size 0 is removed
-    assert w.apply_book_update(book, _delta(1061214, 1061213, bids=[("100.0", "0"), ("99.8", "4")]))
+    assert w.apply_raw_book_update(book, _delta(1061214, 1061213, bids=[("100.0", "0"), ("99.8", "4")]))
     assert book.best_bid() == (D("99.8"), D("4")) and book.seq == 1061214
     # duplicate: ignored
-    assert not w.apply_book_update(book, _delta(1061214, 1061213, asks=[("100.4", "9")]))
+    assert not w.apply_raw_book_update(book, _delta(1061214, 1061213, asks=[("100.4", "9")]))
     assert book.best_ask() == (D("100.5"), D("3"))
     # a skipped sequence number is a gap
     with pytest.raises(SequenceGap):
-        w.apply_book_update(book, _delta(1061216, 1061215, asks=[("100.4", "1")]))
+        w.apply_raw_book_update(book, _delta(1061216, 1061215, asks=[("100.4", "1")]))
     assert not book.valid
 
 
 def test_book_delta_first_delta_must_bridge_the_base() -> None:
     book = OrderBook("BTC_USDT_Perp")
-    w.apply_book_update(book, _delta(0, 0, bids=[("100.0", "1")], asks=[("101.0", "1")]), snapshot_seq=500)
+    w.apply_raw_book_update(book, _delta(0, 0, bids=[("100.0", "1")], asks=[("101.0", "1")]), snapshot_seq=500)
     with pytest.raises(SequenceGap):  # delta 502 (prev 501): delta 501 was missed
-        w.apply_book_update(book, _delta(502, 501, bids=[("100.5", "1")]))
+        w.apply_raw_book_update(book, _delta(502, 501, bids=[("100.5", "1")]))
 
 
 def test_book_delta_without_base_is_lenient_once_then_strict() -> None:
     book = OrderBook("BTC_USDT_Perp")
-    w.apply_book_update(book, _delta(0, 0, bids=[("100.0", "1")], asks=[("101.0", "1")]))
+    w.apply_raw_book_update(book, _delta(0, 0, bids=[("100.0", "1")], asks=[("101.0", "1")]))
     assert book.seq == 0
-    assert w.apply_book_update(book, _delta(777, 776, asks=[("100.9", "2")]))
+    assert w.apply_raw_book_update(book, _delta(777, 776, asks=[("100.9", "2")]))
     assert book.best_ask() == (D("100.9"), D("2"))
     with pytest.raises(SequenceGap):
-        w.apply_book_update(book, _delta(779, 778))
+        w.apply_raw_book_update(book, _delta(779, 778))
 
 
 def test_book_crossed_delta_invalidates() -> None:
     book = OrderBook("BTC_USDT_Perp")
-    w.apply_book_update(book, _delta(0, 0, bids=[("100.0", "1")], asks=[("101.0", "1")]), snapshot_seq=10)
+    w.apply_raw_book_update(book, _delta(0, 0, bids=[("100.0", "1")], asks=[("101.0", "1")]), snapshot_seq=10)
     with pytest.raises(BookInvalid):
-        w.apply_book_update(book, _delta(11, 10, bids=[("101.5", "1")]))
+        w.apply_raw_book_update(book, _delta(11, 10, bids=[("101.5", "1")]))
 
 
 @pytest.mark.parametrize(
@@ -1052,10 +1064,10 @@ def test_fuzz_ws_frames_and_dispatch(data: st.DataObject) -> None:
     msg = _check(w.parse_ws_message, _dumps(value))
     if isinstance(msg, w.GrvtFeedMessage):
         if msg.stream in ("v1.book.s", "v1.book.d"):
-            upd = _check(w.parse_book_feed, msg)
+            upd = _check(w.parse_book_feed_raw, msg)
             if upd is not None:
                 try:
-                    w.apply_book_update(OrderBook(upd.symbol), upd)
+                    w.apply_raw_book_update(OrderBook(upd.symbol), upd)
                 except BookInvalid:  # crossed or bad: the domain book's own typed error
                     pass
         else:

@@ -32,15 +32,12 @@ Timestamps: WebSocket ``E`` (event) and ``T`` (engine) and REST depth ``timestam
 """
 
 from ._book import BookTicker as BookTicker
-from ._book import DepthDelta as DepthDelta
 from ._book import DepthSnapshot as DepthSnapshot
 from ._book import RawDepthDelta as RawDepthDelta
-from ._book import apply_delta as apply_delta
 from ._book import apply_delta_raw as apply_delta_raw
 from ._book import apply_snapshot as apply_snapshot
 from ._book import check_depth_levels as check_depth_levels
 from ._book import parse_book_ticker as parse_book_ticker
-from ._book import parse_depth_delta as parse_depth_delta
 from ._book import parse_depth_delta_raw as parse_depth_delta_raw
 from ._book import parse_depth_snapshot as parse_depth_snapshot
 from ._codec import ORDER_EVENT_TYPES as ORDER_EVENT_TYPES
@@ -114,7 +111,6 @@ __all__ = [
     "BookTicker",
     "ClientIdAllocator",
     "DEFAULT_WINDOW_MS",
-    "DepthDelta",
     "DepthSnapshot",
     "MAX_WINDOW_MS",
     "ORDER_EVENT_TYPES",
@@ -129,7 +125,6 @@ __all__ = [
     "UINT32_MAX",
     "WsError",
     "WsFrame",
-    "apply_delta",
     "apply_delta_raw",
     "apply_snapshot",
     "batch_signing_string",
@@ -155,7 +150,6 @@ __all__ = [
     "order_query_params",
     "order_update_stream",
     "parse_book_ticker",
-    "parse_depth_delta",
     "parse_depth_delta_raw",
     "parse_depth_snapshot",
     "parse_error_body",

@@ -42,7 +42,8 @@ from ._codec import (
 
 @dataclass(frozen=True, slots=True)
 class DepthSnapshot:
-    """``GET /api/v1/depth`` parsed (B3).
+    """``GET /api/v1/depth`` parsed (Backpack docs, Markets "Get depth"; body in
+    ``tests/fixtures/backpack/captured.json``).
 
     Attributes:
         bids (tuple[Level, ...]): best (highest) first. asks (tuple[Level, ...]): best (lowest) first.
@@ -54,31 +55,6 @@ class DepthSnapshot:
     asks: tuple[Level, ...]
     last_update_id: int
     ts_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class DepthDelta:
-    """One ``depth.<symbol>`` WebSocket message (B4): absolute sizes per level, size 0 removes the level.
-
-    Continuity (OpenAPI Streams "Depth": "Updates are sequential ... the client should assume that the depth has
-    been invalidated and requery the REST API"; B4): a delta continues the previous one iff
-    ``first_update_id == previous last_update_id + 1``; after a REST snapshot, deltas with
-    ``last_update_id <= lastUpdateId`` are stale (ccxt.pro ``handle_order_book``). :func:`apply_delta` hands
-    exactly this to :meth:`OrderBook.apply_delta` as ``seq=u, first_seq=U`` (no ``prev_seq``).
-
-    Attributes:
-        symbol (str): ``s``. bids, asks (tuple[Level, ...]): ``b``/``a`` levels, best first.
-        first_update_id (int): ``U``. last_update_id (int): ``u`` (``U <= u``).
-        ts_ns (int): engine time ``T`` (µs on the wire), ns. event_ts_ns (int): ``E``, ns.
-    """
-
-    symbol: str
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
-    first_update_id: int
-    last_update_id: int
-    ts_ns: int
-    event_ts_ns: int
 
 
 def _levels(v: object, what: str, *, descending: bool) -> tuple[Level, ...]:
@@ -94,7 +70,7 @@ def _levels(v: object, what: str, *, descending: bool) -> tuple[Level, ...]:
 
 def parse_depth_snapshot(obj: object, *, venue: str = VENUE) -> DepthSnapshot:
     """``GET /api/v1/depth?symbol=`` body -> :class:`DepthSnapshot` (levels re-sorted best first, as ccxt does,
-    because the spec does not fix the order; B3).
+    because the OpenAPI document does not fix the order).
 
     Raises:
         BackpackProtocolError: missing ``bids``/``asks``/``lastUpdateId``, wrong types. BadValue: bad numbers.
@@ -109,52 +85,31 @@ def parse_depth_snapshot(obj: object, *, venue: str = VENUE) -> DepthSnapshot:
     return DepthSnapshot(bids, asks, last_id, ts_ns)
 
 
-def parse_depth_delta(data: object, *, venue: str = VENUE) -> DepthDelta:
-    """The ``data`` of a ``depth.<symbol>`` frame -> :class:`DepthDelta` (B4).
-
-    Raises:
-        BackpackProtocolError: ``e`` is not ``depth``, missing ``s``/``U``/``u``/``a``/``b``, ``U > u``.
-        BadValue: bad prices or sizes.
-    """
-    raw = parse_depth_delta_raw(data, venue=venue)
-    with _protocol(venue, "depth"):
-        bids = _levels(raw.bids, f"{raw.symbol} bids", descending=True)
-        asks = _levels(raw.asks, f"{raw.symbol} asks", descending=False)
-    return DepthDelta(raw.symbol, bids, asks, raw.first_update_id, raw.last_update_id, raw.ts_ns, raw.event_ts_ns)
-
-
 def apply_snapshot(book: OrderBook, snapshot: DepthSnapshot) -> None:
     """Load ``snapshot`` into ``book`` at sequence ``lastUpdateId``. Raises BookInvalid (crossed or bad)."""
     book.apply_snapshot(snapshot.bids, snapshot.asks, seq=snapshot.last_update_id, ts_ns=snapshot.ts_ns)
 
 
-def apply_delta(book: OrderBook, delta: DepthDelta) -> bool:
-    """Apply ``delta`` with Backpack's continuity rule (see :class:`DepthDelta`).
-
-    Returns:
-        bool: False if it was stale (``u <= book.seq``) and dropped.
-
-    Raises:
-        SequenceGap: ``U`` does not continue the book (re-query the REST snapshot). BookInvalid: see
-        :meth:`OrderBook.apply_delta`.
-    """
-    return book.apply_delta(
-        delta.bids, delta.asks, seq=delta.last_update_id, first_seq=delta.first_update_id, ts_ns=delta.ts_ns
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class RawDepthDelta:
-    """One ``depth.<symbol>`` WebSocket message (B4) with its levels left as decoded: the fast path of the
-    adapter's feed (:func:`parse_depth_delta_raw`, :func:`apply_delta_raw`).
+    """One ``depth.<symbol>`` WebSocket message (Backpack docs, Streams "Depth"; frames in
+    ``tests/fixtures/backpack/captured.json``) with its levels left as decoded: absolute sizes per level, size 0
+    removes the level (:func:`parse_depth_delta_raw`, :func:`apply_delta_raw`).
 
-    Every field but the levels is checked exactly as :func:`parse_depth_delta` checks it. ``bids``/``asks``
-    are the ``b``/``a`` arrays as orjson returned them (:data:`~trio_hedge.domain.RawLevels`,
+    Every field but the levels is checked by :func:`parse_depth_delta_raw`. ``bids``/``asks`` are the
+    ``b``/``a`` arrays as orjson returned them (:data:`~trio_hedge.domain.RawLevels`,
     ``[["18.67", "0.832"], ...]``, in wire order, not re-sorted); their values are parsed and checked by
-    :meth:`OrderBook.apply_raw_delta` while it applies them (the same rules as :func:`parse_depth_delta`:
-    :func:`~trio_hedge.domain.parse_price` / :func:`~trio_hedge.domain.parse_size`). Order does not matter
-    to the book (it keeps its own sorted keys; for a price repeated in one message the last one wins, as the
-    stable sort of :func:`parse_depth_delta` also keeps it).
+    :meth:`OrderBook.apply_raw_delta` while it applies them (:func:`~trio_hedge.domain.parse_price` /
+    :func:`~trio_hedge.domain.parse_size`, the rules of the REST snapshot's :func:`parse_depth_snapshot`).
+    Order does not matter to the book (it keeps its own sorted keys; for a price repeated in one message the
+    last one wins).
+
+    Continuity (the docs' Streams "Depth": "Updates are sequential ... the client should assume that the depth
+    has been invalidated and requery the REST API"): a delta continues the previous one iff
+    ``first_update_id == previous last_update_id + 1``; after a REST snapshot, deltas with
+    ``last_update_id <= lastUpdateId`` are stale (ccxt.pro ``backpack.handle_order_book``).
+    :func:`apply_delta_raw` hands exactly this to :meth:`OrderBook.apply_raw_delta` as ``seq=u, first_seq=U``
+    (no ``prev_seq``).
 
     Attributes:
         symbol (str): ``s``. bids, asks (RawLevels): ``b``/``a``.
@@ -172,12 +127,11 @@ class RawDepthDelta:
 
 
 def parse_depth_delta_raw(data: object, *, venue: str = VENUE) -> RawDepthDelta:
-    """The ``data`` of a ``depth.<symbol>`` frame -> :class:`RawDepthDelta` (B4), level values unchecked.
+    """The ``data`` of a ``depth.<symbol>`` frame -> :class:`RawDepthDelta`, level values unchecked.
 
     Raises:
-        BackpackProtocolError: as :func:`parse_depth_delta` (``e`` is not ``depth``, missing
-            ``s``/``U``/``u``/``a``/``b``, ``U > u``, ``a``/``b`` not arrays, bad timestamps). A bad level
-            value is found later, by :func:`apply_delta_raw`.
+        BackpackProtocolError: ``e`` is not ``depth``, missing ``s``/``U``/``u``/``a``/``b``, ``U > u``,
+            ``a``/``b`` not arrays, bad timestamps. A bad level value is found later, by :func:`apply_delta_raw`.
     """
     with _protocol(venue, "depth"):
         d = _dict(_json(data, venue), "depth")
@@ -201,8 +155,8 @@ def parse_depth_delta_raw(data: object, *, venue: str = VENUE) -> RawDepthDelta:
 
 
 def check_depth_levels(delta: RawDepthDelta, *, venue: str = VENUE) -> None:
-    """Check every level value of ``delta`` as :func:`parse_depth_delta` does (the slow path: for a delta the
-    book dropped without looking at its values, or one for another symbol).
+    """Check every level value of ``delta`` as :func:`parse_depth_snapshot` checks a snapshot's (the slow path:
+    for a delta the book dropped without looking at its values, or one for another symbol).
 
     Raises:
         BackpackProtocolError: a level that is not a ``[price, size]`` pair. BadValue: a bad price or size.
@@ -213,13 +167,12 @@ def check_depth_levels(delta: RawDepthDelta, *, venue: str = VENUE) -> None:
 
 
 def apply_delta_raw(book: OrderBook, delta: RawDepthDelta, *, venue: str = VENUE) -> bool:
-    """Apply ``delta`` with Backpack's continuity rule (:class:`DepthDelta`) through the book's one-pass raw
-    path (:meth:`OrderBook.apply_raw_delta` with ``seq=u, first_seq=U``): the result
-    :func:`apply_delta` gives for ``parse_depth_delta`` of the same message, except that a bad level value
-    surfaces here as :class:`BookInvalid` instead of a parse error.
+    """Apply ``delta`` with Backpack's continuity rule (:class:`RawDepthDelta`) through the book's one-pass raw
+    path (:meth:`OrderBook.apply_raw_delta` with ``seq=u, first_seq=U``); a bad level value surfaces as
+    :class:`BookInvalid`.
 
     A stale delta (``u <= book.seq``) is dropped by the book before it looks at the values; its values are
-    then checked here (:func:`check_depth_levels`) so that a bad one is refused exactly as before.
+    then checked here (:func:`check_depth_levels`) so that a bad one is refused all the same.
 
     Returns:
         bool: False if it was stale and dropped.
@@ -245,7 +198,7 @@ def apply_delta_raw(book: OrderBook, delta: RawDepthDelta, *, venue: str = VENUE
 
 @dataclass(frozen=True, slots=True)
 class BookTicker:
-    """One ``bookTicker.<symbol>`` message (B4): the inside bid and ask.
+    """One ``bookTicker.<symbol>`` message (Backpack docs, Streams "Book ticker"): the inside bid and ask.
 
     Attributes:
         symbol (str). bid (Level | None), ask (Level | None): (price, size); None if the side is not sent.

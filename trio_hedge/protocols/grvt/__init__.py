@@ -36,12 +36,10 @@ from ._auth import format_set_cookie as format_set_cookie
 from ._auth import parse_set_cookie as parse_set_cookie
 from ._book import GrvtBookUpdate as GrvtBookUpdate
 from ._book import GrvtRawBookUpdate as GrvtRawBookUpdate
-from ._book import apply_book_update as apply_book_update
 from ._book import apply_raw_book_update as apply_raw_book_update
 from ._book import check_book_levels as check_book_levels
 from ._book import format_book as format_book
 from ._book import parse_book as parse_book
-from ._book import parse_book_feed as parse_book_feed
 from ._book import parse_book_feed_raw as parse_book_feed_raw
 from ._codec import CLIENT_ORDER_ID_MAX as CLIENT_ORDER_ID_MAX
 from ._codec import CLIENT_ORDER_ID_MIN as CLIENT_ORDER_ID_MIN
@@ -164,7 +162,6 @@ __all__ = [
     "STREAM_POSITION",
     "SigningInstrument",
     "account_selector",
-    "apply_book_update",
     "apply_raw_book_update",
     "book_delta_selector",
     "book_snapshot_selector",
@@ -199,7 +196,6 @@ __all__ = [
     "new_nonce",
     "parse_ack",
     "parse_book",
-    "parse_book_feed",
     "parse_book_feed_raw",
     "parse_fill",
     "parse_fills",

@@ -42,19 +42,17 @@ from ._rpc import GrvtFeedMessage
 # ---------------------------------------------------------------------------------------------- order book
 @dataclass(frozen=True, slots=True)
 class GrvtBookUpdate:
-    """One order book message: a REST ``book`` result, or a ``v1.book.s`` / ``v1.book.d`` feed payload.
+    """A REST ``book`` result (:func:`parse_book`) with its levels parsed. The feeds take the raw path instead
+    (:class:`GrvtRawBookUpdate`).
 
     Attributes:
         symbol (str): instrument.
         bids (list[Level]): (price, size) pairs as sent (best first); size 0 deletes a level in a delta.
         asks (list[Level]): likewise.
         event_time_ns (int): venue ``event_time``, ns.
-        is_snapshot (bool): True for REST ``book``, every ``v1.book.s`` message, and a ``v1.book.d``
-            message with ``sequence_number == 0`` (A4.4: "all snapshot payloads have sequence number 0";
-            ccxt.pro ``handle_order_book`` uses the same test).
-        sequence_number (int): the feed's ``sequence_number`` (0 for REST).
-        prev_sequence_number (int): the feed's ``prev_sequence_number`` (0 for REST).
-        stream (str), selector (str): the feed envelope (``""`` for REST).
+        is_snapshot (bool): True (a REST ``book`` is a snapshot).
+        sequence_number (int), prev_sequence_number (int): 0 for REST.
+        stream (str), selector (str): ``""`` for REST.
     """
 
     symbol: str
@@ -105,7 +103,8 @@ def _book_payload(obj: Any, path: str, venue: str) -> tuple[str, list[Level], li
 
 
 def parse_book(result: Any, *, venue: str = VENUE) -> GrvtBookUpdate:
-    """Parse the ``result`` of ``POST /full/v1/book`` (A2.2) into a snapshot update.
+    """Parse the ``result`` of ``POST /full/v1/book`` (GRVT docs, market data API
+    "Orderbook Levels"; fixture ``tests/fixtures/grvt/rest_responses.json`` ``book``) into a snapshot update.
 
     Shape: ``{"event_time":"…","instrument":"BTC_USDT_Perp","bids":[{"price":"88051.6","size":"0.012",
     "num_orders":"3"},…],"asks":[…]}``; ``num_orders`` is ignored (a string here, an int on WS).
@@ -117,69 +116,12 @@ def parse_book(result: Any, *, venue: str = VENUE) -> GrvtBookUpdate:
     return GrvtBookUpdate(symbol, bids, asks, ts, True)
 
 
-def parse_book_feed(msg: GrvtFeedMessage, *, venue: str = VENUE) -> GrvtBookUpdate:
-    """Parse a ``v1.book.s`` or ``v1.book.d`` feed message (A4.4) into an update.
-
-    Raises:
-        GrvtProtocolError: another stream, or a malformed payload.
-    """
-    if msg.stream not in (STREAM_BOOK_SNAPSHOT, STREAM_BOOK_DELTA):
-        raise GrvtProtocolError(f"not a book stream: {_show(msg.stream)}", venue=venue)
-    symbol, bids, asks, ts = _book_payload(msg.feed, f"{msg.stream}.feed", venue)
-    snapshot = msg.stream == STREAM_BOOK_SNAPSHOT or msg.sequence_number == 0
-    return GrvtBookUpdate(
-        symbol, bids, asks, ts, snapshot, msg.sequence_number, msg.prev_sequence_number, msg.stream, msg.selector
-    )
-
-
-def apply_book_update(book: OrderBook, update: GrvtBookUpdate, *, snapshot_seq: int | None = None) -> bool:
-    """Apply ``update`` to ``book`` with GRVT's sequencing mapped onto the domain rules.
-
-    Mapping (wire-formats A4.4; apispec ``WSSubscribeResult`` docstring; domain ``_book.py``):
-
-    * snapshot (``update.is_snapshot``) ->
-      ``book.apply_snapshot(bids, asks, seq=S, ts_ns=event_time)`` with ``S = snapshot_seq`` when given,
-      else ``update.sequence_number`` (0: GRVT numbers snapshots 0). For a ``v1.book.d`` subscription pass
-      ``snapshot_seq = first_sequence_number - 1`` from the subscribe result
-      (:meth:`GrvtSubscribeResult.snapshot_seq`): the first delta to expect is ``first_sequence_number``.
-    * delta -> ``book.apply_delta(bids, asks, seq=sequence_number, first_seq=prev_sequence_number + 1,
-      prev_seq=prev_sequence_number, ts_ns=event_time)``. A GRVT message covers the sequence numbers
-      after its ``prev_sequence_number`` up to its ``sequence_number`` (one number with gateway
-      sequencing, a jump with global sequencing), hence ``first_seq = prev + 1``. So:
-        - ``sequence_number <= book.seq``: a duplicate (GRVT: "duplicates are possible, ignore"), dropped;
-        - the first delta after a snapshot at ``S`` must have ``prev_sequence_number <= S``;
-        - later deltas must have ``prev_sequence_number == book.seq``; anything else is a
-          :class:`~trio_hedge.domain.SequenceGap` (GRVT: "if it increases by more than 1, reconnect").
-      When the snapshot was applied at seq 0 without a ``snapshot_seq`` (base unknown), the first delta
-      is accepted without the bridge check (``first_seq=None``); continuity is checked from then on.
-
-    Returns:
-        bool: True if applied, False if a delta was dropped as a duplicate.
-
-    Raises:
-        BookInvalid, SequenceGap: from the domain book (the book is then invalid until a snapshot).
-    """
-    if update.is_snapshot:
-        seq = snapshot_seq if snapshot_seq is not None else update.sequence_number
-        book.apply_snapshot(update.bids, update.asks, seq=seq, ts_ns=update.event_time_ns)
-        return True
-    prev = update.prev_sequence_number
-    return book.apply_delta(
-        update.bids,
-        update.asks,
-        seq=update.sequence_number,
-        first_seq=prev + 1 if book.seq > 0 else None,
-        prev_seq=prev,
-        ts_ns=update.event_time_ns,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class GrvtRawBookUpdate:
     """A ``v1.book.s`` / ``v1.book.d`` feed message with its levels left for the book to parse: the fast path
     of the adapter's feed (:func:`parse_book_feed_raw`, :func:`apply_raw_book_update`).
 
-    Every field but the level values is checked exactly as :func:`parse_book_feed` checks it. ``bids`` /
+    Every field but the level values is checked here (:func:`parse_book_feed_raw`). ``bids`` /
     ``asks`` are ``[[price, size], ...]`` (:data:`~trio_hedge.domain.RawLevels`, wire order) holding the
     level objects' ``price``/``size`` values as decoded; :meth:`OrderBook.apply_raw_delta` /
     :meth:`OrderBook.apply_raw_snapshot` parse and check them while applying (``parse_price`` /
@@ -189,8 +131,12 @@ class GrvtRawBookUpdate:
     :class:`GrvtProtocolError`).
 
     Attributes:
-        symbol, event_time_ns, is_snapshot, sequence_number, prev_sequence_number, stream, selector: as
-            :class:`GrvtBookUpdate`.
+        symbol (str): instrument. event_time_ns (int): venue ``event_time``, ns.
+        is_snapshot (bool): every ``v1.book.s`` message, and a ``v1.book.d`` message with
+            ``sequence_number == 0`` (GRVT's market data streams docs: "all snapshot payloads have sequence
+            number 0"; ccxt.pro ``grvt.handle_order_book`` uses the same test).
+        sequence_number (int), prev_sequence_number (int): the feed's.
+        stream (str), selector (str): the feed envelope.
         bids (RawLevels), asks (RawLevels): the levels.
         feed (dict): the payload object, for :func:`check_book_levels`.
     """
@@ -238,13 +184,14 @@ def _raw_levels(r: _Reader, name: str) -> RawLevels:
 
 
 def parse_book_feed_raw(msg: GrvtFeedMessage, *, venue: str = VENUE) -> GrvtRawBookUpdate:
-    """Parse a ``v1.book.s`` or ``v1.book.d`` feed message (A4.4) into a :class:`GrvtRawBookUpdate`: the
-    checks of :func:`parse_book_feed` except the level values' ``> 0`` / ``>= 0`` / finiteness, which the book
-    makes as it applies them (:func:`apply_raw_book_update`).
+    """Parse a ``v1.book.s`` or ``v1.book.d`` feed message (GRVT market data streams docs; frames in
+    ``tests/fixtures/grvt/ws_frames.json``) into a :class:`GrvtRawBookUpdate`: the stream, instrument,
+    ``event_time`` and level shapes are checked here, the level values' ``> 0`` / ``>= 0`` / finiteness by the
+    book as it applies them (:func:`apply_raw_book_update`).
 
     Raises:
-        GrvtProtocolError: another stream, or a malformed payload (as :func:`parse_book_feed`; a level value
-            is only refused here when it breaks GRVT's own number rules).
+        GrvtProtocolError: another stream, or a malformed payload (a level value is only refused here when it
+            breaks GRVT's own number rules).
     """
     if msg.stream not in (STREAM_BOOK_SNAPSHOT, STREAM_BOOK_DELTA):
         raise GrvtProtocolError(f"not a book stream: {_show(msg.stream)}", venue=venue)
@@ -269,7 +216,7 @@ def parse_book_feed_raw(msg: GrvtFeedMessage, *, venue: str = VENUE) -> GrvtRawB
 
 
 def check_book_levels(update: GrvtRawBookUpdate, *, venue: str = VENUE) -> None:
-    """Check every level of ``update`` as :func:`parse_book_feed` does (the slow path, for a delta the book
+    """Check every level of ``update`` as :func:`parse_book` checks a REST book (the slow path, for a delta the book
     dropped as a duplicate without looking at its values).
 
     Raises:
@@ -288,18 +235,35 @@ def apply_raw_book_update(
     base_known: bool = False,
     venue: str = VENUE,
 ) -> bool:
-    """Apply ``update`` through the book's one-pass raw path (:meth:`OrderBook.apply_raw_snapshot` /
-    :meth:`OrderBook.apply_raw_delta`) with the sequencing of :func:`apply_book_update`: the same result as
-    ``apply_book_update(book, parse_book_feed(msg))``, except that a bad level value surfaces here as
-    :class:`BookInvalid` instead of a parse error.
+    """Apply ``update`` to ``book`` through the book's one-pass raw path (:meth:`OrderBook.apply_raw_snapshot` /
+    :meth:`OrderBook.apply_raw_delta`), with GRVT's sequencing mapped onto the domain rules (GRVT market data
+    streams docs, "sequence number"; apispec.json ``WSSubscribeResult``; :mod:`trio_hedge.domain._book`):
+
+    * snapshot (``update.is_snapshot``) -> ``apply_raw_snapshot(bids, asks, seq=S, ts_ns=event_time)`` with
+      ``S = snapshot_seq`` when given, else ``update.sequence_number`` (0: GRVT numbers snapshots 0). For a
+      ``v1.book.d`` subscription pass ``snapshot_seq = first_sequence_number - 1`` from the subscribe result
+      (:meth:`GrvtSubscribeResult.snapshot_seq`): the first delta to expect is ``first_sequence_number``.
+    * delta -> ``apply_raw_delta(bids, asks, seq=sequence_number, first_seq=prev_sequence_number + 1,
+      prev_seq=prev_sequence_number, ts_ns=event_time)``. A GRVT message covers the sequence numbers after its
+      ``prev_sequence_number`` up to its ``sequence_number`` (one number with gateway sequencing, a jump with
+      global sequencing), hence ``first_seq = prev + 1``. So:
+        - ``sequence_number <= book.seq``: a duplicate (GRVT: "duplicates are possible, ignore"), dropped;
+        - the first delta after a snapshot at ``S`` must have ``prev_sequence_number <= S``;
+        - later deltas must have ``prev_sequence_number == book.seq``; anything else is a
+          :class:`~trio_hedge.domain.SequenceGap` (GRVT: "if it increases by more than 1, reconnect").
+      When the snapshot was applied at seq 0 without a ``snapshot_seq`` and without ``base_known`` (base
+      unknown), the first delta is accepted without the bridge check (``first_seq=None``); continuity is
+      checked from then on.
+
+    A bad level value surfaces as :class:`BookInvalid` (the book parses each value while applying it).
 
     Args:
         book: the local book.
         update: from :func:`parse_book_feed_raw`.
-        snapshot_seq: as :func:`apply_book_update`.
+        snapshot_seq: the sequence number to load a snapshot at (see above).
         base_known: the last snapshot was applied at a sequence number taken from the subscribe result, so
             the first delta after it gets the bridge check even when that number is 0 (a fresh gateway
-            counter); False gives exactly :func:`apply_book_update`.
+            counter).
         venue: venue name for errors.
 
     Returns:
@@ -341,7 +305,8 @@ def format_book(
     num_orders_as_string: bool = True,
 ) -> dict[str, Any]:
     """An ``OrderbookLevels`` JSON object (server side). ``num_orders`` is always 1 (the simulator does not
-    track it); REST sends it as a string, WS as an int (A2 "type drift") per ``num_orders_as_string``."""
+    track it); REST sends it as a string, WS as an int, per ``num_orders_as_string`` (the captured REST ``book``
+    body has ``"num_orders": "3"``, the captured WS frames an int: ``tests/fixtures/grvt/``)."""
     one: Any = "1" if num_orders_as_string else 1
     return {
         "event_time": str(event_time_ns),

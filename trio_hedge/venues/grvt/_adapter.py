@@ -366,9 +366,9 @@ def _apply_book_feed(
 ) -> GrvtRawBookUpdate:
     """Apply one ``v1.book.d`` message of ``symbol``'s feed to ``book`` through the book's one-pass raw path
     (:func:`parse_book_feed_raw`: envelope and payload fields checked, levels left as decoded;
-    :func:`apply_raw_book_update`: the book parses and checks each value while applying it). As
-    :func:`~trio_hedge.venues.grvt._wire.apply_book_update`, except that a snapshot at a known sequence 0 (a
-    fresh gateway counter, ``base_known``) still gets the bridge check: its first delta must have prev 0.
+    :func:`apply_raw_book_update`: the book parses and checks each value while applying it, with GRVT's
+    sequencing). A snapshot at a known sequence 0 (a fresh gateway counter, ``base_known``) still gets the bridge
+    check: its first delta must have prev 0.
 
     Returns:
         GrvtRawBookUpdate: the message (applied, or dropped as a duplicate).
