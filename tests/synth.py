@@ -120,8 +120,7 @@ async def sim_pair(
     (lot and min size 0.001, tick 0.1, no min notional), and an in-process venue session on each.
     Yields (exchange, primary venue, hedge venue)."""
     from trio_hedge.domain import Instrument
-    from trio_hedge.sim import ContractSpec, SimMarket, SimSettings, open_sim_exchange
-    from trio_hedge.venues.sim import SimVenueSettings, open_sim_venue
+    from trio_hedge.sim import ContractSpec, SimMarket, SimSettings, SimVenueSettings, open_sim_exchange, open_sim_venue
 
     lot = Decimal("0.001")
 

@@ -14,9 +14,8 @@ from typing import Any
 import trio
 from loguru import logger
 
-from ..sim import SimExchange
+from ..sim import SimExchange, SimVenueSettings, open_sim_venue
 from ..venues import Venue
-from ..venues.sim import SimVenueSettings, open_sim_venue
 from ._config import Config, VenueConfig
 from ._logging import register_secret
 

@@ -40,7 +40,8 @@ from ._orders import OrderType as OrderType
 from ._orders import Position as Position
 from ._orders import Side as Side
 from ._orders import TimeInForce as TimeInForce
-from ._report import OrderReport as OrderReport
+from ._venue import FeedState as FeedState
+from ._venue import OrderReport as OrderReport
 from ._venue_errors import AuthError as AuthError
 from ._venue_errors import DuplicateClientOrderId as DuplicateClientOrderId
 from ._venue_errors import InsufficientMargin as InsufficientMargin
@@ -64,6 +65,7 @@ __all__ = [
     "BookSide",
     "CheckedLevels",
     "DuplicateClientOrderId",
+    "FeedState",
     "Fill",
     "FillEstimate",
     "IllegalTransition",

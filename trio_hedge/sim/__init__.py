@@ -1,5 +1,10 @@
-"""Simulator layer: recorded-data replay, the matching engine, and the simulated exchange that runs them in
-trio time (wire-protocol servers come with the venue issues). Imports only the domain."""
+"""Simulator layer: recorded-data replay (``_replay``), the matching engine (``_matching``), the simulated exchange
+that runs them in trio time (``_exchange``), the in-process venue over it (``_venue``: the ``Venue`` interface
+with no wire), the venues' wire-protocol servers (``_grvt_server``, ``_backpack_server`` on ``_asgi``) and the
+TCP fault proxy (``_faultproxy``).
+
+Imports the domain, the protocols (the servers speak them: :mod:`trio_hedge.protocols`) and the root's
+``trio_hedge._streams``; never the venues, the engine or the app (tests/test_layers.py checks it)."""
 
 from ._exchange import MarketDataMsg as MarketDataMsg
 from ._exchange import SimExchange as SimExchange
@@ -21,6 +26,9 @@ from ._replay import TickerMsg as TickerMsg
 from ._replay import TradeMsg as TradeMsg
 from ._replay import load_lines as load_lines
 from ._replay import read_recording as read_recording
+from ._venue import SimVenue as SimVenue
+from ._venue import SimVenueSettings as SimVenueSettings
+from ._venue import open_sim_venue as open_sim_venue
 
 __all__ = [
     "BookDeltaMsg",
@@ -38,9 +46,12 @@ __all__ = [
     "SimSettings",
     "SimStatistics",
     "SimUnavailable",
+    "SimVenue",
+    "SimVenueSettings",
     "TickerMsg",
     "TradeMsg",
     "load_lines",
     "open_sim_exchange",
+    "open_sim_venue",
     "read_recording",
 ]

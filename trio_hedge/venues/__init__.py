@@ -1,5 +1,9 @@
-"""Venues layer: the venue interface, typed venue errors, and one package per venue
-(the in-process simulator venue; GRVT and Backpack adapters). Imports only the domain."""
+"""Venues layer: the venue interface (``Venue``, with ``OrderReport``, ``FeedState`` and the typed venue errors,
+which are defined in the domain so that the protocols can use them), the WebSocket plumbing (``_ws``), and one
+adapter package per wire venue (``grvt/``, ``backpack/``). Imports the protocols (:mod:`trio_hedge.protocols`,
+the codecs and signing the adapters speak), the domain and the root's ``trio_hedge._redact`` /
+``trio_hedge._streams``; never ``sim``, the engine or the app (tests/test_layers.py checks it). The in-process
+simulator venue lives in :mod:`trio_hedge.sim` (``sim/_venue.py``)."""
 
 from ._base import FeedState as FeedState
 from ._base import OrderReport as OrderReport

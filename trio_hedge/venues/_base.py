@@ -9,27 +9,11 @@ Deadlines belong to callers (``trio.fail_after`` / ``move_on_after`` around each
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import trio
 
-from ..domain import Fill, Instrument, OrderBook, OrderReport, OrderRequest, Position, VenueEvent
-
-
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    """Health of one venue's market-data feed for one symbol.
-
-    Attributes:
-        connected (bool): the feed is connected and its book is synced.
-        since_s (float): trio time (``trio.current_time()``) of the last change of ``connected``.
-        last_message_s (float): trio time of the last message applied, or -inf before any.
-    """
-
-    connected: bool
-    since_s: float
-    last_message_s: float
+from ..domain import FeedState, Fill, Instrument, OrderBook, OrderReport, OrderRequest, Position, VenueEvent
 
 
 @runtime_checkable

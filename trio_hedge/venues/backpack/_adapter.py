@@ -70,6 +70,7 @@ from loguru import logger
 from trio_websocket import WebSocketConnection
 
 from ..._redact import register_secret
+from ..._streams import SymbolEventStreams
 from ...domain import (
     ZERO,
     BadValue,
@@ -139,7 +140,6 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
-from .._streams import SymbolEventStreams
 from .._ws import Backoff, HeartbeatTimeout, heartbeat, open_ws, reconnect_forever
 
 if TYPE_CHECKING:

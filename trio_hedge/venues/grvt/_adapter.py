@@ -56,6 +56,7 @@ from loguru import logger
 from trio_websocket import ConnectionRejected, WebSocketConnection
 
 from ..._redact import register_secret
+from ..._streams import SymbolEventStreams
 from ...domain import (
     ZERO,
     BadValue,
@@ -125,7 +126,6 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
-from .._streams import SymbolEventStreams
 from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws, reconnect_forever
 
 LOGIN_PATH: Final = "/auth/api_key/login"

@@ -1,5 +1,6 @@
-"""What a venue reports about one order: :class:`OrderReport`, the answer to a status query or an open-orders
-listing, in domain types (the protocol codecs build it; the ``Venue`` interface returns it)."""
+"""What a venue reports, in domain types: :class:`OrderReport` (one order: the answer to a status query or an
+open-orders listing; the protocol codecs build it) and :class:`FeedState` (the health of one market-data feed).
+The ``Venue`` interface (:mod:`trio_hedge.venues`) returns both."""
 
 from __future__ import annotations
 
@@ -37,3 +38,18 @@ class OrderReport:
     reduce_only: bool = False
     post_only: bool = False
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """Health of one venue's market-data feed for one symbol.
+
+    Attributes:
+        connected (bool): the feed is connected and its book is synced.
+        since_s (float): trio time (``trio.current_time()``) of the last change of ``connected``.
+        last_message_s (float): trio time of the last message applied, or -inf before any.
+    """
+
+    connected: bool
+    since_s: float
+    last_message_s: float

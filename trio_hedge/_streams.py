@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import trio
 from loguru import logger
 
-from ..domain import VenueEvent
+from .domain import VenueEvent
 
 
 class SymbolEventStreams:

@@ -22,22 +22,26 @@ from dataclasses import dataclass
 import trio
 from loguru import logger
 
-from ...domain import (
+from .._streams import SymbolEventStreams
+from ..domain import (
     BookInvalid,
+    FeedState,
     Fill,
     Instrument,
+    InvalidOrder,
     Order,
     OrderBook,
+    OrderRejected,
+    OrderReport,
     OrderRequest,
     OrderStatus,
     Position,
     PositionUpdate,
+    PostOnlyWouldCross,
     VenueEvent,
 )
-from ...sim import BookDeltaMsg, BookSnapshotMsg, SimExchange, SimUnavailable
-from .._base import FeedState, OrderReport
-from .._errors import InvalidOrder, OrderRejected, PostOnlyWouldCross
-from .._streams import SymbolEventStreams
+from ._exchange import SimExchange, SimUnavailable
+from ._replay import BookDeltaMsg, BookSnapshotMsg
 
 
 @dataclass(frozen=True, slots=True)
