@@ -418,7 +418,7 @@ _LIVE_KEYS = {
     "sim": set(),
 }
 LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
-    # wire-formats.md B1 and A1 (production hosts)
+    # production hosts: the Backpack API docs (https://docs.backpack.exchange/) and grvt-pysdk's GrvtEnv PROD
     "backpack": {"rest_url": "https://api.backpack.exchange", "ws_url": "wss://ws.backpack.exchange"},
     "grvt": {
         "edge_url": "https://edge.grvt.io",

@@ -16,7 +16,8 @@ one write that must precede a send):
   recorded status (an ack after the fill) is skipped, as the order tracker does;
 * cycles: started and ended (awaited, one write each, off the hedge path).
 
-``reconcile`` runs after the venue sessions are up and before any trading (reliability-notes.md §1, G1):
+``reconcile`` runs after the venue sessions are up and before any trading (a missing report never counts as flat;
+tests/test_reconcile.py and scripts/chaos_kill9.py exercise it):
 
 1. read, touching nothing: every in-flight intent of the journal, and for each leg the venue's open orders,
    positions, fills since the last checkpoint, and the status of each in-flight intent by client order id.
@@ -345,8 +346,10 @@ async def _look_again(
     ``grace_s`` has passed since the first read: every ``poll_s`` its status by client order id, the open
     orders and the fills since the checkpoint (new fills are recorded). A venue can lag: an order sent just
     before a crash may not be visible at once, and "not found" is not proof it is gone
-    (``../shared/docs/reliability-notes.md`` §1: Hummingbot waits for 3 not-found answers, a Binance test saw
-    live orders reported missing for about 62 s; Nautilus queries in-flight orders after 5 s, 5 times). A leg
+    (Hummingbot's ``ClientOrderTracker`` takes more than ``_lost_order_count_limit`` = 3 not-found answers,
+    ``hummingbot/connector/client_order_tracker.py``; Nautilus queries in-flight orders after
+    ``inflight_check_threshold_ms`` = 5000, ``inflight_check_retries`` = 5 times, ``LiveExecEngineConfig`` in
+    ``nautilus_trader/live/config.py``). A leg
     where an order or a fill turned up late has its position and open orders read again (step 3 acts on them).
 
     The grace runs from each intent's send (its ``created_ns``): a lag delays an order relative to when it

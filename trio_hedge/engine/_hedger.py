@@ -1,6 +1,6 @@
 """The hedger: the cycle state machine of one market.
 
-One cycle (``../shared/docs/design.md`` "What the program does"):
+One cycle (``docs/architecture.md``, task tree and failure path):
 
 1. QUOTE: a post-only GTT limit on the primary at the best bid (cycle index even: BUY) or best ask (odd:
    SELL), for ``order_size`` minus what earlier quotes of this cycle filled, sent only when

@@ -1,7 +1,7 @@
 """The journal at the venue boundary: a :class:`Venue` decorator that commits an order intent before every
 order is sent and reports every answer and private-stream event to a :class:`Recorder`.
 
-Why here (``../shared/docs/reliability-notes.md`` §1 "persistence before send"): every order the engine
+Why here (persistence before send: an order's intent is durable before the order can exist): every order the engine
 sends (hedger quotes, hedge and unwind slices of the router, the cleanup's flatten, reconciliation's flatten)
 goes through ``Venue.place``; wrapping the venue once covers all of them without the engine's order paths
 knowing about the journal. :meth:`JournaledVenue.place` awaits :meth:`Recorder.record_intent` (committed:

@@ -1,11 +1,11 @@
 """A per-venue order rate limiter: a token bucket with a reserved lane, and a :class:`Venue` wrapper that
 puts every request through it.
 
-Why (``/work/shared/docs/reliability-notes.md`` §0 G9 and §6 "Rate limits"): a venue's rate-limit error (GRVT
-1006, HTTP 429) on a hedge or a cancel is a risk event, so the bot keeps its own budget below the venue's
-published limit (G9: at most 50% of it) and never lets ordinary traffic starve a cancel or a flatten.
+Why: a venue's rate-limit error (GRVT 1006, HTTP 429) on a hedge or a cancel is a risk event, so the bot keeps
+its own budget below the venue's published limit (at most 50% of it) and never lets ordinary traffic starve a
+cancel or a flatten.
 
-Budgets and weights (the sources the notes name):
+Budgets and weights (ccxt 4.5.90's per-exchange rate-limit maps, https://github.com/ccxt/ccxt):
 
 * GRVT: ccxt's ``grvt`` map (``ccxt/grvt.py``: ``rateLimit = 10`` ms per weight unit, i.e. 100 units/s;
   ``full/v1/create_order`` 5, ``cancel_order`` 5, ``cancel_all_orders`` 50, ``order``/``open_orders``/

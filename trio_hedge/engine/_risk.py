@@ -1,8 +1,8 @@
 """The risk engine of one market: limits, trading states, the event-driven imbalance check, the loss kill
 switch, and feed health.
 
-Trading states (after NautilusTrader's ``RiskEngine``, ``nautilus_trader/risk/engine.pyx``; see
-``/work/shared/docs/peers.md`` §3):
+Trading states (after NautilusTrader's ``RiskEngine``, ``nautilus_trader/risk/engine.pyx`` in
+https://github.com/nautechsystems/nautilus_trader):
 
 * ``ACTIVE``: everything allowed, quotes subject to the limits below.
 * ``REDUCING``: only reduce-only orders, with one documented exception: the hedges of maker fills already

@@ -1,11 +1,13 @@
 """Backpack Exchange wire-protocol simulator: one simulated venue of a :class:`SimExchange`, served over real
 loopback HTTP and WebSocket so that the Backpack adapter (and ccxt) can talk to it as to the real venue.
 
-Wire formats: ``/work/shared/docs/wire-formats.md`` part B, which cites the Backpack OpenAPI document
-(``/work/shared/fixtures/backpack/openapi.json``; its ``tags[Streams]`` text is the WebSocket documentation),
-backpack-exchange/bpx-api-client @dc5d8b1 and ccxt 4.5.90; the JSON shapes (keys and JSON types) follow the real
-captured responses in ``/work/shared/fixtures/backpack/`` (``backpack.response.EXCERPT.json``, the ccxt comment
-examples, ``ws_order_update_examples.json``). Signing and its verification are
+Wire formats: the Backpack API docs (https://docs.backpack.exchange/, from their OpenAPI 1.0 document, whose
+``Streams`` tag is the WebSocket documentation), backpack-exchange/bpx-api-client @dc5d8b1
+(https://github.com/backpack-exchange/bpx-api-client) and ccxt 4.5.90; the JSON shapes (keys and JSON types)
+follow the real captured responses in ``tests/fixtures/backpack/`` (``captured.json``, ``captured_ticker.json``,
+``ws_order_update_examples.json``; origins in ``tests/fixtures/SOURCES.md``). Citations below use the names of
+the protocol package's docstring (:mod:`trio_hedge.protocols.backpack`: "Backpack REST docs", "Backpack WS
+docs"). Signing and its verification are
 :mod:`trio_hedge.protocols.backpack` (``_signing``); request parsing reuses the same package.
 Claims marked [I] are inferences where no source fixes the venue's behaviour.
 
@@ -45,7 +47,7 @@ failures are the venue's plain-text 400 (``parse request payload error: ...``, `
   (message captured); a live ``clientId`` reused: ``INVALID_CLIENT_REQUEST`` "Duplicate client id";
 * cancel of an unknown or no longer open order: 400 ``INVALID_CLIENT_REQUEST`` "Order not found" (the answer a
   public hummingbot-based ``backpack_perpetual`` connector matches on); ``GET /api/v1/order`` of such an
-  order: 404 ``RESOURCE_NOT_FOUND`` (B3);
+  order: 404 ``RESOURCE_NOT_FOUND`` (Backpack REST docs);
 * over the optional rate limit (token bucket, burst one second's worth): 429 ``TOO_MANY_REQUESTS``;
 * the simulated book unavailable (feed killed by fault injection, or the venue book being rebuilt): REST depth
   and ticker 503 ``MAINTENANCE``; an order 400 ``TRADING_PAUSED``; depth WebSocket subscribers are closed
@@ -164,7 +166,7 @@ WS_CLOSE_BUDGET_S: Final = 1.0
 DEFAULT_PING_INTERVAL_S: Final = 60.0
 """Server Ping period of the real venue (OpenAPI Streams "Keeping the connection alive")."""
 
-_FIRST_ORDER_ID: Final = 8_300_000_000  # order ids are numeric strings of this size since 2025-06-09 (B3)
+_FIRST_ORDER_ID: Final = 8_300_000_000  # order ids are numeric strings of this size since 2025-06-09 (REST docs)
 _FIRST_TRADE_ID: Final = 3_000_000
 _FIRST_POSITION_ID: Final = 5_400_000_000
 _FIRST_UPDATE_ID: Final = 1_000_000_000
@@ -174,7 +176,7 @@ _MAX_EXPONENT: Final = 30
 _FILL_LIMIT_DEFAULT: Final = 100
 _HISTORY_LIMIT_MAX: Final = 1_000
 _DEPTH_LIMITS: Final = frozenset({"5", "10", "20", "50", "100", "500", "1000"})
-_DEPTH_LIMIT_DEFAULT: Final = 1_000  # levels per side (OpenAPI changelog 2025-11-10, B3)
+_DEPTH_LIMIT_DEFAULT: Final = 1_000  # levels per side (OpenAPI changelog 2025-11-10, Backpack REST docs)
 
 _WS_ERR_INVALID_REQUEST: Final = 4000  # [I]
 _WS_ERR_UNAUTHORIZED: Final = 4001  # [I]
@@ -259,7 +261,8 @@ class BackpackSimInfo:
         rest (str): REST base URL, ``http://127.0.0.1:PORT`` (the real venue: ``https://api.backpack.exchange``).
         ws (str): WebSocket URL, ``ws://127.0.0.1:PORT/``: the stream endpoint is the root path, as on the real
             venue (``wss://ws.backpack.exchange``); it shares the REST port.
-        api_key (str): base64 ED25519 verifying key; Backpack's API key IS the public key (B2). Not in the repr.
+        api_key (str): base64 ED25519 verifying key; Backpack's API key IS the public key (Backpack docs:
+            signing). Not in the repr.
         api_secret (str): base64 32-byte ED25519 seed, or ``""`` when the server was given only the key. Not in
             the repr.
     """
@@ -396,7 +399,7 @@ def _error_frame(msg_id: object, code: int, message: str) -> str:
 
 
 class _ApiError(Exception):
-    """Answered as HTTP ``status`` with ``{"code", "message"}`` (the venue's error format, B3)."""
+    """Answered as HTTP ``status`` with ``{"code", "message"}`` (the venue's error format, Backpack REST docs)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
@@ -495,7 +498,7 @@ class _Params:
         return v
 
     def order_id(self, key: str) -> str | None:
-        """An order id: a string, or a number (ccxt sends ``"orderId": 8284661092``, B3)."""
+        """An order id: a string, or a number (ccxt sends ``"orderId": 8284661092``, Backpack REST docs)."""
         v = self._data.get(key)
         if v is None:
             return None
@@ -978,7 +981,7 @@ class _BackpackServer:
         return _Params(value, payload=payload)
 
     def _verify(self, request: Request, instruction: str, params: _Params) -> None:
-        """Check the signed headers against the parameters received (B2). Raises _ApiError."""
+        """Check the signed headers against the parameters received (Backpack docs: signing). Raises _ApiError."""
         now_ms = time.time_ns() // 1_000_000
         try:
             verify_request(request.headers, instruction, params.data or None, self.public_key, now_ms, venue=self.venue)
@@ -1081,7 +1084,7 @@ class _BackpackServer:
         hub = await self._ready_hub(symbol)
         book = hub.book
         bids, asks = book.snapshot(limit)
-        # Both sides ascending by price, as the OpenAPI Depth example (clients re-sort, B3).
+        # Both sides ascending by price, as the OpenAPI Depth example (clients re-sort, Backpack REST docs).
         return {
             "asks": [[hub.price_text(px), hub.size_text(sz)] for px, sz in asks],
             "bids": [[hub.price_text(px), hub.size_text(sz)] for px, sz in reversed(bids)],
@@ -1170,7 +1173,7 @@ class _BackpackServer:
             raise _ApiError(400, "INVALID_ORDER", "Invalid order") from None
 
     async def _h_execute(self, p: _Params) -> object:
-        """``POST /api/v1/order`` (orderExecute, B3)."""
+        """``POST /api/v1/order`` (orderExecute, Backpack REST docs)."""
         symbol = self._need_symbol(p)
         side = _SIDES[p.enum("side", _SIDES, "Side", required=True) or ""]
         order_type = p.enum("orderType", ("Limit", "Market"), "OrderTypeEnum", required=True)
@@ -1249,7 +1252,7 @@ class _BackpackServer:
         return _order_json(rec, order)
 
     async def _h_query(self, p: _Params) -> object:
-        """``GET /api/v1/order`` (orderQuery): an open order by ``orderId`` or ``clientId`` (B3)."""
+        """``GET /api/v1/order`` (orderQuery): an open order by ``orderId`` or ``clientId`` (Backpack REST docs)."""
         symbol = self._need_symbol(p)
         order_id = p.order_id("orderId")
         client_id = p.integer("clientId", limit=2**32 - 1, type_name="uint32")
@@ -1261,7 +1264,8 @@ class _BackpackServer:
         return _order_json(*found)
 
     async def _h_cancel(self, p: _Params) -> object:
-        """``DELETE /api/v1/order`` (orderCancel): by ``orderId`` (string or number) or ``clientId`` (B3)."""
+        """``DELETE /api/v1/order`` (orderCancel): by ``orderId`` (string or number) or ``clientId`` (Backpack REST
+        docs)."""
         symbol = self._need_symbol(p)
         order_id = p.order_id("orderId")
         client_id = p.integer("clientId", limit=2**32 - 1, type_name="uint32")
@@ -1276,7 +1280,7 @@ class _BackpackServer:
         return _order_json(rec, order)
 
     async def _h_cancel_all(self, p: _Params) -> object:
-        """``DELETE /api/v1/orders`` (orderCancelAll): the cancelled orders, ``[]`` when none (B3)."""
+        """``DELETE /api/v1/orders`` (orderCancelAll): the cancelled orders, ``[]`` when none (Backpack REST docs)."""
         symbol = self._need_symbol(p)
         kind = p.enum("orderType", ("RestingLimitOrder", "ConditionalOrder"), "CancelOrderTypeEnum")
         if kind == "ConditionalOrder":
@@ -1394,7 +1398,7 @@ class _BackpackServer:
 
     def _fill_json(self, fill: Fill, rec: _OrderRecord) -> dict[str, object]:
         """One ``OrderFill`` (``GET /wapi/v1/history/fills``), keys and types as the captured ``fetchMyTrades``
-        response (``tradeId`` a string there); the fee is in the quote asset (perpetuals, B3)."""
+        response (``tradeId`` a string there); the fee is in the quote asset (perpetuals, Backpack REST docs)."""
         return {
             "clientId": None if rec.client_id is None else str(rec.client_id),
             "fee": _dt(fill.fee),
@@ -1466,7 +1470,7 @@ class _BackpackServer:
         return str(self.exchange.now_ns() // 1_000)
 
     def _translate(self, event: VenueEvent) -> list[tuple[str, str, dict[str, object]]]:
-        """The Backpack stream payloads for one engine event (B4; OpenAPI Streams "Order update")."""
+        """The Backpack stream payloads for one engine event (Backpack WS docs; OpenAPI Streams "Order update")."""
         if isinstance(event, PositionUpdate):
             return [self._position_event(event)]
         rec = self._orders.get(event.client_order_id)
@@ -1553,7 +1557,8 @@ class _BackpackServer:
 
     def _position_fields(self, pos: Position, *, ts_ns: int) -> dict[str, object]:
         """An ``account.positionUpdate`` payload without ``e`` (the on-subscribe snapshot form); keys as the
-        captured ``positionOpened`` frame. ``b`` (break-even) is the entry price; ``l`` is always 0 (B4)."""
+        captured ``positionOpened`` frame. ``b`` (break-even) is the entry price; ``l`` is always 0 (Backpack WS
+        docs)."""
         mark = self._mark(pos.symbol, pos)
         qty = pos.size
         entry = pos.entry_price if pos.entry_price is not None else ZERO
@@ -1660,7 +1665,7 @@ class _BackpackServer:
                 self._on_ws_message(conn, raw)
 
     def _on_ws_message(self, conn: _Conn, raw: str | bytes) -> None:
-        """Handle one client frame: SUBSCRIBE / UNSUBSCRIBE (B4)."""
+        """Handle one client frame: SUBSCRIBE / UNSUBSCRIBE (Backpack WS docs)."""
         try:
             decoded = decode_json(raw, venue=self.venue)
         except BackpackProtocolError:
@@ -1695,7 +1700,7 @@ class _BackpackServer:
             self._subscribe(conn, name, kind, symbol)
 
     def _classify(self, name: str) -> tuple[str, str | None] | None:
-        """(kind, symbol) of a stream this server serves, or None (B4 stream names)."""
+        """(kind, symbol) of a stream this server serves, or None (Backpack WS docs stream names)."""
         parts = name.split(".")
         if parts[0] == "account" and len(parts) in (2, 3) and parts[1] in ("orderUpdate", "positionUpdate"):
             if len(parts) == 2:

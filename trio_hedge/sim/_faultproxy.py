@@ -15,7 +15,7 @@ Faults, on every connection or on one :class:`ProxyConnection`:
 - **WebSocket frame drops** (target-to-client): drop the next N frames whose bytes match a predicate (a lost
   order ack, a lost book delta). Frames are delimited per RFC 6455 §5.2 after a ``101`` upgrade answer.
 
-Measured on this machine (see /work/shared/docs/reliability-notes.md §2, "Trio fault proxy"): a reset makes
+Measured with this proxy (tests/test_faultproxy.py, tests/test_chaos.py): a reset makes
 trio-websocket raise ``ConnectionClosed`` (1006) at once; a blackhole is only noticed by an application
 heartbeat. A WebSocket handshake sent into a blackhole is NOT bounded by trio-websocket 0.12.2's
 ``connect_timeout`` (its reader task keeps ``open_websocket``'s nursery open): see the xfail test in

@@ -2,32 +2,37 @@
 loopback HTTP and WebSocket in GRVT's own formats, so real GRVT clients (our adapter, grvt-pysdk, ccxt)
 cannot tell it from the venue.
 
-Formats: ``/work/shared/docs/wire-formats.md`` part A (A1 auth, A2 REST, A3 signing, A4 WebSocket, A5
-errors, D checklist) and the captured bodies in ``/work/shared/fixtures/grvt/`` (upstream: gravity-technologies
-api-spec @ eed18e5, grvt-pysdk 0.2.1, ccxt 4.5.90 and its static fixtures). Every JSON shape is produced by the
-codec in :mod:`trio_hedge.protocols.grvt`; the shapes it has no formatter for (login body, ticker, account
-summaries, ``v1.cancel`` feed) are built here.
+Formats: the GRVT API docs (https://api-docs.grvt.io/: login, the REST routes, the WebSocket streams and
+JSON-RPC, the error codes; generated from https://github.com/gravity-technologies/api-spec @ eed18e5, whose
+``src/codegen/apispec.json`` gives every struct, enum and per-route error code), grvt-pysdk 0.2.1
+(https://github.com/gravity-technologies/grvt-pysdk: order signing, cookie handling), ccxt 4.5.90 (``grvt.py``,
+``pro/grvt.py``), and the captured bodies and frames in ``tests/fixtures/grvt/`` (origins in
+``tests/fixtures/SOURCES.md``). Citations below use the names of the protocol package's docstring
+(:mod:`trio_hedge.protocols.grvt`: "GRVT docs: <route>", "GRVT WS docs"). Every JSON shape is produced by that
+codec; the shapes it has no formatter for (login body, ticker, account summaries, ``v1.cancel`` feed) are built
+here.
 
 One base URL serves every GRVT host (edge/auth, market-data, trades), like a reverse proxy in front of them:
 
 * ``POST /auth/api_key/login`` ``{"api_key"}`` and ``POST /auth/wallet/login`` (EIP-712 ``WalletLogin``, what
   ccxt uses) -> ``Set-Cookie: gravity=<token>; Expires=<"%a, %d %b %Y %H:%M:%S GMT">; Path=/; HttpOnly`` and
-  ``X-Grvt-Account-Id`` (A1). No ``Secure`` attribute: the simulator speaks plain HTTP, where cookie jars drop
-  Secure cookies. Sessions last one day (help.grvt.io).
+  ``X-Grvt-Account-Id`` (GRVT docs: login). No ``Secure`` attribute: the simulator speaks plain HTTP, where cookie jars
+  drop Secure cookies. Sessions last one day (help.grvt.io).
 * ``POST /full/v1/<route>``: market data (``instruments``, ``all_instruments``, ``instrument``, ``currency``,
   ``book``, ``ticker``, ``mini``) are public; trading and account routes (``create_order``, ``cancel_order``,
   ``cancel_all_orders``, ``cancel_on_disconnect``, ``order``, ``open_orders``, ``order_history``,
   ``positions``, ``fill_history``, ``account_summary``, ``aggregated_account_summary``, ``get_sub_accounts``)
   need ``Cookie: gravity=…`` and ``X-Grvt-Account-Id``. Bodies must be JSON objects sent with
   ``Content-Type: application/json`` (the venue answers 1003 otherwise, ccxt ``grvt.sign`` comment).
-  Answers: ``{"result": …}`` or ``{"code","message","status"}`` with the HTTP status of the code table (A5).
+  Answers: ``{"result": …}`` or ``{"code","message","status"}`` with the HTTP status of the code table (GRVT docs: error
+  codes).
 * ``/ws/full``: JSON-RPC 2.0 ``subscribe``/``unsubscribe`` and ``v1/<route>`` (any route above; the result is
-  the whole REST body, A4.6). ``/ws`` speaks the legacy subscribe format (A4.2). A WebSocket upgrade that
-  carries a ``gravity`` cookie that is not a live session (or lacks the account-id header) is refused with
-  HTTP 401 (help.grvt.io); without a cookie the connection serves public streams only, and private streams
+  the whole REST body, GRVT WS docs: JSON-RPC). ``/ws`` speaks the legacy subscribe format (GRVT WS docs: subscribe). A
+  WebSocket upgrade that carries a ``gravity`` cookie that is not a live session (or lacks the account-id header) is
+  refused with HTTP 401 (help.grvt.io); without a cookie the connection serves public streams only, and private streams
   and trading methods answer error 1000.
 
-Streams (A4.3-A4.5):
+Streams (GRVT WS docs: streams):
 
 * ``v1.book.s`` ``{instrument}@{rate}-{depth}``: the top ``depth`` levels, sequence 0, every ``rate`` ms while
   the book changes.
@@ -45,9 +50,9 @@ Streams (A4.3-A4.5):
   venues drop slow consumers; when the exchange kills the feed (fault injection) every connection subscribed
   to that instrument's book is closed (1011) and new book subscriptions answer 1002.
 
-Orders (A2.4, A3): the EIP-712 signature is verified (``recover_order_signer``; a signer that differs from the
-wire's ``signature.signer`` is 2002, a consistent signature by another key 2000, malformed v/r/s
-2005/2006/2007, an expired signature 2001, more than 30 days ahead 2008, a ``signature.chain_id`` other than
+Orders (GRVT docs: create_order; grvt-pysdk signing): the EIP-712 signature is verified (``recover_order_signer``; a
+signer that differs from the wire's ``signature.signer`` is 2002, a consistent signature by another key 2000, malformed
+v/r/s 2005/2006/2007, an expired signature 2001, more than 30 days ahead 2008, a ``signature.chain_id`` other than
 the venue's 1012); then the field rules (one leg 2042, order book TIF 2030, post-only only with GTT 2032,
 a market order with a limit price 2020, a limit order without one 2021, min size 2062, size off the lot grid
 2065, price off the tick 2064, min notional 2066, reduce-only 2400/2401/2402, a live duplicate
@@ -57,8 +62,8 @@ as GRVT does: the order echoed with ``order_id "0x00"`` and state ``PENDING``; o
 (post-only crossing -> ``REJECTED``/``FAIL_POST_ONLY``, IOC remainder -> ``CANCELLED``/``IOC_CANCEL``...).
 Venue order ids are 128-bit hex strings ``0x01010105…``.
 
-Cancels (A2.5, apispec ``ApiCancelOrderRequest`` / ``ApiCancelOnDisconnectRequest``): by ``order_id`` or
-``client_order_id`` (reason ``CLIENT_CANCEL``; ``cancel_all_orders``: ``CLIENT_BULK_CANCEL``); a cancel by
+Cancels (GRVT docs: cancel_order, apispec ``ApiCancelOrderRequest`` / ``ApiCancelOnDisconnectRequest``): by ``order_id``
+or ``client_order_id`` (reason ``CLIENT_CANCEL``; ``cancel_all_orders``: ``CLIENT_BULK_CANCEL``); a cancel by
 ``client_order_id`` of an order not seen yet stays armed for ``time_to_live_ms`` (rounded down to 100 ms,
 capped at 5000, default ``DEFAULT_CANCEL_TTL_MS``) and kills that order on arrival (acked, then
 ``CANCELLED``, never in the book); unused, it expires with a ``v1.cancel`` ``EXPIRED`` event (a second cancel
@@ -180,7 +185,7 @@ SESSION_LIFETIME_S: Final = 86_400
 """API-key session lifetime (help.grvt.io: "API Key login: 1 day")."""
 
 MAX_SIGNATURE_AHEAD_NS: Final = 30 * 24 * 3600 * 1_000_000_000
-"""Signature expirations further ahead are refused with 2008 (wire-formats A3.1)."""
+"""Signature expirations further ahead are refused with 2008 (grvt-pysdk signing)."""
 
 DEFAULT_CANCEL_TTL_MS: Final = 1_000
 """TTL of a cancel-by-client-order-id sent without ``time_to_live_ms`` (the venue's default is not documented)."""
@@ -208,7 +213,7 @@ _ZERO_ADDRESS: Final = "0x0000000000000000000000000000000000000000"
 _BASE62: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _UINT64_MAX: Final = 2**64 - 1
-_KNOWN_HASHES: Final = {"BTC_USDT_Perp": "0x030501"}  # the hash GRVT uses for BTC_USDT_Perp (A2.1)
+_KNOWN_HASHES: Final = {"BTC_USDT_Perp": "0x030501"}  # the hash GRVT uses for BTC_USDT_Perp (GRVT docs: instrument)
 
 _REASONS: Final = {
     REASON_POST_ONLY_WOULD_CROSS: "FAIL_POST_ONLY",
@@ -218,8 +223,8 @@ _REASONS: Final = {
     REASON_DUPLICATE_CLIENT_ORDER_ID: "OVERLAPPING_CLIENT_ORDER_ID",
     REASON_BOOK_UNAVAILABLE: "SYSTEM_FAILOVER",
 }
-"""Matching-engine reasons -> GRVT ``OrderRejectReason`` (A4.5). Cancels and IOC remainders depend on the
-order (see :meth:`_GrvtSim._wire_reason`)."""
+"""Matching-engine reasons -> GRVT ``OrderRejectReason`` (GRVT WS docs: trading streams). Cancels and IOC remainders
+depend on the order (see :meth:`_GrvtSim._wire_reason`)."""
 
 _TRIGGER_NONE: Final = {
     "trigger_type": "UNSPECIFIED",
@@ -710,7 +715,7 @@ class _GrvtSim:
     def _check_wallet_login(self, body: Any) -> None:
         """Verify ccxt's wallet login: ``{"address", "signature": {signer, r, s, v, expiration, nonce}}``
         signed as EIP-712 ``WalletLogin(address signer,uint32 nonce,int64 expiration)`` (ccxt
-        ``sign_in_with_private_key``, wire-formats A1)."""
+        ``sign_in_with_private_key``, GRVT docs: login)."""
         if not isinstance(body, dict) or not isinstance(body.get("signature"), dict):
             raise _ApiError(1003, "wallet login needs address and signature")
         sig = body["signature"]
@@ -951,7 +956,7 @@ class _GrvtSim:
         self, rec: _OrderRecord, state: GrvtOrderState, order_id: str, *, stream: bool = False
     ) -> dict[str, Any]:
         """A full GRVT ``Order`` with the fields real answers carry. The signature's ``v`` and ``nonce`` are
-        strings in REST answers and numbers on the ``v1.order`` stream, as in the captures (A2 "type
+        strings in REST answers and numbers on the ``v1.order`` stream, as in the captures (GRVT REST docs "type
         drift": ccxt static fixture vs ccxt.pro ``handle_order`` comment)."""
         out = format_order(replace(rec.order, order_id=order_id, state=state, create_time_ns=rec.create_time_ns))
         sig = rec.order.signature
@@ -1007,8 +1012,8 @@ class _GrvtSim:
         return self._order_json(rec, self._current_state(rec), rec.order_id)
 
     def _validate_create(self, body: dict[str, Any]) -> GrvtOrder:
-        """Check a create_order body the way the venue does (A3.1, A3.3; codes from apispec). Returns the
-        parsed order. Raises _ApiError."""
+        """Check a create_order body the way the venue does (grvt-pysdk signing; GRVT docs: create_order errors; codes
+        from apispec). Returns the parsed order. Raises _ApiError."""
         o = body.get("order")
         if not isinstance(o, dict):
             raise _ApiError(1003, "order: expected an object")
@@ -1350,7 +1355,8 @@ class _GrvtSim:
     # ================================================================== countdowns
     async def cod_watchdog(self) -> None:
         """Cancel-on-disconnect: when the countdown runs out without a refresh, cancel every open order of
-        the sub-account with reason ``CLIENT_CANCEL_ON_DISCONNECT_TRIGGERED`` (reliability-notes G3)."""
+        the sub-account with reason ``CLIENT_CANCEL_ON_DISCONNECT_TRIGGERED`` (apispec.json
+        ``ApiCancelOnDisconnectRequest``; GRVT docs: cancel_on_disconnect)."""
         while True:
             changed, deadline = self._cod_changed, self.cod_deadline
             with trio.move_on_at(deadline if deadline is not None else math.inf):
@@ -1545,7 +1551,7 @@ class _GrvtSim:
                     await self._subscribe(
                         conn, stream, selectors, lambda result: conn.send(format_rpc_result(rid, "subscribe", result))
                     )
-                else:  # the docs answer an unsubscribe with method "subscribe" (A4.2)
+                else:  # the docs answer an unsubscribe with method "subscribe" (GRVT WS docs: subscribe)
                     self._unsubscribe(conn, stream, selectors)
                     conn.send(format_rpc_result(rid, "subscribe", {"stream": stream, "unsubs": list(selectors)}))
                 return
@@ -1561,7 +1567,8 @@ class _GrvtSim:
             conn.send(format_rpc_error(req.request_id, method, exc.code, exc.message))
 
     async def _handle_legacy(self, conn: _Conn, data: str | bytes) -> None:
-        """Legacy ``/ws`` subscribe: ``{"request_id","stream","feed":[…],"method","is_full"}`` (A4.2)."""
+        """Legacy ``/ws`` subscribe: ``{"request_id","stream","feed":[…],"method","is_full"}`` (GRVT WS docs:
+        subscribe)."""
         try:
             obj = decode_json(data, venue=self.venue)
             if not isinstance(obj, dict):
@@ -1677,7 +1684,8 @@ class _GrvtSim:
                     hub.snapshots.discard(sub)
 
     def _parse_book_selector(self, stream: str, selector: str) -> tuple[str, int, float]:
-        """``(symbol, depth, rate_s)`` of a book selector (A4.3). Raises _ApiError 1101/3000/3030/3031."""
+        """``(symbol, depth, rate_s)`` of a book selector (GRVT WS docs: selectors). Raises _ApiError
+        1101/3000/3030/3031."""
         symbol, at, secondary = selector.partition("@")
         if not at or not secondary:
             raise _ApiError(1101)
@@ -1700,7 +1708,7 @@ class _GrvtSim:
 
     def _parse_account_selector(self, stream: str, selector: str) -> frozenset[str] | None:
         """The symbols a private selector covers (None = all): ``{sub}``, ``{sub}-{instrument}``,
-        ``{sub}-{kind}-{base}-{quote}`` (A4.3). Raises _ApiError 3020/1001/3000/1102."""
+        ``{sub}-{kind}-{base}-{quote}`` (GRVT WS docs: selectors). Raises _ApiError 3020/1001/3000/1102."""
         sub, dash, rest = selector.partition("-")
         if not (sub.isascii() and sub.isdigit() and len(sub) <= 20) or int(sub) > _UINT64_MAX:
             raise _ApiError(3020)
@@ -1869,7 +1877,8 @@ def _hex32(value: Any) -> int:
 
 
 def _domain_separator(chain_id: int) -> bytes:
-    """EIP-712 domain separator of ``{"name": "GRVT Exchange", "version": "0", "chainId": chain_id}`` (A3.1)."""
+    """EIP-712 domain separator of ``{"name": "GRVT Exchange", "version": "0", "chainId": chain_id}`` (grvt-pysdk
+    signing)."""
     return keccak256(_DOMAIN_TYPEHASH + keccak256(b"GRVT Exchange") + keccak256(b"0") + chain_id.to_bytes(32, "big"))
 
 

@@ -2,7 +2,7 @@
 
 Pure and synchronous (no trio, no I/O): the simulated exchange (``_exchange.py``) drives time, latency and
 channels and feeds this engine the recorded Binance messages (book snapshot, diff-depth deltas, public trades;
-format in /work/shared/data/SOURCES.md, hftbacktest sample recordings) and our order requests. Each call
+format in ``trio_hedge/data/SOURCES.md``: hftbacktest sample recordings) and our order requests. Each call
 returns the domain :data:`~trio_hedge.domain.VenueEvent` s it caused, in causal order.
 
 Market-data replay, no market impact: the recorded book (:attr:`MatchingEngine.book`) is never changed by our

@@ -2,8 +2,9 @@
 close, heartbeat under a deadline, and a reconnect loop with exponential backoff and jitter.
 
 Why a heartbeat: a blackholed TCP connection is never noticed by the kernel in useful time (tcp_retries2
-is minutes); with a ping every second under ``fail_after`` it is detected in about 2.5 s
-(``../shared/docs/reliability-notes.md`` §2). Why a short ``disconnect_timeout``: trio-websocket's default
+is minutes); with a ping every interval under ``fail_after`` it is detected within interval + deadline (the
+chaos test ``test_hedge_venue_blackholed_while_hedging`` in tests/test_chaos.py blackholes both venues through
+``sim/_faultproxy.py``). Why a short ``disconnect_timeout``: trio-websocket's default
 of 60 s makes closing a blackholed socket block for a minute.
 """
 

@@ -14,6 +14,11 @@ documentation); the official client backpack-exchange/bpx-api-client @dc5d8b1
 captured payloads (ccxt's static test fixtures and comment examples, bpx-api-client's order-update tests) in
 ``tests/fixtures/backpack/``, whose origins ``tests/fixtures/SOURCES.md`` lists.
 
+Citations in this package: "Backpack REST docs" are the REST routes of the Backpack API docs
+(https://docs.backpack.exchange/: one section per route, with schemas and error codes); "Backpack WS docs" their
+Streams section (subscriptions, stream names, payloads); "Backpack docs: signing" their "Signing requests"
+section; "OpenAPI" the OpenAPI 1.0 document behind those docs.
+
 Rules every parser follows:
     * Input is raw JSON (``bytes``/``str``, decoded here with orjson, which refuses NaN/Infinity literals) or an
       already-decoded value. Decimals are parsed from their strings with the domain's strict parsers (a float

@@ -148,7 +148,8 @@ def _id(v: object, what: str) -> str:
 
 
 def _opt_client_id(v: object, what: str) -> str:
-    """Backpack ``clientId``: uint32, a number in the spec but a string in real captures (B3); "" when absent."""
+    """Backpack ``clientId``: uint32, a number in the spec but a string in real captures (Backpack REST docs); "" when
+    absent."""
     if v is None:
         return ""
     n = _int(v, what)
@@ -191,7 +192,8 @@ def iso_to_ns(text: object, *, what: str = "timestamp") -> int:
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
-    """``"SOL_USDC_PERP"`` -> ``("SOL", "USDC")``: Backpack symbols are ``BASE_QUOTE`` or ``BASE_QUOTE_PERP`` (B1).
+    """``"SOL_USDC_PERP"`` -> ``("SOL", "USDC")``: Backpack symbols are ``BASE_QUOTE`` or ``BASE_QUOTE_PERP`` (Backpack
+    docs).
 
     Raises:
         BadValue: fewer than two ``_``-separated parts.
@@ -247,7 +249,7 @@ ORDER_STATUS: Final[Mapping[str, OrderStatus]] = {
     "TriggerPending": OrderStatus.OPEN,
     "TriggerFailed": OrderStatus.EXPIRED,
 }
-"""Backpack ``OrderStatus`` (OpenAPI enum, B3) -> our :class:`OrderStatus`. Anything else is refused."""
+"""Backpack ``OrderStatus`` (OpenAPI enum, Backpack REST docs) -> our :class:`OrderStatus`. Anything else is refused."""
 
 ORDER_EVENT_TYPES: Final = frozenset(
     {
@@ -260,14 +262,14 @@ ORDER_EVENT_TYPES: Final = frozenset(
         "triggerFailed",
     }
 )
-"""``account.orderUpdate`` ``e`` values (OpenAPI Streams "Order update", B4). The status always comes from
+"""``account.orderUpdate`` ``e`` values (OpenAPI Streams "Order update", Backpack WS docs). The status always comes from
 ``X``; ``e`` says what happened (``orderFill`` also carries one execution)."""
 
 POSITION_EVENT_TYPES: Final = frozenset({"positionOpened", "positionAdjusted", "positionClosed", "positionUpdated"})
 """``account.positionUpdate`` ``e`` values (OpenAPI Streams; ``positionUpdated`` from ccxt.pro). The snapshot
 sent on subscribe has no ``e`` at all (OpenAPI Streams "Position update")."""
 
-_ORDER_TYPES: Final = frozenset({"LIMIT", "MARKET"})  # case-insensitive: REST "Limit", WS updates "LIMIT" (B4)
+_ORDER_TYPES: Final = frozenset({"LIMIT", "MARKET"})  # case-insensitive: REST "Limit", WS updates "LIMIT"
 _TIME_IN_FORCE: Final = frozenset({"GTC", "IOC", "FOK"})
 SELF_TRADE_PREVENTION: Final = frozenset({"RejectTaker", "RejectMaker", "RejectBoth"})
 

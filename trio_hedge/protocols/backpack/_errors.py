@@ -40,7 +40,7 @@ _POST_ONLY_RE: Final = re.compile(r"immediately match|would (?:take|cross)|post[
 
 def parse_error_body(body: object) -> tuple[str, str] | None:
     """``{"code": "<ApiErrorCode>", "message": "..."}`` -> ``(code, message)``; None if the body is not that
-    (plain-text errors exist, e.g. ``parse request payload error: ...``; B3). Never raises."""
+    (plain-text errors exist, e.g. ``parse request payload error: ...``; Backpack REST docs). Never raises."""
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         try:
             body = orjson.loads(body)
@@ -59,7 +59,8 @@ def error_from_response(
 ) -> VenueError:
     """Map an HTTP error response to the typed :class:`VenueError` tree; the venue's code is kept in ``code``.
 
-    Mapping (B3 "Error format", OpenAPI ``ApiErrorCode``, ccxt 4.5.90 ``backpack.exceptions``), first match wins:
+    Mapping (Backpack REST docs "Error format", OpenAPI ``ApiErrorCode``, ccxt 4.5.90 ``backpack.exceptions``), first
+    match wins:
 
     ====================================================================  ========================
     HTTP 429 or ``TOO_MANY_REQUESTS``                                     RateLimited

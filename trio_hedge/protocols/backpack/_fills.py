@@ -53,8 +53,8 @@ def fee_in_quote(fee: Decimal, fee_asset: str, symbol: str, price: Decimal) -> D
     """Express a fill's fee in the market's quote asset (the unit of :attr:`Fill.fee`).
 
     Backpack charges the fee in the asset received: the quote asset (``USDC``) on perps and on spot sells, the
-    base asset on spot buys (captures: ``"feeSymbol":"ETH"`` on an ``ETH_USDC`` Bid; B3/B4). A base-asset fee is
-    converted at the fill price (``fee * price``).
+    base asset on spot buys (captures: ``"feeSymbol":"ETH"`` on an ``ETH_USDC`` Bid; Backpack REST docs; Backpack WS
+    docs). A base-asset fee is converted at the fill price (``fee * price``).
 
     Raises:
         BackpackProtocolError: the fee is in an asset that is neither base nor quote (it cannot be converted
@@ -77,7 +77,7 @@ def _fee_in_quote(fee: Decimal, fee_asset: str, symbol: str, price: Decimal) -> 
 
 
 def parse_history_fill(obj: object, *, venue: str = VENUE) -> Fill:
-    """One ``GET /wapi/v1/history/fills`` item -> :class:`Fill` (B3).
+    """One ``GET /wapi/v1/history/fills`` item -> :class:`Fill` (Backpack REST docs).
 
     Keys: ``tradeId`` (number or string; required for deduplication), ``clientId`` (null -> ``""``), ``symbol``,
     ``side``, ``price``, ``quantity``, ``fee`` + ``feeSymbol`` (converted by :func:`fee_in_quote`),

@@ -20,7 +20,7 @@ from ._codec import VENUE, _dict, _get, _json, _list, _opt, _protocol, _sane, _s
 
 
 def parse_market(obj: object, *, venue: str = VENUE) -> Instrument:
-    """One Backpack ``Market`` (``GET /api/v1/market(s)``, B3) -> :class:`Instrument`.
+    """One Backpack ``Market`` (``GET /api/v1/market(s)``, Backpack REST docs) -> :class:`Instrument`.
 
     Mapping: ``symbol``; ``baseSymbol``/``quoteSymbol``; ``filters.price.tickSize`` -> tick_size;
     ``filters.quantity.stepSize`` -> lot_size; ``filters.quantity.minQuantity`` -> min_size (if it is 0, one

@@ -64,7 +64,7 @@ from ._fills import _fee_in_quote, _fill_size, _opt_size
 
 def parse_order(obj: object, *, venue: str = VENUE) -> OrderReport:
     """A REST ``Order`` (``POST/GET/DELETE /api/v1/order``, ``GET /api/v1/orders``, ``/wapi/v1/history/orders``;
-    B3) -> :class:`OrderReport`.
+    Backpack REST docs) -> :class:`OrderReport`.
 
     Mapping: ``clientId`` (number or string, null -> ``""``); ``id``; ``symbol``; ``side`` Bid/Ask;
     ``quantity`` (if null or 0 on a trigger order: ``triggerQuantity``, else ``executedQuantity``); ``price``
@@ -132,7 +132,7 @@ def error_from_order_report(report: OrderReport, *, venue: str = VENUE) -> Order
     """The typed rejection an order response implies, if any.
 
     A post-only order that would have taken liquidity is not an HTTP error in the captured material: the order
-    comes back (or is streamed) ``Expired`` with expiry reason ``PostOnlyTaker`` (B3, OpenAPI
+    comes back (or is streamed) ``Expired`` with expiry reason ``PostOnlyTaker`` (Backpack REST docs, OpenAPI
     ``OrderExpiryReason``; exact REST form [I]). This turns that into :class:`PostOnlyWouldCross`.
 
     Returns:
@@ -148,7 +148,7 @@ def error_from_order_report(report: OrderReport, *, venue: str = VENUE) -> Order
 
 
 def parse_order_update(data: object, *, venue: str = VENUE) -> OrderUpdate:
-    """The ``data`` of an ``account.orderUpdate[.<symbol>]`` frame -> :class:`OrderUpdate` (B4).
+    """The ``data`` of an ``account.orderUpdate[.<symbol>]`` frame -> :class:`OrderUpdate` (Backpack WS docs).
 
     Keys used: ``e`` (event type, one of :data:`ORDER_EVENT_TYPES`), ``s``, ``c`` (clientId, only when the order
     has one -> else ``""``), ``X`` (status, via :data:`ORDER_STATUS`), ``i`` (order id), ``z`` (cumulative
@@ -190,7 +190,7 @@ def parse_order_update(data: object, *, venue: str = VENUE) -> OrderUpdate:
 
 
 def parse_order_fill(data: object, *, venue: str = VENUE) -> Fill:
-    """The execution carried by an ``orderFill`` order update -> :class:`Fill` (B4).
+    """The execution carried by an ``orderFill`` order update -> :class:`Fill` (Backpack WS docs).
 
     Keys: ``t`` trade id, ``l`` fill quantity, ``L`` fill price, ``m`` maker?, ``n`` fee, ``N`` fee asset,
     ``S`` side, ``s``, ``c`` (``""`` if the order has no clientId, e.g. a liquidation order), ``T``/``E`` µs.
@@ -254,7 +254,8 @@ def client_id_from_str(client_order_id: str) -> int:
 def order_execute_body(
     request: OrderRequest, instrument: Instrument, *, self_trade_prevention: str | None = None
 ) -> dict[str, object]:
-    """Build the ``POST /api/v1/order`` body (instruction ``orderExecute``; B3, OpenAPI ``OrderExecutePayload``).
+    """Build the ``POST /api/v1/order`` body (instruction ``orderExecute``; Backpack REST docs, OpenAPI
+    ``OrderExecutePayload``).
 
     Shape: ``{"clientId": <uint32 number>, "orderType": "Limit"|"Market", "price": "<str>", "quantity": "<str>",
     "side": "Bid"|"Ask", "symbol": ..., "timeInForce": "GTC"|"IOC"|"FOK", "postOnly": true, "reduceOnly": true,
@@ -314,19 +315,19 @@ def _one_order_ref(client_id: int | None, order_id: str | None) -> tuple[str, ob
 
 def order_cancel_body(symbol: str, *, client_id: int | None = None, order_id: str | None = None) -> dict[str, object]:
     """``DELETE /api/v1/order`` body (``orderCancel``): ``{"symbol", "clientId": <int>}`` or ``{"symbol",
-    "orderId": "<str>"}`` (B3). Raises BadValue unless exactly one reference is given."""
+    "orderId": "<str>"}`` (Backpack REST docs). Raises BadValue unless exactly one reference is given."""
     key, value = _one_order_ref(client_id, order_id)
     return dict(sorted({key: value, "symbol": symbol}.items()))
 
 
 def order_cancel_all_body(symbol: str) -> dict[str, object]:
-    """``DELETE /api/v1/orders`` body (``orderCancelAll``): ``{"symbol": ...}`` (B3)."""
+    """``DELETE /api/v1/orders`` body (``orderCancelAll``): ``{"symbol": ...}`` (Backpack REST docs)."""
     return {"symbol": symbol}
 
 
 def order_query_params(symbol: str, *, client_id: int | None = None, order_id: str | None = None) -> dict[str, str]:
     """``GET /api/v1/order`` query (``orderQuery``): symbol plus exactly one of clientId/orderId, as strings
-    (both together are rejected by the venue; B3). Raises BadValue otherwise."""
+    (both together are rejected by the venue; Backpack REST docs). Raises BadValue otherwise."""
     key, value = _one_order_ref(client_id, order_id)
     return dict(sorted({key: str(value), "symbol": symbol}.items()))
 

@@ -45,7 +45,7 @@ def _position(venue: str, symbol: str, qty: Decimal, entry_raw: object, pnl_raw:
 
 
 def parse_position(obj: object, *, venue: str = VENUE) -> Position:
-    """One ``GET /api/v1/position`` item (``FuturePositionWithMargin``, B3) -> :class:`Position`.
+    """One ``GET /api/v1/position`` item (``FuturePositionWithMargin``, Backpack REST docs) -> :class:`Position`.
 
     Mapping: ``symbol``; ``netQuantity`` (signed: short < 0) -> size; ``entryPrice`` (None when flat);
     ``pnlRealized``.
@@ -78,7 +78,7 @@ def parse_positions(obj: object, *, venue: str = VENUE) -> dict[str, Position]:
 
 
 def parse_position_update(data: object, *, venue: str = VENUE) -> PositionUpdate:
-    """One ``account.positionUpdate`` payload -> :class:`PositionUpdate` (B4).
+    """One ``account.positionUpdate`` payload -> :class:`PositionUpdate` (Backpack WS docs).
 
     Keys: ``e`` (one of :data:`POSITION_EVENT_TYPES`, or **absent** in the snapshot of open positions sent on
     subscribe), ``s``, ``q`` (net quantity, signed), ``B`` (entry price; ``b`` is the break-even price, which
@@ -113,7 +113,7 @@ def parse_position_updates(data: object, *, venue: str = VENUE) -> list[Position
 
 
 def is_position_snapshot(data: object) -> bool:
-    """True for a position payload without ``e`` (the snapshot sent on subscribe, B4); never raises."""
+    """True for a position payload without ``e`` (the snapshot sent on subscribe, Backpack WS docs); never raises."""
     if isinstance(data, Mapping):
         return "e" not in data
     return isinstance(data, (list, tuple))

@@ -1,8 +1,8 @@
 """Backpack Exchange ED25519 request signing (client side) and verification (server side, for the simulator).
 
-Wire format (``/work/shared/docs/wire-formats.md`` part B2; upstream: the Backpack OpenAPI document's
-"Signature Generation" section, ``/work/shared/fixtures/backpack/openapi.json`` ``info.description``; the
-official Rust client backpack-exchange/bpx-api-client ``client/src/lib.rs``; ccxt 4.5.90 ``backpack.sign()``)::
+Wire format (the Backpack API docs, https://docs.backpack.exchange/, "Signing requests": the "Signature
+Generation" section of their OpenAPI document's ``info.description``; the official Rust client
+backpack-exchange/bpx-api-client ``client/src/lib.rs``; ccxt 4.5.90 ``backpack.sign()``)::
 
     instruction=<instruction>&<k1>=<v1>&<k2>=<v2>...&timestamp=<X-Timestamp>&window=<X-Window>
 
@@ -24,7 +24,7 @@ official Rust client backpack-exchange/bpx-api-client ``client/src/lib.rs``; ccx
 
 Headers: ``X-API-Key`` (base64 32-byte ED25519 verifying key), ``X-Signature`` (base64 64-byte signature),
 ``X-Timestamp`` (unix ms), ``X-Window`` (ms). The vectors in
-``/work/shared/fixtures/backpack/backpack_signing_vectors.json`` (checked identical to ccxt) pin all of this.
+``tests/fixtures/backpack/backpack_signing_vectors.json`` (checked identical to ccxt) pin all of this.
 
 Crypto library: PyNaCl (libsodium's ``crypto_sign``), chosen over ``cryptography`` because it is already a
 declared dependency of this project (``cryptography`` is only present transitively), it is maintained by
@@ -53,19 +53,19 @@ from ...domain import AuthError, BadValue
 VENUE: Final = "backpack"
 
 DEFAULT_WINDOW_MS: Final = 5_000
-"""``X-Window`` default; it must be signed even when the header is omitted (B2)."""
+"""``X-Window`` default; it must be signed even when the header is omitted (Backpack docs: signing)."""
 
 MAX_WINDOW_MS: Final = 60_000
-"""Largest ``X-Window`` Backpack accepts (B2, OpenAPI "Signing requests")."""
+"""Largest ``X-Window`` Backpack accepts (Backpack docs: signing, OpenAPI "Signing requests")."""
 
 SUBSCRIBE_INSTRUCTION: Final = "subscribe"
-"""Instruction signed for private WebSocket subscriptions (B4, OpenAPI Streams "Private")."""
+"""Instruction signed for private WebSocket subscriptions (Backpack WS docs, OpenAPI Streams "Private")."""
 
 SEED_BYTES: Final = 32
 PUBLIC_KEY_BYTES: Final = 32
 SIGNATURE_BYTES: Final = 64
 
-# (HTTP method, path) -> instruction. Source: wire-formats.md B2 "Instructions"; bpx-api-client lib.rs
+# (HTTP method, path) -> instruction. Source: Backpack docs: signing "Instructions"; bpx-api-client lib.rs
 # ``build_and_maybe_sign_request``; ccxt 4.5.90 ``backpack.describe()['options']['instructions']``.
 ROUTE_INSTRUCTIONS: Final[Mapping[tuple[str, str], str]] = {
     ("GET", "/api/v1/order"): "orderQuery",
@@ -209,7 +209,7 @@ def _check_window(window_ms: int) -> None:
 def signing_string(
     instruction: str, params: Params | None, *, timestamp_ms: int, window_ms: int = DEFAULT_WINDOW_MS
 ) -> str:
-    """Build the text that is signed for one REST request (B2).
+    """Build the text that is signed for one REST request (Backpack docs: signing).
 
     Args:
         instruction: e.g. ``"orderExecute"`` (see :func:`instruction_for`).
@@ -234,7 +234,8 @@ def signing_string(
 def batch_signing_string(
     instruction: str, items: Sequence[Params], *, timestamp_ms: int, window_ms: int = DEFAULT_WINDOW_MS
 ) -> str:
-    """The signing string of a batch request (``POST /api/v1/orders``, B2 and the OpenAPI batch example).
+    """The signing string of a batch request (``POST /api/v1/orders``, Backpack docs: signing and the OpenAPI batch
+    example).
 
     Args:
         instruction: ``"orderExecute"``.
@@ -260,7 +261,7 @@ def batch_signing_string(
 
 
 def ws_subscribe_signing_string(*, timestamp_ms: int, window_ms: int = DEFAULT_WINDOW_MS) -> str:
-    """``instruction=subscribe&timestamp=T&window=W``: what a private WS SUBSCRIBE signs (B4)."""
+    """``instruction=subscribe&timestamp=T&window=W``: what a private WS SUBSCRIBE signs (Backpack WS docs)."""
     return signing_string(SUBSCRIBE_INSTRUCTION, None, timestamp_ms=timestamp_ms, window_ms=window_ms)
 
 
@@ -301,7 +302,8 @@ class BackpackSigner:
 
     Args:
         secret_b64: the API secret as Backpack issues it: base64 of the 32-byte ED25519 seed. A 64-byte
-            value is accepted too and its first 32 bytes are the seed (what ccxt ``backpack.sign()`` does, B2).
+            value is accepted too and its first 32 bytes are the seed (what ccxt ``backpack.sign()`` does, Backpack
+            docs: signing).
 
     Raises:
         BadValue: the secret is not base64, or not 32 or 64 bytes (the message never contains it).
@@ -372,7 +374,8 @@ class BackpackSigner:
         }
 
     def ws_subscribe_signature(self, *, timestamp_ms: int, window_ms: int = DEFAULT_WINDOW_MS) -> list[str]:
-        """The ``signature`` array of a private WS SUBSCRIBE: ``[api_key, signature, "<ts>", "<window>"]`` (B4).
+        """The ``signature`` array of a private WS SUBSCRIBE: ``[api_key, signature, "<ts>", "<window>"]`` (Backpack WS
+        docs).
 
         Raises:
             BadValue: a bad timestamp or window.
@@ -439,7 +442,8 @@ def verify_request(
             signature does not verify, or the parameters cannot be rendered). The reason never contains the
             key, the signature or any secret. Freshness rule: accepted iff
             ``timestamp - window <= now_ms <= timestamp + window``; Backpack documents only "the time window the
-            request is valid for" (B2), so the symmetric tolerance for a client clock ahead of ours is [I].
+            request is valid for" (Backpack docs: signing), so the symmetric tolerance for a client clock ahead of ours
+            is [I].
     """
     presented_key = _header(headers, _HEADER_API_KEY)
     if presented_key is None:
@@ -474,7 +478,7 @@ def verify_request(
 
 
 def verify_ws_subscribe(signature: object, public_key: str, now_ms: int, *, venue: str = VENUE) -> None:
-    """Check the ``signature`` array of a private WS SUBSCRIBE (server side, B4).
+    """Check the ``signature`` array of a private WS SUBSCRIBE (server side, Backpack WS docs).
 
     Args:
         signature: the message's ``signature`` value: ``[key, sig, "<ts>", "<window>"]``.

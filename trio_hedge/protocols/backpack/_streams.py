@@ -25,7 +25,7 @@ from ._signing import DEFAULT_WINDOW_MS, BackpackSigner
 
 @dataclass(frozen=True, slots=True)
 class WsFrame:
-    """A data frame ``{"stream": "<name>", "data": {...}}`` (B4). ``data`` is the decoded payload."""
+    """A data frame ``{"stream": "<name>", "data": {...}}`` (Backpack WS docs). ``data`` is the decoded payload."""
 
     stream: str
     data: object
@@ -38,7 +38,8 @@ class WsFrame:
 
 @dataclass(frozen=True, slots=True)
 class WsError:
-    """An error frame ``{"id": null, "error": {"code": 4006, "message": "Invalid stream"}}`` (B4, ccxt.pro)."""
+    """An error frame ``{"id": null, "error": {"code": 4006, "message": "Invalid stream"}}`` (Backpack WS docs,
+    ccxt.pro)."""
 
     code: str
     message: str
@@ -94,7 +95,8 @@ def _symbol_ok(symbol: str) -> str:
 
 
 def depth_stream(symbol: str, *, aggregate_ms: int | None = None) -> str:
-    """``depth.<symbol>`` (realtime) or ``depth.<200|600|1000>ms.<symbol>`` (aggregated) (B4). Raises BadValue."""
+    """``depth.<symbol>`` (realtime) or ``depth.<200|600|1000>ms.<symbol>`` (aggregated) (Backpack WS docs). Raises
+    BadValue."""
     if aggregate_ms is None:
         return f"depth.{_symbol_ok(symbol)}"
     if aggregate_ms not in (200, 600, 1000):
@@ -103,22 +105,23 @@ def depth_stream(symbol: str, *, aggregate_ms: int | None = None) -> str:
 
 
 def book_ticker_stream(symbol: str) -> str:
-    """``bookTicker.<symbol>`` (B4)."""
+    """``bookTicker.<symbol>`` (Backpack WS docs)."""
     return f"bookTicker.{_symbol_ok(symbol)}"
 
 
 def order_update_stream(symbol: str | None = None) -> str:
-    """``account.orderUpdate`` (all markets) or ``account.orderUpdate.<symbol>`` (private; B4)."""
+    """``account.orderUpdate`` (all markets) or ``account.orderUpdate.<symbol>`` (private; Backpack WS docs)."""
     return "account.orderUpdate" if symbol is None else f"account.orderUpdate.{_symbol_ok(symbol)}"
 
 
 def position_update_stream(symbol: str | None = None) -> str:
-    """``account.positionUpdate`` or ``account.positionUpdate.<symbol>`` (private; B4)."""
+    """``account.positionUpdate`` or ``account.positionUpdate.<symbol>`` (private; Backpack WS docs)."""
     return "account.positionUpdate" if symbol is None else f"account.positionUpdate.{_symbol_ok(symbol)}"
 
 
 def is_private_stream(stream: str) -> bool:
-    """Private streams start with ``account.`` and need a signed subscription (B4; bpx-api-client ws/mod.rs)."""
+    """Private streams start with ``account.`` and need a signed subscription (Backpack WS docs; bpx-api-client
+    ws/mod.rs)."""
     return stream.startswith("account.")
 
 
@@ -134,7 +137,7 @@ def _streams(streams: Sequence[str]) -> list[str]:
 
 
 def subscribe_message(streams: Sequence[str]) -> str:
-    """``{"method":"SUBSCRIBE","params":[...]}`` for public streams (B4).
+    """``{"method":"SUBSCRIBE","params":[...]}`` for public streams (Backpack WS docs).
 
     Raises:
         BadValue: empty or invalid names, or a private (``account.``) stream: use :func:`private_subscribe_message`.
@@ -146,7 +149,8 @@ def subscribe_message(streams: Sequence[str]) -> str:
 
 
 def unsubscribe_message(streams: Sequence[str]) -> str:
-    """``{"method":"UNSUBSCRIBE","params":[...]}`` (B4; no signature needed). Raises BadValue for bad names."""
+    """``{"method":"UNSUBSCRIBE","params":[...]}`` (Backpack WS docs; no signature needed). Raises BadValue for bad
+    names."""
     return encode_json({"method": "UNSUBSCRIBE", "params": _streams(streams)}).decode("utf-8")
 
 
@@ -154,7 +158,7 @@ def private_subscribe_message(
     streams: Sequence[str], signer: BackpackSigner, *, timestamp_ms: int, window_ms: int = DEFAULT_WINDOW_MS
 ) -> str:
     """A signed SUBSCRIBE: ``{"method":"SUBSCRIBE","params":[...],"signature":[key, sig, "<ts>", "<window>"]}``
-    signing ``instruction=subscribe&timestamp=<ts>&window=<window>`` (B4; vectors
+    signing ``instruction=subscribe&timestamp=<ts>&window=<window>`` (Backpack WS docs; vectors
     ``backpack_signing_vectors.json`` ``ws_private_subscribe_message``).
 
     Raises:
@@ -181,7 +185,7 @@ class SubscribeRequest:
 
 
 def parse_subscribe_message(raw: object, *, venue: str = VENUE) -> SubscribeRequest:
-    """Parse a client's ``{"method","params"[,"signature"]}`` frame (B4).
+    """Parse a client's ``{"method","params"[,"signature"]}`` frame (Backpack WS docs).
 
     Raises:
         BackpackProtocolError: unknown method, ``params`` not a non-empty list of strings.

@@ -25,6 +25,13 @@ Conventions (the docs' number and format conventions, checked against the captur
       object: an object holding any full field name of its struct is read with full names, otherwise with lite
       names. Encoders emit full names only (neither grvt-pysdk nor ccxt uses lite).
 
+Citations in this package: "GRVT docs: <page>" is that page of the GRVT API docs (https://api-docs.grvt.io/:
+the market data and trading API pages, one section per route, with full and lite examples and error tables);
+"GRVT WS docs" their market data and trading streams pages (subscribe, selectors, sequence numbers, the private
+feeds, JSON-RPC trading); "GRVT docs: error codes" their error-code tables; "apispec.json" the machine-readable
+spec in https://github.com/gravity-technologies/api-spec (``src/codegen/apispec.json``); "grvt-pysdk signing"
+grvt-pysdk 0.2.1's ``pysdk/grvt_ccxt_utils.py`` / ``grvt_raw_signing.py``.
+
 Errors: every parser raises :class:`GrvtProtocolError` for malformed input (bad JSON, missing fields,
 wrong types, NaN/Infinity, out-of-range numbers, unknown enum values), never KeyError/TypeError; error
 bodies from the venue become the domain's typed :class:`~trio_hedge.domain.VenueError` tree (see

@@ -36,11 +36,11 @@ class GrvtCookie:
 
     @property
     def header(self) -> str:
-        """The ``Cookie`` request header value: ``gravity=<value>`` (A1)."""
+        """The ``Cookie`` request header value: ``gravity=<value>`` (GRVT docs: login)."""
         return f"{COOKIE_NAME}={self.value}"
 
     def should_refresh(self, now_s: float, margin_s: float = 60.0) -> bool:
-        """True when fewer than ``margin_s`` seconds of validity remain (pysdk refreshes at 5 s, A1)."""
+        """True when fewer than ``margin_s`` seconds of validity remain (pysdk refreshes at 5 s, GRVT docs: login)."""
         return self.expires_s - now_s < margin_s
 
 
@@ -68,7 +68,7 @@ def _expires_to_s(text: str) -> int | None:
 
 
 def parse_set_cookie(header: str, *, venue: str = VENUE) -> GrvtCookie:
-    """Parse the login response's ``Set-Cookie`` header into the ``gravity`` cookie (wire-formats A1).
+    """Parse the login response's ``Set-Cookie`` header into the ``gravity`` cookie (GRVT docs: login).
 
     As grvt-pysdk ``get_cookie_with_expiration`` does: ``SimpleCookie().load(header)``, take
     ``cookie["gravity"].value`` and its ``expires`` attribute in the format ``"%a, %d %b %Y %H:%M:%S %Z"``
@@ -106,7 +106,7 @@ def parse_set_cookie(header: str, *, venue: str = VENUE) -> GrvtCookie:
 def format_set_cookie(
     value: str, expires_s: int, *, path: str = "/", secure: bool = True, http_only: bool = True
 ) -> str:
-    """The ``Set-Cookie`` header value the login endpoint sends (server side; wire-formats A1, D1):
+    """The ``Set-Cookie`` header value the login endpoint sends (server side; GRVT docs: login):
     ``gravity=<value>; Expires=Sat, 22 Nov 2025 13:50:00 GMT; Path=/; Secure; HttpOnly``. The date is in
     exactly the format grvt-pysdk's ``strptime`` accepts.
 

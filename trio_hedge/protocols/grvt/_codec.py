@@ -41,19 +41,19 @@ UINT64_MAX: Final = 2**64 - 1
 INT64_MAX: Final = 2**63 - 1
 
 CLIENT_ORDER_ID_MIN: Final = 2**63
-"""Smallest client order id reserved for API clients (wire-formats A3.3: UI uses [0, 2^63-1])."""
+"""Smallest client order id reserved for API clients (GRVT docs: create_order; the UI uses [0, 2^63-1])."""
 CLIENT_ORDER_ID_MAX: Final = UINT64_MAX
 
 NO_ORDER_ID: Final = "0x00"
-"""The ``order_id`` GRVT echoes in a create_order ack before the real id is assigned (wire-formats A2.4)."""
+"""The ``order_id`` GRVT echoes in a create_order ack before the real id is assigned (GRVT docs: create_order)."""
 
 COOKIE_NAME: Final = "gravity"
-"""Session cookie name set by ``POST /auth/api_key/login`` (wire-formats A1)."""
+"""Session cookie name set by ``POST /auth/api_key/login`` (GRVT docs: login)."""
 
 COOKIE_EXPIRES_FORMAT: Final = "%a, %d %b %Y %H:%M:%S GMT"
 """The ``Expires`` format grvt-pysdk accepts (``strptime(..., "%a, %d %b %Y %H:%M:%S %Z")``)."""
 
-# Stream names (wire-formats A4.3).
+# Stream names (GRVT WS docs: selectors).
 STREAM_BOOK_SNAPSHOT: Final = "v1.book.s"
 STREAM_BOOK_DELTA: Final = "v1.book.d"
 STREAM_ORDER: Final = "v1.order"
@@ -67,7 +67,7 @@ BOOK_SNAPSHOT_DEPTHS: Final = frozenset({10, 50, 100, 500})
 BOOK_DELTA_RATES_MS: Final = frozenset({50, 100, 500, 1000})
 
 POST_ONLY_REJECT_REASON: Final = "FAIL_POST_ONLY"
-"""``reject_reason`` of a post-only order that would have crossed (wire-formats A4.5)."""
+"""``reject_reason`` of a post-only order that would have crossed (GRVT WS docs: trading streams)."""
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -135,7 +135,7 @@ _TIF_FROM_DOMAIN: Final = {v: k for k, v in _TIF_TO_DOMAIN.items()}
 
 
 # ---------------------------------------------------------------------------------------------- lite names
-# full name -> lite name, per struct (apispec.json ``structs[].fields[].lite_name``; A2.9).
+# full name -> lite name, per struct (apispec.json ``structs[].fields[].lite_name``).
 _F_INSTRUMENT: Final = {
     "instrument": "i", "instrument_hash": "ih", "base": "b", "quote": "q", "kind": "k", "venues": "v",
     "settlement_period": "sp1", "base_decimals": "bd", "quote_decimals": "qd", "tick_size": "ts",
@@ -207,7 +207,7 @@ LITE_NAMES: Final[Mapping[str, Mapping[str, str]]] = {
     "RestError": _F_REST_ERROR,
     "Ack": _F_ACK,
 }
-"""The full -> lite field-name tables this codec reads (from apispec.json; A2.9)."""
+"""The full -> lite field-name tables this codec reads (from apispec.json)."""
 
 
 # ---------------------------------------------------------------------------------------------- JSON
@@ -251,8 +251,8 @@ def encode_json(obj: Any) -> bytes:
 
 def format_decimal(value: Decimal) -> str:
     """A Decimal as GRVT writes it: plain notation, at least one fractional digit (``"90000.0"``,
-    ``"0.001"``, ``"0.0"``), never an exponent, no trailing zeros (wire-formats A2 real bodies). Exact:
-    no rounding.
+    ``"0.001"``, ``"0.0"``), never an exponent, no trailing zeros (the captured bodies in
+    ``tests/fixtures/grvt/rest_responses.json``). Exact: no rounding.
 
     Raises:
         BadValue: ``value`` is NaN or infinite.
@@ -371,7 +371,7 @@ def _show(value: Any) -> str:
 def _bool(value: Any, r: _Reader, name: str) -> bool:
     if isinstance(value, bool):
         return value
-    if value == "true":  # type drift: doc examples send "true" (A2 conventions)
+    if value == "true":  # type drift: doc examples send "true" (GRVT REST docs conventions)
         return True
     if value == "false":
         return False

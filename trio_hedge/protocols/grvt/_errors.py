@@ -30,11 +30,12 @@ from ._codec import VENUE
 
 
 def rejection_error(reason: str, *, venue: str = VENUE, client_order_id: str = "") -> VenueError:
-    """The typed error for an order the venue reports REJECTED with ``reason`` (A4.5 ``reject_reason``).
+    """The typed error for an order the venue reports REJECTED with ``reason`` (GRVT WS docs: trading streams
+    ``reject_reason``).
 
     GRVT reports matching-time refusals (post-only would cross, margin, reduce-only) as an order state,
-    not as an error body (A2.4, A5); an adapter that must raise from ``place`` uses this. ``code`` is the
-    reason string.
+    not as an error body (GRVT docs: create_order; GRVT docs: error codes); an adapter that must raise from ``place``
+    uses this. ``code`` is the reason string.
 
     Mapping: ``FAIL_POST_ONLY`` -> PostOnlyWouldCross; ``BELOW_MARGIN``, ``BELOW_MARGIN_WITH_PENALTY_DEVIATION``,
     ``INSUFFICIENT_BALANCE`` -> InsufficientMargin; ``OVERLAPPING_CLIENT_ORDER_ID`` -> DuplicateClientOrderId;
@@ -82,7 +83,7 @@ class _Code:
 
 
 _CODES: Final[Mapping[int, _Code]] = {
-    # auth / access (apispec on_request_errors; A5 table)
+    # auth / access (apispec on_request_errors; GRVT docs: error codes table)
     1000: _Code(401, "You need to authenticate prior to using this functionality", AuthError),
     1001: _Code(403, "You are not authorized to access this functionality", AuthError),
     1002: _Code(500, "Internal Server Error", UnknownOutcome),

@@ -22,7 +22,8 @@ from ._orders import _client_order_id
 
 # ---------------------------------------------------------------------------------------------- fills
 def parse_fill(obj: Any, *, venue: str = VENUE) -> Fill:
-    """Parse a GRVT ``Fill`` (``fill_history`` element or ``v1.fill`` payload; full or lite; A2.8, A4.5).
+    """Parse a GRVT ``Fill`` (``fill_history`` element or ``v1.fill`` payload; full or lite; GRVT docs: fill_history;
+    GRVT WS docs: trading streams).
 
     Mapping: ``instrument`` -> symbol; ``client_order_id``; ``trade_id``; ``is_buyer`` -> side;
     ``price`` (> 0); ``size`` (> 0); fee = ``fee`` + ``builder_fee`` (both quote units; ``fee`` is

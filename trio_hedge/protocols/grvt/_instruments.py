@@ -35,7 +35,7 @@ class GrvtInstrumentMeta:
         quote_decimals (int): quote asset decimals.
         kind (str): ``PERPETUAL``, ``FUTURE``, ``CALL``, ``PUT`` or ``SPOT_SWAP``.
 
-    Source: wire-formats A2.1 and A3 (pysdk ``get_signable_message`` refuses to sign without
+    Source: GRVT docs: instrument; grvt-pysdk signing (pysdk ``get_signable_message`` refuses to sign without
     ``instrument_hash`` and ``base_decimals``).
     """
 
@@ -60,7 +60,7 @@ def parse_instrument(
 ) -> tuple[Instrument, GrvtInstrumentMeta]:
     """Parse one GRVT ``InstrumentDisplay`` (full or lite names).
 
-    Shape (wire-formats A2.1, real)::
+    Shape (GRVT docs: instrument, real)::
 
         {"instrument":"BTC_USDT_Perp","instrument_hash":"0x030501","base":"BTC","quote":"USDT",
          "kind":"PERPETUAL","base_decimals":9,"quote_decimals":6,"tick_size":"0.1","min_size":"0.001",
@@ -69,8 +69,8 @@ def parse_instrument(
     Mapping: ``tick_size`` -> ``tick_size``; ``min_size`` -> ``min_size``; ``min_notional`` ->
     ``min_notional`` (0 when absent: an older real capture, ccxt ``fetch_markets`` comment, has none and
     sends ``base_decimals`` as a string, which is also accepted). The lot (``lot_size``) is
-    ``10**-base_decimals`` (the venue's size granularity, error 2065 "Order size too granular", A3.3) with
-    ``size_step="base_decimals"`` (default), or ``min_size`` with ``size_step="min_size"`` (what ccxt
+    ``10**-base_decimals`` (the venue's size granularity, error 2065 "Order size too granular", GRVT docs: create_order
+    errors) with ``size_step="base_decimals"`` (default), or ``min_size`` with ``size_step="min_size"`` (what ccxt
     4.5.90 ``parse_market`` uses for amount precision: "confirmed, not base_decimals").
 
     Args:
@@ -143,7 +143,7 @@ def parse_instruments(
     kinds: frozenset[str] = frozenset({"PERPETUAL"}),
     size_step: str = "base_decimals",
 ) -> list[tuple[Instrument, GrvtInstrumentMeta]]:
-    """Parse the ``result`` array of ``/full/v1/instruments`` or ``/full/v1/all_instruments`` (A2.1).
+    """Parse the ``result`` array of ``/full/v1/instruments`` or ``/full/v1/all_instruments`` (GRVT docs: instrument).
 
     Elements whose ``kind`` (a string) is not in ``kinds`` are skipped before validation, so an
     instrument of a kind the bot does not trade (or a kind GRVT adds later) cannot break the listing.

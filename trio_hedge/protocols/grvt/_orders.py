@@ -65,7 +65,7 @@ _STATUS_TO_DOMAIN: Final = {
 
 @dataclass(frozen=True, slots=True)
 class GrvtOrderState:
-    """GRVT ``OrderState`` for a single-leg order (A2.6).
+    """GRVT ``OrderState`` for a single-leg order (GRVT docs: open_orders).
 
     Attributes:
         status (GrvtOrderStatus): venue status.
@@ -137,13 +137,13 @@ class GrvtOrder:
 
     Attributes:
         client_order_id (str): ``metadata.client_order_id``, uint64 decimal string.
-        order_id (str | None): venue id; None when absent or ``"0x00"`` (create ack, A2.4).
+        order_id (str | None): venue id; None when absent or ``"0x00"`` (create ack, GRVT docs: create_order).
         sub_account_id (str): uint64 decimal string.
         symbol (str): ``legs[0].instrument``.
         side (Side): BUY when ``legs[0].is_buying_asset``.
         size (Decimal): ``legs[0].size``, base units, > 0.
         limit_price (Decimal | None): ``legs[0].limit_price``; None for a market order (pysdk sends
-            ``"0E-9"``, ccxt ``null``, A2.4).
+            ``"0E-9"``, ccxt ``null``, GRVT docs: create_order).
         time_in_force (GrvtTimeInForce): venue TIF.
         is_market (bool), post_only (bool), reduce_only (bool): flags (absent = false).
         create_time_ns (int | None): ``metadata.create_time``.
@@ -296,7 +296,8 @@ def _leg_size(r: _Reader, name: str) -> Decimal:
 
 
 def parse_order(obj: Any, *, venue: str = VENUE) -> GrvtOrder:
-    """Parse a GRVT ``Order`` object (full or lite names; A2.4, A2.6, A4.5).
+    """Parse a GRVT ``Order`` object (full or lite names; GRVT docs: create_order; GRVT docs: open_orders; GRVT WS docs:
+    trading streams).
 
     Accepts create requests (no ``state``, no ``order_id``), create acks (``order_id "0x00"``, status
     PENDING), query results and ``v1.order`` feed payloads. Orders on the order book have exactly one leg
@@ -350,7 +351,7 @@ def parse_order(obj: Any, *, venue: str = VENUE) -> GrvtOrder:
 
 
 def parse_orders(result: Any, *, venue: str = VENUE) -> list[GrvtOrder]:
-    """Parse the ``result`` array of ``open_orders`` / ``order_history`` (A2.6).
+    """Parse the ``result`` array of ``open_orders`` / ``order_history`` (GRVT docs: open_orders).
 
     Raises:
         GrvtProtocolError: not an array, or a malformed element.
@@ -376,8 +377,8 @@ def format_order(order: GrvtOrder) -> dict[str, Any]:
     """The full-name ``Order`` JSON object (inverse of :func:`parse_order`).
 
     Without ``state`` and ``order_id`` this is the create_order request order (send it as
-    ``{"order": …}``, A2.4); with them it is what the venue echoes (``order_id`` ``"0x00"`` while unknown).
-    Market orders carry ``"limit_price": "0.0"``.
+    ``{"order": …}``, GRVT docs: create_order); with them it is what the venue echoes (``order_id`` ``"0x00"`` while
+    unknown). Market orders carry ``"limit_price": "0.0"``.
     """
     out: dict[str, Any] = {}
     if order.order_id is not None or order.state is not None:
@@ -410,8 +411,8 @@ def format_order(order: GrvtOrder) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class GrvtOrderStateEvent:
-    """A ``v1.state`` payload (A4.5): ``{"order_id","client_order_id","order_state":{…}}``. It names no
-    instrument, so :meth:`to_update` takes the symbol from the caller (its own order registry)."""
+    """A ``v1.state`` payload (GRVT WS docs: trading streams): ``{"order_id","client_order_id","order_state":{…}}``. It
+    names no instrument, so :meth:`to_update` takes the symbol from the caller (its own order registry)."""
 
     client_order_id: str
     order_id: str | None
@@ -444,7 +445,7 @@ def parse_order_state_feed(obj: Any, *, venue: str = VENUE) -> GrvtOrderStateEve
 # ---------------------------------------------------------------------------------------------- client order ids
 class ClientOrderIdGenerator:
     """Unique GRVT client order ids: decimal strings in [2^63, 2^64-1], the range GRVT reserves for API
-    clients (wire-formats A3.3; pysdk's default uint32 ids and the UI use the lower half).
+    clients (GRVT docs: create_order errors; pysdk's default uint32 ids and the UI use the lower half).
 
     A counter that starts at a random point of the range (``secrets``) and adds 1 per id, wrapping from
     2^64-1 back to 2^63. One generator never repeats an id within 2^63 calls; two sessions (restarts)

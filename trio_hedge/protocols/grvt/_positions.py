@@ -22,7 +22,7 @@ from ._codec import _F_POSITION, INT64_MAX, VENUE, GrvtProtocolError, _Reader, f
 
 # ---------------------------------------------------------------------------------------------- positions
 def parse_position(obj: Any, *, venue: str = VENUE) -> PositionUpdate:
-    """Parse a GRVT ``Positions`` object (``positions`` element or ``v1.position`` payload; A2.7).
+    """Parse a GRVT ``Positions`` object (``positions`` element or ``v1.position`` payload; GRVT docs: positions).
 
     Mapping: ``instrument`` -> symbol; ``size`` (signed, negative = short); ``entry_price`` (None when
     flat or 0); ``realized_pnl``; ``event_time`` -> ``PositionUpdate.ts_ns``. Other fields (some are
@@ -49,7 +49,7 @@ def parse_position(obj: Any, *, venue: str = VENUE) -> PositionUpdate:
 
 
 def parse_positions(result: Any, *, venue: str = VENUE) -> list[Position]:
-    """Parse the ``result`` array of ``positions`` (empty when flat everywhere, A2.7).
+    """Parse the ``result`` array of ``positions`` (empty when flat everywhere, GRVT docs: positions).
 
     Raises:
         GrvtProtocolError: not an array, or a malformed element.

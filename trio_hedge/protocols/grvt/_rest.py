@@ -58,10 +58,11 @@ def _is_error_body(obj: dict[str, Any]) -> bool:
 def unwrap_rest(
     obj: Any, *, http_status: int = 200, venue: str = VENUE, retry_after_s: float | None = None
 ) -> tuple[Any, str]:
-    """Unwrap a decoded REST body (or the ``result`` of a JSON-RPC ``v1/<route>`` call, A4.6).
+    """Unwrap a decoded REST body (or the ``result`` of a JSON-RPC ``v1/<route>`` call, GRVT WS docs: JSON-RPC).
 
-    Shapes (A2, A5): success ``{"result": <payload>}`` (+ ``"next": "<cursor>"`` for history routes);
-    error ``{"code": 2080, "message": "…", "status": 400}`` (docs add ``request_id``; lite ``c/m/s/ri``).
+    Shapes (GRVT REST docs; GRVT docs: error codes): success ``{"result": <payload>}`` (+ ``"next": "<cursor>"`` for
+    history routes); error ``{"code": 2080, "message": "…", "status": 400}`` (docs add ``request_id``; lite
+    ``c/m/s/ri``).
 
     Args:
         obj: the decoded body.
@@ -112,7 +113,7 @@ def parse_rest_page(
     body: bytes | str, *, http_status: int = 200, venue: str = VENUE, retry_after_s: float | None = None
 ) -> tuple[Any, str]:
     """Like :func:`parse_rest_response` but also returns the ``next`` cursor (``""`` when absent) of the
-    paginated history routes (``fill_history``, ``order_history``, A2.8)."""
+    paginated history routes (``fill_history``, ``order_history``, GRVT docs: fill_history)."""
     try:
         obj = decode_json(body, venue=venue)
     except GrvtProtocolError:
@@ -130,8 +131,8 @@ def parse_rest_page(
 
 
 def parse_ack(result: Any, *, venue: str = VENUE) -> bool:
-    """Parse an ``Ack`` result (``cancel_order``, ``cancel_all_orders``, A2.5): ``{"ack": true}``; the doc
-    examples send ``"true"``. ``True`` only means "received": the outcome arrives on the order streams.
+    """Parse an ``Ack`` result (``cancel_order``, ``cancel_all_orders``, GRVT docs: cancel_order): ``{"ack": true}``;
+    the doc examples send ``"true"``. ``True`` only means "received": the outcome arrives on the order streams.
 
     Raises:
         GrvtProtocolError: no boolean ``ack``.
@@ -153,7 +154,7 @@ def format_error_body(
     """The venue's error answer for ``code`` (server side): ``(http_status, {"code","message","status"})``.
 
     Status and message default to the code table (unknown codes: 400, "error"). No ``request_id``:
-    grvt-pysdk's ``GrvtError(**resp)`` would raise TypeError on it (A5 warning).
+    grvt-pysdk's ``GrvtError(**resp)`` would raise TypeError on it (GRVT docs: error codes).
     """
     known = _CODES.get(code)
     status = http_status if http_status is not None else (known.http_status if known else 400)

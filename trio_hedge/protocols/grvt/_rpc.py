@@ -53,7 +53,8 @@ from ._rest import _error_from_object
 # ---------------------------------------------------------------------------------------------- WebSocket JSON-RPC
 @dataclass(frozen=True, slots=True)
 class GrvtFeedMessage:
-    """A stream notification (A4.4): ``{"stream","selector","sequence_number","feed","prev_sequence_number"}``.
+    """A stream notification (GRVT WS docs: sequencing):
+    ``{"stream","selector","sequence_number","feed","prev_sequence_number"}``.
 
     Attributes:
         stream (str): ``"v1.book.d"``…; selector (str): the subscribed selector, echoed verbatim.
@@ -70,7 +71,8 @@ class GrvtFeedMessage:
 
 @dataclass(frozen=True, slots=True)
 class GrvtRpcResponse:
-    """A JSON-RPC response (A4.2, A4.6), a legacy subscribe response or a legacy error.
+    """A JSON-RPC response (GRVT WS docs: subscribe; GRVT WS docs: JSON-RPC), a legacy subscribe response or a legacy
+    error.
 
     Attributes:
         request_id (int | None): ``id`` (legacy: ``request_id``); None when absent.
@@ -99,7 +101,7 @@ def parse_ws_message(data: bytes | str | dict[str, Any], *, venue: str = VENUE) 
 
     * a frame with ``feed`` (lite ``f``) is a :class:`GrvtFeedMessage`;
     * ``{"jsonrpc", "result" | "error", "id", "method"}`` (lite ``j/r/e/i/m``; ``"jsonrpc"`` may be ``""``
-      as in pysdk's captured trading response, A4.6) is a :class:`GrvtRpcResponse`;
+      as in pysdk's captured trading response, GRVT WS docs: JSON-RPC) is a :class:`GrvtRpcResponse`;
     * legacy ``{"request_id","stream","subs",…}`` is a response with that ``result``; legacy
       ``{"code","message","status"}`` is a response with ``error``.
 
@@ -131,7 +133,7 @@ def parse_ws_message(data: bytes | str | dict[str, Any], *, venue: str = VENUE) 
             )
             return GrvtRpcResponse(rid, method, None, error)
         return GrvtRpcResponse(rid, method, r.need("result"), None)
-    if "request_id" in obj and "stream" in obj:  # legacy subscribe response (A4.2)
+    if "request_id" in obj and "stream" in obj:  # legacy subscribe response (GRVT WS docs: subscribe)
         r = _Reader(obj, {"request_id": "request_id"}, "legacy_response", venue)
         return GrvtRpcResponse(r.uint("request_id", maximum=2**32 - 1), "subscribe", obj, None)
     if "code" in obj:  # legacy error
@@ -142,7 +144,7 @@ def parse_ws_message(data: bytes | str | dict[str, Any], *, venue: str = VENUE) 
 
 @dataclass(frozen=True, slots=True)
 class GrvtSubscribeResult:
-    """A ``subscribe``/``unsubscribe`` result (A4.2; apispec ``WSSubscribeResult``).
+    """A ``subscribe``/``unsubscribe`` result (GRVT WS docs: subscribe; apispec ``WSSubscribeResult``).
 
     Attributes:
         stream (str); subs, unsubs (tuple[str, ...]): selectors.
@@ -162,8 +164,8 @@ class GrvtSubscribeResult:
     def snapshot_seq(self, selector: str) -> int | None:
         """The sequence number a ``v1.book.d`` snapshot for ``selector`` stands at: the first delta to
         expect is ``first_sequence_number``, so ``first_sequence_number - 1`` (equal to
-        ``latest_sequence_number`` in the real capture, A4.2); ``latest`` if only that is sent; None if
-        ``selector`` is not in ``subs`` or neither is sent. [I: inferred from the WSSubscribeResult
+        ``latest_sequence_number`` in the real capture, GRVT WS docs: subscribe); ``latest`` if only that is sent; None
+        if ``selector`` is not in ``subs`` or neither is sent. [I: inferred from the WSSubscribeResult
         docstring and one capture.]"""
         try:
             i = self.subs.index(selector)
@@ -205,7 +207,8 @@ def parse_subscribe_result(result: Any, *, venue: str = VENUE) -> GrvtSubscribeR
 
 
 def build_rpc_request(method: str, params: Mapping[str, Any], request_id: int) -> bytes:
-    """A full-name JSON-RPC 2.0 request: ``{"jsonrpc":"2.0","method":…,"params":…,"id":…}`` (A4.2, A4.6).
+    """A full-name JSON-RPC 2.0 request: ``{"jsonrpc":"2.0","method":…,"params":…,"id":…}`` (GRVT WS docs: subscribe;
+    GRVT WS docs: JSON-RPC).
 
     Args:
         method: ``"subscribe"``, ``"unsubscribe"`` or ``"v1/<route>"`` (trading over WS).
@@ -225,7 +228,8 @@ def build_rpc_request(method: str, params: Mapping[str, Any], request_id: int) -
 def build_subscribe(
     stream: str, selectors: Sequence[str], request_id: int, *, use_global_sequence_number: bool = False
 ) -> bytes:
-    """A JSON-RPC subscribe request (A4.2): ``{"jsonrpc":"2.0","method":"subscribe","params":{"stream":
+    """A JSON-RPC subscribe request (GRVT WS docs: subscribe):
+    ``{"jsonrpc":"2.0","method":"subscribe","params":{"stream":
     "v1.book.d","selectors":["BTC_USDT_Perp@500"]},"id":3}``.
 
     Raises:
@@ -235,7 +239,7 @@ def build_subscribe(
 
 
 def build_unsubscribe(stream: str, selectors: Sequence[str], request_id: int) -> bytes:
-    """A JSON-RPC unsubscribe request (A4.2). Raises BadValue like :func:`build_subscribe`."""
+    """A JSON-RPC unsubscribe request (GRVT WS docs: subscribe). Raises BadValue like :func:`build_subscribe`."""
     return build_rpc_request("unsubscribe", _sub_params(stream, selectors, False), request_id)
 
 
@@ -251,15 +255,15 @@ def _sub_params(stream: str, selectors: Sequence[str], use_global: bool) -> dict
 
 
 def book_snapshot_selector(symbol: str, *, rate_ms: int = 500, depth: int = 10) -> str:
-    """``v1.book.s`` selector ``{instrument}@{rate}-{depth}`` (A4.3). Raises BadValue for a rate not in
-    {500, 1000} or a depth not in {10, 50, 100, 500}."""
+    """``v1.book.s`` selector ``{instrument}@{rate}-{depth}`` (GRVT WS docs: selectors). Raises BadValue for a rate not
+    in {500, 1000} or a depth not in {10, 50, 100, 500}."""
     if rate_ms not in BOOK_SNAPSHOT_RATES_MS or depth not in BOOK_SNAPSHOT_DEPTHS:
         raise BadValue(f"book.s rate {rate_ms} / depth {depth} not offered by GRVT")
     return f"{symbol}@{rate_ms}-{depth}"
 
 
 def book_delta_selector(symbol: str, *, rate_ms: int = 500) -> str:
-    """``v1.book.d`` selector ``{instrument}@{rate}`` (A4.3). Raises BadValue for a rate not in
+    """``v1.book.d`` selector ``{instrument}@{rate}`` (GRVT WS docs: selectors). Raises BadValue for a rate not in
     {50, 100, 500, 1000}."""
     if rate_ms not in BOOK_DELTA_RATES_MS:
         raise BadValue(f"book.d rate {rate_ms} not offered by GRVT")
@@ -268,7 +272,7 @@ def book_delta_selector(symbol: str, *, rate_ms: int = 500) -> str:
 
 def account_selector(sub_account_id: str, symbol: str | None = None) -> str:
     """Private stream selector (``v1.order``, ``v1.state``, ``v1.fill``, ``v1.position``):
-    ``{sub_account_id}`` or ``{sub_account_id}-{instrument}`` (A4.3). Raises BadValue for a
+    ``{sub_account_id}`` or ``{sub_account_id}-{instrument}`` (GRVT WS docs: selectors). Raises BadValue for a
     sub-account id that is not a uint64 string."""
     if not _is_uint64_str(sub_account_id):
         raise BadValue("sub_account_id must be a uint64 decimal string")
@@ -286,8 +290,9 @@ def selector_symbol(selector: str) -> str | None:
 
 
 def parse_private_event(msg: GrvtFeedMessage, *, venue: str = VENUE) -> VenueEvent:
-    """The domain event in a private feed message (A4.5): ``v1.order`` -> OrderUpdate, ``v1.fill`` -> Fill,
-    ``v1.position`` -> PositionUpdate. ``v1.state`` has no instrument: use :func:`parse_order_state_feed`.
+    """The domain event in a private feed message (GRVT WS docs: trading streams): ``v1.order`` -> OrderUpdate,
+    ``v1.fill`` -> Fill, ``v1.position`` -> PositionUpdate. ``v1.state`` has no instrument: use
+    :func:`parse_order_state_feed`.
 
     Raises:
         GrvtProtocolError: another stream, or a malformed payload.
@@ -311,7 +316,7 @@ class GrvtRpcRequest:
 
 
 def parse_rpc_request(data: bytes | str | dict[str, Any], *, venue: str = VENUE) -> GrvtRpcRequest:
-    """Parse a JSON-RPC request frame (server side; A4.2, A4.6).
+    """Parse a JSON-RPC request frame (server side; GRVT WS docs: subscribe; GRVT WS docs: JSON-RPC).
 
     Raises:
         GrvtProtocolError: not JSON, or no string ``method`` / object ``params``.
@@ -342,7 +347,7 @@ def parse_subscribe_params(params: Any, *, venue: str = VENUE) -> tuple[str, tup
 def format_feed(
     stream: str, selector: str, sequence_number: int, prev_sequence_number: int, feed: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """A feed message (server side), sequence numbers as strings as the venue sends them (A4.4)."""
+    """A feed message (server side), sequence numbers as strings as the venue sends them (GRVT WS docs: sequencing)."""
     return {
         "stream": stream,
         "selector": selector,
@@ -362,7 +367,8 @@ def format_rpc_result(request_id: int | None, method: str, result: Any) -> dict[
 
 
 def format_rpc_error(request_id: int | None, method: str, code: int, message: str | None = None) -> dict[str, Any]:
-    """A JSON-RPC error response ``{"jsonrpc":"2.0","error":{"code","message"},"id","method"}`` (A5 WS)."""
+    """A JSON-RPC error response ``{"jsonrpc":"2.0","error":{"code","message"},"id","method"}`` (GRVT docs: error
+    codes)."""
     known = _CODES.get(code)
     out: dict[str, Any] = {
         "jsonrpc": "2.0",
@@ -383,7 +389,7 @@ def format_subscribe_result(
     num_snapshots: Sequence[int] | None = None,
     unsubs: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A subscribe ``result`` as in the real capture (A4.2): sequence numbers as strings."""
+    """A subscribe ``result`` as in the real capture (GRVT WS docs: subscribe): sequence numbers as strings."""
     return {
         "stream": stream,
         "subs": list(subs),

@@ -2,7 +2,7 @@
 
 Everything here is pure, synchronous and I/O-free, so it can run inline on the Trio hedge path.
 
-Typed data (``/work/shared/docs/wire-formats.md`` A3.1; upstream grvt-pysdk 0.2.1
+Typed data (grvt-pysdk 0.2.1, https://github.com/gravity-technologies/grvt-pysdk
 ``pysdk/grvt_ccxt_utils.py`` ``get_EIP712_domain_data`` / ``EIP712_ORDER_MESSAGE_TYPE`` /
 ``get_signable_message``)::
 
@@ -19,7 +19,8 @@ and one libsecp256k1 recoverable signature (``coincurve``). Keccak comes from ``
 ``eth-hash[pysha3]`` backend) when installed, else from pycryptodome's ``Crypto.Hash.keccak``; both are
 checked against a known answer at import.
 
-Wire shapes (A2.4, and the generated fixture ``/work/shared/fixtures/grvt/grvt_pysdk_order_payloads.json``):
+Wire shapes (GRVT docs: create_order, and the generated fixture
+``tests/fixtures/grvt/grvt_pysdk_order_payloads.json``, made with grvt-pysdk 0.2.1):
 :func:`build_order_payload` returns the same dict, key for key and in the same key order, as pysdk
 ``get_order_payload(get_grvt_order(...), ...)``, so ``json.dumps`` gives the same bytes; sizes and prices
 are ``str(round(Decimal(x), 9))`` (``"1.013000000"``; a market order's price is ``"0E-9"``).
@@ -118,7 +119,7 @@ class InvalidSignature(BadValue):
     """A wire signature that cannot be checked or cannot be valid.
 
     Attributes:
-        code (int): the GRVT error code the venue uses for this failure (wire-formats.md A3.1, from the
+        code (int): the GRVT error code the venue uses for this failure (grvt-pysdk signing, from the
             grvt-spec error table): 2005 ``v`` not 27/28, 2006 ``r``/``s`` not 64 hex digits or out of
             range, 2007 ``s`` not in the lower half of the curve order, 2002 no signer can be recovered.
     """
@@ -174,7 +175,7 @@ _TIF_DOMAIN: dict[TimeInForce, tuple[str, bytes]] = {
 # Exact arithmetic for the size/price checks: the values handled fit in 40 digits, far below prec.
 _CTX = Context(prec=80, traps=[InvalidOperation])
 _NANO = Decimal("1E-9")
-_PRICE_SCALE = 9  # limitPrice is always price * 10**9 (A3.1), whatever the quote decimals
+_PRICE_SCALE = 9  # limitPrice is always price * 10**9 (grvt-pysdk signing), whatever the quote decimals
 _MARKET_PRICE_WIRE = str(Decimal(0).quantize(_NANO))  # "0E-9", what pysdk sends for a market order
 
 _HEX64 = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -290,7 +291,7 @@ def _parse_private_key(key: object) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class SigningInstrument:
-    """The GRVT instrument metadata that signing needs (A2.1 ``Instrument``).
+    """The GRVT instrument metadata that signing needs (GRVT docs: instrument).
 
     Attributes:
         symbol (str): GRVT instrument name, e.g. ``"BTC_USDT_Perp"`` (wire ``legs[].instrument``).
@@ -414,7 +415,7 @@ def eip712_order_digest(
     """EIP-712 digest of a GRVT ``Order`` message given in its integer (signed) units.
 
     Equal to ``encode_typed_data(get_EIP712_domain_data(env), EIP712_ORDER_MESSAGE_TYPE, msg)`` hashed as
-    ``eth_account`` does (pysdk ``get_signable_message``; wire-formats.md A3.1).
+    ``eth_account`` does (pysdk ``get_signable_message``; grvt-pysdk signing).
 
     Args:
         chain_id: 325, 326 or 327.
@@ -583,7 +584,7 @@ def build_order_payload(
     chain_id: int,
     signer: GrvtSigner,
 ) -> dict[str, Any]:
-    """Signed ``POST /full/v1/create_order`` body for one order (wire-formats.md A2.4, A3.1).
+    """Signed ``POST /full/v1/create_order`` body for one order (GRVT docs: create_order; grvt-pysdk signing).
 
     Byte-identical after ``json.dumps`` (any settings, same as used for pysdk's dict) to grvt-pysdk 0.2.1
     ``get_order_payload(get_grvt_order(sub_account_id, symbol, "limit"|"market", "buy"|"sell", size, price,
@@ -632,7 +633,7 @@ def build_order_rpc_payload(
     request_id: int | None = None,
     version: str = "v1",
 ) -> dict[str, Any]:
-    """Signed JSON-RPC ``create_order`` request for ``/ws/full`` (wire-formats.md A4.6).
+    """Signed JSON-RPC ``create_order`` request for ``/ws/full`` (GRVT WS docs: JSON-RPC).
 
     With ``request_id=None`` identical to pysdk ``get_order_rpc_payload`` (which sends no ``id``):
     ``{"jsonrpc": "2.0", "method": "v1/create_order", "params": {"order": {...}}}``. With an int
@@ -716,9 +717,9 @@ def _order_object(payload: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def wire_order_digest(order_payload: Mapping[str, Any], instruments: Mapping[str, Any], chain_id: int) -> bytes:
-    """Rebuild the EIP-712 digest a wire order was signed over (the venue's view, A3.1).
+    """Rebuild the EIP-712 digest a wire order was signed over (the venue's view, grvt-pysdk signing).
 
-    Mapping (A3.1): ``sub_account_id`` -> subAccountID; ``time_in_force`` name -> uint8 (GTT 1, AON 2,
+    Mapping (grvt-pysdk signing): ``sub_account_id`` -> subAccountID; ``time_in_force`` name -> uint8 (GTT 1, AON 2,
     IOC 3, FOK 4); ``post_only``/``reduce_only``/``is_market`` (null -> false); each leg's instrument ->
     ``instrument_hash`` (assetID); ``size`` -> ``int(Decimal(size) * 10**base_decimals)`` and
     ``limit_price`` -> ``int(Decimal(price) * 10**9)`` (truncating, as pysdk; a missing/null price, as ccxt
@@ -786,7 +787,7 @@ def wire_order_digest(order_payload: Mapping[str, Any], instruments: Mapping[str
 
 
 def recover_order_signer(order_payload: Mapping[str, Any], instruments: Mapping[str, Any], chain_id: int) -> str:
-    """Recover the address that signed a wire order (venue-side verification, wire-formats.md A3.1).
+    """Recover the address that signed a wire order (venue-side verification, grvt-pysdk signing).
 
     The caller compares the result with the API key's configured signer (case-insensitively) and with
     ``signature.signer``; a tampered order yields a different address (GRVT 2002) or an error.
@@ -837,13 +838,13 @@ def recover_order_signer(order_payload: Mapping[str, Any], instruments: Mapping[
 def new_nonce() -> int:
     """A random signature nonce in [1, 2**32 - 1] (uint32; 0 is avoided as it reads as "unset").
 
-    GRVT treats the same payload with the same nonce as a duplicate (A3.3), so draw one per order.
-    Uses ``secrets`` (OS randomness): safe across threads and processes.
+    GRVT treats the same payload with the same nonce as a duplicate (GRVT docs: create_order errors), so draw one per
+    order. Uses ``secrets`` (OS randomness): safe across threads and processes.
     """
     return secrets.randbelow(_U32 - 1) + 1
 
 
-_MAX_EXPIRATION_S = 30 * 24 * 3600  # GRVT refuses expirations more than 30 days ahead (A3.1, 2008)
+_MAX_EXPIRATION_S = 30 * 24 * 3600  # GRVT refuses expirations more than 30 days ahead (grvt-pysdk signing, 2008)
 
 
 def expiration_ns_after(duration_s: float, *, now_ns: int | None = None) -> int:
