@@ -33,11 +33,12 @@ def imported_top_level_modules() -> dict[str, str]:
     seen: dict[str, str] = {}
     for path in sorted(ROOT.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            else:
+                continue
             for name in names:
                 top = name.split(".")[0]
                 if top != "trio_hedge" and top not in sys.stdlib_module_names:

@@ -13,7 +13,9 @@ from typing import Protocol, runtime_checkable
 
 import trio
 
-from ..domain import FeedState, Fill, Instrument, OrderBook, OrderReport, OrderRequest, Position, VenueEvent
+from ..domain import FeedState as FeedState  # the interface's value types, defined in the domain
+from ..domain import Fill, Instrument, OrderBook, OrderRequest, Position, VenueEvent
+from ..domain import OrderReport as OrderReport
 
 
 @runtime_checkable
