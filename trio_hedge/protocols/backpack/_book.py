@@ -1,10 +1,7 @@
 """Backpack order book: the ``GET /api/v1/depth`` snapshot, the ``depth.<symbol>`` stream (``U``/``u``
 sequencing) applied to the domain :class:`~trio_hedge.domain.OrderBook`, and the ``bookTicker`` stream.
 
-Sources: the Backpack Exchange API docs (https://docs.backpack.exchange/; their OpenAPI 1.0 document, whose
-``Streams`` tag is the WebSocket documentation), the official client backpack-exchange/bpx-api-client
-(https://github.com/backpack-exchange/bpx-api-client), ccxt 4.5.90 ``backpack.py`` / ``pro/backpack.py``, and
-the captured payloads in ``tests/fixtures/backpack/`` (origins in ``tests/fixtures/SOURCES.md``).
+Sources and the citation names used below: the package docstring (:mod:`trio_hedge.protocols.backpack`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """GRVT order book: the REST ``book`` snapshot and the ``v1.book.s`` / ``v1.book.d`` feeds, parsed and
 applied to the domain :class:`~trio_hedge.domain.OrderBook` with GRVT's sequencing, and formatted (server side).
 
-Sources: the GRVT API docs (https://api-docs.grvt.io/, generated from
-https://github.com/gravity-technologies/api-spec ``artifacts/apidocs/``), the struct and enum spec
-``src/codegen/apispec.json`` of that repository, and the captured bodies and frames in ``tests/fixtures/grvt/``
-(origins in ``tests/fixtures/SOURCES.md``).
+Sources and the citation names used below: the package docstring (:mod:`trio_hedge.protocols.grvt`).
 """
 
 from __future__ import annotations

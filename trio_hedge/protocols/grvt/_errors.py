@@ -1,10 +1,7 @@
 """GRVT errors: the error-code table (apispec.json per-route errors and the docs' error tables) mapped onto
 the domain's venue error tree, HTTP statuses, and order ``reject_reason`` values.
 
-Sources: the GRVT API docs (https://api-docs.grvt.io/, generated from
-https://github.com/gravity-technologies/api-spec ``artifacts/apidocs/``), the struct and enum spec
-``src/codegen/apispec.json`` of that repository, and the captured bodies and frames in ``tests/fixtures/grvt/``
-(origins in ``tests/fixtures/SOURCES.md``).
+Sources and the citation names used below: the package docstring (:mod:`trio_hedge.protocols.grvt`).
 """
 
 from __future__ import annotations
