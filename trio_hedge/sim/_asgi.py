@@ -36,10 +36,13 @@ async def serve_asgi(
     host: str = "127.0.0.1",
     port: int = 0,
     graceful_timeout_s: float = 1.0,
+    websocket_ping_interval_s: float | None = None,
     task_status: trio.TaskStatus[Bound] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` until cancelled. ``port=0`` binds an ephemeral port; ``task_status.started`` reports
     the bound address once the socket listens (use ``await nursery.start(serve_asgi, app)``).
+    ``websocket_ping_interval_s``: hypercorn sends a WebSocket Ping on every connection this often (its own
+    ``websocket_ping_interval``); None sends none.
 
     Raises:
         OSError: the address cannot be bound.
@@ -50,7 +53,7 @@ async def serve_asgi(
     config.errorlog = None
     config.graceful_timeout = graceful_timeout_s
     config.keep_alive_timeout = 30.0
-    config.websocket_ping_interval = None
+    config.websocket_ping_interval = websocket_ping_interval_s
 
     async def started(*, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
         await serve(app, config, task_status=task_status, mode="asgi")

@@ -102,7 +102,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
-from wsproto.events import Ping
 
 from ..domain import (
     ZERO,
@@ -323,12 +322,14 @@ async def serve_backpack(
     if not instruments:
         raise BadValue(f"backpack sim: the exchange has no venue {venue[:40]!r}")
     public_key, secret = _resolve_keys(api_key, api_secret)
-    server = _BackpackServer(exchange, venue, instruments, public_key, rate_limit_per_s, ping_interval_s)
+    server = _BackpackServer(exchange, venue, instruments, public_key, rate_limit_per_s)
     account = exchange.take_account_stream(venue)
     async with trio.open_nursery() as nursery:
         server.nursery = nursery
         await nursery.start(server.run_account_stream, account)
-        bound = await nursery.start(partial(serve_asgi, server.asgi, host=host, port=port))
+        bound = await nursery.start(
+            partial(serve_asgi, server.asgi, host=host, port=port, websocket_ping_interval_s=ping_interval_s)
+        )
         server.log.info("serving {} on {} ({} markets)", venue, bound.http_url, len(instruments))
         task_status.started(BackpackSimInfo(bound.http_url, bound.ws_url + "/", public_key, secret))
 
@@ -727,25 +728,6 @@ def _fan_out(subs: Mapping[_Conn, set[str]], data_json: str) -> None:
             conn.offer(_frame(name, data_json))
 
 
-def _hypercorn_pinger(send: Send) -> Callable[[], Awaitable[None]] | None:
-    """A function sending a WebSocket Ping frame on the connection whose ASGI ``send`` this is, or None.
-
-    ASGI has no ping message, and :func:`~trio_hedge.sim._asgi.serve_asgi` turns hypercorn's own pinger off
-    (``websocket_ping_interval = None``). Hypercorn 0.18 hands the application its ``WSStream.app_send`` bound
-    method; its ``_send_wsproto_event`` is what hypercorn's own ``_send_pings`` calls. This private hook is the
-    only use of hypercorn internals here: if it is missing, the server does not ping (and says so once).
-    """
-    stream = getattr(send, "__self__", None)
-    send_event = getattr(stream, "_send_wsproto_event", None)
-    if send_event is None:
-        return None
-
-    async def ping() -> None:
-        await send_event(Ping(payload=b"backpack-sim"))
-
-    return ping
-
-
 # ---------------------------------------------------------------------------------------------- orders
 
 
@@ -873,13 +855,11 @@ class _BackpackServer:
         instruments: Mapping[str, Instrument],
         public_key: str,
         rate_limit_per_s: float | None,
-        ping_interval_s: float,
     ) -> None:
         self.exchange = exchange
         self.venue = venue
         self.instruments = dict(instruments)
         self.public_key = public_key
-        self.ping_interval_s = ping_interval_s
         self.log = logger.bind(tag=f"SIM_{venue}_WIRE")
         self.nursery: trio.Nursery
         self.hubs = {symbol: _DepthHub(self, inst) for symbol, inst in self.instruments.items()}
@@ -894,7 +874,6 @@ class _BackpackServer:
         self._positions: dict[str, Position] = {}  # as the private stream has reported them
         self._private_conns: set[_Conn] = set()
         self._conn_count = 0
-        self._pinger_warned = False
         self._app = Starlette(routes=self._routes())
 
     # ================================================================== ASGI entry
@@ -1606,7 +1585,8 @@ class _BackpackServer:
     # ================================================================== WebSocket
     async def _ws_session(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One WebSocket connection: accept, then read client messages while a writer task drains the outgoing
-        queue and a pinger task sends a Ping every ``ping_interval_s``; unsubscribe everything on exit."""
+        queue (hypercorn sends a Ping every ``ping_interval_s``: :func:`serve_backpack`); unsubscribe everything
+        on exit."""
         message = await receive()
         if message.get("type") != "websocket.connect":
             return
@@ -1621,14 +1601,8 @@ class _BackpackServer:
             async with trio.open_nursery() as nursery:
                 conn = _Conn(self._conn_count, tx, nursery.cancel_scope)
                 nursery.start_soon(self._ws_writer, send, rx)
-                ping = _hypercorn_pinger(send)
-                if ping is not None:
-                    nursery.start_soon(self._ws_pinger, ping)
-                elif not self._pinger_warned:
-                    self._pinger_warned = True
-                    self.log.warning("this hypercorn cannot send WebSocket pings from the app; not pinging")
                 await self._ws_reader(receive, conn)
-                conn.close_soon(1000, "")  # the client left: stop the writer and the pinger
+                conn.close_soon(1000, "")  # the client left: stop the writer
         finally:
             code, reason = (_WS_CLOSE_GOING_AWAY, "") if conn is None else (conn.close_code, conn.close_reason)
             if conn is not None:
@@ -1644,11 +1618,6 @@ class _BackpackServer:
         async with rx:
             async for text in rx:
                 await send({"type": "websocket.send", "text": text})
-
-    async def _ws_pinger(self, ping: Callable[[], Awaitable[None]]) -> None:
-        while True:
-            await trio.sleep(self.ping_interval_s)
-            await ping()
 
     async def _ws_reader(self, receive: Receive, conn: _Conn) -> None:
         while True:
