@@ -304,8 +304,8 @@ async def run_scenario(
 
 
 def _as_engine(key: str, status: OrderStatus) -> OrderStatus:
-    """The engine's name for a venue's status: Backpack reports an IOC remainder as Expired (wire-formats.md
-    B3), where the matching engine says cancelled."""
+    """The engine's name for a venue's status: Backpack reports an IOC remainder as Expired (Backpack
+    API docs, order status), where the matching engine says cancelled."""
     return OrderStatus.CANCELLED if key == BP and status is OrderStatus.EXPIRED else status
 
 

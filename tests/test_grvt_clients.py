@@ -2,7 +2,7 @@
 ``ccxt.grvt``, both synchronous (``requests``), driven from worker threads while the server runs in trio.
 
 Only their base URLs are changed: pysdk has no base-URL parameter, so its URL table function
-``pysdk.grvt_ccxt_env.get_grvt_endpoint_domains`` is replaced (wire-formats A1 "Hosts"); ccxt's
+``pysdk.grvt_ccxt_env.get_grvt_endpoint_domains`` is replaced (its host table, ``pysdk/grvt_ccxt_env.py``); ccxt's
 ``urls["api"]`` is overwritten. Everything runs on 127.0.0.1.
 """
 

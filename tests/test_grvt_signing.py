@@ -1,8 +1,8 @@
 """GRVT EIP-712 order signing: exact agreement with grvt-pysdk 0.2.1 and eth_account, verification,
 and key secrecy.
 
-References: /work/shared/docs/wire-formats.md A2.4, A3.1 (copied fixture:
-tests/fixtures/grvt/grvt_pysdk_order_payloads.json, see tests/fixtures/SOURCES.md).
+References: grvt-pysdk 0.2.1 ``pysdk/grvt_ccxt_utils.py`` (https://github.com/gravity-technologies/grvt-pysdk)
+and the generated fixture tests/fixtures/grvt/grvt_pysdk_order_payloads.json (see tests/fixtures/SOURCES.md).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from trio_hedge.protocols.grvt._signing import (
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "grvt" / "grvt_pysdk_order_payloads.json").read_text())
 
-# wire-formats.md A3.1 "Verified test vector" (from the grvt-pysdk repository's signing test).
+# The grvt-pysdk repository's own signing test vector (case 1 of the fixture reproduces it).
 VECTOR_KEY = "f7934647276a6e1fa0af3f4467b4b8ddaf45d25a7368fa1a295eef49a446819d"
 VECTOR_SIGNER = "0xE10eC9Bb1eE30Af8bE35B32B163E7458a07aD987"
 VECTOR_DIGEST = "0x03cb7ca7b353969ab2c00ff92fd472f81f59a84d28fa1aa39128176f21062982"

@@ -472,7 +472,7 @@ def test_order_request_round_trip_client_and_server() -> None:
 
 
 def test_pysdk_style_create_request_server_side() -> None:
-    # grvt-pysdk sends str(round(Decimal(x), 9)) and no state / order_id / chain_id (wire-formats A2.4)
+    # grvt-pysdk sends str(round(Decimal(x), 9)) and no state / order_id / chain_id (grvt_pysdk_order_payloads.json)
     body = {
         "order": {
             "sub_account_id": "8289849667772468",
