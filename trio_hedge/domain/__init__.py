@@ -31,6 +31,7 @@ from ._num import parse_price as parse_price
 from ._num import parse_size as parse_size
 from ._num import round_to as round_to
 from ._num import to_decimal as to_decimal
+from ._orders import TERMINAL_RANK as TERMINAL_RANK
 from ._orders import Fill as Fill
 from ._orders import Order as Order
 from ._orders import OrderRequest as OrderRequest
@@ -63,6 +64,7 @@ __all__ = [
     "PositionUpdate",
     "RawLevels",
     "SequenceGap",
+    "TERMINAL_RANK",
     "Side",
     "TimeInForce",
     "TrioHedgeError",

@@ -71,6 +71,7 @@ from trio_websocket import WebSocketConnection
 
 from ..._redact import register_secret
 from ...domain import (
+    TERMINAL_RANK,
     ZERO,
     BadValue,
     BookInvalid,
@@ -167,16 +168,6 @@ TRADE_MEMORY: Final = 50_000
 CLOSE_BUDGET_S: Final = 2.0
 """Bound on the shielded cleanup when the session closes (HTTP client close)."""
 
-_RANK: Final[Mapping[OrderStatus, int]] = {
-    OrderStatus.PENDING: 0,
-    OrderStatus.OPEN: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-    OrderStatus.FILLED: 3,
-    OrderStatus.CANCELLED: 3,
-    OrderStatus.EXPIRED: 3,
-    OrderStatus.REJECTED: 3,
-}
-_TERMINAL_RANK: Final = 3
 
 # Expiry reasons (OpenAPI ``OrderExpiryReason``, B3) that mean "refused", for an unfilled EXPIRED order answer.
 _REFUSAL_REASONS: Final[Mapping[str, type[OrderRejected]]] = {
@@ -613,7 +604,7 @@ class BackpackVenue:
             return
         for key in list(itertools.islice(self._orders, excess * 2)):
             st = self._orders[key]
-            if st.rank >= _TERMINAL_RANK or st.send == "refused":
+            if st.rank >= TERMINAL_RANK or st.send == "refused":
                 self._orders.pop(key, None)
                 excess -= 1
                 if excess <= 0:
@@ -658,10 +649,10 @@ class BackpackVenue:
         st = self._state(update.symbol, update.client_order_id)
         if update.venue_order_id and st.venue_order_id is None:
             st.venue_order_id = update.venue_order_id
-        rank = _RANK[update.status]
+        rank = update.status.rank
         filled = update.filled_size
         advanced = (
-            (rank > st.rank and not (st.rank >= _TERMINAL_RANK))
+            (rank > st.rank and not (st.rank >= TERMINAL_RANK))
             or (filled is not None and filled > st.filled)
         )
         if not advanced:
@@ -669,7 +660,7 @@ class BackpackVenue:
         st.rank = max(st.rank, rank)
         if filled is not None and filled > st.filled:
             st.filled = filled
-        if rank >= _TERMINAL_RANK:
+        if rank >= TERMINAL_RANK:
             self._release(update.client_order_id)
         return True
 
@@ -711,7 +702,7 @@ class BackpackVenue:
             live = {
                 cid
                 for (sym, cid), st in list(self._orders.items())
-                if sym == symbol and cid and st.rank < _TERMINAL_RANK and st.send in ("acked", "unknown", "none")
+                if sym == symbol and cid and st.rank < TERMINAL_RANK and st.send in ("acked", "unknown", "none")
             }
             reports = []
             for cid in sorted(live | set(open_reports)):
@@ -955,7 +946,7 @@ class BackpackVenue:
                 # restart): it exists, so it is not a refusal of it. A repeat of this call queries it.
                 st.send = "unknown"
                 raise DuplicateClientOrderId(self.name, f"order {cid}: {exc.message}", code=exc.code) from None
-            st.send, st.rank = "refused", _TERMINAL_RANK
+            st.send, st.rank = "refused", TERMINAL_RANK
             self._release(cid)
             raise
         except (RateLimited, VenueUnavailable, AuthError):
@@ -988,7 +979,7 @@ class BackpackVenue:
         st.last_report = report
         rejection = _refusal(self.name, report)
         if rejection is not None:
-            st.send, st.rank = "refused", _TERMINAL_RANK
+            st.send, st.rank = "refused", TERMINAL_RANK
             self._release(cid)
             raise rejection
         if report.status.is_terminal:

@@ -137,15 +137,6 @@ _FILL_PAGE_LIMIT: Final = 1000  # fill_history max page size (A2.8)
 _MAX_FILL_PAGES: Final = 50
 _MAX_REMEMBERED: Final = 100_000  # trade ids / order ids remembered for de-duplication
 _RPC_ID_MOD: Final = 2**32 - 1
-_STATUS_RANK: Final = {
-    OrderStatus.PENDING: 0,
-    OrderStatus.OPEN: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-    OrderStatus.FILLED: 3,
-    OrderStatus.CANCELLED: 3,
-    OrderStatus.REJECTED: 3,
-    OrderStatus.EXPIRED: 3,
-}
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -1351,7 +1342,7 @@ class GrvtVenue:
         """Emit unless it repeats or regresses the last update emitted for the order."""
         coid = update.client_order_id
         filled = update.filled_size if update.filled_size is not None else ZERO
-        key = (filled, _STATUS_RANK[update.status])
+        key = (filled, update.status.rank)
         prev = self._last_update.get(coid)
         if prev is not None and key <= prev:
             return False
