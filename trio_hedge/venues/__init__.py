@@ -1,9 +1,11 @@
 """Venues layer: the venue interface, typed venue errors, and one package per venue
 (the in-process simulator venue; GRVT and Backpack adapters). Imports only the domain."""
 
+from ._base import Capability as Capability
 from ._base import FeedState as FeedState
 from ._base import OrderReport as OrderReport
 from ._base import Venue as Venue
+from ._base import capabilities as capabilities
 from ._errors import AuthError as AuthError
 from ._errors import DuplicateClientOrderId as DuplicateClientOrderId
 from ._errors import InsufficientMargin as InsufficientMargin
@@ -20,6 +22,7 @@ from ._errors import retry_class as retry_class
 
 __all__ = [
     "AuthError",
+    "Capability",
     "DuplicateClientOrderId",
     "FeedState",
     "InsufficientMargin",
@@ -34,5 +37,6 @@ __all__ = [
     "Venue",
     "VenueError",
     "VenueUnavailable",
+    "capabilities",
     "retry_class",
 ]

@@ -87,7 +87,7 @@ from ...domain import (
     TimeInForce,
     VenueEvent,
 )
-from .._base import FeedState, OrderReport
+from .._base import Capability, FeedState, OrderReport
 from .._errors import (
     AuthError,
     DuplicateClientOrderId,
@@ -268,6 +268,10 @@ class _Resync(Exception):
 
 class BackpackVenue:
     """A session on Backpack. Create it with :func:`open_backpack_venue`; see the module docstring."""
+
+    capabilities: Final[frozenset[Capability]] = frozenset(
+        {"feed_heartbeat", "private_reconcile", "unknown_outcome", "post_only_reject_sync"}
+    )
 
     def __init__(self, settings: BackpackSettings, signer: BackpackSigner, http: httpx.AsyncClient) -> None:
         self.name = settings.name

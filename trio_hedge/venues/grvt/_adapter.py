@@ -72,7 +72,7 @@ from ...domain import (
     first_leaf,
     to_decimal,
 )
-from .._base import FeedState, OrderReport
+from .._base import Capability, FeedState, OrderReport
 from .._errors import (
     AuthError,
     DuplicateClientOrderId,
@@ -452,7 +452,11 @@ class GrvtVenue:
 
     Attributes:
         name (str): configured venue name.
+        capabilities (frozenset[Capability]): a crossing post-only order is acked, then REJECTED on the stream
+            (wire-formats A2.4), so ``post_only_reject_sync`` is not among them.
     """
+
+    capabilities: Final[frozenset[Capability]] = frozenset({"feed_heartbeat", "private_reconcile", "unknown_outcome"})
 
     def __init__(self, settings: GrvtSettings, client: httpx.AsyncClient, signer: GrvtSigner) -> None:
         self.name = settings.name

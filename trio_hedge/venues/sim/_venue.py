@@ -35,7 +35,7 @@ from ...domain import (
     VenueEvent,
 )
 from ...sim import BookDeltaMsg, BookSnapshotMsg, SimExchange, SimUnavailable
-from .._base import FeedState, OrderReport
+from .._base import Capability, FeedState, OrderReport
 from .._errors import InvalidOrder, OrderRejected, PostOnlyWouldCross
 from .._streams import SymbolEventStreams
 
@@ -73,7 +73,13 @@ def _report(order: Order) -> OrderReport:
 
 
 class SimVenue:
-    """A venue session over the simulated exchange. Create it with :func:`open_sim_venue`."""
+    """A venue session over the simulated exchange. Create it with :func:`open_sim_venue`.
+
+    Capabilities: only ``post_only_reject_sync``. In process there is no connection to go silent (no
+    heartbeat), no private stream to drop and no answer to lose.
+    """
+
+    capabilities: frozenset[Capability] = frozenset({"post_only_reject_sync"})
 
     def __init__(self, exchange: SimExchange, name: str, settings: SimVenueSettings) -> None:
         self.name = name
