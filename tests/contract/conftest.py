@@ -102,14 +102,14 @@ class VenueControl:
     def answers_flow(self) -> None:
         """Undo :meth:`lose_next_order_answer` for later requests."""
 
-    def blackhole_feed(self, on: bool) -> None:
+    async def blackhole_feed(self, on: bool) -> None:
         """Make the market-data connection silent (or release it)."""
         raise NotImplementedError
 
 
 @dataclass
 class _SimControl(VenueControl):
-    def blackhole_feed(self, on: bool) -> None:
+    async def blackhole_feed(self, on: bool) -> None:
         if on:
             self.exchange.blackhole_feed(self.venue)
         else:
@@ -121,13 +121,21 @@ class _BackpackControl(VenueControl):
     rest: FaultProxy | None = None
     ws: FaultProxy | None = None
 
+    async def _told_apart(self) -> FaultProxy:
+        """The WebSocket proxy, once the public connection has carried market data (until then the two
+        connections look alike)."""
+        ws = self.ws
+        assert ws is not None
+        await poll(lambda: any(c.is_websocket and not is_backpack_private(c) for c in ws.connections()))
+        return ws
+
     @asynccontextmanager
     async def private_outage(self) -> AsyncIterator[None]:
-        assert self.ws is not None
-        before = self.ws.statistics().refused
-        self.ws.refuse()
+        ws = await self._told_apart()
+        before = ws.statistics().refused
+        ws.refuse()
         try:
-            for conn in self.ws.connections(is_backpack_private):
+            for conn in ws.connections(is_backpack_private):
                 conn.reset()
             await poll(lambda: self.ws is not None and self.ws.statistics().refused > before)
             yield
@@ -142,9 +150,9 @@ class _BackpackControl(VenueControl):
         assert self.rest is not None
         self.rest.set_latency(down_s=0.0)
 
-    def blackhole_feed(self, on: bool) -> None:
-        assert self.ws is not None
-        for conn in self.ws.connections(lambda c: c.is_websocket and not is_backpack_private(c)):
+    async def blackhole_feed(self, on: bool) -> None:
+        ws = await self._told_apart()
+        for conn in ws.connections(lambda c: c.is_websocket and not is_backpack_private(c)):
             conn.blackhole(on)  # this connection only: the reconnect goes through
 
 
@@ -170,7 +178,7 @@ class _GrvtControl(VenueControl):
         assert self.trades is not None
         self.trades.drop_ws_frames(lambda f: b'"method":"v1/create_order"' in f)
 
-    def blackhole_feed(self, on: bool) -> None:
+    async def blackhole_feed(self, on: bool) -> None:
         assert self.md is not None
         self.md.blackhole(on)
 

@@ -286,22 +286,22 @@ async def test_a_blackholed_feed_invalidates_the_book_within_the_heartbeat_deadl
     book = venue.book(sym)
     if "feed_heartbeat" not in kit.caps:
         # declared fallback: no heartbeat; the feed's last message time stops, which the stale-book guard reads
-        kit.control.blackhole_feed(True)
+        await kit.control.blackhole_feed(True)
         await trio.sleep(0.6)
         assert trio.current_time() - venue.feed_state(sym).last_message_s >= 0.4
-        kit.control.blackhole_feed(False)
+        await kit.control.blackhole_feed(False)
         with trio.fail_after(WITHIN_S):
             while trio.current_time() - venue.feed_state(sym).last_message_s > 0.2:
                 await venue.wait_book_change(sym)
         return
-    kit.control.blackhole_feed(True)
+    await kit.control.blackhole_feed(True)
     deadline_s = kit.control.heartbeat_deadline_s
     # the heartbeat deadline, plus scheduling slack for a loaded machine
     with trio.fail_after(deadline_s + 0.5):
         while book.valid:
             await venue.wait_book_change(sym)
     assert not venue.feed_state(sym).connected
-    kit.control.blackhole_feed(False)
+    await kit.control.blackhole_feed(False)
     with trio.fail_after(WITHIN_S):
         while not (book.valid and venue.feed_state(sym).connected):
             await venue.wait_book_change(sym)

@@ -100,6 +100,7 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
+from .._kernel import FeedBook, ReadyLatch
 from .._streams import SymbolEventStreams
 from .._ws import Backoff, HeartbeatTimeout, heartbeat, open_ws, reconnect_forever
 from ._signing import MAX_WINDOW_MS, BackpackSigner, instruction_for
@@ -283,11 +284,8 @@ class BackpackVenue:
         self._instruments: dict[str, Instrument] = {}
         symbols = settings.symbols
         now = trio.current_time()
-        self._books = {s: OrderBook(s) for s in symbols}
+        self._feeds = {s: FeedBook(s) for s in symbols}
         self._tickers: dict[str, BookTicker] = {}
-        self._feed = {s: FeedState(False, now, -math.inf) for s in symbols}
-        self._book_lots = {s: trio.lowlevel.ParkingLot() for s in symbols}
-        self._feed_scopes: dict[str, trio.CancelScope] = {}
         self._streams = SymbolEventStreams(settings.name, symbols, settings.event_capacity)
         self._ids = ClientIdAllocator()
         self._orders: OrderedDict[tuple[str, str], _OrderState] = OrderedDict()
@@ -302,9 +300,8 @@ class BackpackVenue:
         # reconciliation requests
         self._reconcile_since_ns: int | None = None
         self._reconcile_kick = trio.Event()
-        # symbols marked failed by the watchdog: symbol -> (reason, since_s)
-        self._halted: dict[str, tuple[str, float]] = {}
-        self._unhalted = {s: trio.Event() for s in symbols}
+        # Bound of a WebSocket close handshake: a socket that missed its pong will not answer a close either.
+        self._close_ws_s = min(1.0, settings.heartbeat_timeout_s)
 
     def secrets(self) -> tuple[str, ...]:
         """The values to redact from logs (the settings' API key and secret)."""
@@ -319,7 +316,7 @@ class BackpackVenue:
         return self._instruments[symbol]
 
     def book(self, symbol: str) -> OrderBook:
-        return self._books[symbol]
+        return self._feeds[symbol].book
 
     def ticker(self, symbol: str) -> BookTicker | None:
         """The last ``bookTicker`` (best bid/ask) the public stream sent for ``symbol``, or None. It is a
@@ -327,73 +324,54 @@ class BackpackVenue:
         return self._tickers.get(symbol)
 
     def feed_state(self, symbol: str) -> FeedState:
-        halted = self._halted.get(symbol)
-        st = self._feed[symbol]
-        if halted is not None:
-            return FeedState(False, halted[1], st.last_message_s)
-        return st
+        return self._feeds[symbol].feed_state()
 
     async def wait_book_change(self, symbol: str) -> None:
-        await self._book_lots[symbol].park()
-
-    def _set_connected(self, symbol: str, connected: bool, *, message: bool = False) -> None:
-        st = self._feed[symbol]
-        now = trio.current_time()
-        since = now if st.connected != connected else st.since_s
-        self._feed[symbol] = FeedState(connected, since, now if message else st.last_message_s)
-
-    def _feed_down(self, symbol: str, reason: str) -> None:
-        halted = self._halted.get(symbol)
-        self._books[symbol].invalidate(halted[0] if halted is not None else reason)
-        self._set_connected(symbol, False)
-        self._book_lots[symbol].unpark_all()
+        await self._feeds[symbol].wait_change()
 
     async def _run_feed(self, symbol: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep ``symbol``'s book synced forever (reconnecting). ``started`` once the book is first valid."""
         backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
-        started = False
+        latch = ReadyLatch(task_status)
 
         def ready() -> None:
-            nonlocal started
             backoff.reset()
-            if not started:
-                started = True
-                task_status.started()
+            latch()
 
         await reconnect_forever(
             partial(self._feed_session, symbol, ready),
             name=f"{self.name.upper()}_{symbol}",
             backoff=backoff,
-            on_down=partial(self._feed_down, symbol),
+            on_down=self._feeds[symbol].down,
         )
 
     async def _feed_session(self, symbol: str, ready: Callable[[], None]) -> None:
-        """One public connection: subscribe, sync from a snapshot, apply deltas; returns or raises when it ends."""
+        """One public connection: subscribe, sync from a snapshot, apply deltas; returns or raises when it ends.
+        The book turns invalid the moment the connection fails (its heartbeat), not after the close handshake."""
         log = self._log.bind(tag=f"{self.name.upper()}_{symbol}")
-        with trio.CancelScope() as scope:
-            self._feed_scopes[symbol] = scope
-            while symbol in self._halted:
-                self._feed_down(symbol, self._halted[symbol][0])
-                await self._unhalted[symbol].wait()
-            async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.request_budget_s) as ws:
-                await ws.send_message(subscribe_message([depth_stream(symbol), book_ticker_stream(symbol)]))
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(
-                        partial(
-                            heartbeat,
-                            ws,
-                            interval_s=self._settings.heartbeat_interval_s,
-                            timeout_s=self._settings.heartbeat_timeout_s,
-                        )
-                    )
-                    while True:
-                        await self._sync_book(symbol, ws)
-                        ready()
-                        try:
-                            await self._pump_depth(symbol, ws)
-                        except _Resync as exc:
-                            log.warning("book invalid ({}); resyncing from a REST snapshot", exc)
-                            self._feed_down(symbol, str(exc))
+        feed = self._feeds[symbol]
+        with feed.session():
+            await feed.wait_unmarked()
+            async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.request_budget_s,
+                               disconnect_timeout_s=self._close_ws_s) as ws:  # fmt: skip
+                try:
+                    await ws.send_message(subscribe_message([depth_stream(symbol), book_ticker_stream(symbol)]))
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._heartbeat, ws)
+                        while True:
+                            await self._sync_book(symbol, ws)
+                            ready()
+                            try:
+                                await self._pump_depth(symbol, ws)
+                            except _Resync as exc:
+                                log.warning("book invalid ({}); resyncing from a REST snapshot", exc)
+                                feed.down(str(exc))
+                finally:
+                    feed.down("public connection lost")
+
+    async def _heartbeat(self, ws: WebSocketConnection) -> None:
+        s = self._settings
+        await heartbeat(ws, interval_s=s.heartbeat_interval_s, timeout_s=s.heartbeat_timeout_s)
 
     def _depth_of(self, symbol: str, raw: str | bytes) -> RawDepthDelta | None:
         """The depth delta for ``symbol`` in a public frame (levels left raw), None for other streams.
@@ -407,7 +385,8 @@ class BackpackVenue:
         """Fetch the REST snapshot while buffering the deltas that arrive, then apply both (U/u continuity).
         Tries :data:`SYNC_ATTEMPTS` times with backoff. Raises VenueUnavailable (snapshot failed, or the book did
         not resync: the caller reconnects) or a WS error."""
-        book = self._books[symbol]
+        feed = self._feeds[symbol]
+        book = feed.book
         backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
         for attempt in range(SYNC_ATTEMPTS):
             if attempt:
@@ -432,11 +411,10 @@ class BackpackVenue:
                 self._log.bind(tag=f"{self.name.upper()}_{symbol}").warning(
                     "snapshot {} does not join the buffered deltas ({}); fetching again", snapshot.last_update_id, exc
                 )
-                self._feed_down(symbol, str(exc))
+                feed.down(str(exc))
                 continue
             self._venue_ts_ns = max(self._venue_ts_ns, book.ts_ns)
-            self._set_connected(symbol, True, message=True)
-            self._book_lots[symbol].unpark_all()
+            feed.applied()
             return
         raise VenueUnavailable(self.name, f"{symbol}: book did not resync in {SYNC_ATTEMPTS} attempts", code="resync")
 
@@ -470,8 +448,8 @@ class BackpackVenue:
     async def _pump_depth(self, symbol: str, ws: WebSocketConnection) -> None:
         """Apply deltas as they come (levels parsed by the book's one-pass raw path, :func:`apply_delta_raw`).
         Raises _Resync on a gap/crossing/malformed frame or bad value, or a WS error."""
-        book = self._books[symbol]
-        lot = self._book_lots[symbol]
+        feed = self._feeds[symbol]
+        book = feed.book
         name = self.name
         tickers = self._tickers
         log = self._log
@@ -487,8 +465,7 @@ class BackpackVenue:
             if applied:
                 if book.ts_ns > self._venue_ts_ns:
                     self._venue_ts_ns = book.ts_ns
-                self._set_connected(symbol, True, message=True)
-                lot.unpark_all()
+                feed.applied()
 
     # ================================================================== private stream
     def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
@@ -772,7 +749,7 @@ class BackpackVenue:
                     f"{str(exc)[:200]}"
                 )
                 failed.append(symbol)
-                if symbol not in self._halted:
+                if not self._feeds[symbol].marked:
                     self._log.error("{} {}: {}; marking the feed down", self.name, symbol, reason)
                 self._halt(symbol, reason)
                 continue
@@ -787,20 +764,11 @@ class BackpackVenue:
         return failed
 
     def _halt(self, symbol: str, reason: str) -> None:
-        if symbol not in self._halted:
-            self._halted[symbol] = (reason, trio.current_time())
-            self._unhalted[symbol] = trio.Event()
-        self._books[symbol].invalidate(reason)
-        self._set_connected(symbol, False)
-        self._book_lots[symbol].unpark_all()
-        scope = self._feed_scopes.get(symbol)
-        if scope is not None:
-            scope.cancel()
+        self._feeds[symbol].mark_failed(reason)
 
     def _unhalt(self, symbol: str) -> None:
-        if self._halted.pop(symbol, None) is not None:
+        if self._feeds[symbol].lift_mark():
             self._log.warning("{}: resting orders confirmed cancelled; feed mark lifted", symbol)
-            self._unhalted[symbol].set()
 
     # ================================================================== REST
     def _scrub(self, text: str) -> str:
@@ -1084,10 +1052,13 @@ class BackpackVenue:
         return [r for r in parse_orders(data if data is not None else [], venue=self.name) if r.symbol == symbol]
 
     async def positions(self) -> dict[str, Position]:
-        """``GET /api/v1/position`` (B3): open positions by symbol. Raises RateLimited, VenueUnavailable,
-        BackpackProtocolError."""
+        """``GET /api/v1/position`` (B3), by symbol. Backpack lists open positions only: a configured symbol it
+        leaves out is reported flat (size 0), as the Venue interface promises. Raises RateLimited,
+        VenueUnavailable, BackpackProtocolError."""
         _, data = await self._call("GET", "/api/v1/position")
-        return parse_positions(data if data is not None else [], venue=self.name)
+        out = {s: Position(self.name, s, ZERO) for s in self._settings.symbols}
+        out.update(parse_positions(data if data is not None else [], venue=self.name))
+        return out
 
     async def fills_since(self, symbol: str, since_ns: int) -> list[Fill]:
         """``GET /wapi/v1/history/fills?symbol=&from=<ms>&fillType=User&sortDirection=Asc`` (B3), paged by
