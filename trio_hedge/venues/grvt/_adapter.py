@@ -84,6 +84,7 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
+from .._kernel import FeedBook, ReadyLatch
 from .._streams import SymbolEventStreams
 from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws, reconnect_forever
 from ._signing import GrvtSigner, SigningInstrument, build_order_payload, build_order_rpc_payload, new_nonce
@@ -472,10 +473,7 @@ class GrvtVenue:
         self._instruments: dict[str, Instrument] = {}
         self._meta: dict[str, GrvtInstrumentMeta] = {}
         self._signing: dict[str, SigningInstrument] = {}
-        now = trio.current_time()
-        self._books = {s: OrderBook(s) for s in settings.symbols}
-        self._feed = {s: FeedState(False, now, -math.inf) for s in settings.symbols}
-        self._book_lots = {s: trio.lowlevel.ParkingLot() for s in settings.symbols}
+        self._feeds = {s: FeedBook(s) for s in settings.symbols}
         self._streams = SymbolEventStreams(settings.name, settings.symbols, settings.event_capacity)
         self._ids = ClientOrderIdGenerator()
         self._rpc_ids = itertools.count(random.randrange(1, 2**20))
@@ -513,13 +511,13 @@ class GrvtVenue:
         return self._meta[symbol]
 
     def book(self, symbol: str) -> OrderBook:
-        return self._books[symbol]
+        return self._feeds[symbol].book
 
     def feed_state(self, symbol: str) -> FeedState:
-        return self._feed[symbol]
+        return self._feeds[symbol].feed_state()
 
     async def wait_book_change(self, symbol: str) -> None:
-        await self._book_lots[symbol].park()
+        await self._feeds[symbol].wait_change()
 
     def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
         return self._streams.take(symbol)
@@ -1061,37 +1059,20 @@ class GrvtVenue:
             await self._relogin(cookie)
 
     # ------------------------------------------------------------------ market-data feed
-    def _set_connected(self, symbol: str, connected: bool) -> None:
-        st = self._feed[symbol]
-        if st.connected != connected:
-            self._feed[symbol] = FeedState(connected, trio.current_time(), st.last_message_s)
-
     async def _run_feed(self, symbol: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        book = self._books[symbol]
-        lot = self._book_lots[symbol]
-        started = False
-
-        def synced() -> None:
-            nonlocal started
-            if not started:
-                started = True
-                task_status.started()
-
-        def down() -> None:
-            book.invalidate("market-data feed disconnected")
-            self._set_connected(symbol, False)
-            lot.unpark_all()
+        feed = self._feeds[symbol]
+        synced = ReadyLatch(task_status)
 
         async def session(backoff: Backoff) -> None:
             await self._feed_session(symbol, backoff, synced)
 
-        await self._reconnecting(session, what=f"{symbol} market-data feed", on_down=down)
+        await self._reconnecting(session, what=f"{symbol} market-data feed",
+                                 on_down=lambda: feed.down("market-data connection lost"))  # fmt: skip
 
     async def _feed_session(self, symbol: str, backoff: Backoff, synced: Callable[[], None]) -> None:
         """One market-data connection: subscribe ``v1.book.d`` (first message a snapshot, A4.4) and apply
         every message in this task. Returns never; raises to reconnect."""
-        book = self._books[symbol]
-        lot = self._book_lots[symbol]
+        feed = self._feeds[symbol]
         selector = book_delta_selector(symbol, rate_ms=self._s.book_delta_rate_ms)
         async with open_ws(
             self._s.market_data_ws_url,
@@ -1104,17 +1085,14 @@ class GrvtVenue:
                     await self._feed_loop(ws, symbol, selector, backoff, synced)
             finally:
                 # At once, not after the close handshake (up to a second on a blackholed socket).
-                if book.valid:
-                    book.invalidate("market-data connection lost")
-                self._set_connected(symbol, False)
-                lot.unpark_all()
+                feed.down("market-data connection lost")
 
     async def _feed_loop(
         self, ws: WebSocketConnection, symbol: str, selector: str, backoff: Backoff, synced: Callable[[], None]
     ) -> None:
         """Subscribe, then read and apply until something forces a reconnect (raises :class:`_Resync`)."""
-        book = self._books[symbol]
-        lot = self._book_lots[symbol]
+        feed = self._feeds[symbol]
+        book = feed.book
         rid = await self._subscribe(ws, None, STREAM_BOOK_DELTA, selector)
         snapshot_seq: int | None = None
         base_known = False
@@ -1138,12 +1116,8 @@ class GrvtVenue:
                 if update.is_snapshot:
                     base_known = snapshot_seq is not None
                 self._note_venue_time(update.event_time_ns)
-                now = trio.current_time()
-                st = self._feed[symbol]
-                valid = book.valid
-                self._feed[symbol] = FeedState(valid, st.since_s if st.connected == valid else now, now)
-                lot.unpark_all()
-                if valid:
+                feed.applied()
+                if book.valid:
                     backoff.reset()
                     synced()
                 continue
@@ -1155,7 +1129,7 @@ class GrvtVenue:
         try:
             return parse_ws_message(raw, venue=self.name)
         except GrvtProtocolError as exc:
-            book = self._books[symbol]
+            book = self._feeds[symbol].book
             if book.valid:
                 book.invalidate(f"malformed frame: {exc.message}")
             raise _Resync(self.name, f"{symbol}: malformed frame ({exc.message})", code="protocol") from None
