@@ -3,9 +3,16 @@ venue's own (auth, subscriptions, routes).
 
 * :mod:`._feed`: :class:`FeedBook` (book + ``FeedState`` + change notification + failure mark) and
   :class:`ReadyLatch`.
+* :mod:`._dedupe`: :class:`EventGate` (each fill once by trade id; order updates by status rank and filled size;
+  positions when changed).
+* :mod:`._reconcile`: :class:`Reconciler`, the one reconciliation-after-reconnect loop (statuses, then fills,
+  then positions) with the one retry policy.
 """
 
+from ._dedupe import EventGate as EventGate
 from ._feed import FeedBook as FeedBook
 from ._feed import ReadyLatch as ReadyLatch
+from ._reconcile import Reconciler as Reconciler
+from ._reconcile import update_from_report as update_from_report
 
-__all__ = ["FeedBook", "ReadyLatch"]
+__all__ = ["EventGate", "FeedBook", "ReadyLatch", "Reconciler", "update_from_report"]

@@ -60,7 +60,6 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Final
 
@@ -71,7 +70,6 @@ from trio_websocket import WebSocketConnection
 
 from ..._redact import register_secret
 from ...domain import (
-    TERMINAL_RANK,
     ZERO,
     BadValue,
     BookInvalid,
@@ -81,7 +79,6 @@ from ...domain import (
     OrderRequest,
     OrderStatus,
     OrderType,
-    OrderUpdate,
     Position,
     PositionUpdate,
     TimeInForce,
@@ -100,7 +97,7 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
-from .._kernel import FeedBook, ReadyLatch
+from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler
 from .._streams import SymbolEventStreams
 from .._ws import Backoff, HeartbeatTimeout, heartbeat, open_ws, reconnect_forever
 from ._signing import MAX_WINDOW_MS, BackpackSigner, instruction_for
@@ -162,9 +159,6 @@ SYNC_ATTEMPTS: Final = 5
 
 ORDER_MEMORY: Final = 20_000
 """Order records kept for idempotent ``place`` and deduplication (oldest terminal ones forgotten first)."""
-
-TRADE_MEMORY: Final = 50_000
-"""Trade ids remembered per symbol for fill deduplication."""
 
 CLOSE_BUDGET_S: Final = 2.0
 """Bound on the shielded cleanup when the session closes (HTTP client close)."""
@@ -258,8 +252,6 @@ class _OrderState:
     request: OrderRequest | None = None
     venue_order_id: str | None = None
     send: str = "none"  # none | sending | acked | unknown | refused
-    rank: int = -1  # highest status rank emitted on the event channel (-1: nothing emitted)
-    filled: Decimal = ZERO  # highest cumulative filled size emitted
     last_report: OrderReport | None = None
 
 
@@ -289,17 +281,18 @@ class BackpackVenue:
         self._streams = SymbolEventStreams(settings.name, symbols, settings.event_capacity)
         self._ids = ClientIdAllocator()
         self._orders: OrderedDict[tuple[str, str], _OrderState] = OrderedDict()
-        self._trades: dict[str, OrderedDict[str, None]] = {s: OrderedDict() for s in symbols}
-        self._positions: dict[str, Decimal] = {}  # last position size emitted per symbol
+        self._gate = EventGate(self._streams, on_terminal=lambda _symbol, cid: self._release(cid))
         self._venue_ts_ns = 0  # latest venue timestamp seen (private events, depth), ns
         # private stream health
         self._private_connected = False
         self._private_last_alive_s = now
         self._alive = trio.Event()
         self._blind = False
-        # reconciliation requests
-        self._reconcile_since_ns: int | None = None
-        self._reconcile_kick = trio.Event()
+        self._reconciler = Reconciler(
+            self, self._gate, symbols, live=self._live, ours=lambda _cid: True,
+            venue_time_ns=lambda: self._venue_ts_ns,
+            backoff=Backoff(settings.reconnect_min_s, settings.reconnect_max_s), log=self._log,
+        )  # fmt: skip
         # Bound of a WebSocket close handshake: a socket that missed its pong will not answer a close either.
         self._close_ws_s = min(1.0, settings.heartbeat_timeout_s)
 
@@ -496,9 +489,7 @@ class BackpackVenue:
                               trio.current_time() - self._private_last_alive_s)
 
     def _request_reconcile(self) -> None:
-        mark = max(0, self._venue_ts_ns - RECONCILE_MARGIN_NS) if self._venue_ts_ns else 0
-        self._reconcile_since_ns = mark if self._reconcile_since_ns is None else min(self._reconcile_since_ns, mark)
-        self._reconcile_kick.set()
+        self._reconciler.request(self._venue_ts_ns - RECONCILE_MARGIN_NS if self._venue_ts_ns else 0)
 
     async def _private_session(self, ready: Callable[[], None]) -> None:
         async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.request_budget_s) as ws:
@@ -514,7 +505,7 @@ class BackpackVenue:
             self._stamp_alive()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._private_heartbeat, ws)
-                nursery.start_soon(self._reconcile_loop)
+                nursery.start_soon(self._reconciler.run)
                 ready()
                 while True:
                     raw = await ws.get_message()
@@ -567,9 +558,6 @@ class BackpackVenue:
         for event in events:
             await self._deliver(event)
 
-    async def _emit(self, symbol: str, event: VenueEvent) -> None:
-        await self._streams.send(symbol, event)
-
     def _state(self, symbol: str, client_order_id: str) -> _OrderState:
         key = (symbol, client_order_id)
         st = self._orders.get(key)
@@ -585,65 +573,27 @@ class BackpackVenue:
             return
         for key in list(itertools.islice(self._orders, excess * 2)):
             st = self._orders[key]
-            if st.rank >= TERMINAL_RANK or st.send == "refused":
+            if self._gate.is_terminal(*key) or st.send == "refused":
                 self._orders.pop(key, None)
                 excess -= 1
                 if excess <= 0:
                     return
 
-    def _note_trade(self, symbol: str, trade_id: str) -> bool:
-        """Mark ``trade_id`` emitted; False if it already was."""
-        seen = self._trades[symbol]
-        if trade_id in seen:
-            return False
-        seen[trade_id] = None
-        if len(seen) > TRADE_MEMORY:
-            seen.popitem(last=False)
-        return True
-
     async def _deliver(self, event: VenueEvent) -> None:
-        """Route one event to its symbol's channel, deduplicated (see the module docstring)."""
-        if isinstance(event, PositionUpdate):
-            if event.ts_ns > self._venue_ts_ns:
-                self._venue_ts_ns = event.ts_ns
-            self._positions[event.position.symbol] = event.position.size
-            await self._emit(event.position.symbol, event)
-            return
-        symbol = event.symbol
+        """Route one stream event to its symbol's channel through the kernel's event gate (each fill once,
+        order updates only when they advance, positions only when they changed)."""
         if event.ts_ns > self._venue_ts_ns:
             self._venue_ts_ns = event.ts_ns
-        if symbol not in self._streams:
-            return
-        if isinstance(event, Fill):
-            if not self._note_trade(symbol, event.trade_id):
-                return
-            await self._emit(symbol, event)
-            return
-        if not self._advance(event):
-            return
-        await self._emit(symbol, event)
-
-    def _advance(self, update: OrderUpdate) -> bool:
-        """Record ``update`` as emitted if it tells the consumer something new about the order."""
-        if not update.client_order_id:
-            return True  # not one of ours (no clientId): pass it through
-        st = self._state(update.symbol, update.client_order_id)
-        if update.venue_order_id and st.venue_order_id is None:
-            st.venue_order_id = update.venue_order_id
-        rank = update.status.rank
-        filled = update.filled_size
-        advanced = (
-            (rank > st.rank and not (st.rank >= TERMINAL_RANK))
-            or (filled is not None and filled > st.filled)
-        )
-        if not advanced:
-            return False
-        st.rank = max(st.rank, rank)
-        if filled is not None and filled > st.filled:
-            st.filled = filled
-        if rank >= TERMINAL_RANK:
-            self._release(update.client_order_id)
-        return True
+        if isinstance(event, PositionUpdate):
+            await self._gate.position(event)
+        elif isinstance(event, Fill):
+            await self._gate.fill(event)
+        else:
+            if event.client_order_id and event.venue_order_id:
+                st = self._state(event.symbol, event.client_order_id)
+                if st.venue_order_id is None:
+                    st.venue_order_id = event.venue_order_id
+            await self._gate.update(event)
 
     def _release(self, client_order_id: str) -> None:
         try:
@@ -651,65 +601,11 @@ class BackpackVenue:
         except BadValue:
             pass
 
-    # ------------------------------------------------------------------ reconciliation
-    async def _reconcile_loop(self) -> None:
-        """Run a reconciliation whenever one is requested (after a reconnect, after a malformed frame)."""
-        backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
-        while True:
-            await self._reconcile_kick.wait()
-            self._reconcile_kick = trio.Event()
-            since_ns = self._reconcile_since_ns or 0
-            while True:
-                try:
-                    await self._reconcile(since_ns)
-                    break
-                except (VenueError, BadValue) as exc:
-                    delay = exc.retry_after_s if isinstance(exc, RateLimited) and exc.retry_after_s else None
-                    delay = delay or backoff.next_delay_s()
-                    self._log.warning("reconciliation failed ({}); retrying in {:.2f}s", str(exc)[:200], delay)
-                    await trio.sleep(delay)
-            backoff.reset()
-            if not self._reconcile_kick.is_set():
-                self._reconcile_since_ns = None
-
-    async def _reconcile(self, since_ns: int) -> None:
-        """Emit what the private stream may have missed since ``since_ns`` (venue clock), per symbol: the state
-        of every order we hold live (queried first), then the fills not yet emitted (queried after, so every
-        fill an order report counts is among them), emitted fills first; then the position if it changed.
-        Raises VenueError or BadValue (the caller retries)."""
-        emitted_fills = emitted_updates = 0
-        for symbol in self._settings.symbols:
-            open_reports = {r.client_order_id: r for r in await self.open_orders(symbol) if r.client_order_id}
-            live = {
-                cid
-                for (sym, cid), st in list(self._orders.items())
-                if sym == symbol and cid and st.rank < TERMINAL_RANK and st.send in ("acked", "unknown", "none")
-            }
-            reports = []
-            for cid in sorted(live | set(open_reports)):
-                report = open_reports.get(cid)
-                if report is None:
-                    report = await self.order_status(symbol, cid)
-                if report is not None:
-                    reports.append(report)
-            for fill in await self.fills_since(symbol, since_ns):
-                if self._note_trade(symbol, fill.trade_id):
-                    emitted_fills += 1
-                    await self._emit(symbol, fill)
-            for report in reports:
-                update = _update_from_report(self.name, report, self._venue_ts_ns)
-                if self._advance(update):
-                    emitted_updates += 1
-                    await self._emit(symbol, update)
-        positions = await self.positions()
-        for symbol in self._settings.symbols:
-            position = positions.get(symbol) or Position(self.name, symbol, ZERO)
-            if self._positions.get(symbol) != position.size:
-                await self._deliver(PositionUpdate(position, self._venue_ts_ns))
-        self._log.info(
-            "reconciled since venue time {} ns: {} missed fill(s), {} order update(s) emitted",
-            since_ns, emitted_fills, emitted_updates,
-        )
+    def _live(self, symbol: str) -> list[str]:
+        """Client order ids this session holds live in ``symbol`` (their statuses are reconciled)."""
+        return [cid for (sym, cid), st in list(self._orders.items())
+                if sym == symbol and cid and st.send in ("acked", "unknown", "none")
+                and not self._gate.is_terminal(sym, cid)]  # fmt: skip
 
     # ------------------------------------------------------------------ watchdog (no cancel-on-disconnect)
     async def _run_watchdog(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -909,6 +805,7 @@ class BackpackVenue:
         self._orders[key] = st
         self._orders.move_to_end(key)
         self._forget_old_orders()
+        self._gate.begin(request.symbol, cid)
         self._ids.reserve(cid)
         try:
             _, data = await self._call("POST", "/api/v1/order", body=body, write=True)
@@ -918,7 +815,8 @@ class BackpackVenue:
                 # restart): it exists, so it is not a refusal of it. A repeat of this call queries it.
                 st.send = "unknown"
                 raise DuplicateClientOrderId(self.name, f"order {cid}: {exc.message}", code=exc.code) from None
-            st.send, st.rank = "refused", TERMINAL_RANK
+            st.send = "refused"
+            self._gate.close(request.symbol, cid)
             self._release(cid)
             raise
         except (RateLimited, VenueUnavailable, AuthError):
@@ -951,7 +849,8 @@ class BackpackVenue:
         st.last_report = report
         rejection = _refusal(self.name, report)
         if rejection is not None:
-            st.send, st.rank = "refused", TERMINAL_RANK
+            st.send = "refused"
+            self._gate.close(request.symbol, cid)
             self._release(cid)
             raise rejection
         if report.status.is_terminal:
@@ -1150,19 +1049,6 @@ def _refusal(venue: str, report: OrderReport) -> OrderRejected | None:
             return cls(venue, f"order {report.client_order_id or report.venue_order_id} expired: {report.reason}",
                        code=report.reason)
     return None
-
-
-def _update_from_report(venue: str, report: OrderReport, ts_ns: int) -> OrderUpdate:
-    return OrderUpdate(
-        venue=venue,
-        symbol=report.symbol,
-        client_order_id=report.client_order_id,
-        status=report.status,
-        venue_order_id=report.venue_order_id,
-        filled_size=report.filled_size,
-        reason=report.reason,
-        ts_ns=ts_ns,
-    )
 
 
 @asynccontextmanager

@@ -67,7 +67,6 @@ from ...domain import (
     OrderStatus,
     OrderUpdate,
     Position,
-    PositionUpdate,
     VenueEvent,
     first_leaf,
     to_decimal,
@@ -84,7 +83,7 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
-from .._kernel import FeedBook, ReadyLatch
+from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler
 from .._streams import SymbolEventStreams
 from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws, reconnect_forever
 from ._signing import GrvtSigner, SigningInstrument, build_order_payload, build_order_rpc_payload, new_nonce
@@ -424,18 +423,6 @@ class _RpcConn:
         self.slots.clear()
 
 
-def _report_update(report: OrderReport, venue: str) -> OrderUpdate:
-    return OrderUpdate(
-        venue=venue,
-        symbol=report.symbol,
-        client_order_id=report.client_order_id,
-        status=report.status,
-        venue_order_id=report.venue_order_id,
-        filled_size=report.filled_size,
-        reason=report.reason,
-    )
-
-
 def _retry_after_s(response: httpx.Response) -> float | None:
     raw = response.headers.get("retry-after")
     if raw is None:
@@ -482,13 +469,14 @@ class GrvtVenue:
         # instrument), and the subset not yet known terminal (reconciled after a private-stream drop).
         self._order_symbols: OrderedDict[str, str] = OrderedDict()
         self._live: dict[str, str] = {}
-        self._emitted_trades: OrderedDict[str, None] = OrderedDict()
-        self._last_update: dict[str, tuple[Decimal, int]] = {}
-        self._last_position: dict[str, tuple[Decimal, Decimal | None]] = {}
+        self._gate = EventGate(self._streams, on_terminal=lambda _symbol, coid: self._live.pop(coid, None))
+        self._reconciler = Reconciler(
+            self, self._gate, settings.symbols, live=lambda sym: [c for c, s in self._live.items() if s == sym],
+            ours=self._order_symbols.__contains__, venue_time_ns=lambda: self._venue_clock_ns,
+            backoff=Backoff(settings.backoff_min_s, settings.backoff_max_s), log=self._log,
+        )  # fmt: skip
         self._private_seq: dict[tuple[str, str], int] = {}
         self._venue_clock_ns = 0  # latest venue timestamp seen (books, fills, orders)
-        self._private_down_ns = 0  # venue time when the private stream was last known healthy before a drop
-        self._reconcile_tx: trio.MemorySendChannel[None] | None = None
         # Bound of a WebSocket close handshake: a socket that missed its pong will not answer a close either.
         self._close_ws_s = min(1.0, settings.heartbeat_timeout_s)
 
@@ -798,7 +786,6 @@ class GrvtVenue:
         while len(self._order_symbols) > _MAX_REMEMBERED:
             old, _ = self._order_symbols.popitem(last=False)
             self._live.pop(old, None)
-            self._last_update.pop(old, None)
 
     def _forget_order(self, coid: str) -> None:
         """The venue definitively did not create this order (a synchronous refusal, nothing sent)."""
@@ -1157,14 +1144,14 @@ class GrvtVenue:
                 conn.fail_all()
             if was_up:
                 was_up = False
-                self._private_down_ns = self._venue_clock_ns
+                self._request_reconcile()  # runs once the stream is subscribed again
 
         async def session(backoff: Backoff) -> None:
-            await self._private_session(backoff, ready, reconcile=started)
+            await self._private_session(backoff, ready)
 
         await self._reconnecting(session, what="private stream", on_down=down)
 
-    async def _private_session(self, backoff: Backoff, ready: Callable[[], None], *, reconcile: bool) -> None:
+    async def _private_session(self, backoff: Backoff, ready: Callable[[], None]) -> None:
         await self._ensure_fresh_cookie()
         headers = list(self._auth_headers().items())
         try:
@@ -1175,7 +1162,6 @@ class GrvtVenue:
                 disconnect_timeout_s=self._close_ws_s,
             ) as ws:
                 conn = _RpcConn(ws)
-                request_tx, request_rx = trio.open_memory_channel[None](1)
                 try:
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._heartbeat, ws)
@@ -1185,15 +1171,11 @@ class GrvtVenue:
                         for stream in PRIVATE_STREAMS:
                             await self._subscribe(ws, conn, stream, selector)
                         self._conn = conn
-                        self._reconcile_tx = request_tx
-                        nursery.start_soon(self._reconcile_worker, request_rx)
-                        if reconcile:
-                            request_tx.send_nowait(None)
+                        nursery.start_soon(self._reconciler.run)
                         backoff.reset()
                         ready()
                         self._log.info("private stream subscribed")
                 finally:
-                    self._reconcile_tx = None
                     if self._conn is conn:
                         self._conn = None
                     conn.fail_all()
@@ -1237,7 +1219,7 @@ class GrvtVenue:
                 if symbol is None:
                     return  # not an order of this session; v1.order carries it with its instrument
                 self._note_venue_time(ev.state.update_time_ns)
-                await self._emit_update(ev.to_update(symbol=symbol, venue=self.name))
+                await self._gate.update(ev.to_update(symbol=symbol, venue=self.name))
                 return
             if msg.stream not in (STREAM_ORDER, STREAM_FILL, STREAM_POSITION):
                 return
@@ -1248,96 +1230,19 @@ class GrvtVenue:
             return
         if isinstance(event, Fill):
             self._note_venue_time(event.ts_ns)
-            await self._emit_fill(event)
+            await self._gate.fill(event)
         elif isinstance(event, OrderUpdate):
             self._note_venue_time(event.ts_ns)
-            await self._emit_update(event)
+            await self._gate.update(event)
         else:
             self._note_venue_time(event.ts_ns)
-            await self._emit_position(event)
+            await self._gate.position(event)
 
-    def _request_reconcile(self) -> None:
-        tx = self._reconcile_tx
-        if tx is not None:
-            try:
-                tx.send_nowait(None)
-            except trio.WouldBlock:
-                pass  # one is already pending
-
-    async def _reconcile_worker(self, requests: trio.MemoryReceiveChannel[None]) -> None:
-        backoff = Backoff(self._s.backoff_min_s, self._s.backoff_max_s)
-        async for _ in requests:
-            while True:
-                try:
-                    await self._reconcile()
-                    backoff.reset()
-                    break
-                except VenueError as exc:
-                    delay = backoff.next_delay_s()
-                    self._log.warning("reconciliation failed ({}); retrying in {:.2f}s", exc, delay)
-                    await trio.sleep(delay)
-
-    async def _reconcile(self) -> None:
-        """Catch up on what the private stream may have missed (after a reconnect or a gap): fills of this
-        session's orders since the drop (venue time minus ``reconcile_margin_s``), the state of every
-        order not known terminal, open orders, positions. Events already emitted are not emitted again
-        (fills by trade id; order updates unless they advance; positions unless they changed)."""
-        since = max(0, self._private_down_ns - int(self._s.reconcile_margin_s * 1e9)) if self._private_down_ns else 0
-        n_fills = n_updates = 0
-        for symbol in self._s.symbols:
-            for f in await self.fills_since(symbol, since):
-                if f.client_order_id in self._order_symbols and await self._emit_fill(f):
-                    n_fills += 1
-        for coid, symbol in list(self._live.items()):
-            report = await self.order_status(symbol, coid)
-            if report is not None and await self._emit_update(_report_update(report, self.name)):
-                n_updates += 1
-        for symbol in self._s.symbols:
-            for report in await self.open_orders(symbol):
-                if report.client_order_id in self._order_symbols and await self._emit_update(
-                    _report_update(report, self.name)
-                ):
-                    n_updates += 1
-        positions = await self.positions()
-        for symbol in self._s.symbols:
-            await self._emit_position(PositionUpdate(positions[symbol], self._venue_clock_ns))
-        self._log.info("reconciled since {}: {} missed fills, {} order updates", since, n_fills, n_updates)
-
-    # ------------------------------------------------------------------ event routing
-    async def _emit(self, symbol: str, event: VenueEvent) -> None:
-        await self._streams.send(symbol, event)
-
-    async def _emit_fill(self, fill: Fill) -> bool:
-        if fill.trade_id in self._emitted_trades:
-            return False
-        self._emitted_trades[fill.trade_id] = None
-        while len(self._emitted_trades) > _MAX_REMEMBERED:
-            self._emitted_trades.popitem(last=False)
-        await self._emit(fill.symbol, fill)
-        return True
-
-    async def _emit_update(self, update: OrderUpdate) -> bool:
-        """Emit unless it repeats or regresses the last update emitted for the order."""
-        coid = update.client_order_id
-        filled = update.filled_size if update.filled_size is not None else ZERO
-        key = (filled, update.status.rank)
-        prev = self._last_update.get(coid)
-        if prev is not None and key <= prev:
-            return False
-        self._last_update[coid] = key
-        if update.status.is_terminal:
-            self._live.pop(coid, None)
-        await self._emit(update.symbol, update)
-        return True
-
-    async def _emit_position(self, update: PositionUpdate) -> bool:
-        p = update.position
-        key = (p.size, p.entry_price)
-        if self._last_position.get(p.symbol) == key:
-            return False
-        self._last_position[p.symbol] = key
-        await self._emit(p.symbol, update)
-        return True
+    def _request_reconcile(self, since_ns: int | None = None) -> None:
+        """Reconcile everything since ``since_ns`` (default: the latest venue time seen), less
+        ``reconcile_margin_s``, once the private stream is subscribed."""
+        mark = self._venue_clock_ns if since_ns is None else since_ns
+        self._reconciler.request(mark - int(self._s.reconcile_margin_s * 1e9) if mark else 0)
 
     # ------------------------------------------------------------------ close
     async def _close(self) -> None:
