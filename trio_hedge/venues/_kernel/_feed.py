@@ -17,6 +17,7 @@ import trio
 
 from ...domain import OrderBook
 from .._base import FeedState
+from .._errors import VenueUnavailable
 
 
 class FeedBook:
@@ -125,3 +126,9 @@ class ReadyLatch:
         if not self.done:
             self.done = True
             self._task_status.started()
+
+
+class Resync(VenueUnavailable):
+    """The local book cannot be trusted (a sequence gap, a crossed book, a malformed frame, no snapshot in time):
+    resync it (a venue with REST snapshots fetches one on the same connection; one whose snapshot comes with the
+    subscription reconnects)."""

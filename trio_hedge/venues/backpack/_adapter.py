@@ -97,9 +97,9 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
-from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler
+from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler, Resync, retry_after_s
 from .._streams import SymbolEventStreams
-from .._ws import Backoff, HeartbeatTimeout, heartbeat, open_ws, reconnect_forever
+from .._ws import Backoff, heartbeat, open_ws, reconnect_forever
 from ._signing import MAX_WINDOW_MS, BackpackSigner, instruction_for
 from ._wire import (
     BackpackProtocolError,
@@ -255,10 +255,6 @@ class _OrderState:
     last_report: OrderReport | None = None
 
 
-class _Resync(Exception):
-    """Internal: the local book cannot be trusted; fetch a fresh snapshot on the same connection."""
-
-
 class BackpackVenue:
     """A session on Backpack. Create it with :func:`open_backpack_venue`; see the module docstring."""
 
@@ -356,21 +352,21 @@ class BackpackVenue:
                             ready()
                             try:
                                 await self._pump_depth(symbol, ws)
-                            except _Resync as exc:
-                                log.warning("book invalid ({}); resyncing from a REST snapshot", exc)
-                                feed.down(str(exc))
+                            except Resync as exc:
+                                log.warning("book invalid ({}); resyncing from a REST snapshot", exc.message)
+                                feed.down(exc.message)
                 finally:
                     feed.down("public connection lost")
 
     async def _heartbeat(self, ws: WebSocketConnection) -> None:
         s = self._settings
-        await heartbeat(ws, interval_s=s.heartbeat_interval_s, timeout_s=s.heartbeat_timeout_s)
+        await heartbeat(ws, interval_s=s.heartbeat_interval_s, timeout_s=s.heartbeat_timeout_s, venue=self.name)
 
     def _depth_of(self, symbol: str, raw: str | bytes) -> RawDepthDelta | None:
         """The depth delta for ``symbol`` in a public frame (levels left raw), None for other streams.
 
         Raises:
-            _Resync: malformed frame. VenueUnavailable: an error frame (subscription refused).
+            Resync: malformed frame. VenueUnavailable: an error frame (subscription refused).
         """
         return _depth_of(self.name, symbol, raw, self._tickers, self._log)
 
@@ -420,8 +416,8 @@ class BackpackVenue:
             raw = await ws.get_message()
             try:
                 delta = self._depth_of(symbol, raw)
-            except _Resync as exc:
-                corrupt.append(str(exc))
+            except Resync as exc:
+                corrupt.append(exc.message)
                 continue
             if delta is not None:
                 buffered.append(delta)
@@ -440,7 +436,7 @@ class BackpackVenue:
 
     async def _pump_depth(self, symbol: str, ws: WebSocketConnection) -> None:
         """Apply deltas as they come (levels parsed by the book's one-pass raw path, :func:`apply_delta_raw`).
-        Raises _Resync on a gap/crossing/malformed frame or bad value, or a WS error."""
+        Raises Resync on a gap/crossing/malformed frame or bad value, or a WS error."""
         feed = self._feeds[symbol]
         book = feed.book
         name = self.name
@@ -454,7 +450,7 @@ class BackpackVenue:
             try:
                 applied = apply_delta_raw(book, delta, venue=name)
             except BookInvalid as exc:
-                raise _Resync(str(exc)) from None
+                raise Resync(name, str(exc), code="resync") from None
             if applied:
                 if book.ts_ns > self._venue_ts_ns:
                     self._venue_ts_ns = book.ts_ns
@@ -513,16 +509,10 @@ class BackpackVenue:
                     await self._on_private_frame(raw)
 
     async def _private_heartbeat(self, ws: WebSocketConnection) -> None:
-        """:func:`~trio_hedge.venues._ws.heartbeat` that also stamps every pong as a sign of life."""
-        while True:
-            await trio.sleep(self._settings.heartbeat_interval_s)
-            with trio.move_on_after(self._settings.heartbeat_timeout_s) as scope:
-                await ws.ping()
-            if scope.cancelled_caught:
-                raise HeartbeatTimeout(
-                    self.name, f"no pong within {self._settings.heartbeat_timeout_s}s", code="heartbeat"
-                )
-            self._stamp_alive()
+        """The heartbeat, with every pong stamped as a sign of life (the watchdog's clock)."""
+        s = self._settings
+        await heartbeat(ws, interval_s=s.heartbeat_interval_s, timeout_s=s.heartbeat_timeout_s, venue=self.name,
+                        on_pong=self._stamp_alive)  # fmt: skip
 
     def _stamp_alive(self) -> None:
         """The private stream showed life (subscribed, a frame, a pong): the watchdog's clock restarts."""
@@ -736,7 +726,7 @@ class BackpackVenue:
                 raise
         body_text = self._scrub(raw[:2000].decode("utf-8", "replace"))
         err = error_from_response(
-            status, body_text, venue=self.name, retry_after_s=_retry_after_s(response.headers.get("Retry-After"))
+            status, body_text, venue=self.name, retry_after_s=retry_after_s(response.headers.get("Retry-After"))
         )
         if isinstance(err, UnknownOutcome) and not write:
             err = VenueUnavailable(self.name, f"{what}: {err.message}", code=err.code)
@@ -998,12 +988,12 @@ def _depth_of(
     are checked (as the decoded path did: a malformed frame is a malformed frame).
 
     Raises:
-        _Resync: a malformed frame or depth message. VenueUnavailable: an error frame (subscription refused).
+        Resync: a malformed frame or depth message. VenueUnavailable: an error frame (subscription refused).
     """
     try:
         frame = parse_ws_frame(raw, venue=venue)
     except BackpackProtocolError as exc:
-        raise _Resync(f"malformed frame: {exc.message[:200]}") from None
+        raise Resync(venue, f"malformed frame: {exc.message[:200]}", code="protocol") from None
     if isinstance(frame, WsError):
         raise VenueUnavailable(venue, f"public stream error {frame.code}: {frame.message[:200]}", code="ws_error")
     kind = frame.kind
@@ -1024,18 +1014,8 @@ def _depth_of(
             check_depth_levels(delta, venue=venue)
             return None
     except (BackpackProtocolError, BadValue) as exc:
-        raise _Resync(f"malformed depth message: {str(exc)[:200]}") from None
+        raise Resync(venue, f"malformed depth message: {str(exc)[:200]}", code="protocol") from None
     return delta
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _refusal(venue: str, report: OrderReport) -> OrderRejected | None:

@@ -83,7 +83,7 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
-from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler
+from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler, Resync, retry_after_s
 from .._streams import SymbolEventStreams
 from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws, reconnect_forever
 from ._signing import GrvtSigner, SigningInstrument, build_order_payload, build_order_rpc_payload, new_nonce
@@ -339,10 +339,6 @@ def parse_account_summary(result: Any, *, venue: str = "grvt") -> GrvtAccountSum
 _CONN_ERRORS: Final[tuple[type[BaseException], ...]] = (*WS_ERRORS, VenueUnavailable, RateLimited, trio.TooSlowError)
 
 
-class _Resync(VenueUnavailable):
-    """A feed must reconnect: sequence gap, invalid book, malformed frame, no snapshot in time."""
-
-
 def _apply_book_feed(
     venue: str,
     symbol: str,
@@ -361,7 +357,7 @@ def _apply_book_feed(
         GrvtRawBookUpdate: the message (applied, or dropped as a duplicate).
 
     Raises:
-        _Resync: a malformed payload, a book for another instrument, a bad value, a sequence gap or a crossed
+        Resync: a malformed payload, a book for another instrument, a bad value, a sequence gap or a crossed
             book; the book is invalid.
     """
     try:
@@ -372,7 +368,7 @@ def _apply_book_feed(
     except (BookInvalid, GrvtProtocolError) as exc:
         if book.valid:
             book.invalidate(str(exc))
-        raise _Resync(venue, f"{symbol}: {exc}; resubscribing", code="resync") from None
+        raise Resync(venue, f"{symbol}: {exc}; resubscribing", code="resync") from None
     return update
 
 
@@ -421,17 +417,6 @@ class _RpcConn:
         for slot in self.slots.values():
             slot.event.set()  # response stays None: "connection lost"
         self.slots.clear()
-
-
-def _retry_after_s(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and 0 <= value <= 300 else None
 
 
 # ---------------------------------------------------------------------------------------------- the venue
@@ -637,7 +622,7 @@ class GrvtVenue:
                     raise VenueUnavailable(self.name, f"{route}: {type(exc).__name__}", code="transport") from None
                 await trio.sleep(backoff.next_delay_s())
                 continue
-            retry_after = _retry_after_s(resp)
+            retry_after = retry_after_s(resp.headers.get("retry-after"))
             try:
                 return parse_rest_page(resp.content, http_status=resp.status_code, venue=self.name,
                                        retry_after_s=retry_after)  # fmt: skip
@@ -1077,7 +1062,7 @@ class GrvtVenue:
     async def _feed_loop(
         self, ws: WebSocketConnection, symbol: str, selector: str, backoff: Backoff, synced: Callable[[], None]
     ) -> None:
-        """Subscribe, then read and apply until something forces a reconnect (raises :class:`_Resync`)."""
+        """Subscribe, then read and apply until something forces a reconnect (raises :class:`Resync`)."""
         feed = self._feeds[symbol]
         book = feed.book
         rid = await self._subscribe(ws, None, STREAM_BOOK_DELTA, selector)
@@ -1108,7 +1093,7 @@ class GrvtVenue:
                     backoff.reset()
                     synced()
                 continue
-            raise _Resync(
+            raise Resync(
                 self.name, f"{symbol}: no book snapshot within {self._s.snapshot_timeout_s}s", code="snapshot"
             )
 
@@ -1119,10 +1104,11 @@ class GrvtVenue:
             book = self._feeds[symbol].book
             if book.valid:
                 book.invalidate(f"malformed frame: {exc.message}")
-            raise _Resync(self.name, f"{symbol}: malformed frame ({exc.message})", code="protocol") from None
+            raise Resync(self.name, f"{symbol}: malformed frame ({exc.message})", code="protocol") from None
 
     async def _heartbeat(self, ws: WebSocketConnection) -> None:
-        await heartbeat(ws, interval_s=self._s.heartbeat_interval_s, timeout_s=self._s.heartbeat_timeout_s)
+        s = self._s
+        await heartbeat(ws, interval_s=s.heartbeat_interval_s, timeout_s=s.heartbeat_timeout_s, venue=self.name)
 
     # ------------------------------------------------------------------ private stream
     async def _run_private(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
