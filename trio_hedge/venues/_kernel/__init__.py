@@ -7,7 +7,8 @@ venue's own (auth, subscriptions, routes).
   positions when changed).
 * :mod:`._reconcile`: :class:`Reconciler`, the one reconciliation-after-reconnect loop (statuses, then fills,
   then positions) with the one retry policy.
-* :mod:`._rest`: ``Retry-After`` parsing.
+* :mod:`._rest`: :class:`RestCaller`, the one REST call helper with read/write semantics (a write that may have
+  reached the venue is an ``UnknownOutcome``; a read is retried), and ``Retry-After`` parsing.
 """
 
 from ._dedupe import EventGate as EventGate
@@ -16,6 +17,16 @@ from ._feed import ReadyLatch as ReadyLatch
 from ._feed import Resync as Resync
 from ._reconcile import Reconciler as Reconciler
 from ._reconcile import update_from_report as update_from_report
+from ._rest import RestCaller as RestCaller
 from ._rest import retry_after_s as retry_after_s
 
-__all__ = ["EventGate", "FeedBook", "ReadyLatch", "Reconciler", "Resync", "retry_after_s", "update_from_report"]
+__all__ = [
+    "EventGate",
+    "FeedBook",
+    "ReadyLatch",
+    "Reconciler",
+    "RestCaller",
+    "Resync",
+    "retry_after_s",
+    "update_from_report",
+]

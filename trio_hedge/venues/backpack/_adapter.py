@@ -97,7 +97,7 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
-from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler, Resync, retry_after_s
+from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler, RestCaller, Resync, retry_after_s
 from .._streams import SymbolEventStreams
 from .._ws import Backoff, heartbeat, open_ws, reconnect_forever
 from ._signing import MAX_WINDOW_MS, BackpackSigner, instruction_for
@@ -196,6 +196,8 @@ class BackpackSettings:
             handshake, seconds (a state-changing request past it is :class:`UnknownOutcome`; a peer that resets
             the connection mid-handshake is otherwise only noticed by trio-websocket's connect timeout).
             Callers' deadlines apply on top.
+        read_attempts (int): tries of a read-only request on a transport failure, a 5xx or a rate limit (1: a
+            read surfaces its first failure, and the engine's retry policy decides).
 
     Raises:
         BadValue: a field out of range (the message never contains a secret).
@@ -215,6 +217,7 @@ class BackpackSettings:
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 5.0
     request_budget_s: float = 5.0
+    read_attempts: int = 1
 
     def __post_init__(self) -> None:
         symbols = self.symbols
@@ -234,8 +237,10 @@ class BackpackSettings:
             raise BadValue(f"{self.name}: heartbeat_interval_s must be shorter than private_stream_budget_s")
         if self.reconnect_min_s > self.reconnect_max_s:
             raise BadValue(f"{self.name}: reconnect_min_s must not exceed reconnect_max_s")
-        if isinstance(self.event_capacity, bool) or not isinstance(self.event_capacity, int) or self.event_capacity < 1:
-            raise BadValue(f"{self.name}: event_capacity must be an int >= 1")
+        for what in ("event_capacity", "read_attempts"):
+            value = getattr(self, what)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BadValue(f"{self.name}: {what} must be an int >= 1")
         if not isinstance(self.api_key, str) or not isinstance(self.api_secret, str):
             raise BadValue(f"{self.name}: api_key and api_secret must be strings")
 
@@ -269,6 +274,11 @@ class BackpackVenue:
         self._http = http
         self._secrets = tuple(s for s in settings.secrets() if s)
         self._log = logger.bind(tag=settings.name.upper())
+        self._rest = RestCaller(
+            settings.name, budget_s=settings.request_budget_s, read_attempts=settings.read_attempts,
+            backoff_min_s=settings.reconnect_min_s, backoff_max_s=settings.reconnect_max_s,
+            protocol_errors=(BackpackProtocolError, BadValue), log=self._log,
+        )  # fmt: skip
         self._instruments: dict[str, Instrument] = {}
         symbols = settings.symbols
         now = trio.current_time()
@@ -673,7 +683,9 @@ class BackpackVenue:
         signed: bool = True,
         write: bool = False,
     ) -> tuple[int, object | None]:
-        """One HTTP exchange under ``request_budget_s``. Returns ``(status, decoded JSON or None)`` for a 2xx.
+        """One HTTP exchange through the kernel's :class:`RestCaller` (its read/write semantics, the module
+        docstring): under ``request_budget_s``, a read tried ``read_attempts`` times. Returns ``(status, decoded
+        JSON or None)`` for a 2xx.
 
         Raises:
             The mapped VenueError (module docstring); for reads, UnknownOutcome becomes VenueUnavailable.
@@ -692,23 +704,12 @@ class BackpackVenue:
                     window_ms=self._settings.window_ms,
                 )
             )
-        what = f"{method} {path}"
-        try:
-            with trio.fail_after(self._settings.request_budget_s):
-                response = await self._http.request(method, path, params=query, content=content, headers=headers)
-        except trio.TooSlowError:
-            text = f"{what}: no response within {self._settings.request_budget_s}s"
-            if write:
-                raise UnknownOutcome(self.name, text, code="timeout") from None
-            raise VenueUnavailable(self.name, text, code="timeout") from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
-            text = f"{what}: cannot connect ({type(exc).__name__})"
-            raise VenueUnavailable(self.name, text, code="connect") from None
-        except httpx.HTTPError as exc:
-            text = f"{what}: transport error ({type(exc).__name__})"
-            if write:
-                raise UnknownOutcome(self.name, text, code="transport") from None
-            raise VenueUnavailable(self.name, text, code="transport") from None
+        send = partial(self._http.request, method, path, params=query, content=content, headers=headers)
+        return await self._rest.call(f"{method} {path}", send, self._decode, write=write)
+
+    def _decode(self, response: httpx.Response) -> tuple[int, object | None]:
+        """A 2xx answer -> ``(status, decoded JSON or None)`` (a 202 or an empty body: None); any other status
+        -> raise its mapped error (:func:`error_from_response`; the body scrubbed of our secrets)."""
         status = response.status_code
         raw = response.content
         if 200 <= status < 300:
@@ -717,22 +718,11 @@ class BackpackVenue:
                     return status, decode_json(raw, venue=self.name) if raw.strip() else None
                 except BackpackProtocolError:
                     return status, None
-            try:
-                return status, decode_json(raw, venue=self.name)
-            except BackpackProtocolError as exc:
-                if write:
-                    raise UnknownOutcome(self.name, f"{what}: unreadable answer ({exc.message[:120]})",
-                                         code="PROTOCOL") from None
-                raise
+            return status, decode_json(raw, venue=self.name)
         body_text = self._scrub(raw[:2000].decode("utf-8", "replace"))
-        err = error_from_response(
+        raise error_from_response(
             status, body_text, venue=self.name, retry_after_s=retry_after_s(response.headers.get("Retry-After"))
         )
-        if isinstance(err, UnknownOutcome) and not write:
-            err = VenueUnavailable(self.name, f"{what}: {err.message}", code=err.code)
-        elif isinstance(err, BackpackProtocolError) and write:
-            err = UnknownOutcome(self.name, f"{what}: {err.message}", code=err.code)
-        raise err
 
     async def _load_markets(self) -> dict[str, Instrument]:
         """``GET /api/v1/markets`` -> the configured symbols' instruments.

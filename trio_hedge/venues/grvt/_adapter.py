@@ -83,7 +83,7 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
-from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler, Resync, retry_after_s
+from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler, RestCaller, Resync, retry_after_s
 from .._streams import SymbolEventStreams
 from .._ws import WS_ERRORS, Backoff, heartbeat, open_ws, reconnect_forever
 from ._signing import GrvtSigner, SigningInstrument, build_order_payload, build_order_rpc_payload, new_nonce
@@ -437,6 +437,11 @@ class GrvtVenue:
         self._client = client
         self._signer = signer
         self._log = logger.bind(tag=settings.name.upper())
+        self._rest = RestCaller(
+            settings.name, budget_s=settings.connect_timeout_s + settings.rest_timeout_s,
+            read_attempts=settings.read_attempts, backoff_min_s=settings.backoff_min_s,
+            backoff_max_s=settings.backoff_max_s, protocol_errors=(GrvtProtocolError,), log=self._log,
+        )  # fmt: skip
         self._cookie: GrvtCookie | None = None
         self._account_id = ""
         self._cookies_seen: list[str] = []
@@ -585,71 +590,38 @@ class GrvtVenue:
     ) -> tuple[Any, str]:
         """POST ``{base}/full/v1/{route}`` and return ``(result, next_cursor)`` (A2 envelope).
 
-        Idempotent reads retry rate limits (1006/429: exponential backoff with jitter, at least the
-        server's ``Retry-After``), transport errors and 5xx up to ``read_attempts`` times. Other calls
-        surface the first failure. A session that expired (1000) is renewed once and the call repeated:
-        an unauthenticated request was not acted upon.
+        Through the kernel's :class:`RestCaller`: idempotent calls retry rate limits (1006/429: exponential
+        backoff with jitter, at least the server's ``Retry-After``), transport errors and 5xx up to
+        ``read_attempts`` times; other calls surface the first failure, and one that may have reached the venue
+        is an UnknownOutcome. A session that expired (1000) is renewed once and the call repeated: an
+        unauthenticated request was not acted upon.
 
         Raises:
             RateLimited: rate limited (after the retries of a read).
             VenueUnavailable: nothing reached the venue (connect failure), or a read kept failing.
             UnknownOutcome: a non-idempotent call was sent and its answer is missing, 5xx or garbled.
-            AuthError, OrderRejected, DuplicateClientOrderId, OrderNotFound, GrvtProtocolError: as mapped.
+            AuthError, OrderRejected, DuplicateClientOrderId, OrderNotFound, GrvtProtocolError (a read's
+            garbled answer): as mapped.
         """
         url = f"{base_url.rstrip('/')}/full/v1/{route}"
         content = encode_json(body)
-        backoff = Backoff(self._s.backoff_min_s, self._s.backoff_max_s)
         relogged = False
-        attempt = 0
         while True:
-            attempt += 1
-            last = attempt >= self._s.read_attempts or not idempotent
             cookie = self._cookie
-            headers = self._auth_headers() if private else None
+            send = partial(self._client.post, url, content=content,
+                           headers=self._auth_headers() if private else None)  # fmt: skip
             try:
-                resp = await self._client.post(url, content=content, headers=headers)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-                if last:
-                    raise VenueUnavailable(self.name, f"{route}: {type(exc).__name__}", code="connect") from None
-                await trio.sleep(backoff.next_delay_s())
-                continue
-            except httpx.HTTPError as exc:  # sent (or partly sent): read/write timeout, reset, protocol error
-                if not idempotent:
-                    raise UnknownOutcome(
-                        self.name, f"{route}: {type(exc).__name__} after sending", code="transport"
-                    ) from None
-                if last:
-                    raise VenueUnavailable(self.name, f"{route}: {type(exc).__name__}", code="transport") from None
-                await trio.sleep(backoff.next_delay_s())
-                continue
-            retry_after = retry_after_s(resp.headers.get("retry-after"))
-            try:
-                return parse_rest_page(resp.content, http_status=resp.status_code, venue=self.name,
-                                       retry_after_s=retry_after)  # fmt: skip
-            except RateLimited as exc:
-                if last:
-                    raise
-                delay = max(exc.retry_after_s or 0.0, backoff.next_delay_s())
-                self._log.warning("{}: rate limited; retrying in {:.2f}s", route, delay)
-                await trio.sleep(delay)
+                return await self._rest.call(route, send, self._decode_page, write=not idempotent)
             except AuthError as exc:
                 if not private or relogged or exc.code != "1000":
                     raise
                 relogged = True
-                attempt -= 1
                 self._cookie_stale = True
                 await self._relogin(cookie)
-            except UnknownOutcome as exc:  # 5xx
-                if not idempotent:
-                    raise
-                if last:
-                    raise VenueUnavailable(self.name, f"{route}: {exc.message}", code=exc.code) from None
-                await trio.sleep(backoff.next_delay_s())
-            except GrvtProtocolError as exc:
-                if not idempotent and 200 <= resp.status_code < 300:
-                    raise UnknownOutcome(self.name, f"{route}: unreadable success body: {exc.message}",
-                                         code="protocol") from None  # fmt: skip
-                raise
+
+    def _decode_page(self, resp: httpx.Response) -> tuple[Any, str]:
+        return parse_rest_page(resp.content, http_status=resp.status_code, venue=self.name,
+                               retry_after_s=retry_after_s(resp.headers.get("retry-after")))  # fmt: skip
 
     async def _trade_read(self, route: str, body: Mapping[str, Any]) -> tuple[Any, str]:
         return await self._post(self._s.trades_url, route, body, private=True, idempotent=True)
