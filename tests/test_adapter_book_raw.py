@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 from loguru import logger
 
 from trio_hedge.domain import BadValue, BookInvalid, BookSide, OrderBook
+from trio_hedge.venues._kernel import Resync as BackpackResync
+from trio_hedge.venues._kernel import Resync as GrvtResync
 from trio_hedge.venues.backpack import _wire as bp
 from trio_hedge.venues.backpack._adapter import _depth_of
-from trio_hedge.venues.backpack._adapter import _Resync as BackpackResync
 from trio_hedge.venues.grvt import _wire as gw
 from trio_hedge.venues.grvt._adapter import _apply_book_feed
-from trio_hedge.venues.grvt._adapter import _Resync as GrvtResync
 
 BP = "backpack"
 BP_SYM = "SOL_USDC_PERP"

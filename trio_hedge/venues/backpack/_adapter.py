@@ -97,7 +97,16 @@ from .._errors import (
     VenueError,
     VenueUnavailable,
 )
-from .._kernel import EventGate, FeedBook, ReadyLatch, Reconciler, RestCaller, Resync, retry_after_s
+from .._kernel import (
+    EventGate,
+    FeedBook,
+    PrivateWatchdog,
+    ReadyLatch,
+    Reconciler,
+    RestCaller,
+    Resync,
+    retry_after_s,
+)
 from .._streams import SymbolEventStreams
 from .._ws import Backoff, heartbeat, open_ws, reconnect_forever
 from ._signing import MAX_WINDOW_MS, BackpackSigner, instruction_for
@@ -281,7 +290,6 @@ class BackpackVenue:
         )  # fmt: skip
         self._instruments: dict[str, Instrument] = {}
         symbols = settings.symbols
-        now = trio.current_time()
         self._feeds = {s: FeedBook(s) for s in symbols}
         self._tickers: dict[str, BookTicker] = {}
         self._streams = SymbolEventStreams(settings.name, symbols, settings.event_capacity)
@@ -291,9 +299,10 @@ class BackpackVenue:
         self._venue_ts_ns = 0  # latest venue timestamp seen (private events, depth), ns
         # private stream health
         self._private_connected = False
-        self._private_last_alive_s = now
-        self._alive = trio.Event()
-        self._blind = False
+        self._watchdog = PrivateWatchdog(
+            settings.name, self._feeds, budget_s=settings.private_stream_budget_s, cancel_all=self.cancel_all,
+            open_orders=self.open_orders, log=self._log,
+        )  # fmt: skip
         self._reconciler = Reconciler(
             self, self._gate, symbols, live=self._live, ours=lambda _cid: True,
             venue_time_ns=lambda: self._venue_ts_ns,
@@ -492,7 +501,7 @@ class BackpackVenue:
             self._private_connected = False
             self._request_reconcile()
             self._log.warning("private stream down ({}); last sign of life {:.2f}s ago", reason[:200],
-                              trio.current_time() - self._private_last_alive_s)
+                              trio.current_time() - self._watchdog.last_alive_s)
 
     def _request_reconcile(self) -> None:
         self._reconciler.request(self._venue_ts_ns - RECONCILE_MARGIN_NS if self._venue_ts_ns else 0)
@@ -526,8 +535,7 @@ class BackpackVenue:
 
     def _stamp_alive(self) -> None:
         """The private stream showed life (subscribed, a frame, a pong): the watchdog's clock restarts."""
-        self._private_last_alive_s = trio.current_time()
-        self._alive.set()
+        self._watchdog.alive()
 
     async def _on_private_frame(self, raw: str | bytes) -> None:
         try:
@@ -606,65 +614,6 @@ class BackpackVenue:
         return [cid for (sym, cid), st in list(self._orders.items())
                 if sym == symbol and cid and st.send in ("acked", "unknown", "none")
                 and not self._gate.is_terminal(sym, cid)]  # fmt: skip
-
-    # ------------------------------------------------------------------ watchdog (no cancel-on-disconnect)
-    async def _run_watchdog(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Cancel resting orders over REST when the private stream gives no sign of life for longer than
-        ``private_stream_budget_s`` (module docstring). Runs until cancelled."""
-        budget_s = self._settings.private_stream_budget_s
-        task_status.started()
-        while True:
-            await trio.sleep_until(self._private_last_alive_s + budget_s)
-            silent_s = trio.current_time() - self._private_last_alive_s
-            if silent_s < budget_s:
-                continue  # a sign of life came meanwhile
-            alive = self._alive = trio.Event()  # set by the next sign of life
-            self._blind = True
-            self._log.warning(
-                "private stream silent for {:.2f}s (budget {}s) and Backpack has no cancel-on-disconnect: "
-                "cancelling resting orders over REST", silent_s, budget_s,
-            )
-            pending = await self._protective_cancel(list(self._settings.symbols))
-            while pending:
-                await trio.sleep(budget_s)
-                pending = await self._protective_cancel(pending)
-            await alive.wait()  # watch again once the stream shows life (a new subscription or a pong)
-            self._blind = False
-
-    async def _protective_cancel(self, symbols: list[str]) -> list[str]:
-        """Cancel all and confirm none is left, per symbol. Marks failures, lifts marks on success.
-        Returns the symbols that could not be confirmed."""
-        failed: list[str] = []
-        for symbol in symbols:
-            try:
-                cancelled = await self.cancel_all(symbol)
-                left = await self.open_orders(symbol)
-            except VenueError as exc:
-                reason = (
-                    f"{self.name} private stream lost and resting orders could not be cancelled over REST: "
-                    f"{str(exc)[:200]}"
-                )
-                failed.append(symbol)
-                if not self._feeds[symbol].marked:
-                    self._log.error("{} {}: {}; marking the feed down", self.name, symbol, reason)
-                self._halt(symbol, reason)
-                continue
-            if left:
-                reason = f"{self.name} private stream lost and {len(left)} order(s) still rest after cancel all"
-                failed.append(symbol)
-                self._log.error("{} {}: {}; marking the feed down", self.name, symbol, reason)
-                self._halt(symbol, reason)
-                continue
-            self._log.warning("{}: cancelled {} resting order(s); none left", symbol, cancelled)
-            self._unhalt(symbol)
-        return failed
-
-    def _halt(self, symbol: str, reason: str) -> None:
-        self._feeds[symbol].mark_failed(reason)
-
-    def _unhalt(self, symbol: str) -> None:
-        if self._feeds[symbol].lift_mark():
-            self._log.warning("{}: resting orders confirmed cancelled; feed mark lifted", symbol)
 
     # ================================================================== REST
     def _scrub(self, text: str) -> str:
@@ -775,7 +724,7 @@ class BackpackVenue:
         prior = self._orders.get(key)
         if prior is not None and prior.send in ("sending", "acked", "unknown"):
             return await self._place_repeat(request, prior)
-        if self._blind and request.order_type is OrderType.LIMIT and request.tif is TimeInForce.GTT:
+        if self._watchdog.blind and request.order_type is OrderType.LIMIT and request.tif is TimeInForce.GTT:
             raise VenueUnavailable(
                 self.name,
                 "private stream lost past its budget: resting orders are refused until it is back",
@@ -1050,7 +999,7 @@ async def open_backpack_venue(settings: BackpackSettings) -> AsyncIterator[Backp
             await nursery.start(venue._run_private)
             for symbol in settings.symbols:
                 await nursery.start(venue._run_feed, symbol)
-            await nursery.start(venue._run_watchdog)
+            await nursery.start(venue._watchdog.run)
             try:
                 yield venue
             finally:
