@@ -4,6 +4,7 @@
 from ._base import Capability as Capability
 from ._base import FeedState as FeedState
 from ._base import OrderReport as OrderReport
+from ._base import SessionTimeouts as SessionTimeouts
 from ._base import Venue as Venue
 from ._base import capabilities as capabilities
 from ._errors import AuthError as AuthError
@@ -33,6 +34,7 @@ __all__ = [
     "PostOnlyWouldCross",
     "RateLimited",
     "RetryClass",
+    "SessionTimeouts",
     "UnknownOutcome",
     "Venue",
     "VenueError",

@@ -49,6 +49,31 @@ class OrderReport:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionTimeouts:
+    """The budgets of one venue session, in seconds, under the same names for every venue (``config.toml``:
+    ``[venues.<name>.timeouts]``, in ms). Each adapter maps them onto its settings (``with_timeouts``).
+
+    Attributes:
+        connect_s (float): opening a connection (TCP/TLS connect, WebSocket handshake).
+        request_s (float): one REST exchange (a state-changing request past it is ``UnknownOutcome``).
+        close_s (float): the shielded cleanup when the session closes.
+        heartbeat_s (float): WebSocket ping period.
+        heartbeat_deadline_s (float): pong deadline after each ping; a blackholed connection is noticed within
+            ``heartbeat_s + heartbeat_deadline_s``.
+        private_stream_budget_s (float): for venues without cancel-on-disconnect, how long the private stream
+            may show no sign of life before resting orders are cancelled over REST (the kernel's watchdog);
+            venues with cancel-on-disconnect (GRVT) do not use it.
+    """
+
+    connect_s: float = 5.0
+    request_s: float = 5.0
+    close_s: float = 2.0
+    heartbeat_s: float = 1.0
+    heartbeat_deadline_s: float = 1.5
+    private_stream_budget_s: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
 class FeedState:
     """Health of one venue's market-data feed for one symbol.
 

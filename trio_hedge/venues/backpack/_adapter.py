@@ -59,7 +59,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Final
 
@@ -84,7 +84,7 @@ from ...domain import (
     TimeInForce,
     VenueEvent,
 )
-from .._base import Capability, FeedState, OrderReport
+from .._base import Capability, FeedState, OrderReport, SessionTimeouts
 from .._errors import (
     AuthError,
     DuplicateClientOrderId,
@@ -169,9 +169,6 @@ SYNC_ATTEMPTS: Final = 5
 ORDER_MEMORY: Final = 20_000
 """Order records kept for idempotent ``place`` and deduplication (oldest terminal ones forgotten first)."""
 
-CLOSE_BUDGET_S: Final = 2.0
-"""Bound on the shielded cleanup when the session closes (HTTP client close)."""
-
 
 # Expiry reasons (OpenAPI ``OrderExpiryReason``, B3) that mean "refused", for an unfilled EXPIRED order answer.
 _REFUSAL_REASONS: Final[Mapping[str, type[OrderRejected]]] = {
@@ -205,6 +202,9 @@ class BackpackSettings:
             handshake, seconds (a state-changing request past it is :class:`UnknownOutcome`; a peer that resets
             the connection mid-handshake is otherwise only noticed by trio-websocket's connect timeout).
             Callers' deadlines apply on top.
+        connect_budget_s (float | None): bound of opening a connection (a WebSocket handshake; httpx's connect
+            phase gets half of it), seconds; None: ``request_budget_s``.
+        close_budget_s (float): bound of the shielded cleanup when the session closes, seconds.
         read_attempts (int): tries of a read-only request on a transport failure, a 5xx or a rate limit (1: a
             read surfaces its first failure, and the engine's retry policy decides).
 
@@ -227,6 +227,8 @@ class BackpackSettings:
     reconnect_max_s: float = 5.0
     request_budget_s: float = 5.0
     read_attempts: int = 1
+    connect_budget_s: float | None = None
+    close_budget_s: float = 2.0
 
     def __post_init__(self) -> None:
         symbols = self.symbols
@@ -238,8 +240,8 @@ class BackpackSettings:
         if isinstance(window, bool) or not isinstance(window, int) or not 0 < window <= MAX_WINDOW_MS:
             raise BadValue(f"{self.name}: window_ms must be an int in 1..{MAX_WINDOW_MS}")
         for what in ("heartbeat_interval_s", "heartbeat_timeout_s", "private_stream_budget_s", "reconnect_min_s",
-                     "reconnect_max_s", "request_budget_s"):
-            value = getattr(self, what)
+                     "reconnect_max_s", "request_budget_s", "connect_budget_s", "close_budget_s"):
+            value = self.connect_s if what == "connect_budget_s" else getattr(self, what)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise BadValue(f"{self.name}: {what} must be a finite number > 0")
         if self.heartbeat_interval_s >= self.private_stream_budget_s:
@@ -256,6 +258,21 @@ class BackpackSettings:
     def secrets(self) -> tuple[str, ...]:
         """The values to redact from logs: ``(api_key, api_secret)`` (the venues layer never imports the app)."""
         return (self.api_key, self.api_secret)
+
+    @property
+    def connect_s(self) -> float:
+        """The effective connect budget, seconds."""
+        return self.request_budget_s if self.connect_budget_s is None else self.connect_budget_s
+
+    def with_timeouts(self, t: SessionTimeouts) -> BackpackSettings:
+        """These settings with the session budgets ``t`` (``[venues.<name>.timeouts]``).
+
+        Raises:
+            BadValue: a budget out of range (e.g. the heartbeat not shorter than the private-stream budget).
+        """
+        return replace(self, connect_budget_s=t.connect_s, request_budget_s=t.request_s, close_budget_s=t.close_s,
+                       heartbeat_interval_s=t.heartbeat_s, heartbeat_timeout_s=t.heartbeat_deadline_s,
+                       private_stream_budget_s=t.private_stream_budget_s)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -360,7 +377,7 @@ class BackpackVenue:
         feed = self._feeds[symbol]
         with feed.session():
             await feed.wait_unmarked()
-            async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.request_budget_s,
+            async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.connect_s,
                                disconnect_timeout_s=self._close_ws_s) as ws:  # fmt: skip
                 try:
                     await ws.send_message(subscribe_message([depth_stream(symbol), book_ticker_stream(symbol)]))
@@ -507,7 +524,7 @@ class BackpackVenue:
         self._reconciler.request(self._venue_ts_ns - RECONCILE_MARGIN_NS if self._venue_ts_ns else 0)
 
     async def _private_session(self, ready: Callable[[], None]) -> None:
-        async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.request_budget_s) as ws:
+        async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.connect_s) as ws:
             message = private_subscribe_message(
                 [order_update_stream(), position_update_stream()],
                 self._signer,
@@ -988,7 +1005,7 @@ async def open_backpack_venue(settings: BackpackSettings) -> AsyncIterator[Backp
         raise AuthError(settings.name, "api_key is not the public key of api_secret (values withheld)", code="config")
     http = httpx.AsyncClient(
         base_url=settings.rest_url,
-        timeout=httpx.Timeout(None, connect=settings.request_budget_s / 2),
+        timeout=httpx.Timeout(None, connect=settings.connect_s / 2),
         trust_env=False,
         follow_redirects=False,
     )
@@ -1006,7 +1023,7 @@ async def open_backpack_venue(settings: BackpackSettings) -> AsyncIterator[Backp
                 nursery.cancel_scope.cancel()
                 venue._streams.close()
     finally:
-        with trio.move_on_after(CLOSE_BUDGET_S, shield=True):
+        with trio.move_on_after(settings.close_budget_s, shield=True):
             await http.aclose()
 
 

@@ -45,7 +45,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
 from typing import Any, Final
@@ -71,7 +71,7 @@ from ...domain import (
     first_leaf,
     to_decimal,
 )
-from .._base import Capability, FeedState, OrderReport
+from .._base import Capability, FeedState, OrderReport, SessionTimeouts
 from .._errors import (
     AuthError,
     DuplicateClientOrderId,
@@ -272,6 +272,16 @@ class GrvtSettings:
             BadValue: as the constructor.
         """
         return cls(edge_url=rest, market_data_url=rest, trades_url=rest, market_data_ws_url=ws, trades_ws_url=ws, **kw)
+
+    def with_timeouts(self, t: SessionTimeouts) -> GrvtSettings:
+        """These settings with the session budgets ``t`` (``[venues.<name>.timeouts]``). GRVT arms
+        cancel-on-disconnect, so ``t.private_stream_budget_s`` is not used.
+
+        Raises:
+            BadValue: a budget out of range.
+        """
+        return replace(self, connect_timeout_s=t.connect_s, rest_timeout_s=t.request_s, close_timeout_s=t.close_s,
+                       heartbeat_interval_s=t.heartbeat_s, heartbeat_timeout_s=t.heartbeat_deadline_s)  # fmt: skip
 
     def secrets(self) -> tuple[str, ...]:
         """The configured credentials, for log redaction: the API key and the private key (as given and
