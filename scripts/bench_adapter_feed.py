@@ -49,7 +49,7 @@ from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RecordingReade
 from trio_hedge.venues.backpack import _wire as bp
 from trio_hedge.venues.backpack._adapter import _depth_of
 from trio_hedge.venues.grvt import _wire as gw
-from trio_hedge.venues.grvt._adapter import _apply_book_feed
+from trio_hedge.venues.grvt._session import _apply_book_feed
 
 DEFAULT_FILE = Path(trio_hedge.domain.__file__).parents[1] / "data" / "hftbacktest_binance-usdm_BTCUSDT_20240808.gz"
 SYMBOL_BP = "BTC_USDC_PERP"
