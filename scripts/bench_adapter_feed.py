@@ -17,9 +17,9 @@ the clock starts):
 
 * before: what the adapters did until now: ``parse_ws_frame`` + ``parse_depth_delta`` (Decimal tuples,
   re-sorted) + ``apply_delta``; ``parse_ws_message`` + ``parse_book_feed`` (Decimal tuples) + ``apply_delta``.
-* after: what they do now: ``venues/backpack/_adapter._depth_of`` (``parse_depth_delta_raw``) +
+* after: what they do now: ``venues/backpack/_subscriptions._depth_of`` (``parse_depth_delta_raw``) +
   ``apply_delta_raw`` (``OrderBook.apply_raw_delta``); ``parse_ws_message`` +
-  ``venues/grvt/_adapter._apply_book_feed`` (``parse_book_feed_raw`` + ``OrderBook.apply_raw_delta``).
+  ``venues/grvt/_session._apply_book_feed`` (``parse_book_feed_raw`` + ``OrderBook.apply_raw_delta``).
 * decode only: ``orjson.loads`` of every frame, the floor both paths share.
 
 The final books of both paths must be identical (every level); the script exits 1 if not. Prints µs per
@@ -47,7 +47,7 @@ from trio_hedge.domain import BookSide, OrderBook
 from trio_hedge.sim._backpack_server import _fixed, _frame, _places
 from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RecordingReader, load_lines
 from trio_hedge.venues.backpack import _wire as bp
-from trio_hedge.venues.backpack._adapter import _depth_of
+from trio_hedge.venues.backpack._subscriptions import _depth_of
 from trio_hedge.venues.grvt import _wire as gw
 from trio_hedge.venues.grvt._session import _apply_book_feed
 

@@ -4,7 +4,7 @@ random frames with good and bad values, bad level shapes, wrong fields, sequence
 
 "Old" below is the adapters' previous feed code, kept verbatim against the codecs' public decoded parsers
 (``parse_depth_delta`` + ``apply_delta``; ``parse_book_feed`` + ``apply_delta``), which stay in the codecs.
-"New" is the adapters' code itself (``backpack._adapter._depth_of`` + ``_wire.apply_delta_raw``;
+"New" is the adapters' code itself (``backpack._subscriptions._depth_of`` + ``_wire.apply_delta_raw``;
 ``grvt._session._apply_book_feed``). Formats: ``/work/shared/docs/wire-formats.md`` B4 (Backpack depth) and A4.4
 (GRVT ``v1.book.d``).
 """
@@ -24,7 +24,7 @@ from trio_hedge.domain import BadValue, BookInvalid, BookSide, OrderBook
 from trio_hedge.venues._kernel import Resync as BackpackResync
 from trio_hedge.venues._kernel import Resync as GrvtResync
 from trio_hedge.venues.backpack import _wire as bp
-from trio_hedge.venues.backpack._adapter import _depth_of
+from trio_hedge.venues.backpack._subscriptions import _depth_of
 from trio_hedge.venues.grvt import _wire as gw
 from trio_hedge.venues.grvt._session import _apply_book_feed
 
