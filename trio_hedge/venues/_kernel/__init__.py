@@ -9,6 +9,7 @@ venue's own (auth, subscriptions, routes).
   then positions) with the one retry policy.
 * :mod:`._rest`: :class:`RestCaller`, the one REST call helper with read/write semantics (a write that may have
   reached the venue is an ``UnknownOutcome``; a read is retried), and ``Retry-After`` parsing.
+* :mod:`._session`: :class:`VenueAccessors`, the Venue accessors every adapter answers the same way.
 * :mod:`._watchdog`: :class:`PrivateWatchdog`, for venues without cancel-on-disconnect.
 """
 
@@ -20,6 +21,7 @@ from ._reconcile import Reconciler as Reconciler
 from ._reconcile import update_from_report as update_from_report
 from ._rest import RestCaller as RestCaller
 from ._rest import retry_after_s as retry_after_s
+from ._session import VenueAccessors as VenueAccessors
 from ._watchdog import PrivateWatchdog as PrivateWatchdog
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "Reconciler",
     "RestCaller",
     "Resync",
+    "VenueAccessors",
     "retry_after_s",
     "update_from_report",
 ]

@@ -13,7 +13,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Final
 
 import httpx
-import trio
 from loguru import logger
 
 from ...domain import (
@@ -21,13 +20,12 @@ from ...domain import (
     BadValue,
     Fill,
     Instrument,
-    OrderBook,
     OrderRequest,
     OrderStatus,
     PositionUpdate,
     VenueEvent,
 )
-from .._base import FeedState, OrderReport
+from .._base import OrderReport
 from .._errors import (
     InsufficientMargin,
     InvalidOrder,
@@ -39,6 +37,7 @@ from .._kernel import (
     PrivateWatchdog,
     Reconciler,
     RestCaller,
+    VenueAccessors,
     retry_after_s,
 )
 from .._streams import SymbolEventStreams
@@ -97,7 +96,7 @@ class _OrderState:
     send: str = "none"  # none | sending | acked | unknown | refused
     last_report: OrderReport | None = None
 
-class _BackpackSession:
+class _BackpackSession(VenueAccessors):
     """The state of a Backpack session and what every part of the adapter uses: the Venue accessors, the orders
     this session holds, event delivery through the kernel's gate, the signed REST call.
     :class:`~trio_hedge.venues.backpack.BackpackVenue` is made of it, its routes and its subscriptions."""
@@ -138,25 +137,10 @@ class _BackpackSession:
         symbols = list(self._settings.symbols)
         return f"BackpackVenue(name={self.name!r}, symbols={symbols!r}, key_id={self._signer.key_id!r})"
 
-    def instrument(self, symbol: str) -> Instrument:
-        return self._instruments[symbol]
-
-    def book(self, symbol: str) -> OrderBook:
-        return self._feeds[symbol].book
-
     def ticker(self, symbol: str) -> BookTicker | None:
         """The last ``bookTicker`` (best bid/ask) the public stream sent for ``symbol``, or None. It is a
         separately sequenced stream: the book (``book(symbol)``) stays the source of truth for trading."""
         return self._tickers.get(symbol)
-
-    def feed_state(self, symbol: str) -> FeedState:
-        return self._feeds[symbol].feed_state()
-
-    async def wait_book_change(self, symbol: str) -> None:
-        await self._feeds[symbol].wait_change()
-
-    def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
-        return self._streams.take(symbol)
 
     def _state(self, symbol: str, client_order_id: str) -> _OrderState:
         key = (symbol, client_order_id)

@@ -18,14 +18,13 @@ from ...domain import (
     BookInvalid,
     Instrument,
     OrderBook,
-    VenueEvent,
 )
-from .._base import Capability, FeedState
+from .._base import Capability
 from .._errors import (
     RateLimited,
     VenueUnavailable,
 )
-from .._kernel import EventGate, FeedBook, Reconciler, RestCaller, Resync
+from .._kernel import EventGate, FeedBook, Reconciler, RestCaller, Resync, VenueAccessors
 from .._streams import SymbolEventStreams
 from .._ws import WS_ERRORS
 from ._settings import GrvtSettings
@@ -142,7 +141,7 @@ class _RpcConn:
             slot.event.set()  # response stays None: "connection lost"
         self.slots.clear()
 
-class _GrvtSession:
+class _GrvtSession(VenueAccessors):
     """The state of a GRVT session and what every part of the adapter uses: the Venue accessors, the venue
     clock, the orders this session sent. :class:`~trio_hedge.venues.grvt.GrvtVenue` is made of it, its
     auth, routes and subscriptions.
@@ -201,24 +200,9 @@ class _GrvtSession:
         return (*self._s.secrets(), *self._cookies_seen)
 
     # ------------------------------------------------------------------ market data (Venue)
-    def instrument(self, symbol: str) -> Instrument:
-        return self._instruments[symbol]
-
     def instrument_meta(self, symbol: str) -> GrvtInstrumentMeta:
         """GRVT signing metadata of ``symbol`` (instrument hash, base decimals). Raises KeyError if unknown."""
         return self._meta[symbol]
-
-    def book(self, symbol: str) -> OrderBook:
-        return self._feeds[symbol].book
-
-    def feed_state(self, symbol: str) -> FeedState:
-        return self._feeds[symbol].feed_state()
-
-    async def wait_book_change(self, symbol: str) -> None:
-        await self._feeds[symbol].wait_change()
-
-    def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
-        return self._streams.take(symbol)
 
     def new_client_order_id(self) -> str:
         """A uint64 decimal client order id in [2^63, 2^64-1] (wire-formats A3.3)."""
