@@ -55,27 +55,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import httpx
 import trio
 
 from ..._redact import register_secret
 from .._base import Capability
-from .._errors import (
-    AuthError,
-)
-from .._kernel import (
-    PrivateWatchdog,
-    Reconciler,
-)
+from .._errors import AuthError
+from .._kernel import PrivateWatchdog, Reconciler
 from .._ws import Backoff
-from ._signing import BackpackSigner
-
-if TYPE_CHECKING:
-    pass
 from ._routes import _Routes
 from ._settings import BackpackSettings
+from ._signing import BackpackSigner
 from ._subscriptions import _Subscriptions
 
 
@@ -141,5 +133,6 @@ async def open_backpack_venue(settings: BackpackSettings) -> AsyncIterator[Backp
     finally:
         with trio.move_on_after(settings.close_budget_s, shield=True):
             await http.aclose()
+
 
 __all__ = ["BackpackSettings", "BackpackVenue", "open_backpack_venue"]

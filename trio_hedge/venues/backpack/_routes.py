@@ -3,19 +3,7 @@ the order history for orders no longer resting), open orders, positions, fill hi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ...domain import (
-    ZERO,
-    BadValue,
-    Fill,
-    Instrument,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-    Position,
-    TimeInForce,
-)
+from ...domain import ZERO, BadValue, Fill, Instrument, OrderRequest, OrderStatus, OrderType, Position, TimeInForce
 from .._base import OrderReport
 from .._errors import (
     AuthError,
@@ -27,6 +15,7 @@ from .._errors import (
     UnknownOutcome,
     VenueUnavailable,
 )
+from ._session import FILL_MAX_PAGES, FILL_PAGE_LIMIT, _BackpackSession, _OrderState, _refusal
 from ._wire import (
     BackpackProtocolError,
     client_id_from_str,
@@ -40,11 +29,6 @@ from ._wire import (
     parse_orders,
     parse_positions,
 )
-
-if TYPE_CHECKING:
-    pass
-
-from ._session import FILL_MAX_PAGES, FILL_PAGE_LIMIT, _BackpackSession, _OrderState, _refusal
 
 
 class _Routes(_BackpackSession):

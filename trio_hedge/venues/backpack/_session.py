@@ -10,37 +10,17 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import httpx
 from loguru import logger
 
-from ...domain import (
-    ZERO,
-    BadValue,
-    Fill,
-    Instrument,
-    OrderRequest,
-    OrderStatus,
-    PositionUpdate,
-    VenueEvent,
-)
+from ...domain import ZERO, BadValue, Fill, Instrument, OrderRequest, OrderStatus, PositionUpdate, VenueEvent
 from .._base import OrderReport
-from .._errors import (
-    InsufficientMargin,
-    InvalidOrder,
-    OrderRejected,
-)
-from .._kernel import (
-    EventGate,
-    FeedBook,
-    PrivateWatchdog,
-    Reconciler,
-    RestCaller,
-    VenueAccessors,
-    retry_after_s,
-)
+from .._errors import InsufficientMargin, InvalidOrder, OrderRejected
+from .._kernel import EventGate, FeedBook, PrivateWatchdog, Reconciler, RestCaller, VenueAccessors, retry_after_s
 from .._streams import SymbolEventStreams
+from ._settings import BackpackSettings
 from ._signing import BackpackSigner, instruction_for
 from ._wire import (
     BackpackProtocolError,
@@ -51,11 +31,6 @@ from ._wire import (
     error_from_order_report,
     error_from_response,
 )
-
-if TYPE_CHECKING:
-    pass
-
-from ._settings import BackpackSettings
 
 FILL_PAGE_LIMIT: Final = 1000
 """``limit`` of one ``GET /wapi/v1/history/fills`` page (the venue's maximum, B3)."""

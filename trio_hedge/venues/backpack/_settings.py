@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
-from ...domain import (
-    BadValue,
-)
+from ...domain import BadValue
 from .._base import SessionTimeouts
 from ._signing import MAX_WINDOW_MS
 
-if TYPE_CHECKING:
-    pass
 
 @dataclass(frozen=True, slots=True)
 class BackpackSettings:

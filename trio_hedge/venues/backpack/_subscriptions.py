@@ -14,21 +14,9 @@ from typing import TYPE_CHECKING
 import trio
 from trio_websocket import WebSocketConnection
 
-from ...domain import (
-    BadValue,
-    BookInvalid,
-    VenueEvent,
-)
-from .._errors import (
-    AuthError,
-    RateLimited,
-    VenueError,
-    VenueUnavailable,
-)
-from .._kernel import (
-    ReadyLatch,
-    Resync,
-)
+from ...domain import BadValue, BookInvalid, VenueEvent
+from .._errors import AuthError, RateLimited, VenueError, VenueUnavailable
+from .._kernel import ReadyLatch, Resync
 from .._ws import Backoff, heartbeat, open_ws, reconnect_forever
 from ._wire import (
     BackpackProtocolError,

@@ -45,10 +45,7 @@ import httpx
 import trio
 
 from ..._redact import register_secret
-from .._errors import (
-    VenueError,
-    VenueUnavailable,
-)
+from .._errors import VenueError, VenueUnavailable
 from .._kernel import Reconciler
 from .._ws import Backoff
 from ._routes import _Routes
@@ -142,6 +139,7 @@ async def open_grvt_venue(settings: GrvtSettings) -> AsyncIterator[GrvtVenue]:
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(settings.close_timeout_s):
                 await client.aclose()
+
 
 __all__ = [
     "GrvtAccountSummary",

@@ -9,22 +9,10 @@ import httpx
 import trio
 
 from ..._redact import register_secret
-from .._errors import (
-    AuthError,
-    RateLimited,
-    UnknownOutcome,
-    VenueError,
-    VenueUnavailable,
-)
+from .._errors import AuthError, RateLimited, UnknownOutcome, VenueError, VenueUnavailable
 from .._ws import Backoff
 from ._session import ACCOUNT_HEADER, LOGIN_PATH, _GrvtSession
-from ._wire import (
-    GrvtCookie,
-    GrvtProtocolError,
-    encode_json,
-    parse_rest_page,
-    parse_set_cookie,
-)
+from ._wire import GrvtCookie, GrvtProtocolError, encode_json, parse_rest_page, parse_set_cookie
 
 
 class _Auth(_GrvtSession):

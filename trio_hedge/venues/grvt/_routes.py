@@ -11,15 +11,7 @@ from typing import Any
 import httpx
 import trio
 
-from ...domain import (
-    ZERO,
-    BadValue,
-    Fill,
-    OrderBook,
-    OrderRequest,
-    OrderStatus,
-    Position,
-)
+from ...domain import ZERO, BadValue, Fill, OrderBook, OrderRequest, OrderStatus, Position
 from .._base import OrderReport
 from .._errors import (
     AuthError,

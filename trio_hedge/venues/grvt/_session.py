@@ -14,16 +14,9 @@ import trio
 from loguru import logger
 from trio_websocket import WebSocketConnection
 
-from ...domain import (
-    BookInvalid,
-    Instrument,
-    OrderBook,
-)
+from ...domain import BookInvalid, Instrument, OrderBook
 from .._base import Capability
-from .._errors import (
-    RateLimited,
-    VenueUnavailable,
-)
+from .._errors import RateLimited, VenueUnavailable
 from .._kernel import EventGate, FeedBook, Reconciler, RestCaller, Resync, VenueAccessors
 from .._streams import SymbolEventStreams
 from .._ws import WS_ERRORS

@@ -8,14 +8,9 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from ...domain import (
-    BadValue,
-    to_decimal,
-)
+from ...domain import BadValue, to_decimal
 from .._base import SessionTimeouts
-from ._wire import (
-    GrvtProtocolError,
-)
+from ._wire import GrvtProtocolError
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,17 +12,8 @@ from functools import partial
 import trio
 from trio_websocket import ConnectionRejected, WebSocketConnection
 
-from ...domain import (
-    Fill,
-    OrderUpdate,
-    first_leaf,
-)
-from .._errors import (
-    AuthError,
-    RateLimited,
-    UnknownOutcome,
-    VenueUnavailable,
-)
+from ...domain import Fill, OrderUpdate, first_leaf
+from .._errors import AuthError, RateLimited, UnknownOutcome, VenueUnavailable
 from .._kernel import ReadyLatch, Resync
 from .._ws import Backoff, heartbeat, open_ws, reconnect_forever
 from ._auth import _Auth
