@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -81,7 +82,7 @@ Sim = BackpackRig
 
 
 @asynccontextmanager
-async def running_sim(tmp_path: Path, *, fill_start_s: float = 1.0, **server: object) -> AsyncIterator[Sim]:
+async def running_sim(tmp_path: Path, *, fill_start_s: float = 1.0, **server: Any) -> AsyncIterator[Sim]:
     market = SimMarket("backpack", INSTRUMENT, _recording(tmp_path / "bp.gz", fill_start_s=fill_start_s),
                        ContractSpec(lot_size=D("0.001")), D("-1"), D("4"))
     async with backpack_rig([market], **server) as sim:

@@ -137,10 +137,10 @@ class _BackpackControl(VenueControl):
         try:
             for conn in ws.connections(is_backpack_private):
                 conn.reset()
-            await poll(lambda: self.ws is not None and self.ws.statistics().refused > before)
+            await poll(lambda: ws.statistics().refused > before)
             yield
         finally:
-            self.ws.refuse(False)
+            ws.refuse(False)
 
     def lose_next_order_answer(self) -> None:
         assert self.rest is not None

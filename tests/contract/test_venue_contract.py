@@ -294,6 +294,9 @@ async def test_a_blackholed_feed_invalidates_the_book_within_the_heartbeat_deadl
             while trio.current_time() - venue.feed_state(sym).last_message_s > 0.2:
                 await venue.wait_book_change(sym)
         return
+    def healthy() -> bool:
+        return book.valid and venue.feed_state(sym).connected
+
     await kit.control.blackhole_feed(True)
     deadline_s = kit.control.heartbeat_deadline_s
     # the heartbeat deadline, plus scheduling slack for a loaded machine
@@ -303,6 +306,6 @@ async def test_a_blackholed_feed_invalidates_the_book_within_the_heartbeat_deadl
     assert not venue.feed_state(sym).connected
     await kit.control.blackhole_feed(False)
     with trio.fail_after(WITHIN_S):
-        while not (book.valid and venue.feed_state(sym).connected):
+        while not healthy():
             await venue.wait_book_change(sym)
     assert book.best_bid() == (BID, D("1.0"))
