@@ -19,9 +19,9 @@ the clock starts):
   here from their strict level parsers, as ``tests/test_adapter_book_raw.py`` does): ``parse_ws_frame`` +
   ``parse_depth_delta_raw`` + every level parsed to Decimal tuples and re-sorted + ``OrderBook.apply_delta``;
   ``parse_ws_message`` + the payload parsed to Decimal tuples + ``OrderBook.apply_delta``.
-* after: what they do now: ``venues/backpack/_adapter._depth_of`` (``parse_depth_delta_raw``) +
+* after: what they do now: ``venues/backpack/_subscriptions._depth_of`` (``parse_depth_delta_raw``) +
   ``apply_delta_raw`` (``OrderBook.apply_raw_delta``); ``parse_ws_message`` +
-  ``venues/grvt/_adapter._apply_book_feed`` (``parse_book_feed_raw`` + ``OrderBook.apply_raw_delta``).
+  ``venues/grvt/_session._apply_book_feed`` (``parse_book_feed_raw`` + ``OrderBook.apply_raw_delta``).
 * decode only: ``orjson.loads`` of every frame, the floor both paths share.
 
 The final books of both paths must be identical (every level); the script exits 1 if not. Prints µs per
@@ -53,8 +53,8 @@ from trio_hedge.protocols.backpack._codec import _protocol as bp_protocol
 from trio_hedge.protocols.grvt._book import _book_payload as grvt_book_payload
 from trio_hedge.sim._backpack_server import _fixed, _frame, _places
 from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RecordingReader, load_lines
-from trio_hedge.venues.backpack._adapter import _depth_of
-from trio_hedge.venues.grvt._adapter import _apply_book_feed
+from trio_hedge.venues.backpack._subscriptions import _depth_of
+from trio_hedge.venues.grvt._session import _apply_book_feed
 
 DEFAULT_FILE = Path(trio_hedge.domain.__file__).parents[1] / "data" / "hftbacktest_binance-usdm_BTCUSDT_20240808.gz"
 SYMBOL_BP = "BTC_USDC_PERP"

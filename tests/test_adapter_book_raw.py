@@ -6,7 +6,7 @@ random frames with good and bad values, bad level shapes, wrong fields, sequence
 path it used (``bp_parse_depth_delta`` / ``grvt_parse_book_feed`` below: the header checks of the raw parsers,
 then every level through the codecs' strict level parsers, the ones the REST snapshots use; the codecs
 themselves keep only the raw path production runs). "New" is the adapters' code itself
-(``backpack._adapter._depth_of`` + ``protocols.backpack.apply_delta_raw``; ``grvt._adapter._apply_book_feed``).
+(``backpack._subscriptions._depth_of`` + ``protocols.backpack.apply_delta_raw``; ``grvt._session._apply_book_feed``).
 Formats: the Backpack docs' Streams "Depth" (https://docs.backpack.exchange/) and GRVT's ``v1.book.d``
 (https://api-docs.grvt.io/, market data streams); frames in ``tests/fixtures/``.
 """
@@ -28,10 +28,10 @@ from trio_hedge.protocols import grvt as gw
 from trio_hedge.protocols.backpack._book import _levels as bp_levels_parsed
 from trio_hedge.protocols.backpack._codec import _protocol as bp_protocol
 from trio_hedge.protocols.grvt._book import _book_payload as grvt_book_payload
-from trio_hedge.venues.backpack._adapter import _depth_of
-from trio_hedge.venues.backpack._adapter import _Resync as BackpackResync
-from trio_hedge.venues.grvt._adapter import _apply_book_feed
-from trio_hedge.venues.grvt._adapter import _Resync as GrvtResync
+from trio_hedge.venues._kernel import Resync as BackpackResync
+from trio_hedge.venues._kernel import Resync as GrvtResync
+from trio_hedge.venues.backpack._subscriptions import _depth_of
+from trio_hedge.venues.grvt._session import _apply_book_feed
 
 BP = "backpack"
 BP_SYM = "SOL_USDC_PERP"

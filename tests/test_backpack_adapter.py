@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -39,8 +40,7 @@ from trio_hedge.domain import (
     VenueEvent,
 )
 from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
-from trio_hedge.sim._backpack_server import BackpackSimInfo, serve_backpack
-from trio_hedge.sim._faultproxy import FaultProxy, open_fault_proxy
+from trio_hedge.sim._backpack_server import serve_backpack
 from trio_hedge.venues import (
     AuthError,
     DuplicateClientOrderId,
@@ -53,6 +53,7 @@ from trio_hedge.venues import (
 )
 from trio_hedge.venues.backpack import BackpackSettings, BackpackVenue, open_backpack_venue
 
+from .rigs import BackpackRig, backpack_rig, proxied
 from .synth import Recording
 
 SYM = "BTC_USDC_PERP"
@@ -77,42 +78,15 @@ def _recording(path: Path, *, fill_start_s: float, duration_s: float = 30.0) -> 
     return r.write(path)
 
 
-@dataclass
-class Sim:
-    exchange: SimExchange
-    info: BackpackSimInfo
-    nursery: trio.Nursery
-
-    def settings(self, **overrides: object) -> BackpackSettings:
-        base = BackpackSettings(
-            rest_url=self.info.rest,
-            ws_url=self.info.ws,
-            api_key=self.info.api_key,
-            api_secret=self.info.api_secret,
-            symbols=(SYM,),
-            heartbeat_interval_s=0.25,
-            heartbeat_timeout_s=0.4,
-            private_stream_budget_s=1.0,
-            reconnect_min_s=0.05,
-            reconnect_max_s=0.2,
-            request_budget_s=0.8,
-        )
-        return replace(base, **overrides)  # type: ignore[arg-type]
-
-    def engine_orders(self) -> list[str]:
-        return [o.client_order_id for o in self.exchange.engine("backpack", SYM).open_orders()]
+Sim = BackpackRig
 
 
 @asynccontextmanager
-async def running_sim(tmp_path: Path, *, fill_start_s: float = 1.0, **server: object) -> AsyncIterator[Sim]:
+async def running_sim(tmp_path: Path, *, fill_start_s: float = 1.0, **server: Any) -> AsyncIterator[Sim]:
     market = SimMarket("backpack", INSTRUMENT, _recording(tmp_path / "bp.gz", fill_start_s=fill_start_s),
                        ContractSpec(lot_size=D("0.001")), D("-1"), D("4"))
-    async with open_sim_exchange(SimSettings(speed=1.0), [market]) as exchange, trio.open_nursery() as nursery:
-        info = await nursery.start(partial(serve_backpack, exchange, "backpack", **server))  # type: ignore[arg-type]
-        try:
-            yield Sim(exchange, info, nursery)
-        finally:
-            nursery.cancel_scope.cancel()
+    async with backpack_rig([market], **server) as sim:
+        yield sim
 
 
 @pytest.fixture
@@ -166,11 +140,7 @@ async def _book_matches_venue(venue: BackpackVenue, exchange: SimExchange, *, wi
 # ============================================================================================== fault helpers
 
 
-@asynccontextmanager
-async def _proxied(url: str) -> AsyncIterator[FaultProxy]:
-    """The shared fault proxy in front of the simulator's port named in ``url`` (``http://`` or ``ws://``)."""
-    async with open_fault_proxy("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))) as proxy:
-        yield proxy
+_proxied = proxied
 
 
 @dataclass
@@ -338,7 +308,7 @@ async def test_ioc_fills_and_reduce_only_only_reduces(tmp_path: Path) -> None:
                 report = await venue.place(close)
                 assert report.filled_size == D("0.002")  # capped at the position, never flips it
                 assert report.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.FILLED)
-                assert SYM not in await venue.positions()
+                assert (await venue.positions())[SYM].size == 0  # flat: reported, as 0 (the Venue interface)
                 market = await venue.place(_req(venue, Side.SELL, "0.001", None))
                 assert market.filled_size == D("0.001") and market.price is None
                 assert (await venue.positions())[SYM].size == D("-0.001")
@@ -629,8 +599,6 @@ async def test_book_ticker_stream_is_subscribed_and_parsed() -> None:
     """The public stream also carries bookTicker; the adapter keeps the last one per symbol."""
     from trio_hedge.app import load_config
     from trio_hedge.app._run import sim_markets
-    from trio_hedge.sim import SimSettings, open_sim_exchange
-    from trio_hedge.sim._backpack_server import serve_backpack
     from trio_hedge.venues.backpack import BackpackSettings, open_backpack_venue
 
     config = load_config(None)

@@ -47,11 +47,13 @@ from trio_hedge.engine import JournaledVenue, MarketOutcome, MarketStats, run_ma
 from trio_hedge.engine._settings import TradingState
 from trio_hedge.sim import SimExchange, SimSettings, open_sim_exchange
 from trio_hedge.sim._backpack_server import serve_backpack
-from trio_hedge.sim._faultproxy import Direction, FaultProxy, open_fault_proxy
+from trio_hedge.sim._faultproxy import FaultProxy, open_fault_proxy
 from trio_hedge.sim._grvt_server import serve_grvt
 from trio_hedge.venues import Venue
 from trio_hedge.venues.backpack import BackpackSettings, open_backpack_venue
 from trio_hedge.venues.grvt import GrvtSettings, open_grvt_venue
+
+from .rigs import is_backpack_private, port_of
 
 pytestmark = pytest.mark.chaos
 
@@ -152,8 +154,7 @@ class Rig:
         return [self.gr_rest, self.gr_md, self.gr_trades]
 
 
-def _port(url: str) -> int:
-    return int(url.rstrip("/").rsplit(":", 1)[1].split("/")[0])
+_port = port_of
 
 
 @asynccontextmanager
@@ -348,10 +349,7 @@ async def journal_equals_venues(r: Rig, jpath: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- scenarios
-def _is_private(c: Any) -> bool:
-    """A Backpack WS connection carrying the private stream: the server sent it no market data."""
-    down = c.head(Direction.DOWN)
-    return c.is_websocket and b"depth" not in down and b"bookTicker" not in down
+_is_private = is_backpack_private
 
 
 async def test_primary_private_stream_cut_mid_fill(request: pytest.FixtureRequest) -> None:

@@ -151,3 +151,42 @@ def test_fuzzed_config_files_give_a_config_or_a_config_error(text: str) -> None:
             load_config(p)
         except ConfigError as exc:
             assert exc.key and exc.fix
+
+
+def test_venue_timeouts_share_one_set_of_keys_and_reach_the_adapters() -> None:
+    from trio_hedge.venues import SessionTimeouts
+    from trio_hedge.venues.backpack import BackpackSettings
+    from trio_hedge.venues.grvt import GrvtSettings
+
+    c = load_config(None, ["venues.backpack.timeouts.request_ms=800", "venues.grvt.timeouts.heartbeat_ms=250",
+                           "venues.grvt.timeouts.heartbeat_deadline_ms=400"])
+    bp, gr = c.venues["backpack"].timeouts, c.venues["grvt"].timeouts
+    assert (bp.request_s, bp.connect_s, bp.private_stream_budget_s) == (0.8, 5.0, 3.0)
+    assert (gr.heartbeat_s, gr.heartbeat_deadline_s, gr.connect_s) == (0.25, 0.4, 3.0)
+    bs = BackpackSettings("http://127.0.0.1:1", "ws://127.0.0.1:1/", "k", "s", ("X",)).with_timeouts(bp)
+    assert (bs.request_budget_s, bs.connect_s, bs.close_budget_s, bs.private_stream_budget_s) == (0.8, 5.0, 2.0, 3.0)
+    gs = GrvtSettings.for_single_host("http://127.0.0.1:1", "ws://127.0.0.1:1/ws/full", api_key="k",
+                                      private_key="ab" * 32, sub_account_id="1", chain_id=325,
+                                      symbols=("X",)).with_timeouts(gr)  # fmt: skip
+    assert (gs.heartbeat_interval_s, gs.heartbeat_timeout_s, gs.connect_timeout_s, gs.rest_timeout_s) == (
+        0.25, 0.4, 3.0, 5.0)
+    # the in-process kind takes the same keys (and ignores them): its defaults for the ones left out
+    sim = load_config(None, ["venues.backpack.kind=sim", "venues.backpack.timeouts.close_ms=900"])
+    assert sim.venues["backpack"].timeouts == SessionTimeouts(close_s=0.9)
+
+
+@pytest.mark.parametrize(
+    "override,key,fix",
+    [
+        ("venues.grvt.timeouts.request_ms=0", "venues.grvt.timeouts.request_ms", "> 0"),
+        ("venues.backpack.timeouts.connect_ms=fast", "venues.backpack.timeouts.connect_ms", "write a number"),
+        ("venues.backpack.timeouts.read_ms=5", "venues.backpack.timeouts.read_ms", "use one of"),
+        ("venues.backpack.timeouts.heartbeat_ms=3000", "venues.backpack.timeouts.heartbeat_ms",
+         "raise private_stream_budget_ms"),
+        ("venues.grvt.timeouts=5", "venues.grvt.timeouts", "[venues.grvt.timeouts]"),
+    ],
+)
+def test_venue_timeout_errors_name_the_key_and_the_fix(override: str, key: str, fix: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert info.value.key == key and fix in info.value.fix

@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import pytest
 import trio
 from loguru import logger
 
+from tests.rigs import GRVT_FAST, GrvtRig, grvt_rig
 from tests.synth import Recording
 from trio_hedge._redact import redact
 from trio_hedge.domain import (
@@ -41,9 +41,7 @@ from trio_hedge.domain import (
     TimeInForce,
     VenueEvent,
 )
-from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
-from trio_hedge.sim._faultproxy import FaultProxy, open_fault_proxy
-from trio_hedge.sim._grvt_server import GrvtSimInfo, serve_grvt
+from trio_hedge.sim import ContractSpec, SimMarket
 from trio_hedge.venues import (
     AuthError,
     DuplicateClientOrderId,
@@ -64,18 +62,7 @@ INSTRUMENT = Instrument(
     min_size=D("0.001"), min_notional=D("5"),
 )  # fmt: skip
 BID, ASK = D("60000.0"), D("60000.1")
-FAST: dict[str, Any] = {
-    "heartbeat_interval_s": 0.2,
-    "heartbeat_timeout_s": 0.4,
-    "reconnect_min_s": 0.05,
-    "reconnect_max_s": 0.2,
-    "connect_timeout_s": 1.0,
-    "order_ack_timeout_s": 1.0,
-    "backoff_min_s": 0.05,
-    "backoff_max_s": 0.3,
-    "open_timeout_s": 10.0,
-    "book_delta_rate_ms": 50,
-}
+FAST = GRVT_FAST
 
 
 def _recording(path: Path, seconds: float = 60.0) -> Path:
@@ -89,44 +76,15 @@ def _recording(path: Path, seconds: float = 60.0) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- rig
-@dataclass
-class Rig:
-    exchange: SimExchange
-    info: GrvtSimInfo
-    rest: FaultProxy
-    md: FaultProxy
-    trades: FaultProxy
-
-    def settings(self, **kw: Any) -> GrvtSettings:
-        rest = f"http://127.0.0.1:{self.rest.port}"
-        return GrvtSettings(
-            edge_url=rest, market_data_url=rest, trades_url=rest,
-            market_data_ws_url=f"ws://127.0.0.1:{self.md.port}/ws/full",
-            trades_ws_url=f"ws://127.0.0.1:{self.trades.port}/ws/full",
-            api_key=kw.pop("api_key", self.info.api_key), private_key=self.info.private_key,
-            sub_account_id=self.info.sub_account_id, chain_id=self.info.chain_id, symbols=(SYMBOL,),
-            **{**FAST, **kw},
-        )  # fmt: skip
-
-    @property
-    def engine(self) -> Any:
-        return self.exchange.engine("grvt", SYMBOL)
+Rig = GrvtRig
 
 
 @asynccontextmanager
 async def rig(tmp_path: Path, **server_kw: Any) -> AsyncIterator[Rig]:
     market = SimMarket("grvt", INSTRUMENT, _recording(tmp_path / "grvt.gz"), ContractSpec(lot_size=D("0.001")),
                        D("-0.1"), D("4.5"))  # fmt: skip
-    async with open_sim_exchange(SimSettings(speed=1.0, latency_s=0.001), [market]) as exchange:
-        async with trio.open_nursery() as nursery:
-            info: GrvtSimInfo = await nursery.start(
-                lambda task_status: serve_grvt(exchange, "grvt", task_status=task_status, **server_kw)
-            )
-            port = int(info.rest.rsplit(":", 1)[1])
-            async with open_fault_proxy("127.0.0.1", port) as rest, open_fault_proxy("127.0.0.1", port) as md, \
-                    open_fault_proxy("127.0.0.1", port) as trades:  # fmt: skip
-                yield Rig(exchange, info, rest, md, trades)
-            nursery.cancel_scope.cancel()
+    async with grvt_rig([market], **server_kw) as r:
+        yield r
 
 
 @asynccontextmanager

@@ -129,3 +129,11 @@ def test_side_parsing() -> None:
     assert Side.BUY.opposite is Side.SELL and Side.SELL.sign == -1
     with pytest.raises(BadValue):
         Side.parse("hold")
+
+
+def test_status_rank_orders_an_orders_life_and_ties_every_terminal_status() -> None:
+    from trio_hedge.domain import TERMINAL_RANK
+
+    live = [OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]
+    assert [s.rank for s in live] == sorted({s.rank for s in live}) and max(s.rank for s in live) < TERMINAL_RANK
+    assert {s.rank for s in OrderStatus if s.is_terminal} == {TERMINAL_RANK}

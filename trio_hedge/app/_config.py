@@ -23,6 +23,7 @@ from typing import Any
 
 from ..domain import Instrument, TrioHedgeError
 from ..engine import COST_PROFILES, DEFAULT_RATE_LIMITS, MarketSettings, RateLimitSettings, RetryPolicy
+from ..venues import SessionTimeouts
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 """Where the embedded recordings live (``trio_hedge/data``)."""
@@ -86,6 +87,8 @@ class VenueConfig:
             rebate): the simulated market's for endpoint "sim", required in the config for "live".
         rate_limit (RateLimitSettings | None): the client-side request budget (None: ``rate_limit_per_s = 0``,
             no limiter).
+        timeouts (SessionTimeouts): the session's budgets (``[venues.<name>.timeouts]``; the in-process
+            ``kind = "sim"`` venue has no connection and ignores them).
     """
 
     name: str
@@ -97,6 +100,7 @@ class VenueConfig:
     maker_fee_bps: Decimal = Decimal(0)
     taker_fee_bps: Decimal = Decimal(0)
     rate_limit: RateLimitSettings | None = None
+    timeouts: SessionTimeouts = field(default_factory=SessionTimeouts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +177,16 @@ class Config:
 
 
 # ---------------------------------------------------------------------------------------------- raw tree
+TIMEOUT_DEFAULTS: dict[str, dict[str, int]] = {
+    "backpack": {"connect_ms": 5000, "request_ms": 5000, "close_ms": 2000, "heartbeat_ms": 1000,
+                 "heartbeat_deadline_ms": 1500, "private_stream_budget_ms": 3000},
+    "grvt": {"connect_ms": 3000, "request_ms": 5000, "close_ms": 3000, "heartbeat_ms": 1000,
+             "heartbeat_deadline_ms": 1500, "private_stream_budget_ms": 3000},
+    "sim": {"connect_ms": 5000, "request_ms": 5000, "close_ms": 2000, "heartbeat_ms": 1000,
+            "heartbeat_deadline_ms": 1500, "private_stream_budget_ms": 3000},
+}
+"""``[venues.<name>.timeouts]`` defaults by venue kind, ms (the adapters' own defaults)."""
+
 DEFAULTS: dict[str, Any] = {
     "engine": {"cycles": 25, "primary": "backpack", "hedge": "grvt", "event_capacity": 256},
     "markets": [
@@ -240,6 +254,7 @@ DEFAULTS: dict[str, Any] = {
             "rate_limit_burst": 10,
             "rate_limit_reserved": 3,
             "rate_limit_costs": "backpack",
+            "timeouts": dict(TIMEOUT_DEFAULTS["backpack"]),
         },
         "grvt": {
             "kind": "grvt",
@@ -260,6 +275,7 @@ DEFAULTS: dict[str, Any] = {
             "rate_limit_burst": 100,
             "rate_limit_reserved": 50,
             "rate_limit_costs": "grvt",
+            "timeouts": dict(TIMEOUT_DEFAULTS["grvt"]),
         },
     },
 }
@@ -314,7 +330,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
             node = node[int(part)]
         elif isinstance(node, dict):
             if part not in node:
-                if i == 1 and path[0] == "venues":
+                if (i == 1 and path[0] == "venues") or (i == 2 and path[0] == "venues" and part == "timeouts"):
                     node[part] = {}
                 else:
                     raise ConfigError(dotted, f"unknown key {part!r}", f"use one of: {', '.join(sorted(node))}")
@@ -327,7 +343,8 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
             raise ConfigError(dotted, "bad list index", "use an index in range")
         node[int(last)] = value
     elif isinstance(node, dict):
-        if last not in node and not (len(path) == 3 and path[0] == "venues"):
+        new_venue_key = path[0] == "venues" and (len(path) == 3 or (len(path) == 4 and path[2] == "timeouts"))
+        if last not in node and not new_venue_key:
             raise ConfigError(dotted, "unknown key", f"use one of: {', '.join(sorted(node))}")
         node[last] = value
     else:
@@ -408,7 +425,7 @@ def _str(tree: dict[str, Any], key: str, path: str, choices: tuple[str, ...] | N
 
 
 _COMMON_KEYS = {"kind", "endpoint", "symbol", "rate_limit_per_s", "rate_limit_burst", "rate_limit_reserved",
-                "rate_limit_costs"}
+                "rate_limit_costs", "timeouts"}
 _MARKET_KEYS = {"base", "quote", "tick_size", "lot_size", "min_size", "min_notional", "recording", "contract",
                 "contract_value_quote", "maker_fee_bps", "taker_fee_bps"}
 _LIVE_KEYS = {
@@ -526,6 +543,26 @@ def _rate_limit(name: str, kind: str, tree: dict[str, Any]) -> RateLimitSettings
                           "raise rate_limit_burst or lower rate_limit_reserved") from None
 
 
+def _timeouts(name: str, kind: str, tree: dict[str, Any]) -> SessionTimeouts:
+    """``[venues.<name>.timeouts]``: the same keys for every venue, in ms; a key left out takes the kind's
+    default (:data:`TIMEOUT_DEFAULTS`)."""
+    path = f"venues.{name}.timeouts"
+    given = tree.get("timeouts", {})
+    if not isinstance(given, dict):
+        raise ConfigError(path, "expected a table", f"write [venues.{name}.timeouts] with keys "
+                          f"{', '.join(TIMEOUT_DEFAULTS[kind])}")  # fmt: skip
+    unknown = sorted(set(given) - set(TIMEOUT_DEFAULTS[kind]))
+    if unknown:
+        raise ConfigError(f"{path}.{unknown[0]}", "unknown key", f"use one of: {', '.join(TIMEOUT_DEFAULTS[kind])}")
+    merged = {**TIMEOUT_DEFAULTS[kind], **given}
+    t = SessionTimeouts(**{k[:-3] + "_s": _ms(merged, k, path) for k in TIMEOUT_DEFAULTS[kind]})
+    if t.heartbeat_s >= t.private_stream_budget_s:
+        raise ConfigError(f"{path}.heartbeat_ms", f"{merged['heartbeat_ms']} ms is not shorter than "
+                          f"private_stream_budget_ms ({merged['private_stream_budget_ms']} ms)",
+                          "lower heartbeat_ms or raise private_stream_budget_ms (the watchdog counts pongs as life)")
+    return t
+
+
 def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueConfig:
     path = f"venues.{name}"
     if not isinstance(tree, dict):
@@ -542,10 +579,11 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
                           f"use one of: {', '.join(sorted(allowed_keys))}")
     symbol = _str(tree, "symbol", path)
     rate_limit = _rate_limit(name, kind, tree)
+    timeouts = _timeouts(name, kind, tree)
     if endpoint == "sim":
         market = _market(name, tree, base_dir)
         return VenueConfig(name, kind, endpoint, symbol, market, None, market.maker_fee_bps, market.taker_fee_bps,
-                           rate_limit)
+                           rate_limit, timeouts)
     for fee in ("maker_fee_bps", "taker_fee_bps"):
         if fee not in tree:
             raise ConfigError(f"{path}.{fee}", "missing: a live venue needs its fees (the quoting edge gate "
@@ -565,7 +603,7 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
         raise ConfigError(f"{path}.sub_account_id", "missing or not a number", "set your GRVT sub account id")
     chain = _int(merged, "chain_id", path, lo=1) if kind == "grvt" else 0
     return VenueConfig(name, kind, endpoint, symbol, None, LiveVenueConfig(urls, api_key, secret, sub, chain),
-                       maker_fee, taker_fee, rate_limit)
+                       maker_fee, taker_fee, rate_limit, timeouts)
 
 
 def _metrics(tree: dict[str, Any]) -> MetricsConfig:

@@ -62,12 +62,6 @@ from ..engine._flatten import flatten_position
 from ..venues import OrderReport, Venue, VenueError
 from ._journal import AsyncJournal, IntentRow, JournalConflict, UnknownRecord
 
-_RANK = {OrderStatus.PENDING: 0, OrderStatus.OPEN: 1, OrderStatus.PARTIALLY_FILLED: 2}
-
-
-def _rank(status: OrderStatus) -> int:
-    return 3 if status.is_terminal else _RANK[status]
-
 
 class VenueUnreadable(EngineError):
     """A venue could not be read during reconciliation: do not trade (exit 75, restart later)."""
@@ -222,7 +216,7 @@ class JournalRecorder:
         intent = self._intents.get((key, coid))
         if intent is None or status is OrderStatus.PENDING:
             return  # not an order of ours this run (reconciliation reports those)
-        if intent.status.is_terminal or (not status.is_terminal and _rank(status) < _rank(intent.status)):
+        if intent.status.is_terminal or (not status.is_terminal and status.rank < intent.status.rank):
             return  # a late, less advanced or repeated report
         if status is intent.status and status is not OrderStatus.PARTIALLY_FILLED:
             return
@@ -712,7 +706,7 @@ async def sync_inflight(
                             venue.name, status.value, reason)
             else:
                 status, reason = r.status, f"at exit: {r.reason or 'venue status'}"
-            if status is not it.status and (status.is_terminal or _rank(status) > _rank(it.status)):
+            if status is not it.status and (status.is_terminal or status.rank > it.status.rank):
                 try:
                     await journal.record_status(key, coid, status, reason=reason,
                                                 venue_order_id=(r.venue_order_id or None) if r is not None else None)

@@ -118,9 +118,9 @@ async def _signal_watcher(
 async def _positions(
     venues: dict[str, Venue], symbols: dict[str, str] | None = None
 ) -> dict[str, dict[str, Decimal | None]]:
-    """Every venue's positions, read from the venue. Each traded symbol (``symbols``: venue → symbol) is
-    always present: 0 when the venue lists no position for it (Backpack lists none when flat), None
-    ("unknown") when the venue could not be read: a missing report is never read as flat."""
+    """Every venue's positions, read from the venue (every venue reports each of its symbols, a flat one as 0:
+    the Venue interface), or ``{symbol: None}`` ("unknown") when the venue could not be read: a missing report
+    is never read as flat."""
     out: dict[str, dict[str, Decimal | None]] = {}
     for name, venue in venues.items():
         traded = (symbols or {}).get(name)
@@ -128,8 +128,6 @@ async def _positions(
             with trio.move_on_after(5):
                 pos = await venue.positions()
                 out[name] = {sym: p.size for sym, p in pos.items()}
-                if traded is not None:
-                    out[name].setdefault(traded, ZERO)
                 continue
         except VenueError as exc:
             logger.bind(tag="MAIN").error("final position read failed on {}: {}", name, exc)

@@ -87,6 +87,7 @@ async def open_venues(
                     chain_id=vc.live.chain_id, symbols=(vc.symbol,), name=name,
                     event_capacity=config.event_capacity,
                 )
+            gs = gs.with_timeouts(vc.timeouts)
             for secret in gs.secrets():
                 register_secret(secret)
             venues[name] = await stack.enter_async_context(open_grvt_venue(gs))
@@ -105,6 +106,7 @@ async def open_venues(
                 bs = BackpackSettings(rest_url=vc.live.urls["rest_url"], ws_url=vc.live.urls["ws_url"],
                                       api_key=vc.live.api_key, api_secret=vc.live.secret, symbols=(vc.symbol,),
                                       name=name, event_capacity=config.event_capacity)
+            bs = bs.with_timeouts(vc.timeouts)
             for secret in bs.secrets():
                 register_secret(secret)
             venues[name] = await stack.enter_async_context(open_backpack_venue(bs))

@@ -32,6 +32,7 @@ from ._num import parse_price as parse_price
 from ._num import parse_size as parse_size
 from ._num import round_to as round_to
 from ._num import to_decimal as to_decimal
+from ._orders import TERMINAL_RANK as TERMINAL_RANK
 from ._orders import Fill as Fill
 from ._orders import Order as Order
 from ._orders import OrderRequest as OrderRequest
@@ -40,8 +41,11 @@ from ._orders import OrderType as OrderType
 from ._orders import Position as Position
 from ._orders import Side as Side
 from ._orders import TimeInForce as TimeInForce
+from ._venue import NO_CAPABILITIES as NO_CAPABILITIES
+from ._venue import Capability as Capability
 from ._venue import FeedState as FeedState
 from ._venue import OrderReport as OrderReport
+from ._venue import capabilities as capabilities
 from ._venue_errors import AuthError as AuthError
 from ._venue_errors import DuplicateClientOrderId as DuplicateClientOrderId
 from ._venue_errors import InsufficientMargin as InsufficientMargin
@@ -65,7 +69,10 @@ __all__ = [
     "BookSide",
     "CheckedLevels",
     "DuplicateClientOrderId",
+    "Capability",
     "FeedState",
+    "NO_CAPABILITIES",
+    "capabilities",
     "Fill",
     "FillEstimate",
     "IllegalTransition",
@@ -90,6 +97,7 @@ __all__ = [
     "RawLevels",
     "RetryClass",
     "SequenceGap",
+    "TERMINAL_RANK",
     "Side",
     "TimeInForce",
     "TrioHedgeError",

@@ -76,8 +76,25 @@ class OrderStatus(enum.StrEnum):
     def is_terminal(self) -> bool:
         return self in _TERMINAL
 
+    @property
+    def rank(self) -> int:
+        """How far along its life an order in this status is: PENDING 0, OPEN 1, PARTIALLY_FILLED 2, every
+        terminal status 3 (:data:`TERMINAL_RANK`). A report whose rank is lower than one already seen for the
+        same order is stale (an ack arriving after the fill); the one table every layer compares by."""
+        return _RANK[self]
+
 
 _TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+TERMINAL_RANK = 3
+"""``OrderStatus.rank`` of every terminal status."""
+
+_RANK: dict[OrderStatus, int] = {
+    OrderStatus.PENDING: 0,
+    OrderStatus.OPEN: 1,
+    OrderStatus.PARTIALLY_FILLED: 2,
+    **dict.fromkeys(_TERMINAL, TERMINAL_RANK),
+}
 
 _ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset(

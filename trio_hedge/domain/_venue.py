@@ -1,11 +1,13 @@
 """What a venue reports, in domain types: :class:`OrderReport` (one order: the answer to a status query or an
 open-orders listing; the protocol codecs build it) and :class:`FeedState` (the health of one market-data feed).
-The ``Venue`` interface (:mod:`trio_hedge.venues`) returns both."""
+The ``Venue`` interface (:mod:`trio_hedge.venues`) returns both. :data:`Capability` names what one venue kind
+can do that another cannot (declared by each venue class)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final, Literal
 
 from ._orders import OrderStatus, Side
 
@@ -53,3 +55,30 @@ class FeedState:
     connected: bool
     since_s: float
     last_message_s: float
+
+
+Capability = Literal["feed_heartbeat", "private_reconcile", "unknown_outcome", "post_only_reject_sync"]
+"""Something a venue kind can do that another cannot. Declared by each venue class as ``capabilities``; the Venue
+contract suite (``tests/contract/``) tests the promise where it is declared and the fallback where it is not:
+
+* ``feed_heartbeat``: a silent (blackholed) market-data connection is noticed within the heartbeat deadline
+  (ping period + pong deadline): the book turns invalid, the feed disconnected, and both come back after a
+  reconnect. Fallback: the feed stays "connected" but ``FeedState.last_message_s`` stops advancing (the
+  engine's stale-book guard acts on it).
+* ``private_reconcile``: the private stream runs over a connection that can drop; after it is back the venue
+  reconciles over REST (order statuses, then fills, then positions), emitting what was missed once. Fallback:
+  the stream is in-process and cannot drop; ``fills_since`` agrees with it.
+* ``unknown_outcome``: ``place`` can end in :class:`UnknownOutcome` (an answer lost on the wire), resolved by
+  ``order_status``; a repeated ``place`` never makes a second order. Fallback: ``place`` is always answered.
+* ``post_only_reject_sync``: ``place`` of a crossing post-only order raises :class:`PostOnlyWouldCross`.
+  Fallback: the order is acknowledged, then a ``REJECTED`` update follows on the stream, and a repeated ``place``
+  of it raises :class:`PostOnlyWouldCross`.
+"""
+
+NO_CAPABILITIES: Final[frozenset[Capability]] = frozenset()
+
+
+def capabilities(venue: object) -> frozenset[Capability]:
+    """The capabilities ``venue`` declares (its ``capabilities`` attribute), none if it declares nothing."""
+    declared = getattr(venue, "capabilities", NO_CAPABILITIES)
+    return declared if isinstance(declared, frozenset) else NO_CAPABILITIES

@@ -34,8 +34,6 @@ from ..domain import (
 from ..venues import OrderReport, RateLimited, Venue, VenueError
 from ._errors import UnresolvedOrder
 
-_RANK = {OrderStatus.PENDING: 0, OrderStatus.OPEN: 1, OrderStatus.PARTIALLY_FILLED: 2}
-
 
 @dataclass(frozen=True, slots=True)
 class InboxFill:
@@ -183,7 +181,7 @@ class OrderTracker:
                     order.status,
                 )
             return
-        if not status.is_terminal and _RANK[status] < _RANK[order.status]:
+        if not status.is_terminal and status.rank < order.status.rank:
             return  # a late, less advanced report (ack after fill): ignore
         try:
             order.transition(status, reason)

@@ -25,6 +25,7 @@ from loguru import logger
 from .._streams import SymbolEventStreams
 from ..domain import (
     BookInvalid,
+    Capability,
     FeedState,
     Fill,
     Instrument,
@@ -77,7 +78,13 @@ def _report(order: Order) -> OrderReport:
 
 
 class SimVenue:
-    """A venue session over the simulated exchange. Create it with :func:`open_sim_venue`."""
+    """A venue session over the simulated exchange. Create it with :func:`open_sim_venue`.
+
+    Capabilities: only ``post_only_reject_sync``. In process there is no connection to go silent (no
+    heartbeat), no private stream to drop and no answer to lose.
+    """
+
+    capabilities: frozenset[Capability] = frozenset({"post_only_reject_sync"})
 
     def __init__(self, exchange: SimExchange, name: str, settings: SimVenueSettings) -> None:
         self.name = name

@@ -5,9 +5,12 @@ the codecs and signing the adapters speak), the domain and the root's ``trio_hed
 ``trio_hedge._streams``; never ``sim``, the engine or the app (tests/test_layers.py checks it). The in-process
 simulator venue lives in :mod:`trio_hedge.sim` (``sim/_venue.py``)."""
 
+from ._base import Capability as Capability
 from ._base import FeedState as FeedState
 from ._base import OrderReport as OrderReport
+from ._base import SessionTimeouts as SessionTimeouts
 from ._base import Venue as Venue
+from ._base import capabilities as capabilities
 from ._errors import AuthError as AuthError
 from ._errors import DuplicateClientOrderId as DuplicateClientOrderId
 from ._errors import InsufficientMargin as InsufficientMargin
@@ -24,6 +27,7 @@ from ._errors import retry_class as retry_class
 
 __all__ = [
     "AuthError",
+    "Capability",
     "DuplicateClientOrderId",
     "FeedState",
     "InsufficientMargin",
@@ -34,9 +38,11 @@ __all__ = [
     "PostOnlyWouldCross",
     "RateLimited",
     "RetryClass",
+    "SessionTimeouts",
     "UnknownOutcome",
     "Venue",
     "VenueError",
     "VenueUnavailable",
+    "capabilities",
     "retry_class",
 ]

@@ -9,13 +9,44 @@ Deadlines belong to callers (``trio.fail_after`` / ``move_on_after`` around each
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import trio
 
-from ..domain import FeedState as FeedState  # the interface's value types, defined in the domain
+from ..domain import NO_CAPABILITIES as NO_CAPABILITIES  # the interface's value types, defined in the domain
+from ..domain import Capability as Capability
+from ..domain import FeedState as FeedState
 from ..domain import Fill, Instrument, OrderBook, OrderRequest, Position, VenueEvent
 from ..domain import OrderReport as OrderReport
+from ..domain import capabilities as capabilities
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimeouts:
+    """The budgets of one venue session, in seconds, under the same names for every venue (``config.toml``:
+    ``[venues.<name>.timeouts]``, in ms). Each adapter maps them onto its settings (``with_timeouts``).
+
+    Attributes:
+        connect_s (float): opening a connection (TCP/TLS connect, WebSocket handshake).
+        request_s (float): one REST exchange (a state-changing request past it is ``UnknownOutcome``).
+        close_s (float): the shielded cleanup when the session closes.
+        heartbeat_s (float): WebSocket ping period.
+        heartbeat_deadline_s (float): pong deadline after each ping; a blackholed connection is noticed within
+            ``heartbeat_s + heartbeat_deadline_s``.
+        private_stream_budget_s (float): for venues without cancel-on-disconnect, how long the private stream
+            may show no sign of life before resting orders are cancelled over REST (the kernel's watchdog);
+            venues with cancel-on-disconnect (GRVT) do not use it.
+    """
+
+    connect_s: float = 5.0
+    request_s: float = 5.0
+    close_s: float = 2.0
+    heartbeat_s: float = 1.0
+    heartbeat_deadline_s: float = 1.5
+    private_stream_budget_s: float = 3.0
+
+
 
 
 @runtime_checkable
@@ -90,7 +121,8 @@ class Venue(Protocol):
         ...
 
     async def positions(self) -> dict[str, Position]:
-        """Our positions by symbol (flat symbols may be absent). Raises RateLimited, VenueUnavailable."""
+        """Our positions by symbol: every symbol of this session is present, a flat one with size 0 (a venue
+        that lists open positions only is filled in by its adapter). Raises RateLimited, VenueUnavailable."""
         ...
 
     async def fills_since(self, symbol: str, since_ns: int) -> list[Fill]:

@@ -103,15 +103,25 @@ async def open_ws(
         raise ConnectionTimeout(f"WebSocket handshake with {url} took over {connect_timeout_s}s")
 
 
-async def heartbeat(ws: WebSocketConnection, *, interval_s: float, timeout_s: float) -> None:
-    """Ping every ``interval_s``; raise :class:`HeartbeatTimeout` when a pong takes over ``timeout_s``.
+async def heartbeat(
+    ws: WebSocketConnection,
+    *,
+    interval_s: float,
+    timeout_s: float,
+    venue: str = "ws",
+    on_pong: Callable[[], None] | None = None,
+) -> None:
+    """Ping every ``interval_s``; raise :class:`HeartbeatTimeout` (named ``venue``) when a pong takes over
+    ``timeout_s``; call ``on_pong()`` after each pong (a sign of life, for a private-stream watchdog).
     Runs until cancelled or the connection fails."""
     while True:
         await trio.sleep(interval_s)
         with trio.move_on_after(timeout_s) as scope:
             await ws.ping()
         if scope.cancelled_caught:
-            raise HeartbeatTimeout("ws", f"no pong within {timeout_s}s", code="heartbeat")
+            raise HeartbeatTimeout(venue, f"no pong within {timeout_s}s", code="heartbeat")
+        if on_pong is not None:
+            on_pong()
 
 
 RECONNECT_ERRORS: tuple[type[BaseException], ...] = (*WS_ERRORS, VenueUnavailable)
