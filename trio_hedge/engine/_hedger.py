@@ -573,6 +573,7 @@ class Hedger:
         def first_order() -> None:
             latency_ns[0] = time.perf_counter_ns() - received_ns
             self.stats.hedge_latency_ns.record(latency_ns[0])
+            self.stats.last_hedge_latency_ns = latency_ns[0]
 
         result = await self.router.route(side, size, reason="hedge", on_first_order=first_order)
         rec.hedge_filled += result.filled
@@ -596,7 +597,7 @@ class Hedger:
             "hedge {} {} of {} @ {} in {} order(s){}: latency {:.3f} ms, slippage {} bps", result.side,
             result.filled, result.requested, avg.quantize(Decimal("0.01")) if avg is not None else "-",
             result.iterations, " (MARKET step)" if result.market_used else "", latency_ns / 1e6,
-            slip.quantize(Decimal("0.001")) if slip is not None else "-")
+            slip.quantize(Decimal("0.001")) + 0 if slip is not None else "-")
         if self.recorder is not None:
             self.recorder.post_note("hedge", json.dumps({
                 "market": self.s.name, "cycle": rec.index, "side": result.side.value, "size": str(result.requested),

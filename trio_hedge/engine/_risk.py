@@ -264,6 +264,8 @@ class RiskEngine:
     def _on_fill(self, leg: LegBook, fill: Fill) -> None:
         leg.apply(fill)
         net = self.net
+        self.stats.positions[f"{leg.venue.name} {leg.symbol}"] = leg.position
+        self.stats.net_exposure = net
         if abs(net) > self.stats.max_abs_net_exposure:
             self.stats.max_abs_net_exposure = abs(net)
         if abs(net) > self.s.imbalance_tolerance:
