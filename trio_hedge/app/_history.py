@@ -343,14 +343,15 @@ class Point:
 def running_totals(trade_list: list[Trade]) -> list[Point]:
     """Cumulative traded notional (quote units), PnL (quote units, fees included: cash flows plus every open
     position marked at its venue's last fill price) and net exposure per market (sum of both legs' positions,
-    base units), after each fill in journal order. Computed exactly in Decimal, returned as floats."""
+    base units), after each fill in the order of the venues' fill times (journal order among equal times).
+    Computed exactly in Decimal, returned as floats."""
     volume = ZERO
     cash = ZERO
     pos: dict[tuple[str, str], Decimal] = {}
     last: dict[tuple[str, str], Decimal] = {}
     net: dict[str, Decimal] = {}
     out = []
-    for t in trade_list:
+    for t in sorted(trade_list, key=lambda t: (t.ts_ns, t.seq)):
         k = (t.venue, t.symbol)
         volume += t.notional
         cash -= t.signed_quantity * t.price + t.fee

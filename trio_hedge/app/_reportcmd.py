@@ -270,7 +270,8 @@ table {{ border-collapse: collapse; font-size: 0.85em; }}
 td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: left; }}
 th {{ background: #f3f3f3; }}
 .bad {{ color: #b00; font-weight: bold; }}
-.charts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 1em; }}
+.charts {{ max-width: 1200px; }}
+.chart {{ width: 100%; margin-bottom: 1em; }}
 </style></head>
 <body>
 <h1>{html.escape(title)}</h1>
