@@ -18,6 +18,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import trio
 from loguru import logger
 from rich.console import Console
@@ -352,3 +353,33 @@ def test_cli_output_is_plain_when_stdout_is_not_a_terminal(tmp_path: Path) -> No
                              capture_output=True, text=True, timeout=60, check=False)
     assert missing.returncode == 1 and "no such file" in missing.stderr
 
+
+
+# ------------------------------------------------------------------------------------------------ done when
+
+
+@pytest.mark.slow
+def test_default_run_then_report_and_status_from_its_journal(tmp_path: Path) -> None:
+    """The issue's first "done when": the default run (over the wire, 25 cycles) with --summary-json; then
+    ``report`` writes report.html with at least four charts and a trades.csv equal to the journal's fills,
+    and ``status`` prints each venue's final position."""
+    jpath = tmp_path / "run" / "trio_hedge.sqlite"
+    run = subprocess.run([sys.executable, "-m", "trio_hedge", "--set", f"journal.path={jpath}", "--summary-json",
+                          str(tmp_path / "summary.json")], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    report = subprocess.run([sys.executable, "-m", "trio_hedge", "report", "--journal", str(jpath), "--out",
+                             str(tmp_path / "report")], capture_output=True, text=True, timeout=120, check=False)
+    assert report.returncode == 0, report.stderr
+    html_text = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert html_text.count('class="plotly-graph-div"') >= 4
+    journal_rows = _journal_fill_rows(jpath)
+    assert _csv_fill_rows(tmp_path / "report" / "trades.csv") == journal_rows
+    assert _csv_fill_rows(jpath.parent / "trades.csv") == journal_rows
+    status = subprocess.run([sys.executable, "-m", "trio_hedge", "status", "--journal", str(jpath)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert status.returncode == 0, status.stderr
+    for venue, symbols in summary["final_positions"].items():
+        for symbol, size in symbols.items():
+            assert f"  {venue} {symbol}: {size}" in status.stdout, status.stdout
