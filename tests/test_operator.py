@@ -124,6 +124,26 @@ def test_trade_log_is_rebuilt_from_the_journal_when_behind_or_damaged(tmp_path: 
     assert csv_path.read_text(encoding="utf-8") == want
 
 
+def test_two_runs_in_one_journal_report_each_run_and_the_trade_log_has_both(tmp_path: Path) -> None:
+    jpath = tmp_path / "j.sqlite"
+    for _ in range(2):
+        trio.run(_run_quick, jpath, clock=trio.testing.MockClock(autojump_threshold=0))
+    all_rows = _journal_fill_rows(jpath)
+    assert _csv_fill_rows(tmp_path / "trades.csv") == all_rows  # appended across restarts
+    with Journal.open(jpath) as j:
+        second_start = j.runs()[1].run_id
+        seqs = [r[0] for r in j._live().execute("SELECT seq FROM fills ORDER BY seq")]
+    n_first = sum(1 for q in seqs if q < second_start)
+    assert 0 < n_first < len(all_rows)
+    write_report(jpath, tmp_path / "r1", 1)
+    write_report(jpath, tmp_path / "r2")  # default: the newest run
+    assert _csv_fill_rows(tmp_path / "r1" / "trades.csv") == all_rows[:n_first]
+    assert _csv_fill_rows(tmp_path / "r2" / "trades.csv") == all_rows[n_first:]
+    assert [c["cycle"] for c in _csv_rows(tmp_path / "r2" / "cycles.csv")] == ["0", "1"]
+    status = render_status(jpath)
+    assert "2 run(s)" in status and status.count("cycle ") == 2
+
+
 async def _run_quick(jpath: Path) -> None:
     result = await short_run(jpath, cycles=2)
     assert result.exit_code == EXIT_OK, result.exit_reason

@@ -204,6 +204,7 @@ class Trade:
     fee_currency: str
     liquidity: str
     cycle: int | None
+    cycle_id: int | None = None
 
     @property
     def signed_quantity(self) -> Decimal:
@@ -239,7 +240,7 @@ def trades(conn: sqlite3.Connection, run: Run | None = None, *, after_seq: int =
     setup = run_setup(conn, run)
     venues: dict[str, Any] = setup.get("venues", {})
     owner: dict[tuple[str, str], str] | None = None  # (venue, symbol) -> market, read when first needed
-    sql = (f"SELECT f.*, i.reason AS role, c.market AS market, c.idx AS cycle FROM fills f "
+    sql = (f"SELECT f.*, i.reason AS role, c.market AS market, c.idx AS cycle, c.cycle_id AS cycle_id FROM fills f "
            f"LEFT JOIN intents i ON i.venue = f.venue AND i.client_order_id = f.client_order_id "
            f"LEFT JOIN cycles c ON c.cycle_id = i.cycle_id WHERE {where} AND f.seq > ? ORDER BY f.seq")
     args = [*args, after_seq]
@@ -262,7 +263,7 @@ def trades(conn: sqlite3.Connection, run: Run | None = None, *, after_seq: int =
             symbol=symbol, side=r["side"], price=Decimal(r["price"]), quantity=Decimal(r["size"]), market=market,
             role=r["role"] or "unknown", client_order_id=r["client_order_id"], trade_id=r["trade_id"],
             fee=Decimal(r["fee"]), fee_currency=vinfo.get("quote") or _quote_of(symbol),
-            liquidity="maker" if r["is_maker"] else "taker", cycle=r["cycle"]))
+            liquidity="maker" if r["is_maker"] else "taker", cycle=r["cycle"], cycle_id=r["cycle_id"]))
     return out
 
 
@@ -314,7 +315,7 @@ def cycles(conn: sqlite3.Connection, run: Run | None = None, trade_list: list[Tr
     tl = trade_list if trade_list is not None else trades(conn, run)
     out = []
     for r in conn.execute(f"SELECT * FROM cycles WHERE {where} ORDER BY cycle_id", args):
-        mine = [t for t in tl if t.cycle == r["idx"] and t.market == r["market"]]
+        mine = [t for t in tl if t.cycle_id == r["cycle_id"]]
         sums: dict[str, tuple[Decimal, Decimal]] = {}
         for role in ("quote", "hedge"):
             ts = [t for t in mine if t.role == role]
