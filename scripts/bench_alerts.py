@@ -1,10 +1,11 @@
 """Does a webhook receiver that is down or slow change a run's timing? Runs ``python -m trio_hedge`` (the
 default wire run, ``--cycles`` cycles) with no alerts, with ``alerts.webhook_url`` on a loopback port where
 nothing listens (down), and on a loopback receiver that answers each POST after ``--slow-s`` seconds (slow),
-and prints per variant the wall time, the time from the first to the last cycle log line (the trading), the
-hedge latency p50/p99 and the alerts the receiver got. The last line is the worst trading-time change.
+and prints per run the wall time, the time from the first to the last cycle log line (the trading), the
+hedge latency p50/p99 and the alerts the receiver got; the variants alternate ``--repeat`` times, and the last
+line compares each variant's median trading time and wall time with the no-alert runs'.
 
-    .venv/bin/python scripts/bench_alerts.py --cycles 10 --slow-s 30
+    .venv/bin/python scripts/bench_alerts.py --cycles 10 --slow-s 30 --repeat 3
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cycles", type=int, default=10)
     ap.add_argument("--slow-s", type=float, default=30.0)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     server, got = _receiver(args.slow_s)
     variants = {
@@ -74,20 +77,21 @@ def main() -> None:
         "down": ["--set", f"alerts.webhook_url=http://127.0.0.1:{_free_port()}/hook"],
         "slow": ["--set", f"alerts.webhook_url=http://127.0.0.1:{server.server_address[1]}/hook"],
     }
-    base = None
-    worst = 0.0
-    for name, extra in variants.items():
-        got.clear()
-        wall, trading, s = _run(args.cycles, extra)
-        lat = s.get("hedge_latency_ms", {}) if isinstance(s.get("hedge_latency_ms"), dict) else {}
-        print(f"{name:5s} exit {s.get('exit_code')} cycles {s.get('cycles_completed')} wall {wall:.2f}s trading "
-              f"{trading:.2f}s hedge p50 {lat.get('p50')} ms p99 {lat.get('p99')} ms alerts received {got}")
-        if base is None:
-            base = trading
-        else:
-            worst = max(worst, abs(trading - base))
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for _ in range(args.repeat):
+        for name, extra in variants.items():
+            got.clear()
+            wall, trading, s = _run(args.cycles, extra)
+            lat = s.get("hedge_latency_ms", {}) if isinstance(s.get("hedge_latency_ms"), dict) else {}
+            print(f"{name:5s} exit {s.get('exit_code')} cycles {s.get('cycles_completed')} wall {wall:.2f}s trading "
+                  f"{trading:.2f}s hedge p50 {lat.get('p50')} ms p99 {lat.get('p99')} ms alerts received {got}",
+                  flush=True)
+            results[name].append((wall, trading))
+    med = {name: (statistics.median(w for w, _ in r), statistics.median(t for _, t in r))
+           for name, r in results.items()}
     server.shutdown()
-    print(f"worst trading-time change vs no alerts: {worst:.2f}s")
+    print(" ".join(f"{name}: trading {t - med['none'][1]:+.2f}s wall {w - med['none'][0]:+.2f}s"
+                   for name, (w, t) in med.items() if name != "none") + " (medians vs no alerts)")
 
 
 if __name__ == "__main__":

@@ -263,7 +263,7 @@ async def test_flush_at_exit_is_bounded_when_the_receiver_hangs() -> None:
         waited = trio.current_time() - t0
         await alerts.aclose()
     assert waited < 5  # flush_s bounds it (the receiver would answer after 60 s)
-    assert alerts.stats.dropped == 0 and alerts.queued == 0 and not alerts.stats.sent
+    assert alerts.stats.dropped == 1 and alerts.queued == 0 and not alerts.stats.sent  # given up, and counted
 
 
 def test_halt_reasons_map_to_alert_events() -> None:

@@ -16,7 +16,9 @@ Never blocking trading: :meth:`Alerts.post` is synchronous and O(1); it appends 
 them in order, keeps at most one message per ``min_interval_s`` per destination (rate limit), bounds every
 request with ``send_deadline_s`` (a ``move_on_after`` at the call site) and retries a failure ``retries``
 times with exponential backoff. A receiver that is down or slow therefore delays only later alerts, never
-the run; at exit :meth:`Alerts.flush` gives what is still queued ``flush_s`` in all (one try each).
+the run; at exit :meth:`Alerts.flush` gives what is still queued ``flush_s`` in all (one try each, without
+the rate limit's wait, side by side: the last two or three alerts of a run go out at once, and a stale alert
+stuck on a slow receiver does not hold up the exit alert).
 
 Secrets: the Telegram token is in the request URL and a webhook URL is itself a credential; both are
 registered for redaction (``trio_hedge/_redact.py``) by the CLI, and no error text here includes a URL.
@@ -113,17 +115,25 @@ class Alerts:
                 self._queue.popleft()
 
     async def flush(self) -> None:
-        """Send what is still queued within ``flush_s`` in all, one try each (call after cancelling :meth:`run`;
-        shielded by the caller). What does not go out in time is logged as dropped."""
+        """Send what is still queued within ``flush_s`` in all, side by side, one try each and no rate-limit wait
+        (call after cancelling :meth:`run`; shielded by the caller). What does not go out in time is logged and
+        counted as dropped."""
+        pending = list(self._queue)
+        self._queue.clear()
+        done: list[Alert] = []
+
+        async def one(alert: Alert) -> None:
+            for dest in self.destinations:
+                await self._deliver(dest, alert, retries=0, rate_limited=False)
+            done.append(alert)
+
         with trio.move_on_after(self.s.flush_s):
-            while self._queue:
-                alert = self._queue.popleft()
-                for dest in self.destinations:
-                    await self._deliver(dest, alert, retries=0)
-        if self._queue:
-            self.stats.dropped += len(self._queue)
-            self._log.warning("{} alert(s) not sent within alerts.flush_ms at exit", len(self._queue))
-            self._queue.clear()
+            async with trio.open_nursery() as nursery:
+                for alert in pending:  # side by side: a stale alert stuck on a slow receiver holds up no other
+                    nursery.start_soon(one, alert)
+        if len(done) < len(pending):
+            self.stats.dropped += len(pending) - len(done)
+            self._log.warning("{} alert(s) not sent within alerts.flush_ms at exit", len(pending) - len(done))
 
     async def aclose(self) -> None:
         if self._own_client:
@@ -138,12 +148,12 @@ class Alerts:
         return (f"{self.s.telegram_api_url}/bot{self.s.telegram_bot_token}/sendMessage",
                 {"chat_id": self.s.telegram_chat_id, "text": text})
 
-    async def _deliver(self, dest: str, alert: Alert, *, retries: int) -> bool:
+    async def _deliver(self, dest: str, alert: Alert, *, retries: int, rate_limited: bool = True) -> bool:
         url, body = self._request(dest, alert)
         delay = self.s.retry_backoff_s
         for attempt in range(retries + 1):
             wait = self._last_send.get(dest, -1e18) + self.s.min_interval_s - trio.current_time()
-            if wait > 0:
+            if wait > 0 and rate_limited:
                 await trio.sleep(wait)
             self._last_send[dest] = trio.current_time()
             problem = "no answer within alerts.send_deadline_ms"
