@@ -176,7 +176,10 @@ class Hedger:
         return self._pending_hedge
 
     async def run(self) -> None:
-        for index in range(self.s.cycles):
+        """Run ``cycles`` cycles. A cycle the operator's pause cut before anything filled does not count (its
+        index is used, the next cycle gets the next one): a pause delays the run, it does not shorten it."""
+        index = counted = 0
+        while counted < self.s.cycles:
             if self._stop.is_set():
                 self._log.info("stop requested: no new cycles after {}", index)
                 return
@@ -185,6 +188,10 @@ class Hedger:
                                   else "-", self.risk.state_reason if self.risk else "")
                 return
             await self._cycle(index)
+            index += 1
+            rec = self._rec
+            if not (rec is not None and rec.maker_filled == ZERO and self.risk is not None and self.risk.paused):
+                counted += 1
         self._log.info("all {} cycles done", self.s.cycles)
 
     async def _wait_active(self) -> bool:
