@@ -1,9 +1,9 @@
 """Does a webhook receiver that is down or slow change a run's timing? Runs ``python -m trio_hedge`` (the
 default wire run, ``--cycles`` cycles) with no alerts, with ``alerts.webhook_url`` on a loopback port where
-nothing listens (down), and on a loopback receiver that answers each POST after ``--slow-s`` seconds (slow),
-and prints per run the wall time, the time from the first to the last cycle log line (the trading), the
-hedge latency p50/p99 and the alerts the receiver got; the variants alternate ``--repeat`` times, and the last
-line compares each variant's median trading time and wall time with the no-alert runs'.
+nothing listens (down), and on a loopback receiver that answers each POST after ``--slow-s`` seconds (slow).
+Per run it prints the wall time, the trading time (first hedge to the last cycle's end, from the INFO log),
+the hedge latency p50/p99 and the alerts the receiver got. The variants alternate ``--repeat`` times; the
+last line compares each variant's median trading and wall time with the no-alert runs'.
 
     .venv/bin/python scripts/bench_alerts.py --cycles 10 --slow-s 30 --repeat 3
 """
@@ -60,7 +60,7 @@ def _run(cycles: int, extra: list[str]) -> tuple[float, float, dict[str, object]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
         wall = time.monotonic() - t0
         stamps = [datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f") for m in
-                  re.finditer(r"^(\S+ \S+) \| INFO +\| \[\w+_CYCLE\d+\] cycle \d+ (?:start|done)", proc.stderr, re.M)]
+                  re.finditer(r"^(\S+ \S+) \| INFO +\| \[\w+_CYCLE\d+\] (?:hedge|cycle \d+ done)", proc.stderr, re.M)]
         trading = (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else float("nan")
         return wall, trading, json.loads(summary.read_text()) if summary.exists() else {"exit_code": proc.returncode}
 

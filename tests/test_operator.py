@@ -170,6 +170,7 @@ async def test_info_log_has_one_line_per_hedge_and_per_cycle_and_each_tag_once(
     assert all("latency" in h and "slippage" in h for h in hedges)
     done = [line for line in lines if re.match(r"\[BTC_CYCLE\d+\] cycle \d+ done", line)]
     assert len(done) == 3
+    assert not [line for line in lines if re.match(r"\[BTC_CYCLE\d+\] cycle \d+ start", line)]  # DEBUG
 
 
 # ------------------------------------------------------------------------------------------------ alerts

@@ -240,7 +240,7 @@ class Hedger:
         self._unassigned_since_ns = None
         self.stats.cycles.append(rec)
         log = self._log.bind(tag=f"{self.s.name}_CYCLE{index}")
-        log.info("cycle {} start: quote {} {}", index, side, self.s.order_size)
+        log.debug("cycle {} start: quote {} {}", index, side, self.s.order_size)  # INFO: the "done" line
         if self.recorder is not None:
             await self.recorder.cycle_started(self.s.name, index, side)
         started_s = trio.current_time()
