@@ -303,6 +303,24 @@ async def test_cli_run_posts_start_and_exit_to_a_loopback_webhook(tmp_path: Path
     assert f"{rx.url}/hook" not in proc.stderr.decode()  # the webhook URL is a secret: redacted in the log
 
 
+async def test_a_halt_is_alerted_and_the_exit_carries_its_code(tmp_path: Path) -> None:
+    async def kill_hedge_feed(exchange: SimExchange) -> None:
+        await trio.sleep(1.0)
+        exchange.kill_feed("grvt")
+
+    async with open_receiver() as rx:
+        with trio.fail_after(60):
+            result = await short_run(tmp_path / "j.sqlite", cycles=1000, sim_hook=kill_hedge_feed,
+                                     extra=("sim.speed=10", f"alerts.webhook_url={rx.url}/hook",
+                                            "alerts.min_interval_ms=0"))
+    assert result.exit_code != EXIT_OK and "FeedDown" in result.exit_reason
+    events = [b["event"] for _, b in rx.got]
+    assert events[0] == "start" and events[-1] == "exit" and "halt" in events, events
+    halt = next(b for _, b in rx.got if b["event"] == "halt")
+    assert halt["market"] == "BTC" and "FeedDown" in halt["text"]
+    assert f"exit {result.exit_code}:" in rx.got[-1][1]["text"]
+
+
 # ------------------------------------------------------------------------------------------------ pause
 
 

@@ -33,6 +33,7 @@ from typing import Final
 import trio
 from loguru import logger
 
+from ..domain import first_leaf
 from ..engine import EXIT_NOT_FLAT, MarketStats, PauseSwitch, TradingState
 from ._alerts import Alerts
 from ._config import Config, VenueConfig
@@ -72,6 +73,11 @@ class Ops:
         self.pause = PauseSwitch()
         self.alerts = Alerts(config.alerts, run_label) if config.alerts.enabled else None
         self.trade_log: TradeLog | None = None
+        self.finished = False
+        self._seen: dict[str, int] = {}
+        self._stop: trio.Event | None = None
+        self._stop_reasons: list[str] = []
+        self._stop_seen = False
         self._log = logger.bind(tag="OPS")
 
     def alert(self, event: str, text: str, market: str = "") -> None:
@@ -104,24 +110,26 @@ class Ops:
                 await self.set_paused(signum == signal.SIGUSR1, name)
 
     # ---- the state watcher
-    async def _watch(self, stop: trio.Event, stop_reasons: list[str]) -> None:
-        seen = {name: 0 for name in self.stats}
-        stop_seen = False
+    async def _watch(self) -> None:
         every = self.config.alerts.summary_every_s
         next_summary = trio.current_time() + every if every > 0 else float("inf")
         while True:
             await trio.sleep(WATCH_INTERVAL_S)
-            for name, s in self.stats.items():
-                for t in s.transitions[seen[name]:]:
-                    if t.to_state is TradingState.HALTED:
-                        self.alert(halt_event(t.reason), f"market {name} HALTED: {t.reason}", name)
-                seen[name] = len(s.transitions)
-            if stop.is_set() and not stop_seen:
-                stop_seen = True
-                self.alert("stop", f"stopping: {stop_reasons[0] if stop_reasons else 'stop requested'}")
+            self._check()
             if trio.current_time() >= next_summary:
                 next_summary += every
                 self.alert("summary", self.summary_text())
+
+    def _check(self) -> None:
+        """Alert the trading-state changes not seen yet (HALTED: halt, kill_switch, position_drift) and the stop."""
+        for name, s in self.stats.items():
+            for t in s.transitions[self._seen.get(name, 0):]:
+                if t.to_state is TradingState.HALTED:
+                    self.alert(halt_event(t.reason), f"market {name} HALTED: {t.reason}", name)
+            self._seen[name] = len(s.transitions)
+        if self._stop is not None and self._stop.is_set() and not self._stop_seen:
+            self._stop_seen = True
+            self.alert("stop", f"stopping: {self._stop_reasons[0] if self._stop_reasons else 'stop requested'}")
 
     def summary_text(self) -> str:
         """One line per market: state, cycles, volume, PnL, net exposure."""
@@ -153,6 +161,8 @@ class Ops:
     async def finish(self, code: int, reason: str, final: Mapping[str, Mapping[str, Decimal | None]]) -> None:
         """Journal the venues' final positions (``ops.final``: ``{"code", "positions": {venue: {symbol:
         size or null}}}``) and queue the exit alerts. Call it shielded, before the run's exit is recorded."""
+        self.finished = True
+        self._check()  # what the watcher has not seen yet (a halt just before the end), before the exit
         positions = {v: {sym: None if p is None else str(p) for sym, p in syms.items()} for v, syms in final.items()}
         await self._journal_event("ops.final", {"code": code, "positions": positions})
         if code == EXIT_NOT_FLAT:
@@ -207,6 +217,7 @@ async def open_ops(
     """
     label = str(run_id) if run_id is not None else f"pid {os.getpid()}"
     ops = Ops(config, stats, journal, label)
+    ops._stop, ops._stop_reasons = stop, stop_reasons
     collector.watch_pause(ops.pause)
     if journal is not None and keys is not None:
         await ops._journal_event("ops.run", {"pid": os.getpid(), **run_setup(config, keys)})
@@ -226,11 +237,16 @@ async def open_ops(
                     ops.alert("start", f"started ({mode}): markets {', '.join(m.name for m in config.markets)}, "
                                        f"{config.markets[0].cycles} cycles, {config.primary} maker / "
                                        f"{config.hedge} hedge")
-                nursery.start_soon(ops._watch, stop, stop_reasons)
+                nursery.start_soon(ops._watch)
                 if ops.trade_log is not None:
                     nursery.start_soon(ops._trade_log_loop)
                 try:
                     yield ops
+                except BaseException as exc:
+                    leaf = first_leaf(exc)
+                    if not ops.finished and not isinstance(leaf, trio.Cancelled):
+                        ops.alert("exit", f"the run failed: {type(leaf).__name__} (see the log)")
+                    raise
                 finally:
                     nursery.cancel_scope.cancel()
         finally:
