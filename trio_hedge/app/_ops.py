@@ -66,7 +66,7 @@ class Ops:
     """
 
     def __init__(self, config: Config, stats: Mapping[str, MarketStats], journal: AsyncJournal | None,
-                 run_label: str) -> None:
+                 run_label: str, stop: trio.Event | None = None, stop_reasons: list[str] | None = None) -> None:
         self.config = config
         self.stats = stats
         self.journal = journal
@@ -75,8 +75,8 @@ class Ops:
         self.trade_log: TradeLog | None = None
         self.finished = False
         self._seen: dict[str, int] = {}
-        self._stop: trio.Event | None = None
-        self._stop_reasons: list[str] = []
+        self._stop = stop
+        self._stop_reasons = stop_reasons if stop_reasons is not None else []
         self._stop_seen = False
         self._log = logger.bind(tag="OPS")
 
@@ -216,8 +216,7 @@ async def open_ops(
         live_view: show the rich live view on stdout.
     """
     label = str(run_id) if run_id is not None else f"pid {os.getpid()}"
-    ops = Ops(config, stats, journal, label)
-    ops._stop, ops._stop_reasons = stop, stop_reasons
+    ops = Ops(config, stats, journal, label, stop, stop_reasons)
     collector.watch_pause(ops.pause)
     if journal is not None and keys is not None:
         await ops._journal_event("ops.run", {"pid": os.getpid(), **run_setup(config, keys)})
