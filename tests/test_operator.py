@@ -31,11 +31,11 @@ from trio_hedge.app._history import TRADE_COLUMNS
 from trio_hedge.app._live import build_view
 from trio_hedge.app._logging import setup_logging
 from trio_hedge.app._metrics import BotCollector
-from trio_hedge.app._ops import halt_event
+from trio_hedge.app._ops import Ops, halt_event
 from trio_hedge.app._reportcmd import write_report
 from trio_hedge.app._statuscmd import render_status
 from trio_hedge.app._tradelog import TradeLog
-from trio_hedge.engine import EXIT_OK, MarketStats
+from trio_hedge.engine import EXIT_OK, MarketStats, StateTransition, TradingState
 from trio_hedge.sim import SimExchange
 
 from .opsupport import IN_PROCESS, open_receiver, short_run
@@ -265,6 +265,27 @@ async def test_flush_at_exit_is_bounded_when_the_receiver_hangs() -> None:
         await alerts.aclose()
     assert waited < 5  # flush_s bounds it (the receiver would answer after 60 s)
     assert alerts.stats.dropped == 1 and alerts.queued == 0 and not alerts.stats.sent  # given up, and counted
+
+
+async def test_the_watcher_alerts_summaries_halts_and_the_stop(autojump_clock: trio.testing.MockClock) -> None:
+    config = load_config(None, ["alerts.webhook_url=http://127.0.0.1:9/hook", "alerts.summary_every_s=10"])
+    stats = {"BTC": MarketStats()}
+    stop, reasons = trio.Event(), ["stopped by SIGTERM"]
+    ops = Ops(config, stats, None, "3", stop, reasons)
+    assert ops.alerts is not None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ops._watch)
+        await trio.sleep(25)  # two summaries
+        stats["BTC"].transitions.append(StateTransition(TradingState.ACTIVE, TradingState.HALTED,
+                                                        "LossLimitHit: loss kill switch: PnL -26", 25.0, ""))
+        stop.set()
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    await ops.alerts.aclose()
+    got = [(a.event, a.market) for a in ops.alerts._queue]
+    assert got == [("summary", ""), ("summary", ""), ("kill_switch", "BTC"), ("stop", "")]
+    assert "BTC: ACTIVE, 0 cycles" in ops.alerts._queue[0].text
+    assert "SIGTERM" in ops.alerts._queue[-1].text
 
 
 def test_halt_reasons_map_to_alert_events() -> None:

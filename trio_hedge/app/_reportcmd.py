@@ -236,7 +236,7 @@ def render_html(journal: Path, run: Run, tl: list[Trade], cl: list[Cycle], evts:
         ["hedge latency p50 / p99 / max (ms)",
          " / ".join("-" if v is None else f"{v:.3f}" for v in (_percentile(lat, 0.5), _percentile(lat, 0.99),
                                                                 max(lat, default=None)))],
-        ["slippage avg / max (bps)", f"{sum(slip) / len(slip):.3f} / {max(slip):.3f}" if slip else "-"],
+        ["slippage avg / max (bps)", f"{sum(slip) / len(slip) + 0.0:.3f} / {max(slip) + 0.0:.3f}" if slip else "-"],
     ]
     charts = []
     for i, (name, fig) in enumerate(_charts(tl, cl, hedges)):
