@@ -86,6 +86,9 @@ class TradeLog:
         with open_reader(self.journal_path) as conn:
             if self._last_seq is None:
                 return self._first_sync(conn)
+            newest = conn.execute("SELECT max(seq) FROM fills").fetchone()[0]  # the primary key: no scan
+            if newest is None or newest <= self._last_seq:
+                return 0
             new = trades(conn, after_seq=self._last_seq)
         if new:
             self._append(new)
