@@ -9,6 +9,7 @@ Task tree::
         │                         cancel, flatten); second → cancel everything (cleanup still runs, shielded
         │                         and bounded)
         ├── metrics endpoint      [metrics] enabled: _metrics.py, GET /metrics on loopback (stops last)
+        ├── operator tools        _ops.py: SIGUSR1/SIGUSR2 pause and resume, alerts, trades.csv, live view
         ├── journal               AsyncJournal (own thread); the run recorded (record_start) and the crash-loop
         │   │                     breaker checked before anything else starts
         │   └── journal writer    JournalRecorder.run: queued status changes and fills, in order
