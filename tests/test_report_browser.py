@@ -144,13 +144,12 @@ async def _load_in_chromium(chromium: str, page_url: str, tmp_path: Path) -> tup
                         await cdp.call(f"{domain}.enable")
                     await cdp.call("Page.navigate", url=page_url)
                     await cdp.wait_event("Page.loadEventFired")
-                    drawn = 0
-                    while drawn < 5:  # plotly draws on load; wait for every chart's SVG
-                        r = await cdp.call("Runtime.evaluate", returnByValue=True, expression=(
-                            "document.querySelectorAll('.js-plotly-plot .main-svg').length > 0 ? "
-                            "document.querySelectorAll('.js-plotly-plot').length : 0"))
-                        drawn = int(r["result"].get("value") or 0)
-                        if drawn < 5:
+                    with trio.move_on_after(20):  # plotly draws on load; wait for the charts' SVG (asserted below)
+                        while True:
+                            r = await cdp.call("Runtime.evaluate", returnByValue=True, expression=(
+                                "document.querySelectorAll('.js-plotly-plot .main-svg').length"))
+                            if int(r["result"].get("value") or 0) >= 4:
+                                break
                             await trio.sleep(0.1)
                     r = await cdp.call("Runtime.evaluate", returnByValue=True, expression=(
                         "[document.documentElement.scrollWidth, document.documentElement.scrollHeight, "
