@@ -16,9 +16,9 @@ Never blocking trading: :meth:`Alerts.post` is synchronous and O(1); it appends 
 them in order, keeps at most one message per ``min_interval_s`` per destination (rate limit), bounds every
 request with ``send_deadline_s`` (a ``move_on_after`` at the call site) and retries a failure ``retries``
 times with exponential backoff. A receiver that is down or slow therefore delays only later alerts, never
-the run; at exit :meth:`Alerts.flush` gives what is still queued ``flush_s`` in all (one try each, without
-the rate limit's wait, side by side: the last two or three alerts of a run go out at once, and a stale alert
-stuck on a slow receiver does not hold up the exit alert).
+the run; at exit :meth:`Alerts.flush` gives what is still queued ``flush_s`` in all: in order, one try each,
+without the rate limit's wait, each alert an equal share of the time left (a stale alert stuck on a slow
+receiver does not hold up the exit alert). Delivery is at least once.
 
 Secrets: the Telegram token is in the request URL and a webhook URL is itself a credential; both are
 registered for redaction (``trio_hedge/_redact.py``) by the CLI, and no error text here includes a URL.
@@ -115,25 +115,23 @@ class Alerts:
                 self._queue.popleft()
 
     async def flush(self) -> None:
-        """Send what is still queued within ``flush_s`` in all, side by side, one try each and no rate-limit wait
-        (call after cancelling :meth:`run`; shielded by the caller). What does not go out in time is logged and
-        counted as dropped."""
+        """Send what is still queued within ``flush_s`` in all, in order, one try each and no rate-limit wait,
+        each alert given an equal share of what is left of the budget (so a stale alert stuck on a slow
+        receiver cannot hold up the exit alert behind it). Call it after cancelling :meth:`run`, shielded.
+        Delivery is at least once: an alert whose request was on its way when :meth:`run` was cancelled is
+        sent again. What does not go out is logged and counted as dropped."""
         pending = list(self._queue)
         self._queue.clear()
-        done: list[Alert] = []
-
-        async def one(alert: Alert) -> None:
-            for dest in self.destinations:
-                await self._deliver(dest, alert, retries=0, rate_limited=False)
-            done.append(alert)
-
-        with trio.move_on_after(self.s.flush_s):
-            async with trio.open_nursery() as nursery:
-                for alert in pending:  # side by side: a stale alert stuck on a slow receiver holds up no other
-                    nursery.start_soon(one, alert)
-        if len(done) < len(pending):
-            self.stats.dropped += len(pending) - len(done)
-            self._log.warning("{} alert(s) not sent within alerts.flush_ms at exit", len(pending) - len(done))
+        end = trio.current_time() + self.s.flush_s
+        delivered = 0
+        for i, alert in enumerate(pending):
+            with trio.move_on_at(trio.current_time() + (end - trio.current_time()) / (len(pending) - i)):
+                results = [await self._deliver(dest, alert, retries=0, rate_limited=False)
+                           for dest in self.destinations]
+                delivered += all(results)
+        if delivered < len(pending):
+            self.stats.dropped += len(pending) - delivered
+            self._log.warning("{} alert(s) not sent at exit (alerts.flush_ms)", len(pending) - delivered)
 
     async def aclose(self) -> None:
         if self._own_client:
