@@ -96,7 +96,8 @@ async def test_crash_loop_breaker(autojump_clock: trio.testing.MockClock, tmp_pa
             assert "crash-loop breaker" in result.exit_reason
             assert traded == []  # stayed down: no simulator, no venue, no order
             assert j._live().execute("SELECT count(*) FROM intents").fetchone()[0] == 0
-            assert [e.kind for e in j.events()] == ["breaker"]
+            # the operator tools journal the run's setup and final positions (ops.*, issue 14); nothing else
+            assert [e.kind for e in j.events() if not e.kind.startswith("ops.")] == ["breaker"]
         else:
             assert result.exit_code == EXIT_OK, result.exit_reason
             assert traded == [True]

@@ -162,7 +162,8 @@ async def test_unreadable_venue_exits_75_and_sends_nothing(
     assert exchange.engine("backpack", PSYM)._orders == {}
     with Journal.open(jpath) as j:
         assert j._live().execute("SELECT count(*) FROM intents").fetchone()[0] == 0
-        assert [e.kind for e in j.events()] == ["recon.unreadable"]
+        # besides the operator tools' ops.* records of the run (issue 14)
+        assert [e.kind for e in j.events() if not e.kind.startswith("ops.")] == ["recon.unreadable"]
         assert [r.exit_code for r in j.runs()] == [EXIT_VENUE_UNREACHABLE]
         assert j.open_cycles() == [] and j._live().execute("SELECT count(*) FROM cycles").fetchone()[0] == 0
 

@@ -25,6 +25,7 @@ from trio_hedge.engine import (
     LossLimitHit,
     MarketHalted,
     MarketStats,
+    PauseSwitch,
     RiskEngine,
     TradingState,
     run_market,
@@ -104,6 +105,41 @@ async def test_imbalance_is_checked_from_fills_with_a_grace_period_not_by_pollin
     assert at == pytest.approx(started + 2.0, abs=1e-6)  # not at a polling tick
     assert stats.max_abs_net_exposure == D("0.003")
     assert risk.state is TradingState.HALTED and stats.halts[0].reason.startswith("ImbalanceExceeded")
+
+
+# ------------------------------------------------------------------ the operator's pause (issue 14)
+
+
+async def test_pause_holds_reducing_through_a_cleared_limit_until_resumed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    risk, stats, _p, _h = _engine(max_position=D("0.002"))
+    switch = PauseSwitch()
+    switch.attach(risk)
+    quote = OrderRequest("q1", PRIMARY_SYMBOL, Side.BUY, D("0.001"), OrderType.LIMIT, D("100.0"), post_only=True,
+                         reason="quote")
+    hedge = OrderRequest("h1", HEDGE_SYMBOL, Side.SELL, D("0.001"), OrderType.LIMIT, D("99.9"), TimeInForce.IOC,
+                         reason="hedge")
+    assert switch.pause("SIGUSR1") and not switch.pause("SIGUSR1")  # a second pause changes nothing
+    assert risk.state is TradingState.REDUCING and risk.paused and risk.resumable
+    assert risk.quote_block(quote, 0) == "state REDUCING"
+    risk.check_taker(hedge)  # fills that arrive while paused are still hedged
+    # a limit hit and cleared while paused does not resume trading
+    risk.on_primary_fill(_fill(PRIMARY, PRIMARY_SYMBOL, Side.BUY, "0.003", "100.0"))
+    risk.on_primary_fill(_fill(PRIMARY, PRIMARY_SYMBOL, Side.SELL, "0.003", "100.0"))
+    assert risk.state is TradingState.REDUCING
+    assert switch.resume("SIGUSR2")
+    assert risk.state is TradingState.ACTIVE and not risk.paused
+    assert [(t.to_state.value, t.reason) for t in stats.transitions] == [
+        ("REDUCING", "paused: SIGUSR1"), ("ACTIVE", "resumed: SIGUSR2")]
+    # a market attached while the switch is on starts paused; a halted one is left alone
+    late, _stats2, _p2, _h2 = _engine()
+    switch.pause("SIGUSR1")
+    switch.attach(late)
+    assert late.state is TradingState.REDUCING and late.paused
+    risk.halt(ImbalanceExceeded("test"))
+    switch.resume("SIGUSR2")
+    assert risk.state is TradingState.HALTED and late.state is TradingState.ACTIVE
 
 
 # ------------------------------------------------------------------ limits and states

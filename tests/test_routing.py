@@ -141,7 +141,8 @@ DEEP_ASKS = [("100.1", "5")]
 class _Logs:
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self._id = logger.add(self.lines.append, format="{message}", level="INFO")
+        self._id = logger.add(self.lines.append, format=lambda r: f"[{r['extra'].get('tag', '-')}] {{message}}\n",
+                              level="DEBUG")
 
     def close(self) -> None:
         logger.remove(self._id)
@@ -195,8 +196,10 @@ async def test_thin_book_ladder_widens_within_the_hard_cap(autojump_clock: trio.
     for f in fills:
         order = engine.get_order(f.client_order_id)
         assert order.request.tif.value == "IOC" and order.request.price >= hard_limit
-    assert logs.has("[SMART_ROUTING] Starting with sell order at 100.0, available liquidity: 0.002")
-    assert logs.has("[SMART_ROUTING] Iteration 1: placing 0.002 at 99.9 (level 1)")
+    # the iteration lines are DEBUG, tagged once (the tag, not a second one in the message)
+    assert logs.has("_SMART_ROUTING] Starting with sell order at 100.0, available liquidity: 0.002")
+    assert logs.has("_SMART_ROUTING] Iteration 1: placing 0.002 at 99.9 (level 1)")
+    assert not logs.has("[SMART_ROUTING]")
     assert logs.has("widening the cap to 20 bps") and logs.has("widening the cap to 30 bps")
 
 

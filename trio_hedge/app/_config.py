@@ -160,6 +160,42 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    """Operator alerts (``app/_alerts.py``), ``[alerts]``: off unless a webhook or a Telegram chat is set.
+
+    Attributes:
+        webhook_url (str): JSON POST ``{"text", "event", "run", "market"}`` here (Slack, Discord, Lark and
+            Mattermost incoming webhooks accept it); "" = none. Redacted from logs (a webhook URL is a secret).
+        telegram_bot_token (str), telegram_chat_id (str): Telegram Bot API ``sendMessage`` to this chat; both
+            or neither. The token is redacted from every log line.
+        telegram_api_url (str): the Bot API base URL (default the public one; tests point it at loopback).
+        summary_every_s (float): a summary alert this often while trading; 0 = none.
+        queue_capacity (int): alerts waiting to be sent; when full the oldest is dropped (and counted).
+        min_interval_s (float): at most one message per this long per destination (rate limit).
+        retries (int): retries of a failed send, with exponential backoff from ``retry_backoff_s``.
+        retry_backoff_s (float): the first retry's delay (doubling, capped at 30 s).
+        send_deadline_s (float): one HTTP request's deadline.
+        flush_s (float): at exit, how long the stop and exit alerts may take to go out (one try each).
+    """
+
+    webhook_url: str = ""
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_chat_id: str = ""
+    telegram_api_url: str = "https://api.telegram.org"
+    summary_every_s: float = 3600.0
+    queue_capacity: int = 100
+    min_interval_s: float = 1.0
+    retries: int = 3
+    retry_backoff_s: float = 1.0
+    send_deadline_s: float = 5.0
+    flush_s: float = 2.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook_url or self.telegram_chat_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration."""
 
@@ -174,6 +210,7 @@ class Config:
     secrets: tuple[str, ...] = field(default=(), repr=False)
     journal: JournalConfig = field(default_factory=lambda: JournalConfig(Path("run/trio_hedge.sqlite").resolve()))
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 # ---------------------------------------------------------------------------------------------- raw tree
@@ -234,6 +271,10 @@ DEFAULTS: dict[str, Any] = {
                 "reconcile_grace_ms": 5000},
     "log": {"level": "INFO", "file": ""},
     "metrics": {"enabled": False, "host": "127.0.0.1", "port": 9464, "allow_remote": False},
+    "alerts": {"webhook_url": "", "telegram_bot_token": "", "telegram_chat_id": "",
+               "telegram_api_url": "https://api.telegram.org", "summary_every_s": 3600, "queue_capacity": 100,
+               "min_interval_ms": 1000, "retries": 3, "retry_backoff_ms": 1000, "send_deadline_ms": 5000,
+               "flush_ms": 2000},
     "venues": {
         "backpack": {
             "kind": "backpack",
@@ -629,6 +670,49 @@ def _metrics(tree: dict[str, Any]) -> MetricsConfig:
     return MetricsConfig(enabled=enabled, host=host, port=port, allow_remote=allow_remote)
 
 
+def _opt_str(tree: dict[str, Any], key: str, path: str) -> str:
+    v = tree.get(key)
+    if isinstance(v, int) and not isinstance(v, bool) and key.endswith("_id"):
+        return str(v)  # a chat id is often written as a TOML integer
+    if not isinstance(v, str):
+        raise ConfigError(f"{path}.{key}", "is not a string", f'write {key} = "..." ("" = not set)')
+    return v
+
+
+def _http_url(tree: dict[str, Any], key: str, path: str) -> str:
+    url = _opt_str(tree, key, path)
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{path}.{key}", "is not an http(s) URL (the value is not shown: it may hold a token)",
+                          "use an https://... URL, or \"\" to turn it off")
+    return url
+
+
+def _alerts(tree: dict[str, Any]) -> AlertsConfig:
+    """``[alerts]``: URLs must be http(s); a Telegram token needs a chat id and the other way round."""
+    token = _opt_str(tree, "telegram_bot_token", "alerts")
+    chat = _opt_str(tree, "telegram_chat_id", "alerts")
+    if bool(token) != bool(chat):
+        raise ConfigError("alerts.telegram_chat_id" if token else "alerts.telegram_bot_token",
+                          "Telegram needs both a bot token and a chat id",
+                          "set both alerts.telegram_bot_token and alerts.telegram_chat_id, or neither")
+    api = _http_url(tree, "telegram_api_url", "alerts")
+    if token and not api:
+        raise ConfigError("alerts.telegram_api_url", "is empty", 'use "https://api.telegram.org"')
+    return AlertsConfig(
+        webhook_url=_http_url(tree, "webhook_url", "alerts"),
+        telegram_bot_token=token,
+        telegram_chat_id=chat,
+        telegram_api_url=api.rstrip("/"),
+        summary_every_s=_float(tree, "summary_every_s", "alerts", lo=0.0),
+        queue_capacity=_int(tree, "queue_capacity", "alerts", lo=1, hi=100_000),
+        min_interval_s=_float(tree, "min_interval_ms", "alerts", lo=0.0) / 1000.0,
+        retries=_int(tree, "retries", "alerts", lo=0, hi=20),
+        retry_backoff_s=_ms(tree, "retry_backoff_ms", "alerts"),
+        send_deadline_s=_ms(tree, "send_deadline_ms", "alerts"),
+        flush_s=_ms(tree, "flush_ms", "alerts"),
+    )
+
+
 def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict[str, str] | None = None) -> Config:
     """Validate a merged raw tree into :class:`Config`. Raises :class:`ConfigError`."""
     env = dict(os.environ) if env is None else env
@@ -740,6 +824,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         crash_window_s=_ms(jt, "crash_window_ms", "journal"),
         reconcile_grace_s=_float(jt, "reconcile_grace_ms", "journal", lo=0.0) / 1000.0,
     )
+    alerts = _alerts(tree["alerts"])
     return Config(
         primary=primary,
         hedge=hedge,
@@ -754,9 +839,11 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         ),
         log=LogConfig(level=level, file=Path(log_file) if log_file else None),
         source=source,
-        secrets=tuple(x for v in venues.values() if v.live for x in (v.live.api_key, v.live.secret)),
+        secrets=(*(x for v in venues.values() if v.live for x in (v.live.api_key, v.live.secret)),
+                 *(x for x in (alerts.telegram_bot_token, alerts.webhook_url) if x)),
         journal=journal,
         metrics=_metrics(tree["metrics"]),
+        alerts=alerts,
     )
 
 

@@ -50,12 +50,13 @@ class _RedactingSink:
     The patcher cleans the message before formatting, but a traceback's text is rendered later by loguru;
     redacting at the sink covers it too (an exception message can carry a URL or a header)."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream  # None: whatever sys.stderr is at the time (the live view redirects it)
 
     def write(self, text: str) -> None:
-        self._stream.write(redact(text))
-        self._stream.flush()
+        stream = self._stream or sys.stderr
+        stream.write(redact(text))
+        stream.flush()
 
 
 def setup_logging(level: str = "INFO", *, file: Path | None = None, stream: TextIO | None = None) -> None:
@@ -71,7 +72,7 @@ def setup_logging(level: str = "INFO", *, file: Path | None = None, stream: Text
     logger.configure(patcher=_patch, extra={"tag": "-"})
     common: dict[str, Any] = {"level": level, "format": FORMAT, "enqueue": True, "diagnose": False,
                               "backtrace": False, "colorize": False}
-    logger.add(_RedactingSink(stream or sys.stderr).write, **common)
+    logger.add(_RedactingSink(stream).write, **common)
     if file is not None:
         handle = file.open("a", encoding="utf-8")
         logger.add(_RedactingSink(handle).write, **common)

@@ -28,6 +28,11 @@ name                                                type       labels / meaning
 ``trio_hedge_volume_quote_total``                   counter    market; traded notional, quote units
 ``trio_hedge_max_abs_net_exposure``                 gauge      market; max abs(primary + hedge) from fills, base
                                                                units
+``trio_hedge_net_exposure``                         gauge      market; primary + hedge position from fills, base
+``trio_hedge_position``                             gauge      market, leg (``<venue> <symbol>``); from fills,
+                                                               base units
+``trio_hedge_hedge_latency_last_seconds``           gauge      market; the latest hedge's latency
+``trio_hedge_paused``                               gauge      1 while the operator's pause (SIGUSR1) is on
 ``trio_hedge_pnl_quote``                            gauge      market, component (realized, unrealized, fees,
                                                                total); quote units
 ``trio_hedge_trading_state``                        gauge      market, state (ACTIVE, REDUCING, HALTED): 1 for
@@ -68,7 +73,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..domain import first_leaf
-from ..engine import LatencyHistogram, MarketStats, TradingState
+from ..engine import LatencyHistogram, MarketStats, PauseSwitch, TradingState
 from ..sim._asgi import Bound, serve_asgi  # not re-exported by trio_hedge.sim (its owner's call)
 from ..venues import Venue
 from ._config import ConfigError, MetricsConfig
@@ -106,6 +111,11 @@ class BotCollector:
         self._stats = stats
         self._venues: dict[str, tuple[Venue, str]] = {}
         self._recorder: JournalRecorder | None = None
+        self._pause: PauseSwitch | None = None
+
+    def watch_pause(self, pause: PauseSwitch) -> None:
+        """Report the operator's pause switch (``trio_hedge_paused``)."""
+        self._pause = pause
 
     def watch_venues(self, venues: Mapping[str, Venue], symbols: Mapping[str, str]) -> None:
         """Report the feed state of ``venues[name]`` for ``symbols[name]`` (venues without a symbol are skipped)."""
@@ -143,6 +153,12 @@ class BotCollector:
                                     labels=[*mk, "venue", "lane"])
         limited = CounterMetricFamily("trio_hedge_venue_rate_limited", "Rate-limit errors from the venue.",
                                       labels=[*mk, "venue"])
+        net = GaugeMetricFamily("trio_hedge_net_exposure", "primary + hedge position from fills, base units.",
+                                labels=mk)
+        position = GaugeMetricFamily("trio_hedge_position", "Each leg's position from fills, base units.",
+                                     labels=[*mk, "leg"])
+        latency_last = GaugeMetricFamily("trio_hedge_hedge_latency_last_seconds", "The latest hedge's latency.",
+                                         labels=mk)
         for name, s in self._stats.items():
             h = s.hedge_latency_ns
             latency.add_metric([name], latency_buckets_s(h), h.sum_ns / 1e9)
@@ -169,8 +185,16 @@ class BotCollector:
                 waits.add_metric([name, venue, "normal"], b.normal.waited)
                 waits.add_metric([name, venue, "priority"], b.priority.waited)
                 limited.add_metric([name, venue], b.venue_rate_limited)
+            net.add_metric([name], float(s.net_exposure))
+            for leg, size in sorted(s.positions.items()):
+                position.add_metric([name, leg], float(size))
+            if s.last_hedge_latency_ns is not None:
+                latency_last.add_metric([name], s.last_hedge_latency_ns / 1e9)
         yield from (latency, latency_max, completed, failed, fills, hedges, volume, exposure, pnl, state, halts,
-                    skips, routing, waits, limited)
+                    skips, routing, waits, limited, net, position, latency_last)
+        if self._pause is not None:
+            yield GaugeMetricFamily("trio_hedge_paused", "1 while the operator's pause (SIGUSR1) is on.",
+                                    value=1.0 if self._pause.paused else 0.0)
         yield from self._feeds()
         yield from self._journal()
 

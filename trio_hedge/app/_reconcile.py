@@ -168,6 +168,9 @@ class JournalRecorder:
         for f in fills:
             self._post(("fill", venue_key, f))
 
+    def post_note(self, kind: str, detail: str) -> None:
+        self._post(("note", kind, detail))
+
     # ---- the writer
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write queued reports in order, until cancelled. An item leaves the queue only once written (every
@@ -198,6 +201,9 @@ class JournalRecorder:
         try:
             if kind == "fill":
                 await self._apply_fill(key, payload)
+            elif kind == "note":  # key is the event's kind, payload its detail
+                await self._reports.record_event(key, payload)
+                self._count("events")
             else:
                 coid, status, reason, venue_order_id = payload
                 await self._apply_status(key, coid, status, reason, venue_order_id)

@@ -9,6 +9,7 @@ Task tree::
         │                         cancel, flatten); second → cancel everything (cleanup still runs, shielded
         │                         and bounded)
         ├── metrics endpoint      [metrics] enabled: _metrics.py, GET /metrics on loopback (stops last)
+        ├── operator tools        _ops.py: SIGUSR1/SIGUSR2 pause and resume, alerts, trades.csv, live view
         ├── journal               AsyncJournal (own thread); the run recorded (record_start) and the crash-loop
         │   │                     breaker checked before anything else starts
         │   └── journal writer    JournalRecorder.run: queued status changes and fills, in order
@@ -53,6 +54,7 @@ from ..engine import (
     MarketOutcome,
     MarketStats,
     NotFlat,
+    PauseSwitch,
     run_market,
 )
 from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
@@ -60,6 +62,7 @@ from ..venues import Venue, VenueError
 from ._config import Config
 from ._journal import AsyncJournal, JournalError, open_async_journal
 from ._metrics import BotCollector, start_metrics
+from ._ops import open_ops
 from ._process import crash_loop_tripped
 from ._reconcile import (
     JournalRecorder,
@@ -177,6 +180,7 @@ async def run_bot(
     sim_hook: Callable[[SimExchange], Awaitable[None]] | None = None,
     journal_path: Path | None = None,
     before_trading: Callable[[SimExchange | None, dict[str, Venue], dict[str, str]], Awaitable[None]] | None = None,
+    live_view: bool = False,
 ) -> RunResult:
     """Run the main job on ``config`` and return its result (it does not exit the process).
 
@@ -194,6 +198,10 @@ async def run_bot(
         before_trading: awaited with the simulator, the raw venue sessions and the venues' journal names
             (:func:`journal_keys`) before reconciliation (tests: leave state on the venues and in the journal,
             as a previous run would have).
+        live_view: show the live status view on stdout (``app/_live.py``; the CLI asks for it on a TTY).
+
+    The operator tools (``app/_ops.py``: pause and resume, alerts, trades.csv, the live view) run beside the
+    job for its whole length; ``handle_signals`` also installs the SIGUSR1/SIGUSR2 pause receiver.
     """
     log = logger.bind(tag="MAIN")
     stop = trio.Event()
@@ -212,6 +220,8 @@ async def run_bot(
             await root.start(_signal_watcher, stop, stop_reasons, root.cancel_scope)
         async with AsyncExitStack() as jstack:
             metrics = await start_metrics(config.metrics, stats, jstack)  # [metrics]; None when disabled
+            collector = metrics or BotCollector(stats)  # the live view and the alerts read it too
+            run_id: int | None = None
             journal: AsyncJournal | None = None
             # The intent and report connections queue for each other on this lock, not on SQLite's busy
             # handler (its sleeps of 1, 2, 5... ms were the intent commit's p99: app/_journal.py Journal.open)
@@ -223,7 +233,7 @@ async def run_bot(
                                                                                  write_lock=write_lock))
                 except sqlite3.Error as exc:
                     raise JournalError(f"journal {journal_path}: cannot open ({exc}); fix journal.path") from None
-                await journal.record_start(os.getpid(), time.time_ns())
+                run_id = await journal.record_start(os.getpid(), time.time_ns())
                 window_ns = int(config.journal.crash_window_s * 1e9)
                 crashes = await journal.crashes_since(time.time_ns() - window_ns)
                 if crash_loop_tripped(crashes, config.journal.max_crashes):
@@ -238,15 +248,18 @@ async def run_bot(
                     reports = await jstack.enter_async_context(open_async_journal(journal_path,
                                                                                  write_lock=write_lock))
                     recorder = JournalRecorder(journal, reports)
-                    if metrics is not None:
-                        metrics.watch_journal(recorder)
+                    collector.watch_journal(recorder)
                     writer = await jstack.enter_async_context(trio.open_nursery())
                     await writer.start(recorder.run)
                     jstack.push_async_callback(_drain, recorder, writer)
+            ops = await jstack.enter_async_context(open_ops(
+                config, stats, collector, stop, stop_reasons, journal=journal,
+                journal_path=journal_path if journal is not None else None, run_id=run_id, keys=keys,
+                signals=handle_signals, live_view=live_view))
             if early is None:
                 try:
                     early = await _job(config, stop, stop_reasons, stats, outcomes, final, sim_hook, before_trading,
-                                       root, keys, journal, recorder, metrics)
+                                       root, keys, journal, recorder, collector, ops.pause)
                 except* ReconcileFailure as eg:
                     failure = first_leaf(eg)
                     assert isinstance(failure, ReconcileFailure)
@@ -255,6 +268,8 @@ async def run_bot(
                 code, reason = early
             else:
                 code, reason = _decide(config, outcomes, stats, final, stop_reasons)
+            with trio.CancelScope(shield=True):
+                await ops.finish(code, reason, final)
             if journal is not None:
                 if recorder is not None:
                     await _drain(recorder, writer)  # every queued report before the run's exit row
@@ -308,6 +323,7 @@ async def _job(
     journal: AsyncJournal | None,
     recorder: JournalRecorder | None,
     metrics: BotCollector | None,
+    pause: PauseSwitch | None = None,
 ) -> tuple[int, str] | None:
     log = logger.bind(tag="MAIN")
     settings = SimSettings(
@@ -379,7 +395,8 @@ async def _job(
         async def one(ms_name: str) -> None:
             ms = next(m for m in config.markets if m.name == ms_name)
             outcomes[ms_name] = await run_market(
-                ms, venues[config.primary], venues[config.hedge], stats[ms_name], stop, recorder=recorder
+                ms, venues[config.primary], venues[config.hedge], stats[ms_name], stop, recorder=recorder,
+                pause=pause,
             )
 
         async with trio.open_nursery() as market_nursery:

@@ -1,5 +1,11 @@
-"""Command line: ``python -m trio_hedge [--config PATH] [--set key.path=value ...] [--summary-json PATH]``,
-and ``python -m trio_hedge sim [...]`` (the simulated venues as wire-protocol servers, see ``_simcmd``).
+"""Command line: ``python -m trio_hedge [--config PATH] [--set key.path=value ...] [--summary-json PATH]
+[--no-live]``, ``python -m trio_hedge sim [...]`` (the simulated venues as wire-protocol servers, see
+``_simcmd``), and the operator's read-only commands ``python -m trio_hedge report [--journal PATH] [--out DIR]
+[--run N]`` (``_reportcmd``) and ``python -m trio_hedge status [--journal PATH]`` (``_statuscmd``).
+
+The run shows a live status view (``_live.py``) when stdout is a terminal, unless ``--no-live``; otherwise
+(tests, CI, a supervisor's log file) plain log lines. SIGUSR1 pauses the bot (no new quotes; fills are still
+hedged), SIGUSR2 resumes it (``_ops.py``).
 
 Without ``--config`` it reads ``./config.toml`` when present, else the built-in defaults (the same values:
 the shipped ``config.toml`` is checked against them by a test). Exit codes: 0 clean and flat, 78
@@ -45,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default=None, help="override log.level (DEBUG, INFO, WARNING...)")
     p.add_argument("--live", action="store_true",
                    help="allow venues with endpoint = \"live\": REAL orders with REAL money")
+    p.add_argument("--no-live", action="store_true",
+                   help="no live status view (it is shown only when stdout is a terminal): plain log lines")
     p.add_argument("--supervised", action="store_true",
                    help="running under a supervisor: stop (SIGINT) when the parent process dies "
                         "(also TRIO_HEDGE_SUPERVISED=1, or supervisord's SUPERVISOR_ENABLED)")
@@ -66,6 +74,9 @@ def _main(argv: list[str] | None) -> int:
         from ._simcmd import main as sim_main
 
         return sim_main(argv[1:])
+    operator = _operator_command(argv)
+    if operator is not None:
+        return operator
     args = build_parser().parse_args(argv)
     path = args.config
     if path is None and Path("config.toml").is_file():
@@ -100,6 +111,20 @@ def _main(argv: list[str] | None) -> int:
         return _run_locked(args, config)
 
 
+# --- operator commands (issue 14): read the journal only, never take the instance lock -----------------
+def _operator_command(argv: list[str]) -> int | None:
+    """``report`` and ``status`` (``_reportcmd.py``, ``_statuscmd.py``); None for any other command."""
+    if argv[:1] == ["report"]:
+        from ._reportcmd import main as report_main
+
+        return report_main(argv[1:])
+    if argv[:1] == ["status"]:
+        from ._statuscmd import main as status_main
+
+        return status_main(argv[1:])
+    return None
+
+
 def _run_locked(args: argparse.Namespace, config: Config) -> int:
     setup_logging(config.log.level, file=config.log.file)
 
@@ -107,7 +132,8 @@ def _run_locked(args: argparse.Namespace, config: Config) -> int:
 
     async def go() -> RunResult | None:
         try:
-            return await run_bot(config, handle_signals=True, journal_path=config.journal.path)
+            return await run_bot(config, handle_signals=True, journal_path=config.journal.path,
+                                 live_view=not args.no_live and sys.stdout.isatty())
         except* TrioHedgeError as eg:
             # Raised before trading could start (a recording that cannot be read, a venue that refuses
             # the session): nothing was sent.

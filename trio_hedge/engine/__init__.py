@@ -50,6 +50,7 @@ from ._retry import SubmitResult as SubmitResult
 from ._retry import call_venue as call_venue
 from ._retry import submit_order as submit_order
 from ._risk import LegBook as LegBook
+from ._risk import PauseSwitch as PauseSwitch
 from ._risk import RiskEngine as RiskEngine
 from ._router import DepthAnalysis as DepthAnalysis
 from ._router import HedgeRouter as HedgeRouter
@@ -107,6 +108,7 @@ __all__ = [
     "RateLimitSettings",
     "RateLimitedVenue",
     "RetryPolicy",
+    "PauseSwitch",
     "RiskEngine",
     "RouteResult",
     "StateTransition",

@@ -39,6 +39,7 @@ subclass; the market scope then cancels and flattens.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -65,7 +66,7 @@ from ._edge import QuoteCheck, check_quote
 from ._errors import HedgeFailed, ImbalanceExceeded, MarketHalted, UnresolvedOrder
 from ._flatten import read_position
 from ._retry import SubmitOutcome, call_venue, submit_order
-from ._router import HedgeRouter, valid_book
+from ._router import HedgeRouter, RouteResult, slippage_bps, valid_book
 from ._settings import CycleRecord, MarketSettings, MarketStats, TradingState
 from ._tracker import InboxFill, InboxItem, OrderTracker
 
@@ -175,7 +176,10 @@ class Hedger:
         return self._pending_hedge
 
     async def run(self) -> None:
-        for index in range(self.s.cycles):
+        """Run ``cycles`` cycles. A cycle the operator's pause cut before anything filled does not count (its
+        index is used, the next cycle gets the next one): a pause delays the run, it does not shorten it."""
+        index = counted = 0
+        while counted < self.s.cycles:
             if self._stop.is_set():
                 self._log.info("stop requested: no new cycles after {}", index)
                 return
@@ -184,6 +188,10 @@ class Hedger:
                                   else "-", self.risk.state_reason if self.risk else "")
                 return
             await self._cycle(index)
+            index += 1
+            rec = self._rec
+            if not (rec is not None and rec.maker_filled == ZERO and self.risk is not None and self.risk.paused):
+                counted += 1
         self._log.info("all {} cycles done", self.s.cycles)
 
     async def _wait_active(self) -> bool:
@@ -232,7 +240,7 @@ class Hedger:
         self._unassigned_since_ns = None
         self.stats.cycles.append(rec)
         log = self._log.bind(tag=f"{self.s.name}_CYCLE{index}")
-        log.info("cycle {} start: quote {} {}", index, side, self.s.order_size)
+        log.debug("cycle {} start: quote {} {}", index, side, self.s.order_size)  # INFO: the "done" line
         if self.recorder is not None:
             await self.recorder.cycle_started(self.s.name, index, side)
         started_s = trio.current_time()
@@ -567,8 +575,12 @@ class Hedger:
         rec = self._rec
         assert rec is not None
 
+        latency_ns = [0]
+
         def first_order() -> None:
-            self.stats.hedge_latency_ns.record(time.perf_counter_ns() - received_ns)
+            latency_ns[0] = time.perf_counter_ns() - received_ns
+            self.stats.hedge_latency_ns.record(latency_ns[0])
+            self.stats.last_hedge_latency_ns = latency_ns[0]
 
         result = await self.router.route(side, size, reason="hedge", on_first_order=first_order)
         rec.hedge_filled += result.filled
@@ -578,6 +590,29 @@ class Hedger:
         if result.max_slippage_bps > self.stats.max_slippage_bps:
             self.stats.max_slippage_bps = result.max_slippage_bps
         self._pending_hedge -= result.filled
+        self._hedge_done(rec, result, latency_ns[0])
+
+    def _hedge_done(self, rec: CycleRecord, result: RouteResult, latency_ns: int) -> None:
+        """One INFO line per hedge, and the hedge journaled as a ``hedge`` event (queued, never blocking):
+        JSON ``{market, cycle, side, size, filled, avg_price, arrival_price, slippage_bps, max_slippage_bps,
+        latency_us, orders, market_used}``; ``slippage_bps`` is the average fill through the arrival price
+        (positive = worse), the report's per-hedge slippage and latency come from these events."""
+        avg = result.notional / result.filled if result.filled else None
+        slip = (slippage_bps(result.side, avg, result.arrival_price)
+                if avg is not None and result.arrival_price is not None else None)
+        self._log.bind(tag=f"{self.s.name}_CYCLE{rec.index}").info(
+            "hedge {} {} of {} @ {} in {} order(s){}: latency {:.3f} ms, slippage {} bps", result.side,
+            result.filled, result.requested, avg.quantize(Decimal("0.01")) if avg is not None else "-",
+            result.iterations, " (MARKET step)" if result.market_used else "", latency_ns / 1e6,
+            slip.quantize(Decimal("0.001")) + 0 if slip is not None else "-")
+        if self.recorder is not None:
+            self.recorder.post_note("hedge", json.dumps({
+                "market": self.s.name, "cycle": rec.index, "side": result.side.value, "size": str(result.requested),
+                "filled": str(result.filled), "avg_price": None if avg is None else str(avg),
+                "arrival_price": None if result.arrival_price is None else str(result.arrival_price),
+                "slippage_bps": None if slip is None else str(slip), "max_slippage_bps": str(result.max_slippage_bps),
+                "latency_us": latency_ns // 1000, "orders": result.iterations, "market_used": result.market_used,
+            }))
 
     # ------------------------------------------------------------------ verify and unwind
     async def _position(self, venue: Venue, tracker: OrderTracker, symbol: str, expected: Decimal) -> Decimal | None:

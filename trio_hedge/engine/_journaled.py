@@ -46,6 +46,10 @@ class Recorder(Protocol):
     def post_fills(self, venue_key: str, fills: list[Fill]) -> None:
         """Queue fills read from the venue's fill history."""
 
+    def post_note(self, kind: str, detail: str) -> None:
+        """Queue a journal event of ``kind`` (``hedge``, ``state``, ``pause``...) with ``detail`` (JSON text for
+        the engine's own kinds): what the operator tools (``status``, ``report``) read back."""
+
     async def cycle_started(self, market: str, index: int, side: Side) -> None:
         """Record the start of cycle ``index`` of ``market``; intents of that market belong to it until it ends."""
 

@@ -26,6 +26,7 @@ transition to HALTED (with its reason) before the cleanup.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import trio
@@ -38,8 +39,8 @@ from ._flatten import FlattenResult, flatten_all
 from ._hedger import Hedger
 from ._journaled import Recorder
 from ._ratelimit import RateLimitedVenue, urgent, wrap_rate_limited
-from ._risk import RiskEngine
-from ._settings import MarketSettings, MarketStats, TradingState
+from ._risk import PauseSwitch, RiskEngine
+from ._settings import MarketSettings, MarketStats, StateTransition, TradingState
 from ._tracker import OrderTracker
 
 
@@ -94,13 +95,16 @@ async def run_market(
     stop: trio.Event,
     *,
     recorder: Recorder | None = None,
+    pause: PauseSwitch | None = None,
 ) -> MarketOutcome:
     """Run one market to its end and clean up. Never raises a :class:`MarketFailed`: it is returned in
     the outcome after cleanup. Bugs (any other exception) and outer cancellation propagate, after cleanup.
 
     ``recorder`` (the journal) records each cycle's start and end, a cycle cut short included (after the
-    cleanup, shielded). Order intents are recorded by the venues themselves when they are
-    :class:`~trio_hedge.engine.JournaledVenue`.
+    cleanup, shielded), and every trading-state change as a ``state`` event (JSON ``{market, from, to,
+    reason}``). Order intents are recorded by the venues themselves when they are
+    :class:`~trio_hedge.engine.JournaledVenue`. ``pause`` (the operator's switch) pauses and resumes the
+    market's risk engine: see :meth:`RiskEngine.pause`.
     """
     log = logger.bind(tag=f"{settings.name}_MARKET")
     primary = wrap_rate_limited(primary, settings.primary_rate_limit)
@@ -109,6 +113,16 @@ async def run_market(
         if isinstance(v, RateLimitedVenue):
             stats.rate_limits[v.name] = v.bucket.stats
     risk = RiskEngine(settings, stats, primary, hedge)
+    if recorder is not None:
+        rec = recorder
+
+        def journal_transition(t: StateTransition) -> None:
+            rec.post_note("state", json.dumps({"market": settings.name, "from": t.from_state.value,
+                                               "to": t.to_state.value, "reason": t.reason}))
+
+        risk.add_transition_listener(journal_transition)
+    if pause is not None:
+        pause.attach(risk)
     ptrack = OrderTracker(primary, settings.primary_symbol, inbox_capacity=settings.inbox_capacity,
                           on_fill=risk.on_primary_fill)
     htrack = OrderTracker(hedge, settings.hedge_symbol, inbox_capacity=settings.inbox_capacity,
@@ -160,6 +174,8 @@ async def run_market(
         for r in outcome.flatten:
             log.info("cleanup {} {}: cancelled {}, flatten orders {}, final position {}", r.venue, r.symbol,
                      r.cancelled, r.orders_sent, r.final_position)
+        if pause is not None:
+            pause.detach(risk)
         if stats.cycles and recorder is not None:  # a no-op when the hedger recorded its end already
             last = stats.cycles[-1]
             with trio.CancelScope(shield=True):  # one journal write: it always completes, no timer

@@ -22,6 +22,7 @@ trigger                                           to           how it is checked
 a leg's ``|position| > max_position`` or          REDUCING     on every fill (tracker fill path); back to ACTIVE
 ``|position| x mid > max_notional``                            once every leg is within both limits again
 a graceful stop                                   REDUCING     the market scope, before it cancels and flattens
+the operator's pause (SIGUSR1, :class:`PauseSwitch`) REDUCING   at once; back to ACTIVE on resume (SIGUSR2)
 ``|primary + hedge| > imbalance_tolerance`` for   HALTED       event-driven: each fill re-evaluates the net and
 longer than ``imbalance_grace_s``                              arms/disarms a deadline; no polling
 realized + unrealized PnL <= ``-max_loss``        HALTED       on every fill and every ``risk_check_interval_s``
@@ -45,6 +46,7 @@ reduction, fees paid), so it covers the cycles, not the cleanup's flatten (which
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from decimal import Decimal
 
 import trio
@@ -143,6 +145,13 @@ class RiskEngine:
         self._lot = trio.lowlevel.ParkingLot()
         self._state_lot = trio.lowlevel.ParkingLot()
         self._log = logger.bind(tag=f"{settings.name}_RISK")
+        self._paused = False
+        self._listeners: list[Callable[[StateTransition], None]] = []
+
+    def add_transition_listener(self, listener: Callable[[StateTransition], None]) -> None:
+        """Call ``listener(transition)`` after every state change (synchronously: it must not block; the
+        journal queues it)."""
+        self._listeners.append(listener)
 
     # ------------------------------------------------------------------ state
     @property
@@ -171,7 +180,33 @@ class RiskEngine:
         self.state_reason = reason
         self._resumable = resumable
         self._state_lot.unpark_all()
+        for listener in self._listeners:
+            listener(t)
         return True
+
+    # ------------------------------------------------------------------ pause (operator)
+    @property
+    def paused(self) -> bool:
+        """Paused by the operator (:meth:`pause`): REDUCING until :meth:`resume`."""
+        return self._paused
+
+    def pause(self, reason: str) -> None:
+        """The operator's pause: REDUCING (no new quotes, a resting quote pulled; fills already taken are still
+        hedged and the cycle's legs unwound, so the positions stay hedged) until :meth:`resume`. A limit that
+        clears meanwhile does not resume trading. No effect when HALTED, or REDUCING for good (a stop)."""
+        if self.state is TradingState.HALTED or (self.state is TradingState.REDUCING and not self._resumable):
+            return
+        self._paused = True
+        self.transition(TradingState.REDUCING, f"paused: {reason}", resumable=True)
+
+    def resume(self, reason: str) -> None:
+        """End the operator's pause: back to ACTIVE unless a limit still holds the market REDUCING (it then
+        resumes by itself once every leg is within the limits, as after any limit)."""
+        if not self._paused:
+            return
+        self._paused = False
+        if self.state is TradingState.REDUCING and self._resumable:
+            self._check_limits(resumed=reason)
 
     async def wait_state_change(self) -> None:
         """Return after the next trading-state transition."""
@@ -229,6 +264,8 @@ class RiskEngine:
     def _on_fill(self, leg: LegBook, fill: Fill) -> None:
         leg.apply(fill)
         net = self.net
+        self.stats.positions[f"{leg.venue.name} {leg.symbol}"] = leg.position
+        self.stats.net_exposure = net
         if abs(net) > self.stats.max_abs_net_exposure:
             self.stats.max_abs_net_exposure = abs(net)
         if abs(net) > self.s.imbalance_tolerance:
@@ -245,7 +282,7 @@ class RiskEngine:
         self._check_limits()
         self._mark()
 
-    def _check_limits(self) -> None:
+    def _check_limits(self, resumed: str = "") -> None:
         breach = ""
         for leg in (self.primary, self.hedge):
             size = abs(leg.position)
@@ -259,8 +296,9 @@ class RiskEngine:
                 break
         if breach:
             self.transition(TradingState.REDUCING, breach, resumable=True)
-        elif self.state is TradingState.REDUCING and self._resumable:
-            self.transition(TradingState.ACTIVE, "every leg back within max_position and max_notional")
+        elif self.state is TradingState.REDUCING and self._resumable and not self._paused:
+            self.transition(TradingState.ACTIVE, f"resumed: {resumed}" if resumed else
+                            "every leg back within max_position and max_notional")
 
     def _mark(self) -> PnlSnapshot:
         pnl = self.stats.pnl
@@ -337,3 +375,48 @@ class RiskEngine:
             self._check_limits()
             if self._failure is not None:
                 return
+
+
+class PauseSwitch:
+    """The operator's pause of every market (``app/_ops.py`` flips it on SIGUSR1 / SIGUSR2): the risk engines
+    attached to it (:func:`~trio_hedge.engine.run_market` attaches its own) are paused and resumed together,
+    and one attached later starts paused when the switch is on.
+
+    Attributes:
+        paused (bool): the switch is on.
+        reason (str): the reason given to the last :meth:`pause` / :meth:`resume`.
+    """
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.reason = ""
+        self._engines: list[RiskEngine] = []
+
+    def attach(self, risk: RiskEngine) -> None:
+        """Follow the switch with ``risk`` (paused at once when the switch is on)."""
+        self._engines.append(risk)
+        if self.paused:
+            risk.pause(self.reason)
+
+    def detach(self, risk: RiskEngine) -> None:
+        """Stop following the switch (the market scope ended)."""
+        if risk in self._engines:
+            self._engines.remove(risk)
+
+    def pause(self, reason: str) -> bool:
+        """Pause every attached market. Returns False when already paused (nothing changed)."""
+        if self.paused:
+            return False
+        self.paused, self.reason = True, reason
+        for risk in list(self._engines):
+            risk.pause(reason)
+        return True
+
+    def resume(self, reason: str) -> bool:
+        """Resume every attached market. Returns False when not paused (nothing changed)."""
+        if not self.paused:
+            return False
+        self.paused, self.reason = False, reason
+        for risk in list(self._engines):
+            risk.resume(reason)
+        return True

@@ -18,7 +18,7 @@ Iterations (:meth:`HedgeRouter.route`): re-read the book, take the liquidity wit
 level that fills ``qty`` (level ``L``: the worst price needed, never past the cap). What it fills comes off the
 remainder; an IOC that fills nothing is a miss, and each miss prices the following slices one level deeper
 (successive levels, still within the cap: the book can show liquidity that others, or our own earlier
-slices, have already taken). Fallback ladder, each step logged with ``[SMART_ROUTING]``:
+slices, have already taken). Fallback ladder, each step logged under the ``<market>_SMART_ROUTING`` tag:
 
 1. the cap ``slippage_cap_bps``;
 2. when the book has no liquidity left within the cap, or the deepest level within it missed (once if the
@@ -35,10 +35,13 @@ our own IOCs never price into the same levels. When what is left within the cap 
 those claims, the slice waits for a claim to be released (the other slice resolved: its liquidity is taken,
 or back) instead of widening the cap against itself.
 
-Log lines follow the field's ``[SMART_ROUTING]`` tag (perp-dex-tools forks, ``exchanges/grvt.py``
-``place_iterative_market_order``): ``Starting with buy order at P, available liquidity: S`` and
-``Iteration N: placing Q at P (level L)``. The first slice's two lines are written right after its place call
-returns (a log line costs about 0.4 ms with the redacting sink; the first hedge order does not wait for them).
+Log lines follow the field's ``SMART_ROUTING`` tag (perp-dex-tools forks, ``exchanges/grvt.py``
+``place_iterative_market_order``), carried once, as the line's tag (``[BTC_SMART_ROUTING]``; the unwind's
+router ``[BTC_UNWIND]``): ``Starting with buy order at P, available liquidity: S``, ``Iteration N: placing Q
+at P (level L)`` and the route's ``done`` line are DEBUG (the hedger writes one INFO line per hedge, the
+cycle one per cycle); a widened cap, the MARKET step, an empty book side and an exhausted ladder are WARNING
+and ERROR. The first slice's lines are written right after its place call returns (a log line costs about
+0.4 ms with the redacting sink; the first hedge order does not wait for them).
 """
 
 from __future__ import annotations
@@ -354,7 +357,7 @@ class HedgeRouter:
                 if step > 0:
                     self._count("widened")
                     self._log.warning(
-                        "[SMART_ROUTING] nothing (more) fillable within {} bps of arrival {} for {}: widening the cap "
+                        "nothing (more) fillable within {} bps of arrival {} for {}: widening the cap "
                         "to {} bps (limit {}; hard cap {} bps)", caps[step - 1], arrival, result.remaining, cap,
                         cap_limit_price(side, arrival, cap, inst.tick_size), caps[-1],
                     )
@@ -378,7 +381,7 @@ class HedgeRouter:
                     lines: list[tuple[Any, ...]] = []
                     if result.iterations == 0 and step == 0:
                         lines.append((
-                            "[SMART_ROUTING] Starting with {} order at {}, available liquidity: {} (size {}, cap {} "
+                            "Starting with {} order at {}, available liquidity: {} (size {}, cap {} "
                             "bps -> limit {}, {} levels within)", side_word, arrival, a.available, size, cap,
                             a.limit_price, len(a.levels),
                         ))
@@ -390,7 +393,7 @@ class HedgeRouter:
                     level = min(a.levels_needed - 1 + offset, len(a.levels) - 1)
                     deepest = level == len(a.levels) - 1
                     price = a.levels[level][0]
-                    lines.append(("[SMART_ROUTING] Iteration {}: placing {} at {} (level {}), remaining {}",
+                    lines.append(("Iteration {}: placing {} at {} (level {}), remaining {}",
                                   result.iterations + 1, qty, price, level, result.remaining))
                     if result.iterations:
                         self._emit(lines)
@@ -407,34 +410,34 @@ class HedgeRouter:
                     else:
                         deep_misses += 1
         else:
-            self._log.warning("[SMART_ROUTING] {} side of {} {} is empty at arrival", side_word, self.venue.name,
+            self._log.warning("{} side of {} {} is empty at arrival", side_word, self.venue.name,
                               self.symbol)
         if result.remaining >= inst.min_size and fallback:
             self._count("market")
-            self._log.warning("[SMART_ROUTING] nothing fillable within the hard cap {} bps for {}: MARKET order",
+            self._log.warning("nothing fillable within the hard cap {} bps for {}: MARKET order",
                               caps[-1], result.remaining)
-            self._log.info("[SMART_ROUTING] Iteration {}: placing {} at MARKET", result.iterations + 1,
-                           result.remaining)
+            self._log.debug("Iteration {}: placing {} at MARKET", result.iterations + 1,
+                            result.remaining)
             result.market_used = True
             await self._send(result, side, result.remaining, None, reason, reduce_only, on_first_order, [])
         if result.remaining >= inst.min_size:
             self._count("failed")
-            self._log.error("[SMART_ROUTING] ladder exhausted: {} of {} not filled: flatten and halt the market",
+            self._log.error("ladder exhausted: {} of {} not filled: flatten and halt the market",
                             result.remaining, size)
             raise HedgeFailed(
                 f"{reason} {side} {size} on {self.venue.name} {self.symbol}: {result.remaining} unfilled after "
                 f"{result.iterations} orders (caps {', '.join(str(c) for c in caps)} bps from arrival "
                 f"{result.arrival_price}{', then market' if fallback else ''})"
             )
-        self._log.info("[SMART_ROUTING] done: {} {} filled in {} orders (avg {}, worst order {:.3f} bps through "
-                       "arrival)", side_word, result.filled, result.iterations,
-                       (result.notional / result.filled).quantize(Decimal("0.01")) if result.filled else "-",
-                       result.max_slippage_bps)
+        self._log.debug("done: {} {} filled in {} orders (avg {}, worst order {:.3f} bps through "
+                        "arrival)", side_word, result.filled, result.iterations,
+                        (result.notional / result.filled).quantize(Decimal("0.01")) if result.filled else "-",
+                        result.max_slippage_bps)
         return result
 
     def _emit(self, lines: list[tuple[Any, ...]]) -> None:
         for line in lines:
-            self._log.info(*line)
+            self._log.debug(*line)
 
     async def _send(
         self,
@@ -476,7 +479,7 @@ class HedgeRouter:
             self._emit(deferred_log)
             if sent.outcome in (SubmitOutcome.REFUSED, SubmitOutcome.FAILED):
                 self.tracker.mark_rejected(req.client_order_id, sent.error.message if sent.error else sent.outcome)
-                self._log.warning("[SMART_ROUTING] order {} {}: {}", req.client_order_id, sent.outcome, sent.error)
+                self._log.warning("order {} {}: {}", req.client_order_id, sent.outcome, sent.error)
                 return ZERO
             order: Order = await self.tracker.resolve_within(
                 req.client_order_id, deadline_s=s.order_deadline_s, event_grace_s=s.event_grace_s,

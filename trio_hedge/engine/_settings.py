@@ -204,6 +204,12 @@ class MarketStats:
     transitions: list[StateTransition] = field(default_factory=list)
     pnl: PnlSnapshot = field(default_factory=PnlSnapshot)
     rate_limits: dict[str, BucketStats] = field(default_factory=dict)
+    positions: dict[str, Decimal] = field(default_factory=dict)
+    """Each leg's position from the fills its tracker applied, base units, by ``"<venue> <symbol>"``."""
+    net_exposure: Decimal = ZERO
+    """primary + hedge position from fills, base units (the risk engine's ``net``)."""
+    last_hedge_latency_ns: int | None = None
+    """The latest hedge's fill received -> first hedge order sent, ns."""
 
     @property
     def halts(self) -> list[StateTransition]:

@@ -1,0 +1,256 @@
+"""The operator's side of a run: pause and resume, alerts, the trade log, the live view. One
+:func:`open_ops` context in ``run_bot`` owns them all (its own nursery); none of it is on the trading path.
+
+Task tree (each only when configured)::
+
+    open_ops  nursery
+    ├── pause watcher     SIGUSR1 pauses every market (PauseSwitch: REDUCING, no new quotes; fills that
+    │                     arrive are still hedged and the cycle's legs unwound), SIGUSR2 resumes; each is
+    │                     logged, journaled (``pause`` / ``resume`` events) and alerted
+    ├── alert sender      app/_alerts.py: bounded queue, own task, rate-limited, retried
+    ├── state watcher     every WATCH_INTERVAL_S: new trading-state changes in MarketStats (HALTED ->
+    │                     ``halt``, ``kill_switch`` for the loss limit, ``position_drift`` for an imbalance),
+    │                     the stop request (``stop``), and a ``summary`` every ``alerts.summary_every_s``
+    ├── trade log         app/_tradelog.py: trades.csv beside the journal, synced on a worker thread
+    └── live view         app/_live.py (stdout a TTY and no ``--no-live``)
+
+At the end of the run :meth:`Ops.finish` (before the journal records the exit) journals the venues' final
+positions (``ops.final``) and queues the ``flatten_failure`` (exit 3) and ``exit`` alerts; leaving the
+context syncs the trade log one last time and gives the alerts ``alerts.flush_ms`` to go out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Final
+
+import trio
+from loguru import logger
+
+from ..domain import first_leaf
+from ..engine import EXIT_NOT_FLAT, MarketStats, PauseSwitch, TradingState
+from ._alerts import Alerts
+from ._config import Config, VenueConfig
+from ._history import HistoryError
+from ._journal import AsyncJournal
+from ._live import open_live_view
+from ._metrics import BotCollector
+from ._tradelog import SYNC_INTERVAL_S, TradeLog
+
+WATCH_INTERVAL_S: Final = 0.25
+"""How often the state watcher looks at the statistics for alert-worthy changes."""
+
+
+def halt_event(reason: str) -> str:
+    """The alert event of a transition to HALTED with ``reason`` (``"<ExceptionName>: ..."``)."""
+    if reason.startswith("LossLimitHit"):
+        return "kill_switch"
+    if reason.startswith("ImbalanceExceeded"):
+        return "position_drift"
+    return "halt"
+
+
+class Ops:
+    """Handles of the operator tools for ``run_bot``.
+
+    Attributes:
+        pause (PauseSwitch): the operator's pause (``run_market`` attaches each market's risk engine).
+        alerts (Alerts | None): the alert sender, when ``[alerts]`` names a destination.
+        trade_log (TradeLog | None): the trade log, when the run has a journal.
+    """
+
+    def __init__(self, config: Config, stats: Mapping[str, MarketStats], journal: AsyncJournal | None,
+                 run_label: str, stop: trio.Event | None = None, stop_reasons: list[str] | None = None) -> None:
+        self.config = config
+        self.stats = stats
+        self.journal = journal
+        self.pause = PauseSwitch()
+        self.alerts = Alerts(config.alerts, run_label) if config.alerts.enabled else None
+        self.trade_log: TradeLog | None = None
+        self.finished = False
+        self._seen: dict[str, int] = {}
+        self._stop = stop
+        self._stop_reasons = stop_reasons if stop_reasons is not None else []
+        self._stop_seen = False
+        self._log = logger.bind(tag="OPS")
+
+    def alert(self, event: str, text: str, market: str = "") -> None:
+        if self.alerts is not None:
+            self.alerts.post(event, text, market)
+
+    async def _journal_event(self, kind: str, data: dict[str, object]) -> None:
+        if self.journal is not None:
+            with trio.CancelScope(shield=True):  # one small write: it always completes
+                await self.journal.record_event(kind, json.dumps(data))
+
+    # ---- pause / resume
+    async def set_paused(self, paused: bool, reason: str) -> bool:
+        """Pause (or resume) every market; journaled and alerted. False when nothing changed."""
+        changed = self.pause.pause(reason) if paused else self.pause.resume(reason)
+        if not changed:
+            return False
+        word = "pause" if paused else "resume"
+        self._log.warning("{}: {}", "PAUSED (no new quotes; fills are still hedged)" if paused else "RESUMED",
+                          reason)
+        await self._journal_event(word, {"reason": reason})
+        self.alert(word, f"{'paused' if paused else 'resumed'} by the operator ({reason})")
+        return True
+
+    async def _pause_signals(self, *, task_status: trio.TaskStatus[None]) -> None:
+        with trio.open_signal_receiver(signal.SIGUSR1, signal.SIGUSR2) as signals:
+            task_status.started()
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                await self.set_paused(signum == signal.SIGUSR1, name)
+
+    # ---- the state watcher
+    async def _watch(self) -> None:
+        every = self.config.alerts.summary_every_s
+        next_summary = trio.current_time() + every if every > 0 else float("inf")
+        while True:
+            await trio.sleep(WATCH_INTERVAL_S)
+            self._check()
+            if trio.current_time() >= next_summary:
+                next_summary += every
+                self.alert("summary", self.summary_text())
+
+    def _check(self) -> None:
+        """Alert the trading-state changes not seen yet (HALTED: halt, kill_switch, position_drift) and the stop."""
+        for name, s in self.stats.items():
+            for t in s.transitions[self._seen.get(name, 0):]:
+                if t.to_state is TradingState.HALTED:
+                    self.alert(halt_event(t.reason), f"market {name} HALTED: {t.reason}", name)
+            self._seen[name] = len(s.transitions)
+        if self._stop is not None and self._stop.is_set() and not self._stop_seen:
+            self._stop_seen = True
+            self.alert("stop", f"stopping: {self._stop_reasons[0] if self._stop_reasons else 'stop requested'}")
+
+    def summary_text(self) -> str:
+        """One line per market: state, cycles, volume, PnL, net exposure."""
+        parts = []
+        for name, s in self.stats.items():
+            state = s.transitions[-1].to_state.value if s.transitions else TradingState.ACTIVE.value
+            parts.append(f"{name}: {state}{' (paused)' if self.pause.paused else ''}, {s.cycles_completed} cycles, "
+                         f"volume {s.volume_quote.quantize(Decimal('0.01'))}, PnL "
+                         f"{s.pnl.total.quantize(Decimal('0.0001'))}, net {s.net_exposure}")
+        return "; ".join(parts)
+
+    # ---- the trade log
+    async def sync_trade_log(self) -> None:
+        """Append the newly journaled fills to trades.csv (on a worker thread); a failure is logged."""
+        tl = self.trade_log
+        if tl is None:
+            return
+        try:
+            await trio.to_thread.run_sync(tl.sync)
+        except (HistoryError, OSError) as exc:
+            self._log.warning("trades.csv not synced: {}", exc)
+
+    async def _trade_log_loop(self) -> None:
+        while True:
+            await trio.sleep(SYNC_INTERVAL_S)
+            await self.sync_trade_log()
+
+    # ---- the end
+    async def finish(self, code: int, reason: str, final: Mapping[str, Mapping[str, Decimal | None]]) -> None:
+        """Journal the venues' final positions (``ops.final``: ``{"code", "positions": {venue: {symbol:
+        size or null}}}``) and queue the exit alerts. Call it shielded, before the run's exit is recorded."""
+        self.finished = True
+        self._check()  # what the watcher has not seen yet (a halt just before the end), before the exit
+        positions = {v: {sym: None if p is None else str(p) for sym, p in syms.items()} for v, syms in final.items()}
+        await self._journal_event("ops.final", {"code": code, "positions": positions})
+        if code == EXIT_NOT_FLAT:
+            self.alert("flatten_failure", f"NOT FLAT after the cleanup: {positions}")
+        self.alert("exit", f"exit {code}: {reason}")
+
+
+def run_setup(config: Config, keys: Mapping[str, str]) -> dict[str, object]:
+    """The ``ops.run`` event's data: each market's legs and each venue's journal key, name, symbol, quote
+    currency (the fee currency of its fills) and market (what ``app/_history.py`` needs to label fills)."""
+    markets = {m.name: {"primary": keys[config.primary], "primary_symbol": m.primary_symbol,
+                        "hedge": keys[config.hedge], "hedge_symbol": m.hedge_symbol} for m in config.markets}
+    owner = {config.primary: config.markets[0].name, config.hedge: config.markets[0].name}
+    venues = {keys[n]: {"name": n, "symbol": vc.symbol, "quote": _quote(vc), "market": owner.get(n, "")}
+              for n, vc in config.venues.items() if n in keys}
+    return {"markets": markets, "venues": venues}
+
+
+def _quote(vc: VenueConfig) -> str:
+    if vc.market is not None and vc.market.instrument.quote:
+        return vc.market.instrument.quote
+    parts = vc.symbol.split("_")  # BTC_USDC_PERP -> USDC (a live venue's instrument is read at start)
+    return parts[1] if len(parts) > 1 else ""
+
+
+@asynccontextmanager
+async def open_ops(
+    config: Config,
+    stats: Mapping[str, MarketStats],
+    collector: BotCollector,
+    stop: trio.Event,
+    stop_reasons: list[str],
+    *,
+    journal: AsyncJournal | None = None,
+    journal_path: Path | None = None,
+    run_id: int | None = None,
+    keys: Mapping[str, str] | None = None,
+    signals: bool = False,
+    live_view: bool = False,
+) -> AsyncIterator[Ops]:
+    """Run the operator tools for the length of the block (see the module docstring).
+
+    Args:
+        config: the run's configuration (``[alerts]``).
+        stats: the markets' statistics (read by the watcher and, through ``collector``, the live view).
+        collector: the metrics collector (the live view renders its samples; it is told about the pause).
+        stop, stop_reasons: the run's stop request and its reasons (the ``stop`` alert).
+        journal, journal_path, run_id, keys: the run's journal, its file, the run's id and the venues' journal
+            names; with them the run's setup is journaled (``ops.run``) and trades.csv kept beside the file.
+        signals: install the SIGUSR1/SIGUSR2 pause receiver (the CLI does).
+        live_view: show the rich live view on stdout.
+    """
+    label = str(run_id) if run_id is not None else f"pid {os.getpid()}"
+    ops = Ops(config, stats, journal, label, stop, stop_reasons)
+    collector.watch_pause(ops.pause)
+    if journal is not None and keys is not None:
+        await ops._journal_event("ops.run", {"pid": os.getpid(), **run_setup(config, keys)})
+    if journal_path is not None:
+        ops.trade_log = TradeLog(journal_path)
+        await ops.sync_trade_log()  # rebuilt from the journal when behind (a crash of an earlier run)
+    async with AsyncExitStack() as stack:
+        if live_view:
+            await stack.enter_async_context(open_live_view(collector, title=f"trio_hedge run {label}"))
+        try:
+            async with trio.open_nursery() as nursery:
+                if signals:
+                    await nursery.start(ops._pause_signals)
+                if ops.alerts is not None:
+                    await nursery.start(ops.alerts.run)
+                    mode = "LIVE" if any(vc.endpoint == "live" for vc in config.venues.values()) else "simulated"
+                    ops.alert("start", f"started ({mode}): markets {', '.join(m.name for m in config.markets)}, "
+                                       f"{config.markets[0].cycles} cycles, {config.primary} maker / "
+                                       f"{config.hedge} hedge")
+                nursery.start_soon(ops._watch)
+                if ops.trade_log is not None:
+                    nursery.start_soon(ops._trade_log_loop)
+                try:
+                    yield ops
+                except BaseException as exc:
+                    leaf = first_leaf(exc)
+                    if not ops.finished and not isinstance(leaf, trio.Cancelled):
+                        ops.alert("exit", f"the run failed: {type(leaf).__name__} (see the log)")
+                    raise
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await ops.sync_trade_log()
+                if ops.alerts is not None:
+                    await ops.alerts.flush()
+                    await ops.alerts.aclose()
