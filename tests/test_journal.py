@@ -1,4 +1,4 @@
-"""The crash-safe journal (trio_hedge/app/_journal.py): schema and versioning, intents before send, status
+"""The crash-safe journal (trio_hedge/app/_journal/): schema and versioning, intents before send, status
 history, fill idempotency, in-flight listing, cycles, the crash counter, Decimal exactness, concurrent use
 through AsyncJournal, and real SIGKILLs of a writer process (scripts/journal_kill9.py's harness)."""
 

@@ -216,7 +216,7 @@ async def run_bot(
             metrics = await start_metrics(config.metrics, stats, jstack)  # [metrics]; None when disabled
             journal: AsyncJournal | None = None
             # The intent and report connections queue for each other on this lock, not on SQLite's busy
-            # handler (its sleeps of 1, 2, 5... ms were the intent commit's p99: app/_journal.py Journal.open)
+            # handler (its sleeps of 1, 2, 5... ms were the intent commit's p99: app/_journal/_store.py Journal.open)
             write_lock = threading.Lock()
             if journal_path is not None:
                 journal_path.parent.mkdir(parents=True, exist_ok=True)
