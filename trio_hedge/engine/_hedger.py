@@ -200,12 +200,17 @@ class Hedger:
     async def _valid_book(self, venue: Venue, symbol: str) -> OrderBook:
         return await valid_book(venue, symbol, self.s.book_wait_s)
 
-    async def _resolve(self, tracker: OrderTracker, client_order_id: str) -> Order:
+    async def _resolve(self, tracker: OrderTracker, client_order_id: str, *, cancelled_by_id: bool = False) -> Order:
+        """Resolve an order within the order deadline. ``cancelled_by_id``: the caller sent a cancel by client
+        order id first (a quote pulled, or one whose place failed): an order the venue then keeps reporting as
+        unknown for half the deadline, in none of its fills, is recorded as never accepted (a 5xx on the quote's
+        POST costs that quote, not the run: ``OrderTracker.resolve`` ``unknown_grace_s``)."""
         return await tracker.resolve_within(
             client_order_id,
             deadline_s=self.s.order_deadline_s,
             event_grace_s=self.s.event_grace_s,
             query_interval_s=self.s.query_interval_s,
+            unknown_grace_s=self.s.order_deadline_s / 2 if cancelled_by_id else None,
         )
 
     def _quote_check(self, side: Side, price: Decimal, size: Decimal, hbook: OrderBook) -> QuoteCheck:
@@ -432,7 +437,7 @@ class Hedger:
                              what=f"cancel {order.client_order_id}", log=self._log)
         except VenueError as exc:
             self._log.warning("cancel of {} failed ({}); resolving by query", order.client_order_id, exc)
-        await self._resolve(self.ptrack, order.client_order_id)
+        await self._resolve(self.ptrack, order.client_order_id, cancelled_by_id=True)
 
     @asynccontextmanager
     async def _hedging(self) -> AsyncIterator[None]:

@@ -7,10 +7,11 @@ import copy
 import os
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 import trio
 from outcome import Error, Outcome, Value
@@ -25,12 +26,16 @@ from ._schema import (
     IntentRow,
     JournalClosed,
     JournalStats,
+    JournalTimeout,
     RunRow,
     StatusRow,
 )
 from ._store import Journal
 
 T = TypeVar("T")
+
+DEFAULT_CLOSE_BUDGET_S: Final = 5.0
+"""How long leaving :func:`open_async_journal` waits for the connection to close and its thread to end, s."""
 
 # ----------------------------------------------------------------------------------------------- AsyncJournal
 
@@ -82,6 +87,7 @@ class _Worker:
     """
 
     def __init__(self, name: str) -> None:
+        self.name = name
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
@@ -90,30 +96,51 @@ class _Worker:
         while (job := self._jobs.get()) is not None:
             job()
 
-    async def run(self, fn: Callable[[], T]) -> T:
+    async def run(self, fn: Callable[[], T], *, wall_deadline: float | None = None, what: str = "call") -> T:
         """Run ``fn`` on the worker thread and return its result (or raise its exception).
 
         Cancellation: a cancel before the job is queued raises Cancelled with nothing done. Once queued, the
-        job always runs to completion and this call waits for it (a journal write is never abandoned, so
-        its outcome is always known), like ``trio.to_thread.run_sync`` without ``abandon_on_cancel``.
+        job always runs to completion on the thread and this call waits for it (a journal write is never
+        abandoned by a trio cancel, so its outcome is known), like ``trio.to_thread.run_sync`` without
+        ``abandon_on_cancel``.
+
+        ``wall_deadline`` (``time.monotonic()`` seconds; the run's exit path): past it the call stops waiting
+        and raises :class:`JournalTimeout`; the job's outcome is dropped (the write may or may not commit:
+        the next start's reconciliation resolves either case). Wall clock, not trio's: a test's virtual
+        clock would otherwise jump to the deadline while the thread writes.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         task = trio.lowlevel.current_task()
         token = trio.lowlevel.current_trio_token()
+        done = [False]
 
-        def job() -> None:
-            result = capture_outcome(fn)
+        def deliver(result: Outcome[T]) -> None:  # on the trio thread: the job and the timer race here only
+            if not done[0]:
+                done[0] = True
+                trio.lowlevel.reschedule(task, result)
+
+        def send(result: Outcome[T]) -> None:
             try:
-                token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+                token.run_sync_soon(deliver, result)
             except trio.RunFinishedError:  # the trio run is gone; nobody is waiting any more
                 pass
 
-        self._jobs.put(job)
+        self._jobs.put(lambda: send(capture_outcome(fn)))
+        timer = None
+        if wall_deadline is not None:
+            bound_s = max(0.0, wall_deadline - time.monotonic())
+            timer = threading.Timer(bound_s, lambda: send(Error(JournalTimeout(self.name, what, bound_s))))
+            timer.daemon = True
+            timer.start()
 
         def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
             return trio.lowlevel.Abort.FAILED
 
-        result: T = await trio.lowlevel.wait_task_rescheduled(abort)
+        try:
+            result: T = await trio.lowlevel.wait_task_rescheduled(abort)
+        finally:
+            if timer is not None:
+                timer.cancel()
         return result
 
     async def run_grouped(self, group: _Group[ItemT, ResultT], item: ItemT) -> ResultT:
@@ -143,8 +170,8 @@ class _Worker:
     def ident(self) -> int | None:
         return self._thread.ident
 
-    def join(self) -> None:
-        self._thread.join()
+    def join(self, timeout_s: float | None = None) -> None:
+        self._thread.join(timeout_s)
 
 
 class AsyncJournal:
@@ -165,6 +192,7 @@ class AsyncJournal:
         self._journal = journal
         self._limiter = trio.CapacityLimiter(1)
         self._closed = False
+        self._wall_deadline: float | None = None
         self._intents: _Group[IntentItem, int] = _Group(self._record_intents)
 
     def _record_intents(self, items: list[IntentItem]) -> list[Outcome[int]]:
@@ -181,11 +209,25 @@ class AsyncJournal:
         async with self._limiter:
             if self._closed:  # checked under the limiter: aclose() may have run while this call waited
                 raise JournalClosed(f"journal {journal.path} is closed")
-            return await self._worker.run(lambda: fn(journal))
+            return await self._worker.run(lambda: fn(journal), wall_deadline=self._wall_deadline,
+                                          what=getattr(fn, "__name__", "call"))
+
+    def bound_calls(self, within_s: float) -> None:
+        """From now on (the run's exit path) no call waits past ``within_s`` seconds from now (wall clock;
+        an earlier bound is kept): past it a call raises :class:`JournalTimeout` and its write is left to the
+        next start's reconciliation, instead of a full or hung disk holding the stop past its budget."""
+        deadline = time.monotonic() + within_s
+        if self._wall_deadline is None or deadline < self._wall_deadline:
+            self._wall_deadline = deadline
 
     @property
     def path(self) -> str:
         return self._journal.path
+
+    @property
+    def check_result(self) -> str:
+        """How the check at open went (:meth:`Journal.open` ``check_budget_ms``)."""
+        return self._journal.check_result
 
     @property
     def thread_ident(self) -> int | None:
@@ -193,16 +235,18 @@ class AsyncJournal:
         return self._worker.ident
 
     async def aclose(self) -> None:
-        """Close the connection on its thread and stop the thread. Idempotent."""
+        """Close the connection on its thread and stop the thread. Idempotent. Cancellable once the close
+        job is queued (the thread is a daemon: a close a hung disk holds up does not keep the process)."""
         if self._closed:
             return
         async with self._limiter:
             self._closed = True
             try:
-                await self._worker.run(self._journal.close)
+                await self._worker.run(self._journal.close, wall_deadline=self._wall_deadline, what="close")
             finally:
                 self._worker.stop()
-        await trio.to_thread.run_sync(self._worker.join)
+        bound_s = None if self._wall_deadline is None else max(0.0, self._wall_deadline - time.monotonic())
+        await trio.to_thread.run_sync(self._worker.join, bound_s)
 
     async def statistics(self) -> JournalStats:
         return await self._call(lambda j: j.statistics())
@@ -286,20 +330,24 @@ class AsyncJournal:
 
 @asynccontextmanager
 async def open_async_journal(path: str | os.PathLike[str], *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
-                             write_lock: threading.Lock | None = None) -> AsyncIterator[AsyncJournal]:
+                             write_lock: threading.Lock | None = None, exclusive: bool = False,
+                             check_budget_ms: int | None = None,
+                             close_budget_s: float = DEFAULT_CLOSE_BUDGET_S) -> AsyncIterator[AsyncJournal]:
     """Open the journal at ``path`` on a dedicated worker thread and yield its :class:`AsyncJournal`.
-    ``busy_timeout_ms`` and ``write_lock``: see :meth:`Journal.open` (give every connection of the process on
-    the same file the same lock).
+    ``busy_timeout_ms``, ``write_lock``, ``exclusive`` and ``check_budget_ms``: see :meth:`Journal.open`
+    (give every connection of the process on the same file the same lock).
 
-    Checkpoints: entering (opening, migrating) and leaving (closing the connection, joining the thread; shielded,
-    so it completes even when the block is cancelled).
+    Checkpoints: entering (opening, checking, migrating) and leaving (closing the connection, joining the thread;
+    shielded and bounded by ``close_budget_s`` seconds of wall clock: past it the thread is left to finish on its
+    own).
 
     Raises:
         The errors of :meth:`Journal.open` (the worker thread is stopped first).
     """
     worker = _Worker(name=f"journal:{os.fspath(path)}")
     try:
-        journal = await worker.run(lambda: Journal.open(path, busy_timeout_ms=busy_timeout_ms, write_lock=write_lock))
+        journal = await worker.run(lambda: Journal.open(path, busy_timeout_ms=busy_timeout_ms, write_lock=write_lock,
+                                                        exclusive=exclusive, check_budget_ms=check_budget_ms))
     except BaseException:
         worker.stop()
         raise
@@ -308,4 +356,8 @@ async def open_async_journal(path: str | os.PathLike[str], *, busy_timeout_ms: i
         yield aj
     finally:
         with trio.CancelScope(shield=True):
-            await aj.aclose()
+            aj.bound_calls(close_budget_s)
+            try:
+                await aj.aclose()
+            except JournalTimeout:
+                pass  # the daemon thread finishes (or not) on its own; every write before had its answer

@@ -3,6 +3,7 @@ row mappings the store uses (``app/_journal/__init__.py`` has the design notes).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -57,6 +58,55 @@ class JournalSchemaError(JournalError):
         self.path = path
         self.found = found
         self.supported = supported
+
+
+class JournalDamaged(JournalError):
+    """The file at the journal's path cannot be trusted: SQLite's ``quick_check`` found damage, an object of
+    the schema is missing, or the file is empty (a zero-byte file is never a journal this bot wrote: taking it
+    as a new one would silently drop the run's history). The message says what is damaged and what to do;
+    the file is left untouched.
+
+    Attributes:
+        path (str): the database file.
+        problem (str): what is wrong.
+    """
+
+    def __init__(self, path: str, problem: str, todo: str | None = None) -> None:
+        todo = todo or (f"keep the file, and copy what is readable into a new journal with `python -m trio_hedge "
+                        f"journal salvage --journal {path}` (it prints where it wrote it); move that into place "
+                        "and start again: reconciliation then resolves the rest from the venues")
+        super().__init__(f"journal {path} is damaged: {problem}; refusing to trade on it. What to do: {todo}")
+        self.path = path
+        self.problem = problem
+
+
+class JournalIOError(JournalError):
+    """A SQLite error while the journal was in use (disk full, an I/O error, a read-only or immutable file,
+    damage met by a read, a lock held past the busy timeout): every ``sqlite3.Error`` the store meets is
+    raised as this, never as itself (``app/_journal/_store.py``). In the running bot it is the journal-down
+    state (``app/_reconcile.py`` ``JournalRecorder``).
+
+    Attributes:
+        path (str): the database file.
+        operation (str): the journal method that failed.
+        sqlite_error (str): SQLite's error name (``SQLITE_FULL``, ``SQLITE_IOERR_WRITE``...) when known, else
+            the Python exception class name.
+    """
+
+    def __init__(self, path: str, operation: str, exc: BaseException) -> None:
+        name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+        super().__init__(f"journal {path}: {operation} failed ({name}: {exc})")
+        self.path = path
+        self.operation = operation
+        self.sqlite_error = name
+
+
+class JournalTimeout(JournalIOError):
+    """A journal call on the exit path got no answer within its wall-clock bound (a hung disk): the caller
+    stopped waiting; the write may or may not commit (the next start's reconciliation resolves both)."""
+
+    def __init__(self, path: str, operation: str, bound_s: float) -> None:
+        super().__init__(path, operation, TimeoutError(f"no answer within {bound_s:.1f}s (wall clock)"))
 
 
 class JournalClosed(JournalError):
@@ -447,3 +497,84 @@ def _intent_values(venue: str, request: OrderRequest, ts_ns: int | None) -> tupl
     price = None if request.price is None else _dec_text(request.price, "intent price")
     return size, price, time.time_ns() if ts_ns is None else _check_ns(ts_ns, "ts_ns")
 
+
+
+def expected_objects() -> frozenset[tuple[str, str]]:
+    """``(type, name)`` of every table and index the current schema has (built in memory from the DDL)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        _v0_to_v1(conn)
+        return frozenset((str(t), str(n)) for t, n in conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+    finally:
+        conn.close()
+
+
+def check_file(path: str) -> None:
+    """Refuse an existing file that cannot be a journal before SQLite touches it.
+
+    Raises:
+        JournalDamaged: the file exists and is empty (zero bytes).
+    """
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        return
+    if size == 0:
+        raise JournalDamaged(path, "the file is empty (0 bytes): a journal this bot wrote is never empty, and "
+                             "taking it as a new journal would drop the run history",
+                             "if the history is gone for good, delete the empty file and start again (a new "
+                             "journal is created; reconciliation resolves what the venues show); otherwise "
+                             "restore it from a backup (`python -m trio_hedge journal backup`)")
+
+
+def quick_check(conn: sqlite3.Connection, path: str, budget_ms: int) -> bool:
+    """Run ``PRAGMA quick_check`` on ``conn`` for at most ``budget_ms`` (SQLite's progress handler interrupts
+    it past the budget: https://www.sqlite.org/c3ref/progress_handler.html).
+
+    Returns:
+        bool: True when the check finished and found nothing; False when it ran out of budget (unchecked).
+
+    Raises:
+        JournalDamaged: it found damage (the first problems it lists are in the message).
+    """
+    deadline = time.monotonic() + budget_ms / 1000.0
+    over = [False]
+
+    def progress() -> int:
+        if time.monotonic() > deadline:
+            over[0] = True
+            return 1  # interrupt
+        return 0
+
+    conn.set_progress_handler(progress, 1000)
+    try:
+        rows = conn.execute("PRAGMA quick_check(10)").fetchall()
+    except sqlite3.OperationalError:
+        if over[0]:
+            return False
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise JournalDamaged(path, f"SQLite's quick_check failed: {exc}") from None
+    finally:
+        conn.set_progress_handler(None, 0)
+    problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+    if problems:
+        raise JournalDamaged(path, "SQLite's quick_check found: " + "; ".join(problems[:5]))
+    return True
+
+
+def check_schema(conn: sqlite3.Connection, path: str) -> None:
+    """Every table and index of the current schema is present.
+
+    Raises:
+        JournalDamaged: one is missing (named in the message).
+    """
+    try:
+        found = {(str(t), str(n)) for t, n in conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+    except sqlite3.DatabaseError as exc:
+        raise JournalDamaged(path, f"the schema cannot be read: {exc}") from None
+    missing = sorted(expected_objects() - found)
+    if missing:
+        raise JournalDamaged(path, "the schema lacks " + ", ".join(f"{t} {n}" for t, n in missing))

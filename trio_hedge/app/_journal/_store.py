@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, Inexact, localcontext
 from types import TracebackType
+from typing import Any, TypeVar
 
 from ...domain import ZERO, BadValue, Fill, Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from ._schema import (
@@ -27,7 +30,9 @@ from ._schema import (
     IntentRow,
     JournalClosed,
     JournalConflict,
+    JournalDamaged,
     JournalError,
+    JournalIOError,
     JournalStats,
     RunRow,
     StatusRow,
@@ -42,11 +47,44 @@ from ._schema import (
     _intent_values,
     _migrate,
     _run_row,
+    check_file,
+    check_schema,
+    quick_check,
 )
 
 # ----------------------------------------------------------------------------------------------- Journal
 
+F = TypeVar("F", bound=Callable[..., Any])
 
+
+def _mapped(fn: F) -> F:
+    """``fn`` (a :class:`Journal` method) with every ``sqlite3.Error`` raised as :class:`JournalIOError`."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Journal, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise JournalIOError(self.path, fn.__name__, exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+JournalT = TypeVar("JournalT", bound=type)
+
+
+def _map_sqlite_errors(cls: JournalT) -> JournalT:
+    """The journal's error boundary: every public method of ``cls`` raises :class:`JournalIOError` where
+    ``sqlite3`` raised ``sqlite3.Error`` (disk full, I/O error, read-only file, damage met by a read, a lock
+    held too long); the journal's own errors (:class:`JournalConflict`, ``BadValue``...) pass unchanged."""
+    for name, attr in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(attr):
+            setattr(cls, name, _mapped(attr))
+    return cls
+
+
+
+@_map_sqlite_errors
 class Journal:
     """The synchronous journal over one SQLite connection. Build it with :meth:`Journal.open`.
 
@@ -55,8 +93,9 @@ class Journal:
     from the thread that opened it (``sqlite3``'s ``check_same_thread`` is on); it is also a context manager
     that closes on exit.
 
-    Errors raised by every method: :class:`JournalClosed` after :meth:`close`; ``sqlite3.Error`` for I/O
-    failures (disk full, a second writer holding the lock past ``busy_timeout_ms``).
+    Errors raised by every method: :class:`JournalClosed` after :meth:`close`; :class:`JournalIOError` for
+    every ``sqlite3.Error`` (disk full, I/O error, read-only file, a second writer holding the lock past
+    ``busy_timeout_ms``): no ``sqlite3`` exception leaves the store.
     """
 
     def __init__(self, conn: sqlite3.Connection, path: str, write_lock: threading.Lock | None = None) -> None:
@@ -65,16 +104,20 @@ class Journal:
         self._path = path
         self._run_id: int | None = None
         self._write_lock = write_lock
+        self.check_result = "not checked"
+        """How the check at open went (:meth:`open` ``check_budget_ms``)."""
 
     # ---- lifecycle
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
-             write_lock: threading.Lock | None = None) -> Journal:
+             write_lock: threading.Lock | None = None, exclusive: bool = False,
+             check_budget_ms: int | None = None) -> Journal:
         """Open (creating if needed) the journal at ``path`` and bring its schema to :data:`SCHEMA_VERSION`.
 
-        Sets ``journal_mode=WAL`` (persistent in the file), ``synchronous=FULL`` and ``foreign_keys=ON`` (per
-        connection) and checks that they took.
+        Sets ``journal_mode=WAL`` (persistent in the file), ``synchronous=FULL``, ``foreign_keys=ON`` and
+        ``mmap_size=0`` (per connection: the database file is read with ``read()``, never through a memory map)
+        and checks that they took.
 
         Args:
             path: the database file; its directory must exist. SQLite adds ``-wal`` and ``-shm`` files beside it.
@@ -86,22 +129,45 @@ class Journal:
                 however soon the other commits: on this VM an intent commit beside a report writer measured
                 p50 0.30 ms, p99 18.8 ms that way, p50 0.38 ms, p99 0.9 ms with the lock. ``busy_timeout_ms``
                 still applies to other processes.
+            exclusive (bool): ``PRAGMA locking_mode=EXCLUSIVE`` before the first read: this connection keeps
+                the file locked until it closes, and in WAL mode SQLite then keeps the WAL index in heap
+                memory instead of the memory-mapped ``-shm`` file (https://www.sqlite.org/wal.html section
+                "Use of WAL without shared-memory"). A write fault on a mapped page (the ``-shm`` made
+                immutable, or its file system full under delayed allocation) is a SIGBUS that kills the
+                process with no cleanup; with no mapping, every such fault is an error SQLite returns. The price:
+                no other connection (another process, or a second one in this process) can open the file
+                while this one is open.
+            check_budget_ms (int | None): check the file before using it: an existing empty file is refused,
+                SQLite's ``quick_check`` runs for at most this long, and every table and index of the schema
+                must be present. None: no check.
 
         Returns:
-            Journal: open, usable from the calling thread only.
+            Journal: open, usable from the calling thread only. ``check_result`` says how the check went.
 
         Raises:
+            JournalDamaged: the check found damage, a missing schema object, or an empty file.
             JournalSchemaError: the file is newer than this build, or is a SQLite file that is not a journal.
             JournalError: the file is not a SQLite database, or WAL/FULL could not be set.
-            sqlite3.Error: the file cannot be created or read.
+            JournalIOError: the file cannot be created, read or locked (a ``sqlite3.Error``).
         """
         spath = os.fspath(path)
-        conn = sqlite3.connect(spath, isolation_level=None, check_same_thread=True)
+        if check_budget_ms is not None:
+            check_file(spath)
+        try:
+            conn = sqlite3.connect(spath, isolation_level=None, check_same_thread=True)
+        except sqlite3.Error as exc:
+            raise JournalIOError(spath, "open", exc) from exc
+        check_result = "not checked"
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            if exclusive:
+                conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            conn.execute("PRAGMA mmap_size = 0")
             try:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError:
+                raise
             except sqlite3.DatabaseError as exc:
                 raise JournalError(f"journal {spath}: not a SQLite database ({exc})") from exc
             if str(mode).lower() != "wal":
@@ -110,15 +176,27 @@ class Journal:
             conn.execute("PRAGMA foreign_keys = ON")
             if conn.execute("PRAGMA synchronous").fetchone()[0] != 2:
                 raise JournalError(f"journal {spath}: could not set synchronous=FULL")
+            if check_budget_ms is not None:
+                done = quick_check(conn, spath, check_budget_ms)
+                check_result = "quick_check ok" if done else f"quick_check unfinished within {check_budget_ms} ms"
             if write_lock is None:
                 _migrate(conn, spath, _MIGRATIONS, SCHEMA_VERSION)
             else:
                 with write_lock:
                     _migrate(conn, spath, _MIGRATIONS, SCHEMA_VERSION)
-        except BaseException:
+            if check_budget_ms is not None:
+                check_schema(conn, spath)
+                check_result += ", schema ok"
+        except BaseException as exc:
             conn.close()
+            if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+                raise JournalDamaged(spath, f"SQLite cannot read it ({exc})") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise JournalIOError(spath, "open", exc) from exc
             raise
-        return cls(conn, spath, write_lock)
+        journal = cls(conn, spath, write_lock)
+        journal.check_result = check_result
+        return journal
 
     def close(self) -> None:
         """Close the connection (idempotent). Nothing is pending: every write committed before it returned."""
@@ -225,7 +303,7 @@ class Journal:
             the others are (each is its own SAVEPOINT).
 
         Raises:
-            sqlite3.Error: the transaction failed (disk full, lock timeout...): nothing was written.
+            JournalIOError: the transaction failed (disk full, lock timeout...): nothing was written.
         """
         results: list[int | JournalError | BadValue] = []
         checked: list[tuple[int, IntentItem, tuple[str, str | None, int]]] = []
