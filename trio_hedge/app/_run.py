@@ -417,16 +417,12 @@ async def _job(
                                         flatten_deadline_s=market.cleanup_deadline_s,
                                         unknown_grace_s=config.journal.reconcile_grace_s)
         except (VenueUnreadable, NotFlat) as exc:
-            with budget.phase("final position read (reconciliation failed)", config.run.final_read_s):
-                final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()},
-                                              config.run.final_read_s))
+            await _final_positions(final, raw, config, budget, "final position read (reconciliation failed)")
             raise ReconcileFailure(exc.exit_code, f"reconciliation: {type(exc).__name__}: {exc}") from None
         if not recon.clean:
             log.warning("reconciliation acted: {}", recon)
         if stop.is_set():
-            with budget.phase("final position read", config.run.final_read_s):
-                final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()},
-                                              config.run.final_read_s))
+            await _final_positions(final, raw, config, budget, "final position read")
             return None
         live = [name for name, vc in config.venues.items() if vc.endpoint == "live"]
         if live:
@@ -463,8 +459,7 @@ async def _job(
                 market_nursery.start_soon(one, m.name)
         budget.begin("the markets ended")
         read_s = config.run.final_read_s
-        with budget.phase("final position read from every venue", read_s):
-            final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()}, read_s))
+        await _final_positions(final, raw, config, budget, "final position read from every venue")
         if journal is not None and (recorder is None or recorder.down is None):
             grace_s = 0.0 if budget.hurried else config.journal.reconcile_grace_s
             # venue waits bounded inside (read_s each, plus the grace) and all of it by what is left of the
@@ -484,6 +479,17 @@ async def _job(
             log.error("journal down: no sync with the venues at exit; the next start's reconciliation resolves "
                       "every order and fill from the venues")
     return None
+
+
+async def _final_positions(final: dict[str, dict[str, Decimal | None]], raw: dict[str, Venue], config: Config,
+                           budget: StopBudget, what: str) -> None:
+    """The exit's position read into ``final``: every traded symbol starts as unknown (None), so a read the
+    budget cuts short never leaves ``final`` empty (an empty read is not "flat")."""
+    symbols = {n: vc.symbol for n, vc in config.venues.items()}
+    final.update({n: {sym: None} for n, sym in symbols.items()})
+    read_s = config.run.final_read_s
+    with budget.phase(what, read_s + 0.5):  # each venue's read is bounded by read_s inside
+        final.update(await _positions(raw, symbols, read_s))
 
 
 async def sync_journal_at_exit(

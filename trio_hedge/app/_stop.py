@@ -103,10 +103,13 @@ class StopBudget:
         self.begin(f"exit steps ({what})")
         now = trio.current_time()
         deadline = math.inf
+        bound = "its bound"
         if limit_s is not None:
             if self.hurried:
                 limit_s = min(limit_s, self.hurry_s)
-            deadline = min(now + limit_s, self._end(0.0 if closing else self.journal_close_s))
+            end = self._end(0.0 if closing else self.journal_close_s)
+            deadline = min(now + limit_s, end)
+            bound = "the stop budget" if deadline == end else "its bound"
         if self.hard:
             deadline = now
         scope = trio.CancelScope(shield=True, deadline=deadline)
@@ -122,7 +125,7 @@ class StopBudget:
             self._scopes.discard(scope)
         if scope.cancelled_caught:
             self._log.warning("stop: {} cut short after {:.1f}s ({})", what, trio.current_time() - now,
-                              "hard stop" if self.hard else "second signal" if self.hurried else "its bound")
+                              "hard stop" if self.hard else "second signal" if self.hurried else bound)
 
     @contextmanager
     def closing(self, what: str) -> Iterator[trio.CancelScope]:

@@ -158,6 +158,14 @@ def live_accounts(config: Config) -> list[str]:
     return out
 
 
+def _ignore_late_signals() -> None:
+    """The run is over (its exit decided and recorded): a SIGINT/SIGTERM from now on (a second Ctrl-C that
+    came a moment too late) must not turn the exit code into a death by signal while the summary is printed.
+    Set inside the trio run, after its signal receiver is gone (trio leaves a handler it did not install)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def hard_exit(reason: str) -> None:
     """The hard stop (a third signal, or the stop past its budget): from a timer thread, end the process now
     with exit 1 (a crash to the supervisor: the next start reconciles)."""
@@ -183,6 +191,7 @@ def _run_locked(args: argparse.Namespace, config: Config) -> int:
             # the session): nothing was sent.
             startup_errors.extend(eg.exceptions)
         finally:
+            _ignore_late_signals()
             with trio.CancelScope(shield=True):
                 await flush_logs()
         return None
