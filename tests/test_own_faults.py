@@ -468,3 +468,28 @@ async def test_five_500s_on_the_quotes_post_cost_a_quote_not_the_run(request: py
     assert res.stats.cycles_completed == 4, res.stats.halts
     assert r.bp_rest.statistics().http_failed == 5
     assert sum("recorded as never accepted" in w for w in res.warnings) >= 1, res.warnings
+
+
+def test_shipped_supervisord_stopwaitsecs_covers_the_shipped_stop_budget() -> None:
+    import configparser
+
+    from trio_hedge.app.cli import STOPWAITSECS_ENV, stop_budget_problem
+
+    conf = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+    conf.read(REPO / "scripts" / "supervisord.conf")
+    prog = conf["program:trio_hedge"]
+    wait = prog["stopwaitsecs"].strip()
+    assert f'{STOPWAITSECS_ENV}="{wait}"' in prog["environment"]  # the bot is told the same number
+    config = load_config(REPO / "config.toml")
+    assert stop_budget_problem(config, wait) is None
+    too_long = load_config(REPO / "config.toml", [f"run.stop_budget_ms={int(wait) * 1000}"])
+    problem = stop_budget_problem(too_long, wait)
+    assert problem is not None and "run.stop_budget_ms" in problem and "stopwaitsecs" in problem
+
+
+def test_stop_budget_that_cannot_hold_the_cleanup_is_a_config_error() -> None:
+    from trio_hedge.app import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_config(REPO / "config.toml", ["run.stop_budget_ms=10000"])  # < cleanup 15 s + reads + close
+    assert info.value.key == "run.stop_budget_ms"

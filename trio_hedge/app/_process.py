@@ -7,9 +7,11 @@ Exit codes (``scripts/supervisord.conf`` has ``autorestart=unexpected`` and ``ex
 code  meaning                                                             supervisor
 ====  ==================================================================  ==================
 0     clean stop (end of cycles, SIGINT/SIGTERM, end of data), flat       none
-78    configuration error, a second instance, or the crash-loop breaker  no restart (FATAL
-      fired (EX_CONFIG), or the loss kill switch                          after startsecs)
+78    configuration error, a second instance, a damaged journal, the      no restart (FATAL
+      crash-loop breaker fired (EX_CONFIG), or the loss kill switch       after startsecs)
 75    a venue cannot be read or reached (EX_TEMPFAIL)                     restart
+74    the journal failed during the run (EX_IOERR): no new risk, fills     restart (a crash to
+      hedged, cleanup flattened                                           the breaker)
 3     not flat at exit; 1 a crash                                         restart
 ====  ==================================================================  ==================
 

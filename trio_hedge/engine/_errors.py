@@ -1,7 +1,8 @@
 """Engine errors: each one fails a market scope, which then cancels, flattens, and reports why.
 
 Each class carries ``exit_code``, the process exit code it maps to when it ends the run (the contract with
-the supervisor: 0 clean and flat, 78 do not restart, 75 venue unreachable, anything else restart).
+the supervisor: 0 clean and flat, 78 do not restart, 75 venue unreachable, 74 journal down, anything
+else restart).
 """
 
 from __future__ import annotations
