@@ -31,31 +31,17 @@ from trio_hedge.engine import EXIT_CONFIG, EXIT_JOURNAL_DOWN, EXIT_NOT_FLAT, EXI
 from trio_hedge.sim import SimExchange
 from trio_hedge.venues import Venue
 
+from .test_process import _bot, _wait_for
+
 REPO = Path(__file__).resolve().parent.parent
 IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
 PSYM, HSYM = "BTC_USDC_PERP", "BTC_USDT_Perp"
 T0_NS = 1_700_000_000_000_000_000
 
 
-def _bot(*args: str) -> list[str]:
-    sims = [a for v in ("backpack", "grvt") for a in ("--set", f"venues.{v}.kind=sim")]
-    return [sys.executable, "-m", "trio_hedge", "--config", str(REPO / "config.toml"), *sims, *args]
-
-
 def _journal_cmd(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "trio_hedge", "journal", *args], capture_output=True, text=True,
                           timeout=60, check=False)
-
-
-def _wait_for(path: Path, text: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if text in path.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"bot exited {proc.returncode} early: {path.read_text()[-3000:]}")
-        time.sleep(0.02)
-    raise AssertionError(f"{text!r} not seen in {timeout_s}s: {path.read_text()[-3000:]}")
 
 
 def _flat(summary: dict[str, Any]) -> bool:

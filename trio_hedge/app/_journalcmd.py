@@ -7,7 +7,7 @@
   A bot holding the journal with ``journal.exclusive_lock = true`` keeps every other process out: back up
   after its stop, or run with the lock off.
 * ``salvage``: copy what is readable of a damaged journal into a new one at ``--to`` (default
-  ``<journal>.salvaged-<UTC time>``): a fresh journal of the current schema, then each table row by row
+  ``<journal>.salvage-<UTC time>``): a fresh journal of the current schema, then each table row by row
   (ranges of rowids; a range that cannot be read is retried one row at a time, and a row that still cannot
   be read is counted as lost). Rows whose parent row was lost (a status of a lost intent) are lost too. The
   seq counter continues after the largest seq copied, and a ``salvage`` event records the counts. Intents
@@ -80,11 +80,20 @@ def check(path: Path) -> int:
     return 0
 
 
+def _dest(command: str, path: Path, to: Path | None) -> Path | None:
+    """Where ``command`` writes (``--to``, default ``<journal>.<command>-<UTC time>``); None (said on stderr)
+    when that file exists: nothing is ever overwritten."""
+    dest = to or path.with_name(f"{path.name}.{command}-{_stamp()}")
+    if dest.exists():
+        print(f"journal {command}: {dest} exists; choose another --to", file=sys.stderr)
+        return None
+    return dest
+
+
 def backup(path: Path, to: Path | None) -> int:
     """A consistent online copy of ``path``; the exit code."""
-    dest = to or path.with_name(f"{path.name}.backup-{_stamp()}")
-    if dest.exists():
-        print(f"journal backup: {dest} exists; choose another --to", file=sys.stderr)
+    dest = _dest("backup", path, to)
+    if dest is None:
         return EX_IOERR
     try:
         src = _ro(path)
@@ -134,9 +143,8 @@ def _max_rowid(src: sqlite3.Connection, table: str) -> int:
 
 def salvage(path: Path, to: Path | None) -> int:
     """Copy what is readable of ``path`` into a new journal; the exit code."""
-    dest = to or path.with_name(f"{path.name}.salvaged-{_stamp()}")
-    if dest.exists():
-        print(f"journal salvage: {dest} exists; choose another --to", file=sys.stderr)
+    dest = _dest("salvage", path, to)
+    if dest is None:
         return EX_IOERR
     try:
         src = _ro(path)

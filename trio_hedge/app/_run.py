@@ -6,8 +6,8 @@ Task tree::
     trio.run(main)
     └── root nursery
         ├── signal watcher        installed first. SIGINT/SIGTERM: first → graceful stop (no new cycles,
-        │                         cancel, flatten); second → cancel everything (cleanup still runs, shielded
-        │                         and bounded)
+        │                         cancel, flatten) and the stop budget starts (_stop.py); second → every
+        │                         remaining wait cut short (the exit still tells the truth); third → hard stop
         ├── metrics endpoint      [metrics] enabled: _metrics.py, GET /metrics on loopback (stops last)
         ├── journal               AsyncJournal (own thread); the run recorded (record_start) and the crash-loop
         │   │                     breaker checked before anything else starts
@@ -21,8 +21,9 @@ Task tree::
         └── market scope × M      run_market(): trackers, risk guard, hedger; cleanup on exit
 
 Exit codes (``_process.py``): 0 clean and flat; 75 a venue or feed unreachable (reconciliation could not
-read a venue included); 3 not flat after cleanup; 1 other failures; 78 configuration errors, a second
-instance, the crash-loop breaker (see the CLI). The run's exit code is recorded in the journal.
+read a venue included); 74 the journal went down during the run; 3 not flat after cleanup; 1 other failures;
+78 configuration errors, a second instance, a damaged journal, the crash-loop breaker (see the CLI). The run's
+exit code is recorded in the journal whenever the journal can take it.
 """
 
 from __future__ import annotations

@@ -47,7 +47,29 @@ on it rather than on SQLite's busy handler (:meth:`Journal.open`). Other disks d
 without a write cache can take several ms per fsync): re-measure with the script before relying on the
 direct path.
 
-A single-writer lock per account (two bot instances on one journal) is a separate concern, not handled here.
+Modules: ``_schema.py`` (errors, row types, DDL and migrations, value checks, the integrity checks),
+``_store.py`` (:class:`Journal`), ``_async.py`` (the worker thread, :class:`AsyncJournal`).
+
+Errors at the boundary: no ``sqlite3`` exception leaves the store. Every ``sqlite3.Error`` a method meets is
+raised as :class:`JournalIOError` (the running bot's journal-down state); a file found damaged at open is
+:class:`JournalDamaged` (its message says what is damaged and what to do).
+
+Integrity at start (:meth:`Journal.open` ``check_budget_ms``): an existing empty file is refused (taking it as
+a new journal would drop the run history), SQLite's ``quick_check`` runs under a time bound (its progress
+handler interrupts it), and every table and index of the schema must be present. ``python -m trio_hedge
+journal check|backup|salvage`` (``app/_journalcmd.py``) checks, copies and salvages a file.
+
+Exclusive locking (``exclusive=True``, what the bot uses): ``locking_mode=EXCLUSIVE`` before the first read, so
+in WAL mode SQLite keeps the WAL index in heap memory and never maps the ``-shm`` file: a write fault on a mapped
+page (an immutable ``-shm``, a full file system under delayed allocation) would be a SIGBUS that kills the
+process before its cleanup; without the mapping every such fault is an error SQLite returns. The price is one
+connection per file: the bot's intents and reports then share it (one worker thread).
+
+Exit path: :meth:`AsyncJournal.bound_calls` bounds every later call by wall clock; a call past the bound raises
+:class:`JournalTimeout` and its write is left to the next start's reconciliation.
+
+The single-writer lock per account (two bot instances on one journal or one venue account) is
+``app/_process.py``'s.
 """
 
 from ._async import AsyncJournal, open_async_journal
