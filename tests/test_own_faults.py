@@ -225,6 +225,40 @@ def test_journal_on_a_tmpfs_that_fills_mid_run_is_exit_74_not_sigbus(tmp_path: P
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+def test_journal_made_immutable_mid_run_is_journal_down_exit_74_not_sigbus(tmp_path: Path) -> None:
+    """As the issue reproduced it: ``chattr +i`` on the database and WAL files mid-run (and on a ``-shm``
+    file, were there one: with the exclusive lock SQLite never creates it)."""
+    probe = tmp_path / "probe"
+    probe.touch()
+    if subprocess.run(["chattr", "+i", str(probe)], capture_output=True, check=False).returncode != 0:
+        print("SKIP chattr variant: chattr +i is not supported here")
+        pytest.skip("chattr +i not supported on this file system")
+    subprocess.run(["chattr", "-i", str(probe)], check=False)
+    jpath, out, err = tmp_path / "j.sqlite", tmp_path / "summary.json", tmp_path / "stderr.log"
+    files = [jpath, Path(f"{jpath}-wal"), Path(f"{jpath}-shm")]
+    try:
+        with err.open("wb") as errf:
+            bot = subprocess.Popen(_bot("--set", f'journal.path="{jpath}"', "--set", "engine.cycles=1000",
+                                        "--summary-json", str(out)), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                   stderr=errf)
+            try:
+                _wait_for(err, "[BTC_CYCLE2]", bot, 60)
+                for f in files:
+                    if f.exists():
+                        subprocess.run(["chattr", "+i", str(f)], check=True)
+                rc = bot.wait(timeout=60)
+            finally:
+                if bot.poll() is None:
+                    bot.kill()
+    finally:
+        for f in files:
+            if f.exists():
+                subprocess.run(["chattr", "-i", str(f)], check=False)
+    assert rc != -signal.SIGBUS and rc >= 0, f"killed by signal {-rc}"
+    _assert_journal_down_run(rc, json.loads(out.read_text()), err.read_text(errors="replace"), jpath)
+    _next_start_records_its_exit(jpath, tmp_path)
+
+
 # ------------------------------------------------------------------------------ 3. conflicts are data
 
 
@@ -479,3 +513,48 @@ def test_stop_budget_that_cannot_hold_the_cleanup_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as info:
         load_config(REPO / "config.toml", ["run.stop_budget_ms=10000"])  # < cleanup 15 s + reads + close
     assert info.value.key == "run.stop_budget_ms"
+
+
+async def test_third_signal_or_a_stop_past_its_budget_is_the_hard_stop() -> None:
+    """StopBudget (app/_stop.py) in real time: the hard exit fires one second after a hard stop or after the
+    budget; a phase running then is cancelled at once; a run that ends in time disarms it."""
+    from trio_hedge.app._stop import HARD_STOP_GRACE_S, StopBudget
+
+    fired: list[str] = []
+    budget = StopBudget(60.0, 1.0, 0.5, hard_exit=fired.append)
+    budget.begin("test")
+    with budget.phase("a wait that would last a minute", 60.0) as scope:
+        budget.hard_stop("third signal")
+        await trio.sleep(30)
+    assert scope.cancelled_caught
+    deadline = time.monotonic() + HARD_STOP_GRACE_S + 5
+    while not fired and time.monotonic() < deadline:  # noqa: ASYNC110 - set from the timer thread
+        await trio.sleep(0.05)
+    assert fired == ["third signal"]
+    over: list[str] = []
+    short = StopBudget(0.2, 0.1, 0.1, hard_exit=over.append)
+    short.begin("test")
+    await trio.sleep(0.2 + HARD_STOP_GRACE_S + 0.5)
+    assert over and "budget" in over[0]
+    quiet: list[str] = []
+    done = StopBudget(0.2, 0.1, 0.1, hard_exit=quiet.append)
+    done.begin("test")
+    done.disarm()
+    await trio.sleep(0.2 + HARD_STOP_GRACE_S + 0.3)
+    assert quiet == []
+
+
+async def test_second_signal_cuts_every_running_and_later_wait_short(autojump_clock: trio.testing.MockClock) -> None:
+    from trio_hedge.app._stop import StopBudget
+
+    budget = StopBudget(25.0, 2.0, 1.0)
+    budget.begin("test")
+    t0 = trio.current_time()
+    with budget.phase("a long venue wait", 10.0) as scope:
+        budget.hurry()
+        await trio.sleep(10)
+    assert scope.cancelled_caught and trio.current_time() - t0 == pytest.approx(1.0)
+    t1 = trio.current_time()
+    with budget.phase("a later wait", 10.0):
+        await trio.sleep(10)
+    assert trio.current_time() - t1 == pytest.approx(1.0)
