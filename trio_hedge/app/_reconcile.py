@@ -77,14 +77,6 @@ class VenueUnreadable(EngineError):
     exit_code = EXIT_VENUE_UNREACHABLE
 
 
-def percentile_ms(values_ns: list[int], q: float) -> float | None:
-    """The ``q`` quantile (nearest rank) of ``values_ns``, in ms (a metric: float), or None if empty."""
-    if not values_ns:
-        return None
-    s = sorted(values_ns)
-    return round(s[min(len(s) - 1, int(q * len(s)))] / 1e6, 4)
-
-
 @dataclass(slots=True)
 class _Intent:
     size: Decimal
