@@ -558,3 +558,28 @@ async def test_second_signal_cuts_every_running_and_later_wait_short(autojump_cl
     with budget.phase("a later wait", 10.0):
         await trio.sleep(10)
     assert trio.current_time() - t1 == pytest.approx(1.0)
+
+
+async def test_a_journal_call_hanging_past_its_bound_puts_the_journal_down(tmp_path: Path) -> None:
+    """A hung disk, played by the shared write lock held elsewhere: the call gives up after
+    ``journal.call_bound_ms`` (wall clock) with JournalTimeout, and the recorder refuses new risk."""
+    import threading
+
+    from trio_hedge.app._journal import JournalTimeout, open_async_journal
+    from trio_hedge.app._reconcile import JournalRecorder
+    from trio_hedge.engine import JournalDown
+
+    lock = threading.Lock()
+    async with open_async_journal(tmp_path / "j.sqlite", write_lock=lock, call_bound_s=0.3) as aj:
+        lock.acquire()
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(JournalTimeout):
+                await aj.record_event("test", "held")
+            assert 0.25 <= time.monotonic() - t0 < 3.0
+            recorder = JournalRecorder(aj)
+            with pytest.raises(JournalDown):
+                await recorder.cycle_started("BTC", 0, Side.BUY)
+            assert isinstance(recorder.down, JournalTimeout)
+        finally:
+            lock.release()

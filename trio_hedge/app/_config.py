@@ -132,6 +132,7 @@ class JournalConfig:
         report_queue_capacity (int): bound of the recorder's report queue (full: a report is spilled to the log).
         account_lock_dir (Path | None): where the per-account instance locks live (None: the default,
             ``$XDG_RUNTIME_DIR/trio_hedge`` or ``<tmp>/trio_hedge-<uid>``).
+        call_bound_ms (int): a journal call that gets no answer within this (a hung disk) puts the journal down.
     """
 
     path: Path
@@ -142,6 +143,7 @@ class JournalConfig:
     exclusive_lock: bool = True
     report_queue_capacity: int = 4096
     account_lock_dir: Path | None = None
+    call_bound_ms: int = 5000
 
     @property
     def lock_path(self) -> Path:
@@ -254,7 +256,7 @@ DEFAULTS: dict[str, Any] = {
     "sim": {"speed": 4.0, "latency_ms": 2.0, "market_data_capacity": 64, "account_capacity": 1024},
     "journal": {"path": "run/trio_hedge.sqlite", "max_crashes": 3, "crash_window_ms": 300000,
                 "reconcile_grace_ms": 5000, "check_budget_ms": 2000, "exclusive_lock": True,
-                "report_queue_capacity": 4096, "account_lock_dir": ""},
+                "report_queue_capacity": 4096, "account_lock_dir": "", "call_bound_ms": 5000},
     "run": {"stop_budget_ms": 25000, "final_read_ms": 3000, "journal_close_ms": 2000, "second_signal_wait_ms": 1000,
             "live_start_delay_ms": 5000},
     "log": {"level": "INFO", "file": ""},
@@ -744,6 +746,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         exclusive_lock=_bool(jt, "exclusive_lock", "journal"),
         report_queue_capacity=_int(jt, "report_queue_capacity", "journal", lo=1, hi=10_000_000),
         account_lock_dir=_account_lock_dir(jt, base_dir),
+        call_bound_ms=_int(jt, "call_bound_ms", "journal", lo=1, hi=3_600_000),
     )
     run = _run_config(tree["run"], markets)
     return Config(

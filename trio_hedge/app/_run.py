@@ -247,7 +247,8 @@ async def run_bot(
                 jc = config.journal
                 journal = await jstack.enter_async_context(open_async_journal(
                     journal_path, write_lock=write_lock, exclusive=jc.exclusive_lock,
-                    check_budget_ms=jc.check_budget_ms, close_budget_s=rc.journal_close_s))
+                    check_budget_ms=jc.check_budget_ms, close_budget_s=rc.journal_close_s,
+                    call_bound_s=jc.call_bound_ms / 1000))
                 log.info("journal {}: {}{}", journal_path, journal.check_result,
                          " (exclusive lock: WAL index in memory, no -shm mapping)" if jc.exclusive_lock else "")
                 await journal.record_start(os.getpid(), time.time_ns())
@@ -264,7 +265,8 @@ async def run_bot(
                     # (SQLite serialises the two writers for the length of one transaction only)
                     # (with the exclusive lock no second connection can open the file: one connection, one thread)
                     reports = journal if jc.exclusive_lock else await jstack.enter_async_context(
-                        open_async_journal(journal_path, write_lock=write_lock, close_budget_s=rc.journal_close_s))
+                        open_async_journal(journal_path, write_lock=write_lock, close_budget_s=rc.journal_close_s,
+                                           call_bound_s=jc.call_bound_ms / 1000))
                     recorder = JournalRecorder(journal, reports, capacity=jc.report_queue_capacity)
                     if metrics is not None:
                         metrics.watch_journal(recorder)

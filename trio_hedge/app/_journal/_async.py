@@ -52,7 +52,7 @@ class _Group(Generic[ItemT, ResultT]):
     def __init__(self, fn: Callable[[list[ItemT]], list[Outcome[ResultT]]]) -> None:
         self.fn = fn
         self.lock = threading.Lock()  # the trio thread appends, the worker thread takes
-        self.pending: list[tuple[ItemT, trio.lowlevel.Task, trio.lowlevel.TrioToken]] = []
+        self.pending: list[tuple[ItemT, _Reply[ResultT]]] = []
         self.batches = 0  # calls of fn (for statistics and tests)
         self.max_batch = 0
 
@@ -65,16 +65,55 @@ class _Group(Generic[ItemT, ResultT]):
         self.batches += 1
         self.max_batch = max(self.max_batch, len(batch))
         try:
-            results = self.fn([item for item, _, _ in batch])
+            results = self.fn([item for item, _ in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"batch function returned {len(results)} results for {len(batch)} items")
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting task, none is lost
             results = [Error(exc if i == 0 else copy.copy(exc)) for i in range(len(batch))]
-        for (_, task, token), result in zip(batch, results, strict=True):
-            try:
-                token.run_sync_soon(trio.lowlevel.reschedule, task, result)
-            except trio.RunFinishedError:  # the trio run is gone; nobody is waiting any more
-                pass
+        for (_, reply), result in zip(batch, results, strict=True):
+            reply.send(result)
+
+
+class _Reply(Generic[T]):
+    """The answer slot of one task waiting on the worker thread: the job's result, or :class:`JournalTimeout`
+    from a wall-clock timer past ``wall_deadline``, whichever comes first (both are handed over on the trio
+    thread, so they cannot both win). Create it on the trio thread, in the waiting task."""
+
+    def __init__(self, worker: str, what: str, wall_deadline: float | None) -> None:
+        self._task = trio.lowlevel.current_task()
+        self._token = trio.lowlevel.current_trio_token()
+        self._done = False
+        self._timer: threading.Timer | None = None
+        if wall_deadline is not None:
+            bound_s = max(0.0, wall_deadline - time.monotonic())
+            self._timer = threading.Timer(bound_s, lambda: self.send(Error(JournalTimeout(worker, what, bound_s))))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _deliver(self, result: Outcome[T]) -> None:
+        if not self._done:
+            self._done = True
+            trio.lowlevel.reschedule(self._task, result)
+
+    def send(self, result: Outcome[T]) -> None:
+        """From any thread: hand ``result`` to the waiting task (ignored once it has its answer)."""
+        try:
+            self._token.run_sync_soon(self._deliver, result)
+        except trio.RunFinishedError:  # the trio run is gone; nobody is waiting any more
+            pass
+
+    async def wait(self) -> T:
+        """Wait for the answer (not abandoned by a trio cancel: see :meth:`_Worker.run`)."""
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            return trio.lowlevel.Abort.FAILED
+
+        try:
+            result: T = await trio.lowlevel.wait_task_rescheduled(abort)
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+        return result
 
 
 
@@ -110,57 +149,24 @@ class _Worker:
         clock would otherwise jump to the deadline while the thread writes.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
-        task = trio.lowlevel.current_task()
-        token = trio.lowlevel.current_trio_token()
-        done = [False]
+        reply: _Reply[T] = _Reply(self.name, what, wall_deadline)
+        self._jobs.put(lambda: reply.send(capture_outcome(fn)))
+        return await reply.wait()
 
-        def deliver(result: Outcome[T]) -> None:  # on the trio thread: the job and the timer race here only
-            if not done[0]:
-                done[0] = True
-                trio.lowlevel.reschedule(task, result)
-
-        def send(result: Outcome[T]) -> None:
-            try:
-                token.run_sync_soon(deliver, result)
-            except trio.RunFinishedError:  # the trio run is gone; nobody is waiting any more
-                pass
-
-        self._jobs.put(lambda: send(capture_outcome(fn)))
-        timer = None
-        if wall_deadline is not None:
-            bound_s = max(0.0, wall_deadline - time.monotonic())
-            timer = threading.Timer(bound_s, lambda: send(Error(JournalTimeout(self.name, what, bound_s))))
-            timer.daemon = True
-            timer.start()
-
-        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-            return trio.lowlevel.Abort.FAILED
-
-        try:
-            result: T = await trio.lowlevel.wait_task_rescheduled(abort)
-        finally:
-            if timer is not None:
-                timer.cancel()
-        return result
-
-    async def run_grouped(self, group: _Group[ItemT, ResultT], item: ItemT) -> ResultT:
+    async def run_grouped(self, group: _Group[ItemT, ResultT], item: ItemT, *,
+                          wall_deadline: float | None = None, what: str = "call") -> ResultT:
         """Run ``group.fn`` on the worker thread for ``item`` together with every other item submitted to
         ``group`` before the thread gets to them (group commit), and return this item's result (or raise its
         error). A failure of the whole call is raised in every waiting task (a copy in all but the first).
-        Cancellation: as :meth:`run` (once submitted, the item is always processed and this call waits)."""
+        Cancellation and ``wall_deadline``: as :meth:`run` (once submitted, the item is always processed)."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        waiter = (item, trio.lowlevel.current_task(), trio.lowlevel.current_trio_token())
+        reply: _Reply[ResultT] = _Reply(self.name, what, wall_deadline)
         with group.lock:
             first = not group.pending
-            group.pending.append(waiter)
+            group.pending.append((item, reply))
         if first:  # otherwise a flush is queued and has not taken the batch yet: it takes this item too
             self._jobs.put(lambda: group.flush())
-
-        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-            return trio.lowlevel.Abort.FAILED
-
-        result: ResultT = await trio.lowlevel.wait_task_rescheduled(abort)
-        return result
+        return await reply.wait()
 
     def stop(self) -> None:
         """Ask the thread to exit after the queued jobs (non-blocking)."""
@@ -186,8 +192,9 @@ class AsyncJournal:
     :class:`Journal` methods.
     """
 
-    def __init__(self, worker: _Worker, journal: Journal) -> None:
+    def __init__(self, worker: _Worker, journal: Journal, call_bound_s: float | None = None) -> None:
         """Internal: use :func:`open_async_journal`."""
+        self._call_bound_s = call_bound_s
         self._worker = worker
         self._journal = journal
         self._limiter = trio.CapacityLimiter(1)
@@ -209,8 +216,16 @@ class AsyncJournal:
         async with self._limiter:
             if self._closed:  # checked under the limiter: aclose() may have run while this call waited
                 raise JournalClosed(f"journal {journal.path} is closed")
-            return await self._worker.run(lambda: fn(journal), wall_deadline=self._wall_deadline,
+            return await self._worker.run(lambda: fn(journal), wall_deadline=self._deadline(),
                                           what=getattr(fn, "__name__", "call"))
+
+    def _deadline(self) -> float | None:
+        """The wall-clock deadline of a call starting now: ``call_bound_s`` from now, or the exit path's
+        bound (:meth:`bound_calls`) when that is earlier; None: unbounded."""
+        bound = None if self._call_bound_s is None else time.monotonic() + self._call_bound_s
+        if self._wall_deadline is None:
+            return bound
+        return self._wall_deadline if bound is None else min(bound, self._wall_deadline)
 
     def bound_calls(self, within_s: float) -> None:
         """From now on (the run's exit path) no call waits past ``within_s`` seconds from now (wall clock;
@@ -262,7 +277,8 @@ class AsyncJournal:
         flight: the wait for the limiter alone was p90 6.8 ms, p99 21 ms (docs/performance.md)."""
         if self._closed:
             raise JournalClosed(f"journal {self._journal.path} is closed")
-        return await self._worker.run_grouped(self._intents, (venue, request, cycle_id, ts_ns))
+        return await self._worker.run_grouped(self._intents, (venue, request, cycle_id, ts_ns),
+                                              wall_deadline=self._deadline(), what="record_intent")
 
     async def record_status(self, venue: str, client_order_id: str, status: OrderStatus, *, reason: str = "",
                             venue_order_id: str | None = None, ts_ns: int | None = None) -> int | None:
@@ -332,10 +348,13 @@ class AsyncJournal:
 async def open_async_journal(path: str | os.PathLike[str], *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
                              write_lock: threading.Lock | None = None, exclusive: bool = False,
                              check_budget_ms: int | None = None,
-                             close_budget_s: float = DEFAULT_CLOSE_BUDGET_S) -> AsyncIterator[AsyncJournal]:
+                             close_budget_s: float = DEFAULT_CLOSE_BUDGET_S,
+                             call_bound_s: float | None = None) -> AsyncIterator[AsyncJournal]:
     """Open the journal at ``path`` on a dedicated worker thread and yield its :class:`AsyncJournal`.
     ``busy_timeout_ms``, ``write_lock``, ``exclusive`` and ``check_budget_ms``: see :meth:`Journal.open`
-    (give every connection of the process on the same file the same lock).
+    (give every connection of the process on the same file the same lock). ``call_bound_s``: no call waits
+    longer than this, wall clock (a hung disk): past it the call raises :class:`JournalTimeout` (a
+    :class:`JournalIOError`: the running bot's journal-down state); None: unbounded.
 
     Checkpoints: entering (opening, checking, migrating) and leaving (closing the connection, joining the thread;
     shielded and bounded by ``close_budget_s`` seconds of wall clock: past it the thread is left to finish on its
@@ -351,7 +370,7 @@ async def open_async_journal(path: str | os.PathLike[str], *, busy_timeout_ms: i
     except BaseException:
         worker.stop()
         raise
-    aj = AsyncJournal(worker, journal)
+    aj = AsyncJournal(worker, journal, call_bound_s)
     try:
         yield aj
     finally:
