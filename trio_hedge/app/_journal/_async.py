@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import trio
 from outcome import Error, Outcome, Value
@@ -76,19 +76,18 @@ class _Group(Generic[ItemT, ResultT]):
 
 class _Reply(Generic[T]):
     """The answer slot of one task waiting on the worker thread: the job's result, or :class:`JournalTimeout`
-    from a wall-clock timer past ``wall_deadline``, whichever comes first (both are handed over on the trio
-    thread, so they cannot both win). Create it on the trio thread, in the waiting task."""
+    from the worker's watchdog once ``deadline`` (``time.monotonic()``) has passed, whichever comes first
+    (both are handed over on the trio thread, so they cannot both win). Create it on the trio thread, in the
+    waiting task."""
 
-    def __init__(self, worker: str, what: str, wall_deadline: float | None) -> None:
+    def __init__(self, worker: str, what: str, deadline: float | None) -> None:
         self._task = trio.lowlevel.current_task()
         self._token = trio.lowlevel.current_trio_token()
         self._done = False
-        self._timer: threading.Timer | None = None
-        if wall_deadline is not None:
-            bound_s = max(0.0, wall_deadline - time.monotonic())
-            self._timer = threading.Timer(bound_s, lambda: self.send(Error(JournalTimeout(worker, what, bound_s))))
-            self._timer.daemon = True
-            self._timer.start()
+        self.deadline = deadline
+        self._started = time.monotonic()
+        self._worker = worker
+        self._what = what
 
     def _deliver(self, result: Outcome[T]) -> None:
         if not self._done:
@@ -102,19 +101,19 @@ class _Reply(Generic[T]):
         except trio.RunFinishedError:  # the trio run is gone; nobody is waiting any more
             pass
 
+    def expire(self) -> None:
+        """From the watchdog: the deadline passed."""
+        path = self._worker.removeprefix("journal:")
+        self.send(Error(JournalTimeout(path, self._what, time.monotonic() - self._started)))
+
     async def wait(self) -> T:
         """Wait for the answer (not abandoned by a trio cancel: see :meth:`_Worker.run`)."""
 
         def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
             return trio.lowlevel.Abort.FAILED
 
-        try:
-            result: T = await trio.lowlevel.wait_task_rescheduled(abort)
-        finally:
-            if self._timer is not None:
-                self._timer.cancel()
+        result: T = await trio.lowlevel.wait_task_rescheduled(abort)
         return result
-
 
 
 class _Worker:
@@ -125,11 +124,44 @@ class _Worker:
     ``to_thread`` traffic ran on 4 different threads), which breaks ``check_same_thread``.
     """
 
+    WATCH_INTERVAL_S = 0.05
+    """How often the watchdog looks for calls past their deadline, seconds (the precision of the bound)."""
+
     def __init__(self, name: str) -> None:
         self.name = name
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
+        self._watched: dict[int, _Reply[Any]] = {}  # bounded calls in flight, by id
+        self._watch_lock = threading.Lock()
+        self._watchdog: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def _watch(self) -> None:
+        """The watchdog thread (started with the first bounded call): expires calls past their deadline. One
+        thread for all calls: a timer thread per call would cost more than the intent commit it bounds."""
+        while not self._stopped.wait(self.WATCH_INTERVAL_S):
+            now = time.monotonic()
+            with self._watch_lock:
+                late = [k for k, r in self._watched.items() if r.deadline is not None and r.deadline <= now]
+                expired = [self._watched.pop(k) for k in late]
+            for reply in expired:
+                reply.expire()
+
+    async def _await(self, reply: _Reply[T]) -> T:
+        if reply.deadline is None:
+            return await reply.wait()
+        key = id(reply)
+        with self._watch_lock:
+            self._watched[key] = reply
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._watch, name=f"{self.name}:watchdog", daemon=True)
+                self._watchdog.start()
+        try:
+            return await reply.wait()
+        finally:
+            with self._watch_lock:
+                self._watched.pop(key, None)
 
     def _main(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -151,7 +183,7 @@ class _Worker:
         await trio.lowlevel.checkpoint_if_cancelled()
         reply: _Reply[T] = _Reply(self.name, what, wall_deadline)
         self._jobs.put(lambda: reply.send(capture_outcome(fn)))
-        return await reply.wait()
+        return await self._await(reply)
 
     async def run_grouped(self, group: _Group[ItemT, ResultT], item: ItemT, *,
                           wall_deadline: float | None = None, what: str = "call") -> ResultT:
@@ -166,11 +198,12 @@ class _Worker:
             group.pending.append((item, reply))
         if first:  # otherwise a flush is queued and has not taken the batch yet: it takes this item too
             self._jobs.put(lambda: group.flush())
-        return await reply.wait()
+        return await self._await(reply)
 
     def stop(self) -> None:
-        """Ask the thread to exit after the queued jobs (non-blocking)."""
+        """Ask the thread to exit after the queued jobs (non-blocking); the watchdog stops at once."""
         self._jobs.put(None)
+        self._stopped.set()
 
     @property
     def ident(self) -> int | None:

@@ -102,8 +102,9 @@ class JournalIOError(JournalError):
 
 
 class JournalTimeout(JournalIOError):
-    """A journal call on the exit path got no answer within its wall-clock bound (a hung disk): the caller
-    stopped waiting; the write may or may not commit (the next start's reconciliation resolves both)."""
+    """A journal call got no answer within its wall-clock bound (``call_bound_s`` of :func:`open_async_journal`,
+    or the exit path's :meth:`AsyncJournal.bound_calls`; a hung disk): the caller stopped waiting; the write may
+    or may not commit (the next start's reconciliation resolves both)."""
 
     def __init__(self, path: str, operation: str, bound_s: float) -> None:
         super().__init__(path, operation, TimeoutError(f"no answer within {bound_s:.1f}s (wall clock)"))
