@@ -583,3 +583,30 @@ async def test_a_journal_call_hanging_past_its_bound_puts_the_journal_down(tmp_p
             assert isinstance(recorder.down, JournalTimeout)
         finally:
             lock.release()
+
+
+async def test_a_full_report_queue_spills_to_the_log_with_every_field(tmp_path: Path) -> None:
+    """The recorder's report queue is bounded (journal.report_queue_capacity); a report that finds it full is
+    never dropped silently and never blocks the private stream: it is logged with every field, marked."""
+    from loguru import logger
+
+    from trio_hedge.app._journal import open_async_journal
+    from trio_hedge.app._reconcile import JournalRecorder
+
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING", format="{message}")
+    try:
+        async with open_async_journal(tmp_path / "j.sqlite") as aj:
+            recorder = JournalRecorder(aj, capacity=2)
+            fills = [_fill(i, fee=Decimal("0.0123")) for i in range(3)]
+            recorder.post_fills("backpack", fills)  # the writer is not running: the third finds the queue full
+            assert recorder.counts.get("spilled") == 1 and recorder.max_queued == 2
+            await recorder.drain()
+            assert [f.trade_id for f in await aj.fills()] == ["t0", "t1"]
+    finally:
+        logger.remove(sink)
+    spilled = [ln for ln in lines if "SPILLED" in ln]
+    assert len(spilled) == 1
+    for text in ("trade_id='t2'", "client_order_id='c2'", "price=Decimal('100')", "size=Decimal('0.001')",
+                 "fee=Decimal('0.0123')", "is_maker=True", f"ts_ns={T0_NS + 2}"):
+        assert text in spilled[0], spilled[0]
