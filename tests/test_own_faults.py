@@ -180,9 +180,10 @@ def test_journal_that_cannot_grow_mid_run_is_journal_down_exit_74_flat(tmp_path:
     journal write that grows a file fails as on a full disk (EFBIG; Python ignores SIGXFSZ)."""
     jpath = tmp_path / "j.sqlite"
     proc = subprocess.run([sys.executable, "-c", _FSIZE_CHILD, str(jpath), str(REPO / "config.toml"), *IN_PROCESS,
-                           "engine.cycles=1000"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           "engine.cycles=1000"], cwd=tmp_path, capture_output=True, text=True, timeout=180,
                           check=False)
     assert "JOURNAL LIMITED" in proc.stderr, proc.stderr[-3000:]
+    assert proc.stdout.strip(), f"no result line (exit {proc.returncode}): {proc.stderr[-4000:]}"
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert proc.returncode == out["code"]
     _assert_journal_down_run(out["code"], out["summary"], proc.stderr, jpath)
