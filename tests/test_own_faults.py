@@ -16,6 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,23 @@ T0_NS = 1_700_000_000_000_000_000
 def _journal_cmd(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "trio_hedge", "journal", *args], capture_output=True, text=True,
                           timeout=60, check=False)
+
+
+@contextmanager
+def _running_bot(tmp_path: Path, jpath: Path, until: str, *sets: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """The CLI on ``jpath`` (1000 cycles, summary to ``tmp_path/summary.json``, stderr to ``tmp_path/stderr.log``),
+    yielded once ``until`` is in its log; killed on the way out if still running."""
+    err = tmp_path / "stderr.log"
+    with err.open("wb") as errf:
+        bot = subprocess.Popen(_bot("--set", f'journal.path="{jpath}"', "--set", "engine.cycles=1000", *sets,
+                                    "--summary-json", str(tmp_path / "summary.json")), cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=errf)
+        try:
+            _wait_for(err, until, bot, 90)
+            yield bot, err
+        finally:
+            if bot.poll() is None:
+                bot.kill()
 
 
 def _flat(summary: dict[str, Any]) -> bool:
@@ -199,25 +218,17 @@ def test_journal_on_a_tmpfs_that_fills_mid_run_is_exit_74_not_sigbus(tmp_path: P
         print(f"SKIP tmpfs variant: mount -t tmpfs failed: {mount.stderr.strip()}")
         pytest.skip(f"mount -t tmpfs not allowed here: {mount.stderr.strip()}")
     try:
-        jpath, out, err = mnt / "j.sqlite", tmp_path / "summary.json", tmp_path / "stderr.log"
-        with err.open("wb") as errf:
-            bot = subprocess.Popen(_bot("--set", f'journal.path="{jpath}"', "--set", "engine.cycles=1000",
-                                        "--summary-json", str(out)), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                   stderr=errf)
-            try:
-                _wait_for(err, "[BTC_CYCLE2]", bot, 60)
-                fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-                try:  # fill the file system to the last byte
-                    while True:
-                        os.write(fd, b"\0" * 4096)
-                except OSError:
-                    pass
-                finally:
-                    os.close(fd)
-                rc = bot.wait(timeout=60)
+        jpath, out = mnt / "j.sqlite", tmp_path / "summary.json"
+        with _running_bot(tmp_path, jpath, "[BTC_CYCLE2]") as (bot, err):
+            fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+            try:  # fill the file system to the last byte
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            except OSError:
+                pass
             finally:
-                if bot.poll() is None:
-                    bot.kill()
+                os.close(fd)
+            rc = bot.wait(timeout=60)
         assert rc != -signal.SIGBUS and rc >= 0, f"killed by signal {-rc}"
         (mnt / "filler").unlink()
         _assert_journal_down_run(rc, json.loads(out.read_text()), err.read_text(errors="replace"), jpath)
@@ -235,22 +246,14 @@ def test_journal_made_immutable_mid_run_is_journal_down_exit_74_not_sigbus(tmp_p
         print("SKIP chattr variant: chattr +i is not supported here")
         pytest.skip("chattr +i not supported on this file system")
     subprocess.run(["chattr", "-i", str(probe)], check=False)
-    jpath, out, err = tmp_path / "j.sqlite", tmp_path / "summary.json", tmp_path / "stderr.log"
+    jpath, out = tmp_path / "j.sqlite", tmp_path / "summary.json"
     files = [jpath, Path(f"{jpath}-wal"), Path(f"{jpath}-shm")]
     try:
-        with err.open("wb") as errf:
-            bot = subprocess.Popen(_bot("--set", f'journal.path="{jpath}"', "--set", "engine.cycles=1000",
-                                        "--summary-json", str(out)), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                   stderr=errf)
-            try:
-                _wait_for(err, "[BTC_CYCLE2]", bot, 60)
-                for f in files:
-                    if f.exists():
-                        subprocess.run(["chattr", "+i", str(f)], check=True)
-                rc = bot.wait(timeout=60)
-            finally:
-                if bot.poll() is None:
-                    bot.kill()
+        with _running_bot(tmp_path, jpath, "[BTC_CYCLE2]") as (bot, err):
+            for f in files:
+                if f.exists():
+                    subprocess.run(["chattr", "+i", str(f)], check=True)
+            rc = bot.wait(timeout=60)
     finally:
         for f in files:
             if f.exists():
@@ -398,20 +401,12 @@ def test_account_locks_do_not_depend_on_the_journal(tmp_path: Path, monkeypatch:
 
 
 def test_second_sigint_during_a_hedge_still_exits_0_flat_and_recorded(tmp_path: Path) -> None:
-    jpath, out, err = tmp_path / "j.sqlite", tmp_path / "summary.json", tmp_path / "stderr.log"
-    with err.open("wb") as errf:
-        proc = subprocess.Popen(_bot("--set", f'journal.path="{jpath}"', "--set", "engine.cycles=1000",
-                                     "--summary-json", str(out)), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                stderr=errf)
-        try:
-            _wait_for(err, "[SMART_ROUTING] Iteration", proc, 90)  # a hedge is being routed
-            proc.send_signal(signal.SIGINT)
-            time.sleep(0.01)  # "Ctrl-C twice": the second while the stop runs
-            proc.send_signal(signal.SIGINT)
-            rc = proc.wait(timeout=40)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    jpath, out = tmp_path / "j.sqlite", tmp_path / "summary.json"
+    with _running_bot(tmp_path, jpath, "[SMART_ROUTING] Iteration") as (proc, err):  # a hedge is being routed
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.01)  # "Ctrl-C twice": the second while the stop runs
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=40)
     text = err.read_text(errors="replace")
     assert rc == EXIT_OK, text[-4000:]
     assert "SIGINT again" in text
