@@ -1,4 +1,4 @@
-"""The crash-safe journal (trio_hedge/app/_journal.py): schema and versioning, intents before send, status
+"""The crash-safe journal (trio_hedge/app/_journal/): schema and versioning, intents before send, status
 history, fill idempotency, in-flight listing, cycles, the crash counter, Decimal exactness, concurrent use
 through AsyncJournal, and real SIGKILLs of a writer process (scripts/journal_kill9.py's harness)."""
 
@@ -28,6 +28,7 @@ from trio_hedge.app._journal import (
     JournalClosed,
     JournalConflict,
     JournalError,
+    JournalIOError,
     JournalSchemaError,
     UnknownRecord,
     _migrate,
@@ -668,7 +669,7 @@ def test_connections_sharing_a_write_lock_queue_on_it_not_on_sqlites_busy_handle
         assert len(j.inflight()) == 300
     # the control: without the shared lock the same two writers do collide in SQLite
     errors = _two_writers(tmp_path / "k.sqlite", None)
-    assert errors and all(isinstance(e, sqlite3.OperationalError) and "locked" in str(e) for e in errors)
+    assert errors and all(isinstance(e, JournalIOError) and "locked" in str(e) for e in errors)
 
 
 def test_a_write_waits_for_the_shared_lock_and_goes_when_it_is_released(tmp_path: Path) -> None:

@@ -29,6 +29,9 @@ from trio_hedge.sim import SimExchange
 from trio_hedge.venues import DuplicateClientOrderId, OrderReport, PostOnlyWouldCross, Venue, VenueUnavailable
 
 REPO = Path(__file__).resolve().parent.parent
+# the hooks below stage "a previous run" with a second connection while the bot holds the journal: that needs
+# the shared (non-exclusive) lock mode (journal.exclusive_lock, config.toml)
+STAGED = "journal.exclusive_lock=false"
 IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
 PSYM, HSYM = "BTC_USDC_PERP", "BTC_USDT_Perp"
 
@@ -59,7 +62,7 @@ async def test_previous_run_is_resolved_cancelled_flattened_and_recorded(
     autojump_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
     jpath = tmp_path / "j.sqlite"
-    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1"])
+    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1", STAGED])
     staged: dict[str, object] = {}
 
     async def previous_run(exchange: SimExchange | None, venues: dict[str, Venue], keys: dict[str, str]) -> None:
@@ -268,7 +271,7 @@ async def _lagging_run(
     """A previous run sent one order (``order``: "resting" quote or "market" buy) on ``venue_name`` just
     before it crashed (intent journaled, ack never recorded); the venue shows it only ``lag_s`` later."""
     jpath = tmp_path / "j.sqlite"
-    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1", *overrides])
+    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1", STAGED, *overrides])
     staged: dict[str, object] = {}
 
     async def previous_run(exchange: SimExchange | None, venues: dict[str, Venue], keys: dict[str, str]) -> None:

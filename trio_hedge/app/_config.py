@@ -129,16 +129,53 @@ class JournalConfig:
         reconcile_grace_s (float): how long startup reconciliation keeps looking for an in-flight order the
             venue does not report (status, open orders and fills by client order id, re-queried every
             second) before it records that the order never reached the venue; 0 = decide on the first read.
+        check_budget_ms (int): the bound on SQLite's ``quick_check`` of the journal at start, ms.
+        exclusive_lock (bool): open the journal with ``locking_mode=EXCLUSIVE`` (no ``-shm`` memory map: a
+            full disk or an immutable file cannot SIGBUS the process; no other process can open the journal
+            while the bot runs).
+        report_queue_capacity (int): bound of the recorder's report queue (full: a report is spilled to the log).
+        account_lock_dir (Path | None): where the per-account instance locks live (None: the default,
+            ``$XDG_RUNTIME_DIR/trio_hedge`` or ``<tmp>/trio_hedge-<uid>``).
+        call_bound_ms (int): a journal call that gets no answer within this (a hung disk) puts the journal down.
     """
 
     path: Path
     max_crashes: int = 3
     crash_window_s: float = 300.0
     reconcile_grace_s: float = 5.0
+    check_budget_ms: int = 2000
+    exclusive_lock: bool = True
+    report_queue_capacity: int = 4096
+    account_lock_dir: Path | None = None
+    call_bound_ms: int = 5000
 
     @property
     def lock_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".lock")
+        """``<resolved journal path>.lock``: resolved (``os.path.realpath``), so a symlink to a running bot's
+        journal meets that bot's lock."""
+        real = Path(os.path.realpath(self.path))
+        return real.with_name(real.name + ".lock")
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """The stop budget and the run's other named waits, ``[run]``.
+
+    Attributes:
+        stop_budget_s (float): the whole stop (cleanup, final reads, journal sync, journal close) fits this,
+            counted from the stop signal; it must stay below the supervisor's ``stopwaitsecs``.
+        final_read_s (float): the bound on each final read of a venue at exit (positions, fill history, order
+            statuses), seconds.
+        journal_close_s (float): the part of the budget kept for recording the exit and closing the journal, s.
+        second_signal_wait_s (float): after a second SIGINT/SIGTERM every wait of the stop is cut to this, s.
+        live_start_delay_s (float): the pause before the first real order on a live venue (Ctrl-C to abort), s.
+    """
+
+    stop_budget_s: float = 25.0
+    final_read_s: float = 3.0
+    journal_close_s: float = 2.0
+    second_signal_wait_s: float = 1.0
+    live_start_delay_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +248,7 @@ class Config:
     journal: JournalConfig = field(default_factory=lambda: JournalConfig(Path("run/trio_hedge.sqlite").resolve()))
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
 
 # ---------------------------------------------------------------------------------------------- raw tree
@@ -268,7 +306,10 @@ DEFAULTS: dict[str, Any] = {
     },
     "sim": {"speed": 4.0, "latency_ms": 2.0, "market_data_capacity": 64, "account_capacity": 1024},
     "journal": {"path": "run/trio_hedge.sqlite", "max_crashes": 3, "crash_window_ms": 300000,
-                "reconcile_grace_ms": 5000},
+                "reconcile_grace_ms": 5000, "check_budget_ms": 2000, "exclusive_lock": True,
+                "report_queue_capacity": 4096, "account_lock_dir": "", "call_bound_ms": 5000},
+    "run": {"stop_budget_ms": 25000, "final_read_ms": 3000, "journal_close_ms": 2000, "second_signal_wait_ms": 1000,
+            "live_start_delay_ms": 5000},
     "log": {"level": "INFO", "file": ""},
     "metrics": {"enabled": False, "host": "127.0.0.1", "port": 9464, "allow_remote": False},
     "alerts": {"webhook_url": "", "telegram_bot_token": "", "telegram_chat_id": "",
@@ -458,7 +499,7 @@ def _bool(tree: dict[str, Any], key: str, path: str) -> bool:
 
 def _str(tree: dict[str, Any], key: str, path: str, choices: tuple[str, ...] | None = None) -> str:
     v = tree.get(key)
-    if not isinstance(v, str) or (not v and choices is None and key != "file"):
+    if not isinstance(v, str) or (not v and choices is None and key not in ("file", "account_lock_dir")):
         raise ConfigError(f"{path}.{key}", f"{v!r} is not a non-empty string", f'write {key} = "..."')
     if choices is not None and v not in choices:
         raise ConfigError(f"{path}.{key}", f"{v!r} is not one of {', '.join(choices)}", f"use one of {choices}")
@@ -823,8 +864,14 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         max_crashes=_int(jt, "max_crashes", "journal", lo=1, hi=1000),
         crash_window_s=_ms(jt, "crash_window_ms", "journal"),
         reconcile_grace_s=_float(jt, "reconcile_grace_ms", "journal", lo=0.0) / 1000.0,
+        check_budget_ms=_int(jt, "check_budget_ms", "journal", lo=1, hi=3_600_000),
+        exclusive_lock=_bool(jt, "exclusive_lock", "journal"),
+        report_queue_capacity=_int(jt, "report_queue_capacity", "journal", lo=1, hi=10_000_000),
+        account_lock_dir=_account_lock_dir(jt, base_dir),
+        call_bound_ms=_int(jt, "call_bound_ms", "journal", lo=1, hi=3_600_000),
     )
     alerts = _alerts(tree["alerts"])
+    run = _run_config(tree["run"], markets)
     return Config(
         primary=primary,
         hedge=hedge,
@@ -844,7 +891,36 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         journal=journal,
         metrics=_metrics(tree["metrics"]),
         alerts=alerts,
+        run=run,
     )
+
+
+def _account_lock_dir(jt: dict[str, Any], base_dir: Path) -> Path | None:
+    text = _str(jt, "account_lock_dir", "journal")
+    if not text:
+        return None
+    p = Path(text).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+def _run_config(rt: dict[str, Any], markets: list[MarketSettings]) -> RunConfig:
+    """``[run]``, checked: the cleanup, a final read and the journal close must fit the stop budget."""
+    run = RunConfig(
+        stop_budget_s=_ms(rt, "stop_budget_ms", "run"),
+        final_read_s=_ms(rt, "final_read_ms", "run"),
+        journal_close_s=_ms(rt, "journal_close_ms", "run"),
+        second_signal_wait_s=_ms(rt, "second_signal_wait_ms", "run"),
+        live_start_delay_s=_float(rt, "live_start_delay_ms", "run", lo=0.0) / 1000.0,
+    )
+    cleanup_s = max((m.cleanup_deadline_s for m in markets), default=0.0)
+    need_s = cleanup_s + run.final_read_s + run.journal_close_s
+    if need_s > run.stop_budget_s:
+        raise ConfigError("run.stop_budget_ms", f"{run.stop_budget_s * 1000:.0f} ms cannot hold the cleanup "
+                          f"(risk.cleanup_deadline_ms {cleanup_s * 1000:.0f}) + run.final_read_ms "
+                          f"({run.final_read_s * 1000:.0f}) + run.journal_close_ms ({run.journal_close_s * 1000:.0f})",
+                          f"raise it to at least {need_s * 1000:.0f} (and keep it below the supervisor's "
+                          "stopwaitsecs), or lower those")
+    return run
 
 
 def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -38,7 +38,7 @@ from ..engine import EXIT_NOT_FLAT, MarketStats, PauseSwitch, TradingState
 from ._alerts import Alerts
 from ._config import Config, VenueConfig
 from ._history import HistoryError
-from ._journal import AsyncJournal
+from ._journal import AsyncJournal, JournalError
 from ._live import open_live_view
 from ._metrics import BotCollector
 from ._tradelog import SYNC_INTERVAL_S, TradeLog
@@ -86,8 +86,11 @@ class Ops:
 
     async def _journal_event(self, kind: str, data: dict[str, object]) -> None:
         if self.journal is not None:
-            with trio.CancelScope(shield=True):  # one small write: it always completes
-                await self.journal.record_event(kind, json.dumps(data))
+            try:
+                with trio.CancelScope(shield=True):  # one small write, bounded by journal.call_bound_ms
+                    await self.journal.record_event(kind, json.dumps(data))
+            except JournalError as exc:  # a journal that is down: the run goes on (app/_run.py decides its exit)
+                self._log.error("{} not journaled ({}): {}", kind, exc, data)
 
     # ---- pause / resume
     async def set_paused(self, paused: bool, reason: str) -> bool:
@@ -143,13 +146,18 @@ class Ops:
 
     # ---- the trade log
     async def sync_trade_log(self) -> None:
-        """Append the newly journaled fills to trades.csv (on a worker thread); a failure is logged."""
+        """Append the newly journaled fills to trades.csv; a failure is logged."""
         tl = self.trade_log
         if tl is None:
             return
         try:
-            await trio.to_thread.run_sync(tl.sync)
-        except (HistoryError, OSError) as exc:
+            if self.journal is not None:
+                # the bot's own connection, on the journal's thread: with the exclusive lock
+                # (journal.exclusive_lock) no other connection can open the journal while the bot runs
+                await self.journal.read(tl.sync_on)
+            else:
+                await trio.to_thread.run_sync(tl.sync)
+        except (HistoryError, JournalError, OSError) as exc:
             self._log.warning("trades.csv not synced: {}", exc)
 
     async def _trade_log_loop(self) -> None:

@@ -7,16 +7,22 @@ Exit codes (``scripts/supervisord.conf`` has ``autorestart=unexpected`` and ``ex
 code  meaning                                                             supervisor
 ====  ==================================================================  ==================
 0     clean stop (end of cycles, SIGINT/SIGTERM, end of data), flat       none
-78    configuration error, a second instance, or the crash-loop breaker  no restart (FATAL
-      fired (EX_CONFIG), or the loss kill switch                          after startsecs)
+78    configuration error, a second instance, a damaged journal, the      no restart (FATAL
+      crash-loop breaker fired (EX_CONFIG), or the loss kill switch       after startsecs)
 75    a venue cannot be read or reached (EX_TEMPFAIL)                     restart
+74    the journal failed during the run (EX_IOERR): no new risk, fills     restart (a crash to
+      hedged, cleanup flattened                                           the breaker)
 3     not flat at exit; 1 a crash                                         restart
 ====  ==================================================================  ==================
 
-Single instance: :func:`acquire_instance_lock` takes an exclusive ``fcntl.flock`` on ``<journal>.lock``; the
-kernel releases it when the process dies (``kill -9`` included), so a stale lock file never blocks a restart.
-A second instance on the same journal (the same account) gets :class:`SecondInstance` (exit 78): two bots
-on one account would trade against each other's orders and reconcile each other's intents away.
+Single instance: :func:`acquire_instance_lock` takes an exclusive ``fcntl.flock`` on ``<journal>.lock`` (the
+journal's resolved path, ``os.path.realpath``: a symlink to a running bot's journal meets its lock) and
+:func:`acquire_process_locks` one more per live venue account (:func:`account_id`: venue, account or
+sub-account id, a fingerprint of the key) in :func:`account_lock_dir`; the kernel releases them when the
+process dies (``kill -9`` included), so a stale lock file never blocks a restart. A second instance on the
+same journal or on the same account, whichever journal it uses, gets :class:`SecondInstance` naming the
+running one's pid (exit 78): two bots on one account would trade against each other's orders and reconcile
+each other's intents away.
 
 Orphans: when supervisord itself is killed the bot survives with PPID 1, and a restarted supervisord would
 start a second one (the lock stops it, but the orphan keeps trading unsupervised). Under a supervisor,
@@ -30,9 +36,14 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import hashlib
 import os
+import re
 import signal
 import sys
+import tempfile
+import urllib.parse
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
@@ -50,7 +61,10 @@ __all__ = [
     "CrashLoop",
     "InstanceLock",
     "SecondInstance",
+    "account_id",
+    "account_lock_dir",
     "acquire_instance_lock",
+    "acquire_process_locks",
     "crash_loop_tripped",
     "is_supervised",
     "set_parent_death_signal",
@@ -98,7 +112,7 @@ class InstanceLock:
         self.release()
 
 
-def acquire_instance_lock(path: Path) -> InstanceLock:
+def acquire_instance_lock(path: Path, what: str = "") -> InstanceLock:
     """Take the exclusive, non-blocking ``flock`` on ``path`` (created 0600 if missing; its directory too).
 
     The holder's pid is written into the file for people (the lock itself is the flock, not the content).
@@ -116,12 +130,54 @@ def acquire_instance_lock(path: Path) -> InstanceLock:
         holder = f.read(32).decode("ascii", "replace").strip() or "?"
         f.close()
         if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-            raise SecondInstance(f"another trio_hedge instance (pid {holder}) holds {path}: one bot per account. "
-                                 "Stop it first, or point journal.path elsewhere for another account") from None
+            raise SecondInstance(f"another trio_hedge instance (pid {holder}) holds {path}"
+                                 f"{f' ({what})' if what else ''}: one bot per account. Stop it first (kill -INT "
+                                 f"{holder}), or configure another account") from None
         raise
     f.truncate(0)
     f.write(f"{os.getpid()}\n".encode())
     return InstanceLock(path, f)
+
+
+def account_lock_dir(configured: Path | None = None) -> Path:
+    """Where the per-account locks live: ``configured``, else ``$XDG_RUNTIME_DIR/trio_hedge``, else
+    ``<tempdir>/trio_hedge-<uid>`` (one directory per user: bots of one account run as one user)."""
+    if configured is not None:
+        return configured
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "trio_hedge"
+    return Path(tempfile.gettempdir()) / f"trio_hedge-{os.getuid()}"
+
+
+def account_id(kind: str, url: str, sub_account_id: str, api_key: str) -> str:
+    """A live venue account's lock name: the venue kind and host, the account or sub-account id, and a
+    fingerprint of the API key (the first 16 hex digits of its SHA-256; never the key itself), e.g.
+    ``grvt-edge.grvt.io-1234-9f86d081884c7d65``. Two bots with the same key on the same venue host get the same
+    name, whichever journal they use."""
+    host = urllib.parse.urlsplit(url).netloc or url
+    fp = hashlib.sha256(api_key.encode()).hexdigest()[:16]
+    raw = f"{kind}-{host}-{sub_account_id or 'account'}-{fp}"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", raw)
+
+
+def acquire_process_locks(journal_lock: Path, accounts: list[str], lock_dir: Path) -> ExitStack:
+    """The single-instance locks of one bot: the journal's (on its resolved path) and one per live venue
+    account (``<lock_dir>/<account_id>.lock``). Returns an ExitStack that releases them all.
+
+    Raises:
+        SecondInstance: one of them is held; the message names the holder's pid and the account or journal.
+        OSError: a lock file cannot be created.
+    """
+    stack = ExitStack()
+    try:
+        stack.enter_context(acquire_instance_lock(journal_lock, "the journal"))
+        for acct in accounts:
+            stack.enter_context(acquire_instance_lock(lock_dir / f"{acct}.lock", f"venue account {acct}"))
+    except BaseException:
+        stack.close()
+        raise
+    return stack
 
 
 def is_supervised(flag: bool = False, env: dict[str, str] | None = None) -> bool:

@@ -6,8 +6,9 @@ one write that must precede a send):
 
 * intents: :meth:`JournalRecorder.record_intent` is awaited by ``JournaledVenue.place`` before every order
   is sent (committed, WAL fsynced), tagged with the market's open cycle;
-* status changes and fills are queued without blocking (a deque, never dropped, never blocking the
-  producer: the private stream's order events must not wait on the disk) and written in arrival order by
+* status changes and fills are queued without blocking (a bounded deque; when full, a report is spilled to
+  the log with every field, never dropped silently and never blocking the producer: the private stream's order
+  events must not wait on the disk) and written in arrival order by
   :meth:`JournalRecorder.run`, on a second connection (its own thread) when one is given, and held back
   while an intent is being committed: an intent then never waits behind a report's write. At exit the run
   also records each venue's fill history (``_run.py``), which catches fills still unread in the stream.
@@ -38,7 +39,6 @@ tests/test_reconcile.py and scripts/chaos_kill9.py exercise it):
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -50,31 +50,26 @@ from loguru import logger
 
 from ..domain import ZERO, Fill, IllegalTransition, OrderRequest, OrderStatus, OrderUpdate, Side, VenueEvent
 from ..engine import (
+    EXIT_JOURNAL_DOWN,
     EXIT_VENUE_UNREACHABLE,
     EngineError,
     FlattenResult,
+    JournalDown,
     JournaledVenue,
+    LatencyHistogram,
     NotFlat,
     RetryPolicy,
     call_venue,
 )
 from ..engine._flatten import flatten_position
 from ..venues import OrderReport, Venue, VenueError
-from ._journal import AsyncJournal, IntentRow, JournalConflict, UnknownRecord
+from ._journal import AsyncJournal, IntentRow, JournalConflict, JournalError, JournalIOError, UnknownRecord
 
 
 class VenueUnreadable(EngineError):
     """A venue could not be read during reconciliation: do not trade (exit 75, restart later)."""
 
     exit_code = EXIT_VENUE_UNREACHABLE
-
-
-def percentile_ms(values_ns: list[int], q: float) -> float | None:
-    """The ``q`` quantile (nearest rank) of ``values_ns``, in ms (a metric: float), or None if empty."""
-    if not values_ns:
-        return None
-    s = sorted(values_ns)
-    return round(s[min(len(s) - 1, int(q * len(s)))] / 1e6, 4)
 
 
 @dataclass(slots=True)
@@ -84,29 +79,65 @@ class _Intent:
     filled: Decimal = ZERO
 
 
+_RISK_REDUCING: frozenset[str] = frozenset({"hedge", "unwind", "flatten", "reconcile"})
+"""Order reasons that reduce risk: sent even when the journal is down (logged with every field instead)."""
+
+DEFAULT_REPORT_CAPACITY = 4096
+"""Default bound of the recorder's report queue (``journal.report_queue_capacity``)."""
+
+
+def _spill_text(item: tuple[str, str, Any]) -> str:
+    """Every field of a queued report, for the log (a Fill's repr has them all)."""
+    kind, key, payload = item
+    if kind == "fill":
+        return f"{kind} venue_key={key} {payload!r}"
+    coid, status, reason, venue_order_id = payload
+    return (f"{kind} venue_key={key} client_order_id={coid} status={OrderStatus(status).value} reason={reason!r} "
+            f"venue_order_id={venue_order_id}")
+
+
 class JournalRecorder:
     """The engine's :class:`~trio_hedge.engine.Recorder` over ``journal`` (intents, cycles) and ``reports``
     (queued status changes and fills; default ``journal``: another AsyncJournal on the same file gives them a
-    thread of their own). Run :meth:`run` as a task for the queued writes; call :meth:`drain` (shielded) at the
-    end so nothing queued is lost. A report that fails to write (SQLite locked past its busy timeout) is
-    logged and counted in ``counts["errors"]``; the venue's history still has it for the next reconciliation.
+    thread of their own). Run :meth:`run` as a task for the queued writes; call :meth:`drain` (shielded and
+    bounded) at the end.
+
+    Report queue: bounded by ``capacity``. Its overflow policy is to spill, never to block or drop: a report
+    posted while the queue is full is written to the log at WARNING with every field, marked
+    ``SPILLED (not journaled)``, and counted (``counts["spilled"]``); the private stream that posts it never
+    waits on the disk. What a spilled report said is still on the venue: the exit step reads the venues' fill
+    history and the status of every intent in flight, and the next start's reconciliation does the same.
+
+    Journal down: the first :class:`~trio_hedge.app.JournalIOError` (any ``sqlite3.Error`` the journal met)
+    puts the recorder in the journal-down state for the rest of the run (:attr:`down`), logged once at ERROR.
+    Then :meth:`record_intent` refuses a new quote with :class:`~trio_hedge.engine.JournalDown` (the market
+    fails and its cleanup flattens: no new risk) but lets risk-reducing orders go (hedges of fills taken,
+    unwinds, the cleanup's flatten, reconciliation's), logging each with every field, marked
+    ``UNJOURNALED``; :meth:`cycle_started` refuses a new cycle the same way; queued reports are spilled to the
+    log as above. A conflict (:class:`~trio_hedge.app.JournalConflict`: a replayed fill with other
+    economics, a second venue order id) is recorded as a ``journal.conflict`` event with both versions.
 
     Attributes:
-        intent_latency_ns (list[int]): how long each intent commit took (the cost added before a send), ns.
-        counts (dict[str, int]): writes by kind (``intents``, ``statuses``, ``fills``, ``skipped``...).
+        intent_latency (LatencyHistogram): how long each intent commit took (the cost added before a send), ns.
+        counts (dict[str, int]): writes by kind (``intents``, ``statuses``, ``fills``, ``skipped``,
+            ``conflicts``, ``spilled``, ``unjournaled``...).
+        down (JournalError | None): why the journal is down, or None.
     """
 
-    def __init__(self, journal: AsyncJournal, reports: AsyncJournal | None = None) -> None:
+    def __init__(self, journal: AsyncJournal, reports: AsyncJournal | None = None, *,
+                 capacity: int = DEFAULT_REPORT_CAPACITY) -> None:
         self.journal = journal
         self._reports = journal if reports is None else reports
-        self._queue: deque[tuple[str, str, Any]] = deque()
+        self._queue: deque[tuple[str, str, Any]] = deque()  # bounded by self.capacity in _post
+        self.capacity = capacity
         self._lot = trio.lowlevel.ParkingLot()
         self._write_lock = trio.Lock()
         self._cycles: dict[str, tuple[int, int]] = {}
         self._intents: dict[tuple[str, str], _Intent] = {}
-        self.intent_latency_ns: list[int] = []
+        self.intent_latency = LatencyHistogram()
         self.counts: dict[str, int] = {}
         self.max_queued = 0
+        self.down: JournalError | None = None
         self._intents_waiting = 0
         self._intent_done = trio.lowlevel.ParkingLot()
         self._log = logger.bind(tag="JOURNAL")
@@ -114,20 +145,40 @@ class JournalRecorder:
     def _count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
 
+    def _went_down(self, exc: JournalError, where: str) -> None:
+        if self.down is not None:
+            return
+        self.down = exc
+        self._log.error("JOURNAL DOWN ({}): {}. No new intent can be recorded, so no new quote and no new cycle; "
+                        "fills already taken are still hedged and the cleanup still flattens (those orders are "
+                        "logged with every field, marked UNJOURNALED); the run ends with exit {}", where, exc,
+                        EXIT_JOURNAL_DOWN)
+
     # ---- Recorder: awaited
     async def record_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
-        cycle = self._cycles.get(market) if market is not None else None
-        t0 = time.perf_counter_ns()
-        self._intents_waiting += 1  # the writer holds back queued reports: an intent is on an order's path
-        try:
-            await self.journal.record_intent(venue_key, request, cycle_id=None if cycle is None else cycle[1])
-        finally:
-            self._intents_waiting -= 1
-            if not self._intents_waiting:
-                self._intent_done.unpark_all()
-        self.intent_latency_ns.append(time.perf_counter_ns() - t0)
-        self._intents[(venue_key, request.client_order_id)] = _Intent(request.size)
-        self._count("intents")
+        if self.down is None:
+            cycle = self._cycles.get(market) if market is not None else None
+            t0 = time.perf_counter_ns()
+            self._intents_waiting += 1  # the writer holds back queued reports: an intent is on an order's path
+            try:
+                await self.journal.record_intent(venue_key, request, cycle_id=None if cycle is None else cycle[1])
+            except JournalIOError as exc:
+                self._went_down(exc, f"intent {request.client_order_id}")
+            else:
+                self.intent_latency.record(time.perf_counter_ns() - t0)
+                self._intents[(venue_key, request.client_order_id)] = _Intent(request.size)
+                self._count("intents")
+                return
+            finally:
+                self._intents_waiting -= 1
+                if not self._intents_waiting:
+                    self._intent_done.unpark_all()
+        if not (request.reduce_only or request.reason in _RISK_REDUCING):
+            raise JournalDown(f"journal down: {request.reason} order {request.client_order_id} on {venue_key} not "
+                              f"sent (no new risk without a journal): {self.down}")
+        self._count("unjournaled")
+        self._log.warning("UNJOURNALED order (journal down), sent to reduce risk: venue_key={} {!r}", venue_key,
+                          request)
 
     def track(self, venue_key: str, client_order_id: str, size: Decimal, status: OrderStatus,
               filled: Decimal = ZERO) -> None:
@@ -135,19 +186,40 @@ class JournalRecorder:
         self._intents[(venue_key, client_order_id)] = _Intent(size, status, filled)
 
     async def cycle_started(self, market: str, index: int, side: Side) -> None:
-        cycle_id = await self.journal.start_cycle(market, index, side)
-        self._cycles[market] = (index, cycle_id)
+        """Record a cycle's start. Raises :class:`~trio_hedge.engine.JournalDown` when the journal is down."""
+        if self.down is None:
+            try:
+                cycle_id = await self.journal.start_cycle(market, index, side)
+            except JournalIOError as exc:
+                self._went_down(exc, f"cycle {index} of {market}")
+            else:
+                self._cycles[market] = (index, cycle_id)
+                return
+        raise JournalDown(f"journal down: no new cycle ({market} #{index}): {self.down}")
 
     async def cycle_ended(self, market: str, index: int, outcome: str, detail: str = "") -> None:
-        """Record the end of the market's open cycle ``index``; a no-op when it has none (already ended)."""
+        """Record the end of the market's open cycle ``index``; a no-op when it has none (already ended), and
+        only logged when the journal is down."""
         cur = self._cycles.get(market)
         if cur is None or cur[0] != index:
             return
-        await self.journal.end_cycle(cur[1], outcome or "unknown", detail)
         self._cycles.pop(market, None)
+        if self.down is None:
+            try:
+                await self.journal.end_cycle(cur[1], outcome or "unknown", detail)
+                return
+            except JournalIOError as exc:
+                self._went_down(exc, f"end of cycle {index} of {market}")
+        self._log.warning("UNJOURNALED cycle end (journal down): market={} index={} cycle_id={} outcome={} {}",
+                          market, index, cur[1], outcome, detail)
 
     # ---- Recorder: queued
     def _post(self, item: tuple[str, str, Any]) -> None:
+        if len(self._queue) >= self.capacity:
+            self._count("spilled")
+            self._log.warning("journal queue full ({}): SPILLED (not journaled; the venue's history has it for the "
+                              "exit step and the next reconciliation): {}", self.capacity, _spill_text(item))
+            return
         self._queue.append(item)
         if len(self._queue) > self.max_queued:
             self.max_queued = len(self._queue)
@@ -198,6 +270,10 @@ class JournalRecorder:
 
     async def _apply(self, item: tuple[str, str, Any]) -> None:
         kind, key, payload = item
+        if self.down is not None:
+            self._count("spilled")
+            self._log.warning("journal down: SPILLED (not journaled): {}", _spill_text(item))
+            return
         try:
             if kind == "fill":
                 await self._apply_fill(key, payload)
@@ -211,11 +287,17 @@ class JournalRecorder:
             self._count("skipped")
             self._log.debug("not recorded: {}", exc)
         except JournalConflict as exc:
-            self._count("conflicts")
-            self._log.error("journal conflict: {}", exc)
-        except sqlite3.OperationalError as exc:  # e.g. locked past busy_timeout by an outside reader-writer
-            self._count("errors")
-            self._log.error("journal write failed, report not recorded ({}): {}", exc, item[:2])
+            await self.conflict(key, exc, _spill_text(item))
+        except JournalIOError as exc:
+            self._went_down(exc, f"{kind} report")
+            self._count("spilled")
+            self._log.warning("journal down: SPILLED (not journaled): {}", _spill_text(item))
+
+    async def conflict(self, key: str, exc: JournalConflict, report: str) -> None:
+        """Record a conflict as data: a ``journal.conflict`` event with both versions (the journal's, in the
+        error text, and the venue's report), logged at ERROR; never raised."""
+        self._count("conflicts")
+        await record_conflict(self._reports, key, exc, report, self)
 
     async def _apply_status(self, key: str, coid: str, status: OrderStatus, reason: str,
                             venue_order_id: str | None) -> None:
@@ -242,6 +324,22 @@ class JournalRecorder:
         intent.filled += fill.size
         status = OrderStatus.FILLED if intent.filled >= intent.size else OrderStatus.PARTIALLY_FILLED
         await self._apply_status(key, fill.client_order_id, status, "fill", None)
+
+
+async def record_conflict(journal: AsyncJournal, key: str, exc: JournalConflict, report: str,
+                          recorder: JournalRecorder | None = None) -> None:
+    """A fill or status that conflicts with the journal, recorded as a ``journal.conflict`` event holding both
+    versions (the recorded one is in the error text, the venue's is ``report``) and logged at ERROR. Never
+    raises: a journal that cannot take the event puts ``recorder`` in the journal-down state."""
+    detail = f"{key}: {exc} | venue report: {report}"
+    logger.bind(tag="JOURNAL").error("journal conflict (recorded as an event, both versions): {}", detail)
+    try:
+        await journal.record_event("journal.conflict", detail)
+    except JournalIOError as io:
+        if recorder is not None:
+            recorder._went_down(io, "conflict event")
+        else:
+            logger.bind(tag="JOURNAL").error("conflict event not recorded: {}", io)
 
 
 # ------------------------------------------------------------------------------------------- reconciliation
@@ -317,9 +415,19 @@ async def _record_fills(journal: AsyncJournal | None, leg: ReconcileLeg, fills: 
     """Record ``fills`` of ``leg`` by trade id; how many were new to the journal."""
     if journal is None:
         return 0
+    return await record_fills(journal, leg.key, fills)
+
+
+async def record_fills(journal: AsyncJournal, key: str, fills: list[Fill]) -> int:
+    """Record ``fills`` (a venue's history) under the journal key ``key`` by trade id; how many were new. A
+    fill that conflicts with the recorded one (a venue that reused a trade id) is recorded as a conflict event
+    with both versions (:func:`record_conflict`), not raised."""
     new = 0
     for f in fills:
-        new += await journal.record_fill(replace(f, venue=leg.key))
+        try:
+            new += await journal.record_fill(replace(f, venue=key))
+        except JournalConflict as exc:
+            await record_conflict(journal, key, exc, repr(f))
     return new
 
 
@@ -525,8 +633,10 @@ async def reconcile(
                 if status is not it.status:
                     await journal.record_status(leg.key, it.client_order_id, status, reason=reason,
                                                 venue_order_id=r.venue_order_id if r is not None else None)
-            except (IllegalTransition, JournalConflict) as exc:
+            except IllegalTransition as exc:
                 log.error("in-flight {}: {}", it.client_order_id, exc)
+            except JournalConflict as exc:
+                await record_conflict(journal, leg.key, exc, f"status {status.value} ({reason})")
             if recorder is not None:
                 recorder.track(leg.key, it.client_order_id, it.request.size, status, filled)
             report.resolved[f"{leg.key}/{it.client_order_id}"] = status.value
@@ -568,8 +678,10 @@ async def reconcile(
                                                     reason=f"reconciled: {r.reason or 'cancelled'}")
                         if recorder is not None:
                             recorder.track(leg.key, o.client_order_id, o.size, r.status, r.filled_size)
-                except (VenueError, IllegalTransition, JournalConflict) as exc:
+                except (VenueError, IllegalTransition) as exc:
                     log.error("final status of {}: {}", o.client_order_id, exc)
+                except JournalConflict as exc:
+                    await record_conflict(journal, leg.key, exc, f"final status of {o.client_order_id}")
         for i, leg in enumerate(legs):
             if seen[i].position == ZERO and not seen[i].open_orders:
                 continue
@@ -717,6 +829,8 @@ async def sync_inflight(
                     await journal.record_status(key, coid, status, reason=reason,
                                                 venue_order_id=(r.venue_order_id or None) if r is not None else None)
                 except (IllegalTransition, JournalConflict, UnknownRecord) as exc:
+                    if isinstance(exc, JournalConflict):
+                        await record_conflict(journal, key, exc, f"status {status.value} ({reason})", recorder)
                     log.error("status of in-flight {} at exit not recorded: {}", coid, exc)
                     left.append(f"{key}/{coid}")
                     continue

@@ -6,8 +6,8 @@ Task tree::
     trio.run(main)
     └── root nursery
         ├── signal watcher        installed first. SIGINT/SIGTERM: first → graceful stop (no new cycles,
-        │                         cancel, flatten); second → cancel everything (cleanup still runs, shielded
-        │                         and bounded)
+        │                         cancel, flatten) and the stop budget starts (_stop.py); second → every
+        │                         remaining wait cut short (the exit still tells the truth); third → hard stop
         ├── metrics endpoint      [metrics] enabled: _metrics.py, GET /metrics on loopback (stops last)
         ├── operator tools        _ops.py: SIGUSR1/SIGUSR2 pause and resume, alerts, trades.csv, live view
         ├── journal               AsyncJournal (own thread); the run recorded (record_start) and the crash-loop
@@ -22,21 +22,22 @@ Task tree::
         └── market scope × M      run_market(): trackers, risk guard, hedger; cleanup on exit
 
 Exit codes (``_process.py``): 0 clean and flat; 75 a venue or feed unreachable (reconciliation could not
-read a venue included); 3 not flat after cleanup; 1 other failures; 78 configuration errors, a second
-instance, the crash-loop breaker (see the CLI). The run's exit code is recorded in the journal.
+read a venue included); 74 the journal went down during the run; 3 not flat after cleanup; 1 other failures;
+78 configuration errors, a second instance, a damaged journal, the crash-loop breaker (see the CLI). The run's
+exit code is recorded in the journal whenever the journal can take it.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from ..domain import ZERO, first_leaf
 from ..engine import (
     EXIT_CONFIG,
     EXIT_FAILURE,
+    EXIT_JOURNAL_DOWN,
     EXIT_NOT_FLAT,
     EXIT_OK,
     JournaledVenue,
@@ -60,7 +62,7 @@ from ..engine import (
 from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
 from ..venues import Venue, VenueError
 from ._config import Config
-from ._journal import AsyncJournal, JournalError, open_async_journal
+from ._journal import AsyncJournal, JournalError, JournalIOError, JournalTimeout, open_async_journal
 from ._metrics import BotCollector, start_metrics
 from ._ops import open_ops
 from ._process import crash_loop_tripped
@@ -68,11 +70,12 @@ from ._reconcile import (
     JournalRecorder,
     ReconcileLeg,
     VenueUnreadable,
-    percentile_ms,
     reconcile,
+    record_fills,
     sync_inflight,
 )
 from ._report import build_summary
+from ._stop import StopBudget
 from ._wire import open_venues
 
 
@@ -103,39 +106,56 @@ def sim_markets(config: Config) -> list[SimMarket]:
 
 
 async def _signal_watcher(
-    stop: trio.Event, reasons: list[str], root: trio.CancelScope, *, task_status: trio.TaskStatus[None]
+    stop: trio.Event, reasons: list[str], budget: StopBudget, *, task_status: trio.TaskStatus[None]
 ) -> None:
+    """SIGINT/SIGTERM: the first is the graceful stop (the stop budget starts); the second cuts every wait of
+    the stop short (:meth:`StopBudget.hurry`; the exit still tells the truth); the third is the hard stop."""
+    count = 0
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:
             name = signal.Signals(signum).name
-            if not stop.is_set():
+            count += 1
+            if count == 1 and not stop.is_set():
                 reasons.append(f"stopped by {name}")
                 logger.bind(tag="MAIN").warning("{}: graceful stop (no new cycles, cancel, flatten)", name)
+                budget.begin(f"{name} received")
                 stop.set()
+            elif count <= 2:
+                budget.begin(f"{name} received")
+                logger.bind(tag="MAIN").error("{} again: the stop goes on with its waits cut short", name)
+                budget.hurry()
             else:
-                logger.bind(tag="MAIN").error("{} again: cancelling now (cleanup still runs)", name)
-                root.cancel()
+                budget.hard_stop(f"{name} received a third time")
 
 
 async def _positions(
-    venues: dict[str, Venue], symbols: dict[str, str] | None = None
+    venues: dict[str, Venue], symbols: dict[str, str] | None = None, wait_s: float = 5.0
 ) -> dict[str, dict[str, Decimal | None]]:
-    """Every venue's positions, read from the venue (every venue reports each of its symbols, a flat one as 0:
-    the Venue interface), or ``{symbol: None}`` ("unknown") when the venue could not be read: a missing report
-    is never read as flat."""
+    """Every venue's positions, read from the venues concurrently, each within ``wait_s``. Each traded symbol
+    (``symbols``: venue → symbol) is always present: 0 when the venue lists no position for it (Backpack lists
+    none when flat), None ("unknown") when the venue could not be read: a missing report is never read as
+    flat."""
     out: dict[str, dict[str, Decimal | None]] = {}
-    for name, venue in venues.items():
+
+    async def read(name: str, venue: Venue) -> None:
         traded = (symbols or {}).get(name)
         try:
-            with trio.move_on_after(5):
+            with trio.move_on_after(wait_s):
                 pos = await venue.positions()
                 out[name] = {sym: p.size for sym, p in pos.items()}
-                continue
+                if traded is not None:
+                    out[name].setdefault(traded, ZERO)
+                return
+            logger.bind(tag="MAIN").error("final position read of {} got no answer within {:g}s", name, wait_s)
         except VenueError as exc:
             logger.bind(tag="MAIN").error("final position read failed on {}: {}", name, exc)
         out[name] = {traded or "?": None}
-    return out
+
+    async with trio.open_nursery() as nursery:
+        for name, venue in venues.items():
+            nursery.start_soon(read, name, venue)
+    return {name: out[name] for name in venues}
 
 
 def _decide(
@@ -181,6 +201,7 @@ async def run_bot(
     journal_path: Path | None = None,
     before_trading: Callable[[SimExchange | None, dict[str, Venue], dict[str, str]], Awaitable[None]] | None = None,
     live_view: bool = False,
+    hard_exit: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the main job on ``config`` and return its result (it does not exit the process).
 
@@ -198,6 +219,8 @@ async def run_bot(
         before_trading: awaited with the simulator, the raw venue sessions and the venues' journal names
             (:func:`journal_keys`) before reconciliation (tests: leave state on the venues and in the journal,
             as a previous run would have).
+        hard_exit: the hard stop (a third signal, or the stop past ``run.stop_budget_ms``): called from a
+            timer thread with the reason; the CLI passes one that ends the process. None: no hard stop.
         live_view: show the live status view on stdout (``app/_live.py``; the CLI asks for it on a TTY).
 
     The operator tools (``app/_ops.py``: pause and resume, alerts, trades.csv, the live view) run beside the
@@ -215,24 +238,29 @@ async def run_bot(
     session = f"{os.getpid():x}{secrets.token_hex(3)}"
     keys = journal_keys(config, session)
     code, reason = EXIT_FAILURE, "run did not finish"
+    rc = config.run
+    budget = StopBudget(rc.stop_budget_s, rc.journal_close_s, rc.second_signal_wait_s, hard_exit)
+    exit_recorded = False
     async with trio.open_nursery() as root:
         if handle_signals:
-            await root.start(_signal_watcher, stop, stop_reasons, root.cancel_scope)
+            await root.start(_signal_watcher, stop, stop_reasons, budget)
         async with AsyncExitStack() as jstack:
             metrics = await start_metrics(config.metrics, stats, jstack)  # [metrics]; None when disabled
             collector = metrics or BotCollector(stats)  # the live view and the alerts read it too
             run_id: int | None = None
             journal: AsyncJournal | None = None
             # The intent and report connections queue for each other on this lock, not on SQLite's busy
-            # handler (its sleeps of 1, 2, 5... ms were the intent commit's p99: app/_journal.py Journal.open)
+            # handler (its sleeps of 1, 2, 5... ms were the intent commit's p99: app/_journal/_store.py Journal.open)
             write_lock = threading.Lock()
             if journal_path is not None:
                 journal_path.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    journal = await jstack.enter_async_context(open_async_journal(journal_path,
-                                                                                 write_lock=write_lock))
-                except sqlite3.Error as exc:
-                    raise JournalError(f"journal {journal_path}: cannot open ({exc}); fix journal.path") from None
+                jc = config.journal
+                journal = await jstack.enter_async_context(open_async_journal(
+                    journal_path, write_lock=write_lock, exclusive=jc.exclusive_lock,
+                    check_budget_ms=jc.check_budget_ms, close_budget_s=rc.journal_close_s,
+                    call_bound_s=jc.call_bound_ms / 1000))
+                log.info("journal {}: {}{}", journal_path, journal.check_result,
+                         " (exclusive lock: WAL index in memory, no -shm mapping)" if jc.exclusive_lock else "")
                 run_id = await journal.record_start(os.getpid(), time.time_ns())
                 window_ns = int(config.journal.crash_window_s * 1e9)
                 crashes = await journal.crashes_since(time.time_ns() - window_ns)
@@ -245,47 +273,55 @@ async def run_bot(
                     # the queued reports get a connection (and thread) of their own: an intent, on an order's
                     # path, then never waits behind a report's write and its return trip to the event loop
                     # (SQLite serialises the two writers for the length of one transaction only)
-                    reports = await jstack.enter_async_context(open_async_journal(journal_path,
-                                                                                 write_lock=write_lock))
-                    recorder = JournalRecorder(journal, reports)
+                    # (with the exclusive lock no second connection can open the file: one connection, one thread)
+                    reports = journal if jc.exclusive_lock else await jstack.enter_async_context(
+                        open_async_journal(journal_path, write_lock=write_lock, close_budget_s=rc.journal_close_s,
+                                           call_bound_s=jc.call_bound_ms / 1000))
+                    recorder = JournalRecorder(journal, reports, capacity=jc.report_queue_capacity)
                     collector.watch_journal(recorder)
                     writer = await jstack.enter_async_context(trio.open_nursery())
                     await writer.start(recorder.run)
-                    jstack.push_async_callback(_drain, recorder, writer)
+                    jstack.push_async_callback(_drain, recorder, writer, budget)
             ops = await jstack.enter_async_context(open_ops(
                 config, stats, collector, stop, stop_reasons, journal=journal,
                 journal_path=journal_path if journal is not None else None, run_id=run_id, keys=keys,
                 signals=handle_signals, live_view=live_view))
-            if early is None:
-                try:
-                    early = await _job(config, stop, stop_reasons, stats, outcomes, final, sim_hook, before_trading,
-                                       root, keys, journal, recorder, collector, ops.pause)
-                except* ReconcileFailure as eg:
-                    failure = first_leaf(eg)
-                    assert isinstance(failure, ReconcileFailure)
-                    early = (failure.code, failure.reason)
-            if early is not None:
-                code, reason = early
-            else:
-                code, reason = _decide(config, outcomes, stats, final, stop_reasons)
-            with trio.CancelScope(shield=True):
-                await ops.finish(code, reason, final)
-            if journal is not None:
-                if recorder is not None:
-                    await _drain(recorder, writer)  # every queued report before the run's exit row
+            try:
+                if early is None:
+                    try:
+                        early = await _job(config, stop, stop_reasons, stats, outcomes, final, sim_hook,
+                                           before_trading, root, keys, journal, recorder, collector, budget,
+                                           ops.pause)
+                    except* ReconcileFailure as eg:
+                        failure = first_leaf(eg)
+                        assert isinstance(failure, ReconcileFailure)
+                        early = (failure.code, failure.reason)
+                if early is not None:
+                    code, reason = early
+                else:
+                    code, reason = _decide(config, outcomes, stats, final, stop_reasons)
+                code, reason = _journal_down_exit(code, reason, recorder)
                 with trio.CancelScope(shield=True):
-                    await journal.record_exit(code, reason)
+                    await ops.finish(code, reason, final)
+            finally:
+                # the run's exit is always recorded, a bug's exit 1 included (bounded: a journal that cannot
+                # take it leaves the run without an exit row, which the breaker counts as the crash it is)
+                if journal is not None:
+                    exit_recorded = await _record_exit(journal, recorder, writer, budget, code, reason)
+        budget.disarm()
         root.cancel_scope.cancel()
     summary = build_summary(stats, final, reason, code)
     if recorder is not None:
+        lat = recorder.intent_latency
         summary["journal"] = {
             "path": str(journal_path),
             "venues": keys,
             "writes": dict(recorder.counts),
             "max_queued": recorder.max_queued,
-            "intent_commit_ms": {"p50": percentile_ms(recorder.intent_latency_ns, 0.50),
-                                 "p99": percentile_ms(recorder.intent_latency_ns, 0.99),
-                                 "count": len(recorder.intent_latency_ns)},
+            "intent_commit_ms": {"p50": _ms(lat.percentile(0.50)), "p99": _ms(lat.percentile(0.99)),
+                                 "count": lat.count},
+            "down": None if recorder.down is None else str(recorder.down),
+            "exit_recorded": exit_recorded,
         }
     (log.info if code == EXIT_OK else log.error)("exit {}: {}", code, reason)
     return RunResult(code, reason, summary, keys)
@@ -300,13 +336,53 @@ class ReconcileFailure(Exception):
         self.reason = reason
 
 
-async def _drain(recorder: JournalRecorder, writer: trio.Nursery | None) -> None:
-    # No timer: journal writes always complete (bounded by the disk and SQLite's busy timeout), and a timer
-    # here would drop queued reports (under a virtual clock it would even fire at once).
+def _ms(ns: float | None) -> float | None:
+    return None if ns is None else round(ns / 1e6, 4)
+
+
+def _journal_down_exit(code: int, reason: str, recorder: JournalRecorder | None) -> tuple[int, str]:
+    """A run whose journal went down ends with exit 74 (EX_IOERR) unless it is not flat (3 says more)."""
+    if recorder is None or recorder.down is None:
+        return code, reason
+    reason = f"JOURNAL DOWN ({recorder.down}); {reason}"
+    return (code if code == EXIT_NOT_FLAT else EXIT_JOURNAL_DOWN), reason
+
+
+async def _drain(recorder: JournalRecorder, writer: trio.Nursery | None, budget: StopBudget | None = None) -> None:
+    """Write what the recorder still has queued, within the stop budget (wall clock: each journal call waits
+    at most what is left, :meth:`AsyncJournal.bound_calls`; what a cut-short drain leaves, the venues have).
+    Without a budget: shielded, unbounded (tests that drive ``run_market`` themselves)."""
     if writer is not None:
         writer.cancel_scope.cancel()
-    with trio.CancelScope(shield=True):
-        await recorder.drain()
+    if not recorder._queue:
+        return
+    if budget is None:
+        with trio.CancelScope(shield=True):
+            await recorder.drain()
+        return
+    with budget.phase(f"writing {len(recorder._queue)} queued journal report(s)", None):
+        recorder.journal.bound_calls(budget.journal_bound_s())
+        recorder._reports.bound_calls(budget.journal_bound_s())
+        try:
+            await recorder.drain()
+        except JournalTimeout as exc:
+            recorder._went_down(exc, "drain at exit")
+
+
+async def _record_exit(journal: AsyncJournal, recorder: JournalRecorder | None, writer: trio.Nursery | None,
+                       budget: StopBudget, code: int, reason: str) -> bool:
+    """Drain the recorder and record the run's exit, each bounded; True when the exit row was written."""
+    log = logger.bind(tag="MAIN")
+    if recorder is not None:
+        await _drain(recorder, writer, budget)  # every queued report before the run's exit row (spilled if down)
+    with budget.closing("recording the run's exit in the journal"):
+        journal.bound_calls(budget.journal_bound_s(closing=True))
+        try:
+            await journal.record_exit(code, reason)
+            return True
+        except JournalError as exc:
+            log.error("the run's exit ({}) was not recorded in the journal: {}", code, exc)
+    return False
 
 
 async def _job(
@@ -323,6 +399,7 @@ async def _job(
     journal: AsyncJournal | None,
     recorder: JournalRecorder | None,
     metrics: BotCollector | None,
+    budget: StopBudget,
     pause: PauseSwitch | None = None,
 ) -> tuple[int, str] | None:
     log = logger.bind(tag="MAIN")
@@ -360,19 +437,18 @@ async def _job(
                                         flatten_deadline_s=market.cleanup_deadline_s,
                                         unknown_grace_s=config.journal.reconcile_grace_s)
         except (VenueUnreadable, NotFlat) as exc:
-            with trio.CancelScope(shield=True):
-                final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()}))
+            await _final_positions(final, raw, config, budget, "final position read (reconciliation failed)")
             raise ReconcileFailure(exc.exit_code, f"reconciliation: {type(exc).__name__}: {exc}") from None
         if not recon.clean:
             log.warning("reconciliation acted: {}", recon)
         if stop.is_set():
-            with trio.CancelScope(shield=True):
-                final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()}))
+            await _final_positions(final, raw, config, budget, "final position read")
             return None
         live = [name for name, vc in config.venues.items() if vc.endpoint == "live"]
         if live:
-            log.warning("LIVE venues {}: REAL orders with REAL money start in 5 s (Ctrl-C to abort)", live)
-            with trio.move_on_after(5):
+            log.warning("LIVE venues {}: REAL orders with REAL money start in {:g} s (Ctrl-C to abort)", live,
+                        config.run.live_start_delay_s)
+            with trio.move_on_after(config.run.live_start_delay_s):
                 await stop.wait()
             if stop.is_set():
                 log.warning("stopped before the first real order")
@@ -402,13 +478,39 @@ async def _job(
         async with trio.open_nursery() as market_nursery:
             for m in config.markets:
                 market_nursery.start_soon(one, m.name)
-        with trio.CancelScope(shield=True):
-            final.update(await _positions(raw, {n: vc.symbol for n, vc in config.venues.items()}))
-            if journal is not None:
-                await sync_journal_at_exit(journal, [(raw[config.primary], leg_keys[0], market.primary_symbol),
-                                                     (raw[config.hedge], leg_keys[1], market.hedge_symbol)],
-                                           recorder, grace_s=config.journal.reconcile_grace_s)
+        budget.begin("the markets ended")
+        read_s = config.run.final_read_s
+        await _final_positions(final, raw, config, budget, "final position read from every venue")
+        if journal is not None and (recorder is None or recorder.down is None):
+            grace_s = 0.0 if budget.hurried else config.journal.reconcile_grace_s
+            # venue waits bounded inside (read_s each, plus the grace) and all of it by what is left of the
+            # budget; journal calls by the budget's wall clock
+            with budget.phase(f"journal sync with the venues (queued reports, fill history, in-flight order "
+                              f"statuses; each venue read up to {read_s:g}s, grace {grace_s:g}s)", math.inf):
+                journal.bound_calls(budget.journal_bound_s())
+                try:
+                    await sync_journal_at_exit(journal, [(raw[config.primary], leg_keys[0], market.primary_symbol),
+                                                         (raw[config.hedge], leg_keys[1], market.hedge_symbol)],
+                                               recorder, grace_s=grace_s, wait_s=read_s)
+                except JournalIOError as exc:
+                    if recorder is not None:
+                        recorder._went_down(exc, "exit sync")
+                    log.error("journal sync at exit stopped: {}", exc)
+        elif journal is not None:
+            log.error("journal down: no sync with the venues at exit; the next start's reconciliation resolves "
+                      "every order and fill from the venues")
     return None
+
+
+async def _final_positions(final: dict[str, dict[str, Decimal | None]], raw: dict[str, Venue], config: Config,
+                           budget: StopBudget, what: str) -> None:
+    """The exit's position read into ``final``: every traded symbol starts as unknown (None), so a read the
+    budget cuts short never leaves ``final`` empty (an empty read is not "flat")."""
+    symbols = {n: vc.symbol for n, vc in config.venues.items()}
+    final.update({n: {sym: None} for n, sym in symbols.items()})
+    read_s = config.run.final_read_s
+    with budget.phase(what, read_s + 0.5):  # each venue's read is bounded by read_s inside
+        final.update(await _positions(raw, symbols, read_s))
 
 
 async def sync_journal_at_exit(
@@ -417,13 +519,15 @@ async def sync_journal_at_exit(
     recorder: JournalRecorder | None = None,
     *,
     grace_s: float = 5.0,
+    wait_s: float = 5.0,
 ) -> list[str]:
     """The run's exit steps, after the cleanup and before the run's exit is recorded: write what the recorder
     still has queued, then the venues' fill history (:func:`_sync_fills`), then the final status of every
     intent still in flight (:func:`~trio_hedge.app._reconcile.sync_inflight`). Afterwards the journal's fills
     and statuses equal the venues' unless a venue could not be read (what is left is resolved by the next
-    start's reconciliation). Call it shielded; each venue wait inside is bounded (5 s), plus ``grace_s`` when
-    an intent is unknown to its venue.
+    start's reconciliation). Call it shielded and bounded (:meth:`StopBudget.phase`); each venue wait inside
+    is bounded (``wait_s``, ``run.final_read_ms``), plus ``grace_s`` when an intent is unknown to its venue.
+    A fill that conflicts with the journal is recorded as a conflict event (both versions), not raised.
 
     Args:
         journal: the run's journal.
@@ -437,11 +541,11 @@ async def sync_journal_at_exit(
     """
     if recorder is not None:
         await recorder.drain()  # queued reports first: the venue's answers below are the later truth
-    await _sync_fills(journal, legs)
-    return await sync_inflight(journal, legs, recorder, grace_s=grace_s)
+    await _sync_fills(journal, legs, wait_s)
+    return await sync_inflight(journal, legs, recorder, grace_s=grace_s, wait_s=wait_s)
 
 
-async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]]) -> None:
+async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]], wait_s: float = 5.0) -> None:
     """At exit: record the venues' fill history since the last checkpoint (by trade id: what the stream
     already delivered is a no-op) and move the checkpoint, so the journal's fills equal the venue's even when
     the last events were still in the stream when the market scope ended."""
@@ -449,16 +553,14 @@ async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]])
     for venue, key, symbol in legs:
         ck = await journal.get_checkpoint(f"fills_ts_ns.{key}")
         fills = None
-        with trio.move_on_after(5):  # a wait for the venue's answer only
+        with trio.move_on_after(wait_s):  # a wait for the venue's answer only
             try:
                 fills = await venue.fills_since(symbol, int(ck) if ck else 0)
             except VenueError as exc:
                 log.warning("fill history of {} at exit not read: {}", venue.name, exc)
         if not fills:
             continue
-        late = 0
-        for f in fills:
-            late += await journal.record_fill(replace(f, venue=key))
+        late = await record_fills(journal, key, fills)
         await journal.set_checkpoint(f"fills_ts_ns.{key}", str(max(f.ts_ns for f in fills)))
         if late:
             log.info("{} fill(s) of {} recorded from its fill history at exit (not read from the stream)", late,

@@ -74,7 +74,9 @@ class TradeLog:
         self._last_seq: int | None = None  # seq of the last fill written; None until the first sync
 
     def sync(self) -> int:
-        """Bring the file level with the journal's fills (blocking: call it on a worker thread from trio).
+        """Bring the file level with the journal's fills, reading the journal over a read-only connection of
+        its own (blocking: call it on a worker thread from trio). Only while no bot holds the journal under
+        its exclusive lock; a running bot syncs through its own connection (:meth:`sync_on`).
 
         Returns:
             int: rows appended (or written, when the file was rebuilt).
@@ -84,12 +86,21 @@ class TradeLog:
             OSError: the file cannot be written.
         """
         with open_reader(self.journal_path) as conn:
-            if self._last_seq is None:
-                return self._first_sync(conn)
-            newest = conn.execute("SELECT max(seq) FROM fills").fetchone()[0]  # the primary key: no scan
-            if newest is None or newest <= self._last_seq:
-                return 0
-            new = trades(conn, after_seq=self._last_seq)
+            return self.sync_on(conn)
+
+    def sync_on(self, conn: sqlite3.Connection) -> int:
+        """:meth:`sync` over ``conn``, a connection to the journal whose rows are ``sqlite3.Row`` (the bot's
+        own: ``AsyncJournal.read(trade_log.sync_on)``).
+
+        Raises:
+            sqlite3.Error: the journal cannot be read. OSError: the file cannot be written.
+        """
+        if self._last_seq is None:
+            return self._first_sync(conn)
+        newest = conn.execute("SELECT max(seq) FROM fills").fetchone()[0]  # the primary key: no scan
+        if newest is None or newest <= self._last_seq:
+            return 0
+        new = trades(conn, after_seq=self._last_seq)
         if new:
             self._append(new)
         return len(new)

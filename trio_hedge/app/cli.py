@@ -12,9 +12,13 @@ the shipped ``config.toml`` is checked against them by a test). Exit codes: 0 cl
 configuration error (the message names the key and the fix), a second instance on the same journal, or the
 crash-loop breaker; 75 venue or feed unreachable; 3 not flat at exit; 1 other failures (``_process.py``).
 
-Before the event loop starts: the single-instance lock on ``<journal.path>.lock`` (a second instance exits
-78), and under a supervisor (``--supervised``, ``TRIO_HEDGE_SUPERVISED=1`` or supervisord's
-``SUPERVISOR_ENABLED``) ``prctl(PR_SET_PDEATHSIG, SIGINT)`` so the bot stops gracefully if its supervisor dies.
+``python -m trio_hedge journal check|backup|salvage --journal PATH``: the journal tools (``_journalcmd``).
+
+Before the event loop starts: the single-instance locks on ``<resolved journal.path>.lock`` and on every live
+venue account (a second instance on either exits 78, naming the running one's pid), the stop budget checked
+against the supervisor's ``stopwaitsecs`` (``TRIO_HEDGE_STOPWAITSECS``), and under a supervisor
+(``--supervised``, ``TRIO_HEDGE_SUPERVISED=1`` or supervisord's ``SUPERVISOR_ENABLED``)
+``prctl(PR_SET_PDEATHSIG, SIGINT)`` so the bot stops gracefully if its supervisor dies.
 The SIGINT/SIGTERM receiver is the first thing the trio run installs (``run_bot``); a SIGINT before it (while
 starting up) ends the process with exit 0 before anything was sent.
 """
@@ -22,6 +26,7 @@ starting up) ends the process with exit 0 before anything was sent.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -34,7 +39,14 @@ from ..engine import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from ._config import Config, ConfigError, load_config
 from ._journal import JournalError
 from ._logging import flush_logs, register_secret, setup_logging
-from ._process import SecondInstance, acquire_instance_lock, is_supervised, set_parent_death_signal
+from ._process import (
+    SecondInstance,
+    account_id,
+    account_lock_dir,
+    acquire_process_locks,
+    is_supervised,
+    set_parent_death_signal,
+)
 from ._report import render_summary
 from ._run import RunResult, run_bot
 
@@ -77,6 +89,10 @@ def _main(argv: list[str] | None) -> int:
     operator = _operator_command(argv)
     if operator is not None:
         return operator
+    if argv[:1] == ["journal"]:
+        from ._journalcmd import main as journal_main
+
+        return journal_main(argv[1:])
     args = build_parser().parse_args(argv)
     path = args.config
     if path is None and Path("config.toml").is_file():
@@ -99,15 +115,22 @@ def _main(argv: list[str] | None) -> int:
     if is_supervised(args.supervised):
         set_parent_death_signal(signal.SIGINT)
     try:
-        lock = acquire_instance_lock(config.journal.lock_path)
+        locks = acquire_process_locks(config.journal.lock_path, live_accounts(config),
+                                      account_lock_dir(config.journal.account_lock_dir))
     except SecondInstance as exc:
         print(f"trio_hedge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except OSError as exc:
-        print(f"trio_hedge: configuration error: cannot create the journal lock {config.journal.lock_path}: "
-              f"{exc.strerror}. Fix: set journal.path to a writable place", file=sys.stderr)
+        print(f"trio_hedge: configuration error: cannot create an instance lock ({exc.filename}): "
+              f"{exc.strerror}. Fix: set journal.path (and journal.account_lock_dir) to a writable place",
+              file=sys.stderr)
         return EXIT_CONFIG
-    with lock:
+    problem = stop_budget_problem(config, os.environ.get(STOPWAITSECS_ENV))
+    if problem is not None:
+        locks.close()
+        print(f"trio_hedge: configuration error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    with locks:
         return _run_locked(args, config)
 
 
@@ -125,6 +148,60 @@ def _operator_command(argv: list[str]) -> int | None:
     return None
 
 
+STOPWAITSECS_ENV = "TRIO_HEDGE_STOPWAITSECS"
+"""The supervisor's ``stopwaitsecs`` (``scripts/supervisord.conf`` sets it in the program's environment): the
+stop budget is checked against it at start."""
+
+STOP_MARGIN_S = 2.0
+"""Head room kept between the stop budget and the supervisor's SIGKILL (process exit, log flush), seconds."""
+
+
+def stop_budget_problem(config: Config, stopwaitsecs: str | None) -> str | None:
+    """Why ``[run] stop_budget_ms`` does not fit the supervisor's ``stopwaitsecs`` (with
+    :data:`STOP_MARGIN_S` to spare), or None when it fits or no ``stopwaitsecs`` is known."""
+    if not stopwaitsecs:
+        return None
+    try:
+        wait_s = float(stopwaitsecs)
+    except ValueError:
+        return f"{STOPWAITSECS_ENV}={stopwaitsecs!r} is not a number of seconds. Fix: set it to stopwaitsecs"
+    if config.run.stop_budget_s + STOP_MARGIN_S > wait_s:
+        return (f"run.stop_budget_ms ({config.run.stop_budget_s * 1000:.0f}) + {STOP_MARGIN_S:.0f} s does not fit the "
+                f"supervisor's stopwaitsecs ({wait_s:g}): it would SIGKILL the bot mid-cleanup. Fix: raise "
+                "stopwaitsecs in the supervisor's config, or lower run.stop_budget_ms")
+    return None
+
+
+def live_accounts(config: Config) -> list[str]:
+    """The lock name of every live venue account (:func:`~trio_hedge.app._process.account_id`)."""
+    out = []
+    for vc in config.venues.values():
+        if vc.live is None:
+            continue
+        url = vc.live.urls.get("trades_url") or vc.live.urls.get("rest_url") or next(iter(vc.live.urls.values()))
+        out.append(account_id(vc.kind, url, vc.live.sub_account_id, vc.live.api_key))
+    return out
+
+
+def _ignore_late_signals() -> None:
+    """The run is over (its exit decided and recorded): a SIGINT/SIGTERM from now on (a second Ctrl-C that
+    came a moment too late) must not turn the exit code into a death by signal while the summary is printed.
+    Set inside the trio run, after its signal receiver is gone (trio leaves a handler it did not install)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def hard_exit(reason: str) -> None:
+    """The hard stop (a third signal, or the stop past its budget): from a timer thread, end the process now
+    with exit 1 (a crash to the supervisor: the next start reconciles)."""
+    try:
+        sys.stderr.write(f"trio_hedge: HARD STOP: {reason}; exiting now (exit {EXIT_FAILURE}); the next start "
+                         "reconciles the journal with the venues\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(EXIT_FAILURE)
+
+
 def _run_locked(args: argparse.Namespace, config: Config) -> int:
     setup_logging(config.log.level, file=config.log.file)
 
@@ -133,12 +210,13 @@ def _run_locked(args: argparse.Namespace, config: Config) -> int:
     async def go() -> RunResult | None:
         try:
             return await run_bot(config, handle_signals=True, journal_path=config.journal.path,
-                                 live_view=not args.no_live and sys.stdout.isatty())
+                                 live_view=not args.no_live and sys.stdout.isatty(), hard_exit=hard_exit)
         except* TrioHedgeError as eg:
             # Raised before trading could start (a recording that cannot be read, a venue that refuses
             # the session): nothing was sent.
             startup_errors.extend(eg.exceptions)
         finally:
+            _ignore_late_signals()
             with trio.CancelScope(shield=True):
                 await flush_logs()
         return None

@@ -8,6 +8,7 @@ from ._edge import expected_edge_bps as expected_edge_bps
 from ._errors import EXIT_CONFIG as EXIT_CONFIG
 from ._errors import EXIT_DO_NOT_RESTART as EXIT_DO_NOT_RESTART
 from ._errors import EXIT_FAILURE as EXIT_FAILURE
+from ._errors import EXIT_JOURNAL_DOWN as EXIT_JOURNAL_DOWN
 from ._errors import EXIT_NOT_FLAT as EXIT_NOT_FLAT
 from ._errors import EXIT_OK as EXIT_OK
 from ._errors import EXIT_VENUE_UNREACHABLE as EXIT_VENUE_UNREACHABLE
@@ -16,6 +17,7 @@ from ._errors import EngineError as EngineError
 from ._errors import FeedDown as FeedDown
 from ._errors import HedgeFailed as HedgeFailed
 from ._errors import ImbalanceExceeded as ImbalanceExceeded
+from ._errors import JournalDown as JournalDown
 from ._errors import LossLimitHit as LossLimitHit
 from ._errors import MarketFailed as MarketFailed
 from ._errors import MarketHalted as MarketHalted
@@ -73,6 +75,7 @@ __all__ = [
     "EXIT_CONFIG",
     "EXIT_DO_NOT_RESTART",
     "EXIT_FAILURE",
+    "EXIT_JOURNAL_DOWN",
     "EXIT_NOT_FLAT",
     "EXIT_OK",
     "EXIT_VENUE_UNREACHABLE",
@@ -95,6 +98,7 @@ __all__ = [
     "LegBook",
     "LossLimitHit",
     "MarketFailed",
+    "JournalDown",
     "MarketHalted",
     "MarketOutcome",
     "MarketSettings",

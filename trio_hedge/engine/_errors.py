@@ -1,7 +1,8 @@
 """Engine errors: each one fails a market scope, which then cancels, flattens, and reports why.
 
 Each class carries ``exit_code``, the process exit code it maps to when it ends the run (the contract with
-the supervisor: 0 clean and flat, 78 do not restart, 75 venue unreachable, anything else restart).
+the supervisor: 0 clean and flat, 78 do not restart, 75 venue unreachable, 74 journal down, anything
+else restart).
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from ..domain import TrioHedgeError
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_NOT_FLAT = 3
+EXIT_JOURNAL_DOWN = 74
+"""EX_IOERR: the journal could not be written during the run (disk full, I/O error, read-only or immutable
+file, damage met mid-run). The run stopped taking new risk, hedged what was filled and flattened; a restart
+(the supervisor's, after the disk is fixed) begins with reconciliation from the venues."""
 EXIT_VENUE_UNREACHABLE = 75
 EXIT_CONFIG = 78
 EXIT_DO_NOT_RESTART = EXIT_CONFIG
@@ -60,6 +65,14 @@ class LossLimitHit(MarketHalted):
     """The loss kill switch: realized + unrealized PnL reached ``-max_loss``. Exit 78: do not restart."""
 
     exit_code = EXIT_DO_NOT_RESTART
+
+
+class JournalDown(MarketFailed):
+    """The journal cannot record an intent (``app/_reconcile.py`` ``JournalRecorder``): no new quote and no
+    new cycle. Orders that reduce risk (hedges of fills taken, unwinds, the cleanup's flatten) still go out,
+    logged with every field and marked unjournaled. Exit 74."""
+
+    exit_code = EXIT_JOURNAL_DOWN
 
 
 class NotFlat(EngineError):

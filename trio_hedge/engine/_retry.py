@@ -49,6 +49,7 @@ from ..venues import (
     OrderRejected,
     OrderReport,
     RateLimited,
+    UnknownOutcome,
     Venue,
     VenueError,
     retry_class,
@@ -220,3 +221,13 @@ async def call_venue(
             log.warning("{} failed ({}: {}); retry {} in {:.3f}s", what, type(exc).__name__, exc.message, other,
                         delay)
             await trio.sleep(delay)
+
+
+def answered_5xx(exc: BaseException | None) -> bool:
+    """True when ``exc`` is an :class:`~trio_hedge.venues.UnknownOutcome` the venue (or a proxy in front of
+    it) answered with an HTTP 5xx: the request got an answer, and the order most likely never reached the
+    matching engine (unlike a connection reset or a timeout, where it may be on its way). The adapters give
+    such errors the code ``"HTTP 5xx"`` (a non-JSON body) or ``"SERVER_ERROR"`` (Backpack's JSON 5xx body:
+    ``venues/backpack/_wire.py`` ``error_from_response``)."""
+    code = str(getattr(exc, "code", "") or "").upper()
+    return isinstance(exc, UnknownOutcome) and (code.startswith("HTTP 5") or code == "SERVER_ERROR")

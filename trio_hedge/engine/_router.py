@@ -69,9 +69,9 @@ from ..domain import (
     ceil_to,
     floor_to,
 )
-from ..venues import Venue
+from ..venues import Venue, VenueError
 from ._errors import FeedDown, HedgeFailed
-from ._retry import SubmitOutcome, submit_order
+from ._retry import SubmitOutcome, answered_5xx, call_venue, submit_order
 
 if TYPE_CHECKING:
     from ._risk import RiskEngine
@@ -481,9 +481,21 @@ class HedgeRouter:
                 self.tracker.mark_rejected(req.client_order_id, sent.error.message if sent.error else sent.outcome)
                 self._log.warning("order {} {}: {}", req.client_order_id, sent.outcome, sent.error)
                 return ZERO
+            grace_s = None
+            if sent.outcome is SubmitOutcome.UNKNOWN and answered_5xx(sent.error):
+                # a 5xx blip on the POST: cancel by client order id (on GRVT its time to live also stops one
+                # still in transit), then the order the venue keeps not knowing is never accepted after half
+                # the deadline (OrderTracker.resolve): the route goes on instead of the market halting
+                grace_s = s.order_deadline_s / 2
+                try:
+                    await call_venue(self.venue.cancel, self.symbol, req.client_order_id, policy=s.retry,
+                                     what=f"cancel {req.client_order_id} (its POST answered 5xx)", log=self._log)
+                except VenueError as exc:
+                    self._log.warning("cancel by id of {} failed ({}); resolving by query", req.client_order_id,
+                                      exc)
             order: Order = await self.tracker.resolve_within(
                 req.client_order_id, deadline_s=s.order_deadline_s, event_grace_s=s.event_grace_s,
-                query_interval_s=s.query_interval_s,
+                query_interval_s=s.query_interval_s, unknown_grace_s=grace_s,
             )
         finally:
             self._claimed[side] -= qty

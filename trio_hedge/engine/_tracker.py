@@ -197,7 +197,8 @@ class OrderTracker:
         order = self.orders[client_order_id]
         self._apply_status(order, OrderStatus.REJECTED, reason)
 
-    async def resolve(self, client_order_id: str, *, event_grace_s: float, query_interval_s: float) -> Order:
+    async def resolve(self, client_order_id: str, *, event_grace_s: float, query_interval_s: float,
+                      unknown_grace_s: float | None = None) -> Order:
         """Wait until the order is terminal and every fill the venue reports for it is applied.
 
         Waits ``event_grace_s`` for the stream, then polls :meth:`Venue.order_status` every
@@ -205,11 +206,18 @@ class OrderTracker:
         whole call with a deadline (``fail_after``); :class:`UnresolvedOrder` is raised by
         :meth:`resolve_within`.
 
+        ``unknown_grace_s``: an order the venue never acknowledged (still PENDING: its place failed, e.g. a
+        POST answered 5xx, and the cancel by client order id was sent first by the caller) that the venue keeps
+        reporting as unknown (a readable answer: no such order) for this long, and whose client order id is in
+        none of the venue's fills, is recorded as never accepted (REJECTED) and returned: a blip costs a cycle,
+        not the run. A venue that cannot be read never counts: then the deadline decides. None: never.
+
         Returns:
             Order: the terminal order (its ``filled_size`` equals what the venue reports).
         """
         order = self.orders[client_order_id]
         event = self._terminal[client_order_id]
+        unknown_since: float | None = None
         with trio.move_on_after(event_grace_s):
             await event.wait()
         while True:
@@ -224,23 +232,38 @@ class OrderTracker:
             elif order.is_terminal:
                 return order
             else:
-                report = await self._query(client_order_id)
+                report, readable = await self._query_read(client_order_id)
                 if report is not None and report.status.is_terminal:
                     if report.filled_size > order.filled_size:
                         await self._pull_fills(order, report)
                     if order.filled_size >= report.filled_size:
                         self._apply_status(order, report.status, report.reason)
                         return order
+                never = report is None and readable and order.status is OrderStatus.PENDING
+                if never and unknown_grace_s is not None:
+                    now = trio.current_time()
+                    unknown_since = now if unknown_since is None else unknown_since
+                    if now - unknown_since >= unknown_grace_s and await self._in_no_fill(client_order_id):
+                        self._log.warning("order {} ({}) unknown to {} for {:.2f}s and in none of its fills: "
+                                          "recorded as never accepted", client_order_id, order.request.reason,
+                                          self.venue.name, now - unknown_since)
+                        self._apply_status(order, OrderStatus.REJECTED, "never accepted: unknown to the venue")
+                        return order
+                else:
+                    unknown_since = None
             with trio.move_on_after(query_interval_s):
                 await event.wait()
 
     async def resolve_within(
-        self, client_order_id: str, *, deadline_s: float, event_grace_s: float, query_interval_s: float
+        self, client_order_id: str, *, deadline_s: float, event_grace_s: float, query_interval_s: float,
+        unknown_grace_s: float | None = None,
     ) -> Order:
-        """:meth:`resolve` under a deadline. Raises :class:`UnresolvedOrder` when it passes."""
+        """:meth:`resolve` under a deadline (``unknown_grace_s``: see :meth:`resolve`; it should leave time
+        within the deadline). Raises :class:`UnresolvedOrder` when the deadline passes."""
         with trio.move_on_after(deadline_s) as scope:
             return await self.resolve(
-                client_order_id, event_grace_s=event_grace_s, query_interval_s=query_interval_s
+                client_order_id, event_grace_s=event_grace_s, query_interval_s=query_interval_s,
+                unknown_grace_s=unknown_grace_s,
             )
         assert scope.cancelled_caught
         order = self.orders[client_order_id]
@@ -250,13 +273,26 @@ class OrderTracker:
         )
 
     async def _query(self, client_order_id: str) -> OrderReport | None:
+        return (await self._query_read(client_order_id))[0]
+
+    async def _query_read(self, client_order_id: str) -> tuple[OrderReport | None, bool]:
+        """The venue's status of the order and whether the venue answered (False: it could not be read)."""
         try:
-            return await self.venue.order_status(self.symbol, client_order_id)
+            return await self.venue.order_status(self.symbol, client_order_id), True
         except RateLimited as exc:
             await trio.sleep(exc.retry_after_s or 0.5)
         except VenueError as exc:
             self._log.warning("order status query for {} failed: {}", client_order_id, exc)
-        return None
+        return None, False
+
+    async def _in_no_fill(self, client_order_id: str) -> bool:
+        """True when the venue's fill history could be read and holds no fill of ``client_order_id``."""
+        try:
+            fills = await self.venue.fills_since(self.symbol, 0)
+        except VenueError as exc:
+            self._log.warning("fill history query failed: {}", exc)
+            return False
+        return all(f.client_order_id != client_order_id for f in fills)
 
     async def _pull_fills(self, order: Order, report: OrderReport) -> None:
         try:

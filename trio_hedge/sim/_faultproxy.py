@@ -257,10 +257,10 @@ class ProxyConnection:
             return b""
         p = self._proxy
         if _REQUEST_LINE.match(data):
-            if p._http_fail:
-                status, left = p._http_fail[0]
+            if p._http_fail and (p._http_fail[0][2] is None or data.startswith(p._http_fail[0][2] + b" ")):
+                status, left, method = p._http_fail[0]
                 left -= 1
-                p._http_fail[0] = (status, left)
+                p._http_fail[0] = (status, left, method)
                 if left <= 0:
                     p._http_fail.pop(0)
                 p._http_failed += 1
@@ -329,7 +329,7 @@ class FaultProxy:
         self._ids = itertools.count(1)
         self._latency_s = {Direction.UP: 0.0, Direction.DOWN: 0.0}
         self._paused = {Direction.UP: False, Direction.DOWN: False}
-        self._http_fail: list[tuple[int, int]] = []
+        self._http_fail: list[tuple[int, int, bytes | None]] = []
         self._http_stall = 0
         self._drops: list[tuple[Callable[[bytes], bool], list[int]]] = []
         self._accepted = self._refused = self._resets = 0
@@ -386,15 +386,16 @@ class FaultProxy:
             for c in self.connections():
                 c.set_latency(d, v)
 
-    def fail_http(self, status: int = 503, count: int = 1) -> None:
+    def fail_http(self, status: int = 503, count: int = 1, method: str | None = None) -> None:
         """Answer the next ``count`` HTTP requests (on any connection) with ``status`` and close that
         connection instead of forwarding them. The body is plain text (``503 Service Unavailable (fault
         proxy)``), as a load balancer in front of a venue answers, not the venue's JSON error shape.
         A request is recognised by its request line at the start of a chunk read from the client (how
-        HTTP/1.1 clients write a request head); pipelined requests inside one chunk are not told apart."""
+        HTTP/1.1 clients write a request head); pipelined requests inside one chunk are not told apart.
+        ``method`` (``"POST"``...): only requests with that method count and fail; others pass."""
         if not 100 <= status <= 599 or count < 1:
             raise ValueError(f"bad status {status} or count {count}")
-        self._http_fail.append((status, count))
+        self._http_fail.append((status, count, None if method is None else method.encode("ascii")))
 
     def stall_http(self, count: int = 1) -> None:
         """Swallow the next ``count`` HTTP requests: never forwarded, never answered (the connection stays
