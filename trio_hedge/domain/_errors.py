@@ -8,7 +8,7 @@ Tree (one root, semantic subtrees, in the manner of httpx's ``_exceptions.py``):
     ├── BookError
     │   ├── BookInvalid          the book is not usable (gap, crossed, never synced); resync first
     │   └── SequenceGap          a delta does not continue the previous one; the book is now invalid
-    └── (venue and engine errors live in their layers and derive from TrioHedgeError)
+    └── (the venue error tree is in _venue_errors.py; engine errors live in the engine)
 """
 
 from __future__ import annotations
