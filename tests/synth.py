@@ -115,9 +115,10 @@ def static_book(path: Path, bids: list[tuple[str, str]], asks: list[tuple[str, s
 async def sim_pair(
     primary_rec: Path, hedge_rec: Path, *, latency_s: float = 0.002, speed: float = 1.0,
     primary_fees: tuple[str, str] = ("0", "2.4"), hedge_fees: tuple[str, str] = ("-0.1", "4.5"),
+    min_size: str = "0.001",
 ) -> AsyncIterator[tuple[Any, Any, Any]]:
     """The simulated exchange with a linear primary ("backpack") and hedge ("grvt") venue on these recordings
-    (lot and min size 0.001, tick 0.1, no min notional), and an in-process venue session on each.
+    (lot 0.001, min size ``min_size``, tick 0.1, no min notional), and an in-process venue session on each.
     Yields (exchange, primary venue, hedge venue)."""
     from trio_hedge.domain import Instrument
     from trio_hedge.sim import ContractSpec, SimMarket, SimSettings, open_sim_exchange
@@ -126,7 +127,7 @@ async def sim_pair(
     lot = Decimal("0.001")
 
     def market(venue: str, symbol: str, rec: Path, fees: tuple[str, str]) -> SimMarket:
-        inst = Instrument(venue, symbol, "BTC", "USD", Decimal("0.1"), lot, lot, Decimal(0))
+        inst = Instrument(venue, symbol, "BTC", "USD", Decimal("0.1"), lot, Decimal(min_size), Decimal(0))
         return SimMarket(venue, inst, rec, ContractSpec(lot_size=lot), Decimal(fees[0]), Decimal(fees[1]))
 
     markets = [market(PRIMARY, PRIMARY_SYMBOL, primary_rec, primary_fees),

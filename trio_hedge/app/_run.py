@@ -261,6 +261,8 @@ async def run_bot(
                 if recorder is not None:
                     await _drain(recorder, writer)  # every queued report before the run's exit row
                 with trio.CancelScope(shield=True):
+                    if code == EXIT_NOT_FLAT:  # the operator's to-do: what the venues still hold
+                        await journal.record_event("not_flat", reason)
                     await journal.record_exit(code, reason)
         root.cancel_scope.cancel()
     summary = build_summary(stats, final, reason, code)

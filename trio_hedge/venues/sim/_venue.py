@@ -36,7 +36,7 @@ from ...domain import (
 )
 from ...sim import BookDeltaMsg, BookSnapshotMsg, SimExchange, SimUnavailable
 from .._base import FeedState, OrderReport
-from .._errors import InvalidOrder, OrderRejected, PostOnlyWouldCross
+from .._errors import InvalidOrder, OrderRejected, PostOnlyWouldCross, VenueUnavailable
 from .._streams import SymbolEventStreams
 
 
@@ -221,7 +221,10 @@ class SimVenue:
 
     async def positions(self) -> dict[str, Position]:
         await self._travel()
-        out = {s: self._ex.engine(self.name, s).position() for s in self._instruments}
+        try:
+            out = self._ex.positions(self.name)
+        except SimUnavailable as exc:
+            raise VenueUnavailable(self.name, str(exc), code="unavailable") from None
         await self._travel()
         return out
 
