@@ -175,11 +175,13 @@ class Fault:
 class FaultyVenue:
     """A fake of the venue boundary: forwards everything to a real ``inner`` venue, except that requests
     matching a :class:`Fault` raise its error, and (with ``nursery``) the private stream is relayed through a
-    task that can deliver every fill twice. Records every request as ``(trio time, method, args)`` in
+    task that can deliver every fill twice, or ``rewrite`` each event into the events to deliver instead (none,
+    itself, later, with others: late and out-of-order reports). Records every request as ``(trio time, method, args)`` in
     ``calls`` and every fill it delivered in ``delivered_fills``."""
 
     def __init__(self, inner: Any, faults: list[Fault] | None = None, *, nursery: trio.Nursery | None = None,
-                 duplicate_fills: bool = False, place_delay_s: float = 0.0) -> None:
+                 duplicate_fills: bool = False, place_delay_s: float = 0.0,
+                 rewrite: Callable[[Any], list[Any]] | None = None) -> None:
         self.inner = inner
         self.name = inner.name
         self.faults = list(faults or [])
@@ -189,6 +191,7 @@ class FaultyVenue:
         self._nursery = nursery
         self._duplicate = duplicate_fills
         self._place_delay_s = place_delay_s
+        self._rewrite = rewrite
 
     def __getattr__(self, item: str) -> Any:
         if item == "inner":
@@ -220,16 +223,20 @@ class FaultyVenue:
 
         async def relay() -> None:
             async with rx, tx:
-                async for event in rx:
-                    await tx.send(event)
-                    if isinstance(event, Fill):
-                        self.delivered_fills.append(event)
-                        if self._duplicate:
-                            await tx.send(event)
-                            self.delivered_fills.append(event)
+                async for received in rx:
+                    for event in self._rewrite(received) if self._rewrite else [received]:
+                        await self._relay_one(tx, event, Fill)
 
         self._nursery.start_soon(relay)
         return out
+
+    async def _relay_one(self, tx: Any, event: Any, fill_type: type) -> None:
+        await tx.send(event)
+        if isinstance(event, fill_type):
+            self.delivered_fills.append(event)
+            if self._duplicate:
+                await tx.send(event)
+                self.delivered_fills.append(event)
 
     async def _call(self, method: str, fn: Callable[..., Any], *args: Any) -> Any:
         self.calls.append((trio.current_time(), method, args))
