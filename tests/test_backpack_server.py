@@ -75,6 +75,9 @@ STEP_S = 0.005  # one recorded delta every 5 ms
 # ---------------------------------------------------------------------------------------------- the market
 
 
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _btc_recording(path: Path) -> Path:
     """Bids 59999.9 down, asks 60000.0 up (20 levels of 1 BTC), then deltas every 5 ms for 60 s that change
     sizes, and every 10th pair remove / restore the best ask (so the inside moves and bookTicker fires)."""

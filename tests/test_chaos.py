@@ -53,7 +53,7 @@ from trio_hedge.venues import Venue
 from trio_hedge.venues.backpack import BackpackSettings, open_backpack_venue
 from trio_hedge.venues.grvt import GrvtSettings, open_grvt_venue
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]  # a hang fails the test, not the run
 
 REPO = Path(__file__).resolve().parent.parent
 D = Decimal

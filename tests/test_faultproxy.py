@@ -14,6 +14,9 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, open_websocket_ur
 from trio_hedge.sim._faultproxy import Direction, FaultProxy, open_fault_proxy
 
 
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 @asynccontextmanager
 async def echo_server() -> AsyncIterator[tuple[int, list[bytes]]]:
     """A TCP echo server; also records what it received."""

@@ -78,6 +78,9 @@ FAST: dict[str, Any] = {
 }
 
 
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _recording(path: Path, seconds: float = 60.0) -> Path:
     r = Recording()
     r.snapshot(

@@ -58,6 +58,9 @@ SIGNING = {SYMBOL: SigningInstrument(SYMBOL, "0x030501", 9)}
 MOVING_S = 1.5
 
 
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _recording(path: Path) -> Path:
     r = Recording()
     bids = [(f"{Decimal('60000.0') - Decimal(i) / 10}", "1.0") for i in range(20)]

@@ -26,6 +26,9 @@ IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
 STOP_DEADLINE_S = 20.0  # scripts/supervisord.conf stopwaitsecs = 30: the bot must be gone well before
 
 
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _bot(*args: str) -> list[str]:
     """The CLI as supervisord runs it, on the in-process simulator venues (the process, its signals, lock and
     journal are what these tests are about; the wire adapters have their own tests)."""

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import selectors
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+pytestmark = pytest.mark.timeout(90)  # waits on sockets or subprocesses: a hang fails the test, not the run
 
 
 def test_sim_command_prints_endpoints_and_serves_both_protocols(tmp_path: Path) -> None:
@@ -20,7 +25,11 @@ def test_sim_command_prints_endpoints_and_serves_both_protocols(tmp_path: Path) 
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()  # the process prints exactly one line when ready
+        with selectors.DefaultSelector() as sel:  # wait for the ready line with a deadline, never forever
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            ready = sel.select(timeout=60)
+        assert ready, f"no ready line within 60 s (exit code {proc.poll()})"
+        line = proc.stdout.readline()  # the process prints exactly one line when ready, then flushes
         info = json.loads(line)
         assert set(info["grvt"]) >= {"rest", "ws", "api_key", "private_key", "sub_account_id", "chain_id"}
         assert set(info["backpack"]) >= {"rest", "ws", "api_key", "api_secret"}

@@ -43,7 +43,7 @@ from typing import Any
 import trio
 from loguru import logger
 
-from ..domain import ZERO, first_leaf
+from ..domain import ZERO, TrioHedgeError, leaves
 from ..engine import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -145,12 +145,17 @@ def _decide(
     stop_reasons: list[str],
 ) -> tuple[int, str]:
     flat = all(p is not None and p == ZERO for syms in final.values() for p in syms.values())
-    failures = [(name, o.failure) for name, o in outcomes.items() if o.failure is not None]
+    failures = [(name, e) for name, o in outcomes.items() for e in o.failures]
     completed = sum(s.cycles_completed for s in stats.values())
     if failures:
-        name, exc = failures[0]
-        assert exc is not None
-        code, reason = exc.exit_code, f"market {name} failed: {type(exc).__name__}: {exc}"
+        # a bug (anything that is not a TrioHedgeError) wins over expected failures: exit 1, and its name first
+        bugs = [(n, e) for n, e in failures if not isinstance(e, TrioHedgeError)]
+        name, exc = (bugs or failures)[0]
+        code = EXIT_FAILURE if bugs else getattr(exc, "exit_code", EXIT_FAILURE)
+        reason = f"market {name} failed: {'bug: ' if bugs else ''}{type(exc).__name__}: {exc}"
+        others = [f"{type(e).__name__}: {e}" for n, e in failures if e is not exc]
+        if others:
+            reason += f" (also: {'; '.join(others)})"
     elif stop_reasons:
         code, reason = EXIT_OK, f"{stop_reasons[0]} after {completed} cycles"
     elif len(outcomes) < len(config.markets):
@@ -179,6 +184,7 @@ async def run_bot(
     sim_hook: Callable[[SimExchange], Awaitable[None]] | None = None,
     journal_path: Path | None = None,
     before_trading: Callable[[SimExchange | None, dict[str, Venue], dict[str, str]], Awaitable[None]] | None = None,
+    on_trading: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run the main job on ``config`` and return its result (it does not exit the process).
 
@@ -196,6 +202,12 @@ async def run_bot(
         before_trading: awaited with the simulator, the raw venue sessions and the venues' journal names
             (:func:`journal_keys`) before reconciliation (tests: leave state on the venues and in the journal,
             as a previous run would have).
+        on_trading: called once reconciliation is done, right before the market scopes start (the CLI tells
+            a failure at startup from one while running by it).
+
+    Raises:
+        TrioHedgeError: the run could not start (a recording, the journal, a venue session), or failed
+            outside every market scope; a failure inside a market scope is returned in the result instead.
     """
     log = logger.bind(tag="MAIN")
     stop = trio.Event()
@@ -248,11 +260,10 @@ async def run_bot(
             if early is None:
                 try:
                     early = await _job(config, stop, stop_reasons, stats, outcomes, final, sim_hook, before_trading,
-                                       root, keys, journal, recorder, metrics)
+                                       root, keys, journal, recorder, metrics, on_trading)
                 except* ReconcileFailure as eg:
-                    failure = first_leaf(eg)
-                    assert isinstance(failure, ReconcileFailure)
-                    early = (failure.code, failure.reason)
+                    found = [e for e in leaves(eg) if isinstance(e, ReconcileFailure)]
+                    early = (found[0].code, "; ".join(e.reason for e in found))
             if early is not None:
                 code, reason = early
             else:
@@ -312,6 +323,7 @@ async def _job(
     journal: AsyncJournal | None,
     recorder: JournalRecorder | None,
     metrics: BotCollector | None,
+    on_trading: Callable[[], None] | None = None,
 ) -> tuple[int, str] | None:
     log = logger.bind(tag="MAIN")
     settings = SimSettings(
@@ -386,6 +398,8 @@ async def _job(
                 ms, venues[config.primary], venues[config.hedge], stats[ms_name], stop, recorder=recorder
             )
 
+        if on_trading is not None:
+            on_trading()
         async with trio.open_nursery() as market_nursery:
             for m in config.markets:
                 market_nursery.start_soon(one, m.name)

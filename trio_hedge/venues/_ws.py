@@ -26,7 +26,7 @@ from trio_websocket import (
     open_websocket_url,
 )
 
-from ..domain import first_leaf
+from ..domain import leaves
 from ._errors import VenueError, VenueUnavailable
 
 WS_ERRORS: tuple[type[BaseException], ...] = (
@@ -156,10 +156,11 @@ async def reconnect_forever(
         try:
             await session()
         except* errors as eg:
-            exc = first_leaf(eg)
-            reason = connection_reason(exc)
+            found = leaves(eg)  # every leaf counts (sole_failure's rule: several are never collapsed to one)
+            reason = "; ".join(connection_reason(exc) for exc in found)
             if on_error is not None:
-                on_error(exc)
+                for exc in found:
+                    on_error(exc)
         if on_down is not None:
             on_down(reason)
         delay = backoff.next_delay_s()

@@ -69,7 +69,7 @@ from ...domain import (
     Position,
     PositionUpdate,
     VenueEvent,
-    first_leaf,
+    leaves,
     to_decimal,
 )
 from .._base import FeedState, OrderReport
@@ -1229,11 +1229,11 @@ class GrvtVenue:
                         self._conn = None
                     conn.fail_all()
         except* ConnectionRejected as eg:
-            exc = first_leaf(eg)
-            if isinstance(exc, ConnectionRejected) and exc.status_code in (401, 403):
+            auth = [e for e in leaves(eg) if isinstance(e, ConnectionRejected) and e.status_code in (401, 403)]
+            if auth:
                 self._cookie_stale = True
                 raise _CookieRejected(
-                    self.name, f"trades WS upgrade rejected ({exc.status_code})", code="auth"
+                    self.name, f"trades WS upgrade rejected ({auth[0].status_code})", code="auth"
                 ) from None
             raise
 
