@@ -175,9 +175,9 @@ class Fault:
 class FaultyVenue:
     """A fake of the venue boundary: forwards everything to a real ``inner`` venue, except that requests
     matching a :class:`Fault` raise its error, and (with ``nursery``) the private stream is relayed through a
-    task that can deliver every fill twice, or ``rewrite`` each event into the events to deliver instead (none,
-    itself, later, with others: late and out-of-order reports). Records every request as ``(trio time, method, args)`` in
-    ``calls`` and every fill it delivered in ``delivered_fills``."""
+    task that can deliver every fill twice, or ``rewrite`` each event into the events to deliver instead
+    (none, itself, later, with others: late and out-of-order reports). Records every request as
+    ``(trio time, method, args)`` in ``calls`` and every fill it delivered in ``delivered_fills``."""
 
     def __init__(self, inner: Any, faults: list[Fault] | None = None, *, nursery: trio.Nursery | None = None,
                  duplicate_fills: bool = False, place_delay_s: float = 0.0,

@@ -13,7 +13,6 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, open_websocket_ur
 
 from trio_hedge.sim._faultproxy import Direction, FaultProxy, open_fault_proxy
 
-
 pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import selectors
 import signal
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ._proc import readline_within
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -19,17 +20,17 @@ pytestmark = pytest.mark.timeout(90)  # waits on sockets or subprocesses: a hang
 
 
 def test_sim_command_prints_endpoints_and_serves_both_protocols(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "trio_hedge", "sim", "--config", str(REPO / "config.toml"), "--speed", "5"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as proc:
+        _check_sim_command(proc)
+
+
+def _check_sim_command(proc: subprocess.Popen[str]) -> None:
     try:
         assert proc.stdout is not None
-        with selectors.DefaultSelector() as sel:  # wait for the ready line with a deadline, never forever
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            ready = sel.select(timeout=60)
-        assert ready, f"no ready line within 60 s (exit code {proc.poll()})"
-        line = proc.stdout.readline()  # the process prints exactly one line when ready, then flushes
+        line = readline_within(proc, proc.stdout, 60)  # the process prints exactly one line when ready
         info = json.loads(line)
         assert set(info["grvt"]) >= {"rest", "ws", "api_key", "private_key", "sub_account_id", "chain_id"}
         assert set(info["backpack"]) >= {"rest", "ws", "api_key", "api_secret"}

@@ -12,9 +12,6 @@ from trio_hedge.venues import VenueUnavailable
 from trio_hedge.venues._ws import Backoff, connection_reason
 
 
-pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_delays_double_up_to_the_cap_with_jitter_and_reset(seed: int) -> None:
     random.seed(seed)
