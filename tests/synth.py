@@ -296,3 +296,14 @@ def rising_bids(path: Path, *, every_s: float = 0.02, step_s: float = 0.1, until
         r.trade(t + every_s / 4, str(bid), "0.001", buyer_is_maker=True)
         t += every_s
     return r.write(path)
+
+
+async def wait_both_legs_exposed(exchange: Any, *, after_s: float) -> tuple[Decimal, Decimal]:
+    """After ``after_s`` (a few cycles first), wait until the simulated primary and hedge venues both hold a
+    position (a hedge has filled and the cycle has not unwound yet); returns (primary, hedge) sizes."""
+    primary = exchange.engine(PRIMARY, PRIMARY_SYMBOL)
+    hedge = exchange.engine(HEDGE, HEDGE_SYMBOL)
+    await trio.sleep(after_s)
+    while primary.position().size == 0 or hedge.position().size == 0:  # noqa: ASYNC110 - simulator state
+        await trio.sleep(0.001)
+    return primary.position().size, hedge.position().size

@@ -20,7 +20,7 @@ from trio_hedge.domain import OrderRequest, OrderStatus, OrderType, Side, TimeIn
 from trio_hedge.engine import EXIT_OK, flatten_all, flatten_position
 from trio_hedge.sim import SimExchange
 
-from .synth import HEDGE, HEDGE_SYMBOL, PRIMARY, PRIMARY_SYMBOL, sim_pair, static_book
+from .synth import HEDGE, HEDGE_SYMBOL, PRIMARY, PRIMARY_SYMBOL, sim_pair, static_book, wait_both_legs_exposed
 
 D = Decimal
 REPO = Path(__file__).resolve().parent.parent
@@ -150,13 +150,8 @@ async def test_the_market_cleanup_sends_more_flatten_orders_when_one_fills_partl
     seen: dict[str, Any] = {}
 
     async def stop_when_exposed(exchange: SimExchange) -> None:
-        primary = exchange.engine(PRIMARY, PRIMARY_SYMBOL)
-        hedge = exchange.engine(HEDGE, HEDGE_SYMBOL)
         seen["exchange"] = exchange
-        await trio.sleep(3)
-        while primary.position().size == 0 or hedge.position().size == 0:  # noqa: ASYNC110 - simulator state
-            await trio.sleep(0.001)
-        seen["positions"] = (primary.position().size, hedge.position().size)
+        seen["positions"] = await wait_both_legs_exposed(exchange, after_s=3)
         for venue in (PRIMARY, HEDGE):
             exchange.limit_reduce_only_fills(venue, D("0.001"))
         signal.raise_signal(signal.SIGINT)  # run_bot's watcher: graceful stop (cancel, flatten, exit)

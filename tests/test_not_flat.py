@@ -20,7 +20,7 @@ from trio_hedge.app import Journal, load_config, run_bot
 from trio_hedge.engine import EXIT_NOT_FLAT, EXIT_OK
 from trio_hedge.sim import SimExchange
 
-from .synth import HEDGE, HEDGE_SYMBOL, PRIMARY, PRIMARY_SYMBOL
+from .synth import HEDGE, HEDGE_SYMBOL, PRIMARY, PRIMARY_SYMBOL, wait_both_legs_exposed
 
 REPO = Path(__file__).resolve().parent.parent
 IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
@@ -28,12 +28,8 @@ IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
 
 async def _stop_exposed_with(fault: Callable[[SimExchange], None], seen: dict[str, Any],
                              exchange: SimExchange) -> None:
-    primary = exchange.engine(PRIMARY, PRIMARY_SYMBOL)
-    hedge = exchange.engine(HEDGE, HEDGE_SYMBOL)
     seen["exchange"] = exchange
-    await trio.sleep(2)
-    while primary.position().size == 0 or hedge.position().size == 0:  # noqa: ASYNC110 - simulator state
-        await trio.sleep(0.001)
+    await wait_both_legs_exposed(exchange, after_s=2)
     fault(exchange)
     signal.raise_signal(signal.SIGINT)
 
