@@ -32,9 +32,6 @@ from typing import TYPE_CHECKING
 import trio
 from loguru import logger
 
-if TYPE_CHECKING:
-    from loguru import Logger
-
 from ..domain import TrioHedgeError, leaves
 from ..venues import Venue, VenueError
 from ._errors import MarketFailed
@@ -46,6 +43,9 @@ from ._risk import RiskEngine
 from ._settings import MarketSettings, MarketStats, TradingState
 from ._tracker import OrderTracker
 
+if TYPE_CHECKING:
+    from loguru import Logger
+
 
 @dataclass(slots=True)
 class MarketOutcome:
@@ -55,8 +55,9 @@ class MarketOutcome:
         failure (Exception | None): why it failed, or None for a normal end or a requested stop: the one
             failure, or when several tasks failed at once the first bug among them (any exception that is not
             a :class:`~trio_hedge.domain.TrioHedgeError`: a bug wins over expected failures), else the first.
-        failures (list[Exception]): every failure (several when tasks failed in the same instant), each
-            logged with its traceback; a venue error that escaped every handler appears as a MarketFailed.
+        failures (list[Exception]): every failure (several when tasks failed in the same instant; then each
+            is logged with its traceback, as is any bug); a venue error that escaped every handler appears as
+            a MarketFailed.
         stopped (bool): a graceful stop was requested before the cycles were done.
         flatten (list[FlattenResult]): the cleanup's result per leg (empty if cleanup timed out).
         cleanup_timed_out (bool): the cleanup hit its deadline.
