@@ -115,9 +115,10 @@ def static_book(path: Path, bids: list[tuple[str, str]], asks: list[tuple[str, s
 async def sim_pair(
     primary_rec: Path, hedge_rec: Path, *, latency_s: float = 0.002, speed: float = 1.0,
     primary_fees: tuple[str, str] = ("0", "2.4"), hedge_fees: tuple[str, str] = ("-0.1", "4.5"),
+    min_size: str = "0.001",
 ) -> AsyncIterator[tuple[Any, Any, Any]]:
     """The simulated exchange with a linear primary ("backpack") and hedge ("grvt") venue on these recordings
-    (lot and min size 0.001, tick 0.1, no min notional), and an in-process venue session on each.
+    (lot 0.001, min size ``min_size``, tick 0.1, no min notional), and an in-process venue session on each.
     Yields (exchange, primary venue, hedge venue)."""
     from trio_hedge.domain import Instrument
     from trio_hedge.sim import ContractSpec, SimMarket, SimSettings, SimVenueSettings, open_sim_exchange, open_sim_venue
@@ -125,7 +126,7 @@ async def sim_pair(
     lot = Decimal("0.001")
 
     def market(venue: str, symbol: str, rec: Path, fees: tuple[str, str]) -> SimMarket:
-        inst = Instrument(venue, symbol, "BTC", "USD", Decimal("0.1"), lot, lot, Decimal(0))
+        inst = Instrument(venue, symbol, "BTC", "USD", Decimal("0.1"), lot, Decimal(min_size), Decimal(0))
         return SimMarket(venue, inst, rec, ContractSpec(lot_size=lot), Decimal(fees[0]), Decimal(fees[1]))
 
     markets = [market(PRIMARY, PRIMARY_SYMBOL, primary_rec, primary_fees),
@@ -173,11 +174,13 @@ class Fault:
 class FaultyVenue:
     """A fake of the venue boundary: forwards everything to a real ``inner`` venue, except that requests
     matching a :class:`Fault` raise its error, and (with ``nursery``) the private stream is relayed through a
-    task that can deliver every fill twice. Records every request as ``(trio time, method, args)`` in
-    ``calls`` and every fill it delivered in ``delivered_fills``."""
+    task that can deliver every fill twice, or ``rewrite`` each event into the events to deliver instead
+    (none, itself, later, with others: late and out-of-order reports). Records every request as
+    ``(trio time, method, args)`` in ``calls`` and every fill it delivered in ``delivered_fills``."""
 
     def __init__(self, inner: Any, faults: list[Fault] | None = None, *, nursery: trio.Nursery | None = None,
-                 duplicate_fills: bool = False, place_delay_s: float = 0.0) -> None:
+                 duplicate_fills: bool = False, place_delay_s: float = 0.0,
+                 rewrite: Callable[[Any], list[Any]] | None = None) -> None:
         self.inner = inner
         self.name = inner.name
         self.faults = list(faults or [])
@@ -187,6 +190,7 @@ class FaultyVenue:
         self._nursery = nursery
         self._duplicate = duplicate_fills
         self._place_delay_s = place_delay_s
+        self._rewrite = rewrite
 
     def __getattr__(self, item: str) -> Any:
         if item == "inner":
@@ -218,16 +222,20 @@ class FaultyVenue:
 
         async def relay() -> None:
             async with rx, tx:
-                async for event in rx:
-                    await tx.send(event)
-                    if isinstance(event, Fill):
-                        self.delivered_fills.append(event)
-                        if self._duplicate:
-                            await tx.send(event)
-                            self.delivered_fills.append(event)
+                async for received in rx:
+                    for event in self._rewrite(received) if self._rewrite else [received]:
+                        await self._relay_one(tx, event, Fill)
 
         self._nursery.start_soon(relay)
         return out
+
+    async def _relay_one(self, tx: Any, event: Any, fill_type: type) -> None:
+        await tx.send(event)
+        if isinstance(event, fill_type):
+            self.delivered_fills.append(event)
+            if self._duplicate:
+                await tx.send(event)
+                self.delivered_fills.append(event)
 
     async def _call(self, method: str, fn: Callable[..., Any], *args: Any) -> Any:
         self.calls.append((trio.current_time(), method, args))
@@ -287,3 +295,14 @@ def rising_bids(path: Path, *, every_s: float = 0.02, step_s: float = 0.1, until
         r.trade(t + every_s / 4, str(bid), "0.001", buyer_is_maker=True)
         t += every_s
     return r.write(path)
+
+
+async def wait_both_legs_exposed(exchange: Any, *, after_s: float) -> tuple[Decimal, Decimal]:
+    """After ``after_s`` (a few cycles first), wait until the simulated primary and hedge venues both hold a
+    position (a hedge has filled and the cycle has not unwound yet); returns (primary, hedge) sizes."""
+    primary = exchange.engine(PRIMARY, PRIMARY_SYMBOL)
+    hedge = exchange.engine(HEDGE, HEDGE_SYMBOL)
+    await trio.sleep(after_s)
+    while primary.position().size == 0 or hedge.position().size == 0:  # noqa: ASYNC110 - simulator state
+        await trio.sleep(0.001)
+    return primary.position().size, hedge.position().size

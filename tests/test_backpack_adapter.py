@@ -64,6 +64,9 @@ INSTRUMENT = Instrument("backpack", SYM, "BTC", "USDC", D("0.1"), D("0.001"), D(
 # ============================================================================================== fixtures
 
 
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _recording(path: Path, *, fill_start_s: float, duration_s: float = 30.0) -> Path:
     """Bid 100.0 x1 / 99.9 x5 / 99.5 x10, ask 100.1 x1 / 100.2 x5 / 100.5 x10; a far level (90.0) changes every
     50 ms so the depth stream never sleeps; from ``fill_start_s`` a 0.001 sell prints at 99.8 every 250 ms, which

@@ -24,7 +24,7 @@ import pytest
 import trio
 import wsproto
 import wsproto.events
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from tests.synth import Recording
 from trio_hedge.domain import BadValue, Fill, Instrument, OrderBook, OrderStatus, OrderUpdate, Side
@@ -62,6 +62,7 @@ from trio_hedge.venues import (
     PostOnlyWouldCross,
     RateLimited,
 )
+from trio_hedge.venues._ws import open_ws
 
 FIXTURES = Path(__file__).parent / "fixtures" / "backpack"
 CAPTURED = json.loads((FIXTURES / "captured.json").read_text())
@@ -73,6 +74,9 @@ STEP_S = 0.005  # one recorded delta every 5 ms
 
 
 # ---------------------------------------------------------------------------------------------- the market
+
+
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
 
 
 def _btc_recording(path: Path) -> Path:
@@ -650,7 +654,7 @@ async def test_malformed_requests_get_the_venue_error_never_a_500(tmp_path: Path
         assert (await ctx.call("GET", "/api/v1/nothing", signed=False)).status_code == 404
         assert await ctx.ok("GET", "/api/v1/orders") == []
 
-        async with open_websocket_url(ctx.info.ws) as ws:
+        async with open_ws(ctx.info.ws) as ws:
             for junk, code in (
                 ("not json", 4000),
                 ('{"method": "PING"}', 4000),
@@ -669,7 +673,7 @@ async def test_malformed_requests_get_the_venue_error_never_a_500(tmp_path: Path
 
 
 async def test_depth_stream_continues_the_rest_snapshot_without_gap(tmp_path: Path) -> None:
-    async with running(tmp_path) as ctx, open_websocket_url(ctx.info.ws) as ws:
+    async with running(tmp_path) as ctx, open_ws(ctx.info.ws) as ws:
         await ws.send_message(subscribe_message([f"depth.{BTC}", f"bookTicker.{BTC}", f"depth.200ms.{ETH}"]))
         buffered = []
         frame = await next_frame(ws, "depth.")
@@ -725,10 +729,10 @@ async def test_depth_stream_continues_the_rest_snapshot_without_gap(tmp_path: Pa
 
 
 async def test_private_stream_events_for_orders_fills_and_positions(tmp_path: Path) -> None:
-    async with running(tmp_path) as ctx, open_websocket_url(ctx.info.ws) as ws:
+    async with running(tmp_path) as ctx, open_ws(ctx.info.ws) as ws:
         await subscribe_private(ctx, ws, [f"account.orderUpdate.{BTC}", "account.positionUpdate"])
         # Nothing is open yet: no position snapshot. A bad signature is refused on another connection.
-        async with open_websocket_url(ctx.info.ws) as bad:
+        async with open_ws(ctx.info.ws) as bad:
             stale = time.time_ns() // 1_000_000 - 60_000
             await bad.send_message(private_subscribe_message(["account.orderUpdate"], ctx.signer, timestamp_ms=stale))
             err = parse_ws_frame(await bad.get_message())
@@ -812,7 +816,7 @@ async def test_private_stream_events_for_orders_fills_and_positions(tmp_path: Pa
         )
 
         # A new subscriber gets the open positions first, without an event type.
-        async with open_websocket_url(ctx.info.ws) as late:
+        async with open_ws(ctx.info.ws) as late:
             await late.send_message(
                 private_subscribe_message(
                     ["account.positionUpdate"], ctx.signer, timestamp_ms=time.time_ns() // 1_000_000
@@ -872,7 +876,7 @@ async def test_rate_limit_answers_429(tmp_path: Path) -> None:
 async def test_killed_feed_closes_depth_subscribers_and_rest_recovers(tmp_path: Path) -> None:
     async with running(tmp_path) as ctx:
         before = parse_depth_snapshot(await ctx.ok("GET", "/api/v1/depth", query={"symbol": BTC}, signed=False))
-        async with open_websocket_url(ctx.info.ws) as ws:
+        async with open_ws(ctx.info.ws) as ws:
             await ws.send_message(subscribe_message([f"depth.{BTC}"]))
             await next_frame(ws, "depth.")
             ctx.exchange.kill_feed("backpack")

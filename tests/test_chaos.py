@@ -55,7 +55,7 @@ from trio_hedge.venues.grvt import GrvtSettings, open_grvt_venue
 
 from .rigs import is_backpack_private, port_of
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]  # a hang fails the test, not the run
 
 REPO = Path(__file__).resolve().parent.parent
 D = Decimal

@@ -30,6 +30,9 @@ LAST_LINE = re.compile(
 )
 
 
+pytestmark = pytest.mark.timeout(360)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("chaos_kill9", SCRIPT)
     assert spec is not None and spec.loader is not None

@@ -8,7 +8,12 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+pytestmark = pytest.mark.timeout(240)  # waits on sockets or subprocesses: a hang fails the test, not the run
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -65,6 +65,9 @@ BID, ASK = D("60000.0"), D("60000.1")
 FAST = GRVT_FAST
 
 
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _recording(path: Path, seconds: float = 60.0) -> Path:
     r = Recording()
     r.snapshot(

@@ -30,6 +30,9 @@ SYMBOL = "BTC_USDT_Perp"
 INSTRUMENT = Instrument("grvt", SYMBOL, "BTC", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal("5"))
 
 
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _recording(path: Path) -> Path:
     r = Recording()
     r.snapshot(

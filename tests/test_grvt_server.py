@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionRejected, WebSocketConnection
 
 from tests.synth import Recording
 from trio_hedge.domain import Instrument, OrderBook, OrderRequest, OrderType, Side, TimeInForce
@@ -41,6 +41,7 @@ from trio_hedge.protocols.grvt import (
 )
 from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
 from trio_hedge.sim._grvt_server import GrvtSimInfo, make_test_credentials, serve_grvt
+from trio_hedge.venues._ws import open_ws
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grvt"
 SYMBOL = "BTC_USDT_Perp"
@@ -56,6 +57,9 @@ INSTRUMENT = Instrument(
 )
 SIGNING = {SYMBOL: SigningInstrument(SYMBOL, "0x030501", 9)}
 MOVING_S = 1.5
+
+
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
 
 
 def _recording(path: Path) -> Path:
@@ -207,11 +211,11 @@ class Frames:
 
 @asynccontextmanager
 async def ws_for(sim: Sim, api: Api | None = None, *, path: str = "/ws/full") -> AsyncIterator[Frames]:
-    headers = []
+    headers: list[tuple[str, str]] = []
     if api is not None:
-        headers = [(b"Cookie", f"gravity={api.cookie}".encode()), (b"X-Grvt-Account-Id", api.account.encode())]
+        headers = [("Cookie", f"gravity={api.cookie}"), ("X-Grvt-Account-Id", api.account)]
     url = sim.info.ws.removesuffix("/ws/full") + path
-    async with open_websocket_url(url, extra_headers=headers, connect_timeout=5, disconnect_timeout=2) as ws:
+    async with open_ws(url, headers=headers, connect_timeout_s=5, disconnect_timeout_s=2) as ws:
         yield Frames(ws)
 
 
@@ -305,7 +309,7 @@ async def test_login_cookie_is_parseable_by_pysdk_and_gates_private_routes(sim: 
 
     # WebSocket: a forged cookie is refused at the upgrade; no cookie serves public streams only
     with pytest.raises(ConnectionRejected) as rejected:
-        async with open_websocket_url(sim.info.ws, extra_headers=[(b"Cookie", b"gravity=forged")], connect_timeout=5):
+        async with open_ws(sim.info.ws, headers=[("Cookie", "gravity=forged")], connect_timeout_s=5):
             pass
     assert rejected.value.status_code == 401
     async with ws_for(sim) as ws:

@@ -35,6 +35,9 @@ any_latency = st.integers(min_value=0, max_value=10 * HIGH_NS)
 quantile_per_mille = st.integers(min_value=0, max_value=1000)
 
 
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _hist(values: list[int]) -> LatencyHistogram:
     h = LatencyHistogram()
     for v in values:

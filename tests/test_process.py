@@ -21,9 +21,14 @@ from trio_hedge.app._process import SecondInstance, acquire_instance_lock, is_su
 from trio_hedge.engine import EXIT_CONFIG, EXIT_OK
 from trio_hedge.sim import SimExchange
 
+from ._proc import readline_within
+
 REPO = Path(__file__).resolve().parent.parent
 IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
 STOP_DEADLINE_S = 20.0  # scripts/supervisord.conf stopwaitsecs = 30: the bot must be gone well before
+
+
+pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
 
 
 def _bot(*args: str) -> list[str]:
@@ -144,10 +149,20 @@ def test_orphaned_bot_stops_when_its_supervisor_dies(tmp_path: Path) -> None:
         "print(p.pid, flush=True)\n"
         "time.sleep(600)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=tmp_path, stdout=subprocess.PIPE)
+    with subprocess.Popen([sys.executable, "-c", parent_code], cwd=tmp_path, stdout=subprocess.PIPE) as parent:
+        _orphan_parent_killed(parent, err)
+    text = err.read_text(errors="replace")
+    assert "SIGINT: graceful stop" in text
+    with Journal.open(jpath) as j:
+        assert [r.exit_code for r in j.runs()] == [EXIT_OK]  # it stopped cleanly, flat
+        assert j.inflight() == []
+
+
+def _orphan_parent_killed(parent: subprocess.Popen[bytes], err: Path) -> None:
+    """Kill the stand-in supervisor once the bot trades; assert the bot then stops within the deadline."""
     try:
         assert parent.stdout is not None
-        bot_pid = int(parent.stdout.readline())
+        bot_pid = int(readline_within(parent, parent.stdout, 60))
         end = time.monotonic() + 60
         while "[BTC_CYCLE1]" not in (err.read_text(errors="replace") if err.exists() else ""):
             assert time.monotonic() < end, "the bot never started trading"
@@ -164,11 +179,6 @@ def test_orphaned_bot_stops_when_its_supervisor_dies(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
-    text = err.read_text(errors="replace")
-    assert "SIGINT: graceful stop" in text
-    with Journal.open(jpath) as j:
-        assert [r.exit_code for r in j.runs()] == [EXIT_OK]  # it stopped cleanly, flat
-        assert j.inflight() == []
 
 
 def test_unusable_journal_exits_78(tmp_path: Path) -> None:

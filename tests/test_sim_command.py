@@ -9,18 +9,28 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
+
+from ._proc import readline_within
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+pytestmark = pytest.mark.timeout(90)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def test_sim_command_prints_endpoints_and_serves_both_protocols(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "trio_hedge", "sim", "--config", str(REPO / "config.toml"), "--speed", "5"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as proc:
+        _check_sim_command(proc)
+
+
+def _check_sim_command(proc: subprocess.Popen[str]) -> None:
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()  # the process prints exactly one line when ready
+        line = readline_within(proc, proc.stdout, 60)  # the process prints exactly one line when ready
         info = json.loads(line)
         assert set(info["grvt"]) >= {"rest", "ws", "api_key", "private_key", "sub_account_id", "chain_id"}
         assert set(info["backpack"]) >= {"rest", "ws", "api_key", "api_secret"}

@@ -16,6 +16,9 @@ from trio_hedge.sim import SimExchange
 REPO = Path(__file__).resolve().parent.parent
 
 
+pytestmark = pytest.mark.timeout(300)  # waits on sockets or subprocesses: a hang fails the test, not the run
+
+
 def _flat(summary: dict) -> bool:
     return all(Decimal(p) == 0 for syms in summary["final_positions"].values() for p in syms.values())
 

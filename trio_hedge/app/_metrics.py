@@ -72,7 +72,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..domain import first_leaf
+from ..domain import leaves, sole_failure
 from ..engine import LatencyHistogram, MarketStats, PauseSwitch, TradingState
 from ..sim._asgi import Bound, serve_asgi  # not re-exported by trio_hedge.sim (its owner's call)
 from ..venues import Venue
@@ -273,9 +273,8 @@ async def open_metrics_server(
         try:
             bound: Bound = await nursery.start(partial(serve_asgi, app, host=bind_host, port=port))
         except* OSError as eg:
-            leaf = first_leaf(eg)
-            assert isinstance(leaf, OSError)
-            failure = leaf
+            leaf = sole_failure(eg)
+            failure = leaf if isinstance(leaf, OSError) else OSError("; ".join(str(e) for e in leaves(eg)))
         if failure is None:
             try:
                 url_host = f"[{bound.host}]" if ":" in bound.host else bound.host

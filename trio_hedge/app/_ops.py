@@ -33,7 +33,7 @@ from typing import Final
 import trio
 from loguru import logger
 
-from ..domain import first_leaf
+from ..domain import leaves
 from ..engine import EXIT_NOT_FLAT, MarketStats, PauseSwitch, TradingState
 from ._alerts import Alerts
 from ._config import Config, VenueConfig
@@ -250,9 +250,10 @@ async def open_ops(
                 try:
                     yield ops
                 except BaseException as exc:
-                    leaf = first_leaf(exc)
-                    if not ops.finished and not isinstance(leaf, trio.Cancelled):
-                        ops.alert("exit", f"the run failed: {type(leaf).__name__} (see the log)")
+                    real = [e for e in leaves(exc) if not isinstance(e, trio.Cancelled)]
+                    if not ops.finished and real:
+                        names = ", ".join(type(e).__name__ for e in real)
+                        ops.alert("exit", f"the run failed: {names} (see the log)")
                     raise
                 finally:
                     nursery.cancel_scope.cancel()

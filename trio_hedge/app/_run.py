@@ -45,7 +45,7 @@ from typing import Any
 import trio
 from loguru import logger
 
-from ..domain import ZERO, first_leaf
+from ..domain import ZERO, TrioHedgeError, leaves
 from ..engine import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -166,12 +166,17 @@ def _decide(
     stop_reasons: list[str],
 ) -> tuple[int, str]:
     flat = all(p is not None and p == ZERO for syms in final.values() for p in syms.values())
-    failures = [(name, o.failure) for name, o in outcomes.items() if o.failure is not None]
+    failures = [(name, e) for name, o in outcomes.items() for e in o.failures]
     completed = sum(s.cycles_completed for s in stats.values())
     if failures:
-        name, exc = failures[0]
-        assert exc is not None
-        code, reason = exc.exit_code, f"market {name} failed: {type(exc).__name__}: {exc}"
+        # a bug (anything that is not a TrioHedgeError) wins over expected failures: exit 1, and its name first
+        bugs = [(n, e) for n, e in failures if not isinstance(e, TrioHedgeError)]
+        name, exc = (bugs or failures)[0]
+        code = EXIT_FAILURE if bugs else getattr(exc, "exit_code", EXIT_FAILURE)
+        reason = f"market {name} failed: {'bug: ' if bugs else ''}{type(exc).__name__}: {exc}"
+        others = [f"{type(e).__name__}: {e}" for n, e in failures if e is not exc]
+        if others:
+            reason += f" (also: {'; '.join(others)})"
     elif stop_reasons:
         code, reason = EXIT_OK, f"{stop_reasons[0]} after {completed} cycles"
     elif len(outcomes) < len(config.markets):
@@ -202,6 +207,7 @@ async def run_bot(
     before_trading: Callable[[SimExchange | None, dict[str, Venue], dict[str, str]], Awaitable[None]] | None = None,
     live_view: bool = False,
     hard_exit: Callable[[str], None] | None = None,
+    on_trading: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run the main job on ``config`` and return its result (it does not exit the process).
 
@@ -222,6 +228,12 @@ async def run_bot(
         hard_exit: the hard stop (a third signal, or the stop past ``run.stop_budget_ms``): called from a
             timer thread with the reason; the CLI passes one that ends the process. None: no hard stop.
         live_view: show the live status view on stdout (``app/_live.py``; the CLI asks for it on a TTY).
+        on_trading: called once reconciliation is done, right before the market scopes start (the CLI tells
+            a failure at startup from one while running by it).
+
+    Raises:
+        TrioHedgeError: the run could not start (a recording, the journal, a venue session), or failed
+            outside every market scope; a failure inside a market scope is returned in the result instead.
 
     The operator tools (``app/_ops.py``: pause and resume, alerts, trades.csv, the live view) run beside the
     job for its whole length; ``handle_signals`` also installs the SIGUSR1/SIGUSR2 pause receiver.
@@ -291,11 +303,10 @@ async def run_bot(
                     try:
                         early = await _job(config, stop, stop_reasons, stats, outcomes, final, sim_hook,
                                            before_trading, root, keys, journal, recorder, collector, budget,
-                                           ops.pause)
+                                           ops.pause, on_trading)
                     except* ReconcileFailure as eg:
-                        failure = first_leaf(eg)
-                        assert isinstance(failure, ReconcileFailure)
-                        early = (failure.code, failure.reason)
+                        found = [e for e in leaves(eg) if isinstance(e, ReconcileFailure)]
+                        early = (found[0].code, "; ".join(e.reason for e in found))
                 if early is not None:
                     code, reason = early
                 else:
@@ -378,6 +389,8 @@ async def _record_exit(journal: AsyncJournal, recorder: JournalRecorder | None, 
     with budget.closing("recording the run's exit in the journal"):
         journal.bound_calls(budget.journal_bound_s(closing=True))
         try:
+            if code == EXIT_NOT_FLAT:  # the operator's to-do: what the venues still hold
+                await journal.record_event("not_flat", reason)
             await journal.record_exit(code, reason)
             return True
         except JournalError as exc:
@@ -401,6 +414,7 @@ async def _job(
     metrics: BotCollector | None,
     budget: StopBudget,
     pause: PauseSwitch | None = None,
+    on_trading: Callable[[], None] | None = None,
 ) -> tuple[int, str] | None:
     log = logger.bind(tag="MAIN")
     settings = SimSettings(
@@ -475,6 +489,8 @@ async def _job(
                 pause=pause,
             )
 
+        if on_trading is not None:
+            on_trading()
         async with trio.open_nursery() as market_nursery:
             for m in config.markets:
                 market_nursery.start_soon(one, m.name)

@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 import trio
 
-from ..domain import TrioHedgeError
+from ..domain import TrioHedgeError, leaves
 from ..engine import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from ._config import Config, ConfigError, load_config
 from ._journal import JournalError
@@ -205,16 +205,19 @@ def hard_exit(reason: str) -> None:
 def _run_locked(args: argparse.Namespace, config: Config) -> int:
     setup_logging(config.log.level, file=config.log.file)
 
-    startup_errors: list[BaseException] = []
+    errors: list[BaseException] = []
+    trading: list[bool] = []
 
     async def go() -> RunResult | None:
         try:
             return await run_bot(config, handle_signals=True, journal_path=config.journal.path,
-                                 live_view=not args.no_live and sys.stdout.isatty(), hard_exit=hard_exit)
+                                 live_view=not args.no_live and sys.stdout.isatty(), hard_exit=hard_exit,
+                                 on_trading=lambda: trading.append(True))
         except* TrioHedgeError as eg:
-            # Raised before trading could start (a recording that cannot be read, a venue that refuses
-            # the session): nothing was sent.
-            startup_errors.extend(eg.exceptions)
+            # Failures inside a market scope come back in the result; what is raised failed outside them:
+            # before trading could start (a recording that cannot be read, a venue that refuses the session,
+            # the journal) or after it (the exit steps).
+            errors.extend(leaves(eg))
         finally:
             _ignore_late_signals()
             with trio.CancelScope(shield=True):
@@ -223,10 +226,16 @@ def _run_locked(args: argparse.Namespace, config: Config) -> int:
 
     result = trio.run(go)
     if result is None:
-        exc = startup_errors[0]
-        print(f"trio_hedge: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if trading:
+            for exc in errors:
+                print(f"trio_hedge: failed while running: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print("trio_hedge: the market scopes had cleaned up (cancel, flatten); no exit summary: check the "
+                  "venues' positions and the log", file=sys.stderr)
+            return EXIT_FAILURE
+        for exc in errors:
+            print(f"trio_hedge: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         # a journal that cannot be opened (newer schema, not a journal, unwritable) will not fix itself
-        return EXIT_CONFIG if isinstance(exc, (ConfigError, JournalError)) else EXIT_FAILURE
+        return EXIT_CONFIG if any(isinstance(e, (ConfigError, JournalError)) for e in errors) else EXIT_FAILURE
     print(render_summary(result.summary), flush=True)
     if args.summary_json is not None:
         args.summary_json.write_bytes(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2) + b"\n")

@@ -16,7 +16,8 @@ from ._errors import BookInvalid as BookInvalid
 from ._errors import IllegalTransition as IllegalTransition
 from ._errors import SequenceGap as SequenceGap
 from ._errors import TrioHedgeError as TrioHedgeError
-from ._errors import first_leaf as first_leaf
+from ._errors import leaves as leaves
+from ._errors import sole_failure as sole_failure
 from ._events import OrderUpdate as OrderUpdate
 from ._events import PositionUpdate as PositionUpdate
 from ._events import VenueEvent as VenueEvent
@@ -108,13 +109,14 @@ __all__ = [
     "ZERO",
     "bps",
     "ceil_to",
-    "first_leaf",
     "floor_to",
     "is_multiple",
+    "leaves",
     "levels_from_pairs",
     "parse_price",
     "parse_size",
     "retry_class",
+    "sole_failure",
     "round_to",
     "to_decimal",
     "walk",

@@ -13,6 +13,8 @@ Tree (one root, semantic subtrees, in the manner of httpx's ``_exceptions.py``):
 
 from __future__ import annotations
 
+import trio
+
 
 class TrioHedgeError(Exception):
     """Root of every error trio_hedge raises on purpose."""
@@ -60,9 +62,24 @@ class SequenceGap(BookInvalid):
         self.got = got
 
 
-def first_leaf(eg: BaseException) -> BaseException:
-    """The first exception inside a (nested) exception group, or ``eg`` itself when it is not a group: what
-    ``except*`` handlers report as *the* failure of a task boundary."""
-    while isinstance(eg, BaseExceptionGroup) and eg.exceptions:
-        eg = eg.exceptions[0]
-    return eg
+def leaves(exc: BaseException) -> list[BaseException]:
+    """Every exception inside a (nested) exception group, depth first, in order; ``[exc]`` for a plain one."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in leaves(sub)]
+    return [exc]
+
+
+def sole_failure(exc: BaseException) -> BaseException:
+    """What ``exc`` stands for at a task boundary: when ``exc`` is a (nested) exception group holding exactly
+    one exception that is not :class:`trio.Cancelled`, that exception (the failure that cancelled its
+    siblings); otherwise ``exc`` itself: a plain exception, a group of several failures (no failure is ever
+    dropped: the caller keeps, logs and weighs every leaf, :func:`leaves`), or a group of cancellations only.
+
+    The rule trio-websocket applies to the nursery inside ``open_websocket`` (python-trio/trio-websocket,
+    ``trio_websocket/_impl.py``, the ``except`` of ``open_websocket``: one exception, or exactly one
+    non-``Cancelled`` one, is raised as itself; several real ones are not collapsed).
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    real = [leaf for leaf in leaves(exc) if not isinstance(leaf, trio.Cancelled)]
+    return real[0] if len(real) == 1 else exc

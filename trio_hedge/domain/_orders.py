@@ -9,7 +9,9 @@ State machine (``OrderStatus``)::
        ├──> CANCELLED / EXPIRED           (an IOC remainder, a post-only that would cross on some venues)
        └──> REJECTED
 
-FILLED, CANCELLED, REJECTED and EXPIRED are terminal. Any other move raises :class:`IllegalTransition`.
+OPEN ──> FILLED directly as well (one fill for the whole size). Nothing else: in particular no REJECTED
+after OPEN or a fill (a venue rejects an order before it accepts it, never after), and nothing leaves a
+terminal status. FILLED, CANCELLED, REJECTED and EXPIRED are terminal. Any other move raises :class:`IllegalTransition`.
 A fill reported *after* a cancel (a late fill: the venue matched before it processed the cancel) is still
 recorded on a CANCELLED or EXPIRED order, because a real fill must never be lost; it does not change the
 status. A fill that would exceed the order's size raises (an overfill is a bug somewhere, never ignored).

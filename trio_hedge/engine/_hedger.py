@@ -60,6 +60,7 @@ from ..domain import (
     TimeInForce,
     ceil_to,
     floor_to,
+    sole_failure,
 )
 from ..venues import PostOnlyWouldCross, Venue, VenueError
 from ._edge import QuoteCheck, check_quote
@@ -75,19 +76,6 @@ if TYPE_CHECKING:
 
     from ._journaled import Recorder
     from ._risk import RiskEngine
-
-
-def _collapse(eg: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first leaf of ``eg`` that is not a :class:`trio.Cancelled` (the failure that cancelled the rest),
-    or ``eg`` itself when every leaf is one."""
-    stack: list[BaseException] = [eg]
-    while stack:
-        exc = stack.pop(0)
-        if isinstance(exc, BaseExceptionGroup):
-            stack[:0] = list(exc.exceptions)
-        elif not isinstance(exc, trio.Cancelled):
-            return exc
-    return eg
 
 
 def capped_price(book: OrderBook, side: Side, cap_bps: Decimal, tick: Decimal) -> tuple[Decimal, Decimal] | None:
@@ -455,7 +443,9 @@ class Hedger:
         moment it arrives and routing the hedge of the fills it took itself (no further task hop), so a fill
         that arrives while a hedge is in flight is taken by an idle worker at once. Leaving the scope stops
         the idle workers (a worker's hedge in flight always completes). A failure of any of them (a
-        :class:`MarketFailed` from a route, the tracker gone) cancels the others and is raised as itself."""
+        :class:`MarketFailed` from a route, the tracker gone) cancels the others and is raised as itself;
+        several at once (workers failing in the same instant) are raised together, as a group
+        (:func:`~trio_hedge.domain.sole_failure`): the market scope weighs and logs every one."""
         self._taking = True
         self._waits = set()
         try:
@@ -469,7 +459,7 @@ class Hedger:
                     for wait in list(self._waits):
                         wait.cancel()
         except BaseExceptionGroup as eg:
-            leaf = _collapse(eg)
+            leaf = sole_failure(eg)  # several failures stay a group: the market scope weighs every one
             if leaf is eg:
                 raise
             raise leaf from None

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
 from loguru import logger
 
-from ..domain import first_leaf
+from ..domain import TrioHedgeError, leaves
 from ..venues import Venue, VenueError
-from ._errors import EngineError, MarketFailed
+from ._errors import MarketFailed
 from ._flatten import FlattenResult, flatten_all
 from ._hedger import Hedger
 from ._journaled import Recorder
@@ -43,19 +44,28 @@ from ._risk import PauseSwitch, RiskEngine
 from ._settings import MarketSettings, MarketStats, StateTransition, TradingState
 from ._tracker import OrderTracker
 
+if TYPE_CHECKING:
+    from loguru import Logger
+
 
 @dataclass(slots=True)
 class MarketOutcome:
     """How a market scope ended.
 
     Attributes:
-        failure (EngineError | None): why it failed, or None for a normal end or a requested stop.
+        failure (Exception | None): why it failed, or None for a normal end or a requested stop: the one
+            failure, or when several tasks failed at once the first bug among them (any exception that is not
+            a :class:`~trio_hedge.domain.TrioHedgeError`: a bug wins over expected failures), else the first.
+        failures (list[Exception]): every failure (several when tasks failed in the same instant; then each
+            is logged with its traceback, as is any bug); a venue error that escaped every handler appears as
+            a MarketFailed.
         stopped (bool): a graceful stop was requested before the cycles were done.
         flatten (list[FlattenResult]): the cleanup's result per leg (empty if cleanup timed out).
         cleanup_timed_out (bool): the cleanup hit its deadline.
     """
 
-    failure: EngineError | None = None
+    failure: Exception | None = None
+    failures: list[Exception] = field(default_factory=list)
     stopped: bool = False
     flatten: list[FlattenResult] = field(default_factory=list)
     cleanup_timed_out: bool = False
@@ -63,6 +73,25 @@ class MarketOutcome:
     @property
     def flat(self) -> bool:
         return bool(self.flatten) and all(r.flat for r in self.flatten)
+
+    @property
+    def bug(self) -> Exception | None:
+        """The first failure that is not a :class:`~trio_hedge.domain.TrioHedgeError`, if any."""
+        return next((e for e in self.failures if not isinstance(e, TrioHedgeError)), None)
+
+    def record(self, eg: ExceptionGroup[Exception], log: Logger) -> None:
+        """Keep the failures of the market scope's task group ``eg`` (the rule of
+        :func:`~trio_hedge.domain.sole_failure`: one failure stands for itself; several are all kept and
+        each is logged with its traceback, as is any bug)."""
+        found = [MarketFailed(f"unhandled venue error: {e}") if isinstance(e, VenueError) else e
+                 for e in leaves(eg) if isinstance(e, Exception)]
+        several = len(found) > 1
+        for e in found:
+            if several or not isinstance(e, TrioHedgeError):
+                log.opt(exception=e).error("market task failed{}: {}: {}", " (one of several)" if several else "",
+                                           type(e).__name__, e)
+        self.failures.extend(found)
+        self.failure = self.bug or (self.failures[0] if self.failures else None)
 
 
 async def run_risk_guard(
@@ -97,8 +126,10 @@ async def run_market(
     recorder: Recorder | None = None,
     pause: PauseSwitch | None = None,
 ) -> MarketOutcome:
-    """Run one market to its end and clean up. Never raises a :class:`MarketFailed`: it is returned in
-    the outcome after cleanup. Bugs (any other exception) and outer cancellation propagate, after cleanup.
+    """Run one market to its end and clean up. Never raises an exception of its tasks: each is returned
+    in the outcome after cleanup (``failures``; ``failure`` is the bug among them if any, so a bug wins over
+    expected failures in the exit code), and each bug is logged with its traceback. Outer cancellation (and
+    ``KeyboardInterrupt``) propagate, after cleanup.
 
     ``recorder`` (the journal) records each cycle's start and end, a cycle cut short included (after the
     cleanup, shielded), and every trading-state change as a ``state`` event (JSON ``{market, from, to,
@@ -150,11 +181,8 @@ async def run_market(
 
             nursery.start_soon(stop_watcher)
             nursery.start_soon(hedger_task)
-    except* MarketFailed as eg:
-        outcome.failure = first_leaf(eg)  # type: ignore[assignment]
-    except* VenueError as eg:
-        exc = first_leaf(eg)
-        outcome.failure = MarketFailed(f"unhandled venue error: {exc}")
+    except* Exception as eg:  # a task boundary: every failure is kept (outer cancellation propagates)
+        outcome.record(eg, log)
     finally:
         if outcome.failure is not None:
             risk.note_failure(outcome.failure)

@@ -6,6 +6,7 @@ same trio loop as the simulated exchange, not a hand-written HTTP server.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,18 @@ async def serve_asgi(
         OSError: the address cannot be bound.
     """
     config = HypercornConfig()
-    config.bind = [f"{host}:{port}"]
+    # Bind the listening socket here and hand hypercorn its descriptor: hypercorn's own bind path
+    # (hypercorn/config.py ``_create_sockets``) leaves the socket open when ``bind`` fails (a busy port).
+    addr = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted connections
+        sock.bind((addr, port))
+    except OSError:
+        sock.close()
+        raise
+    config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) the descriptor from here
     config.accesslog = None
     config.errorlog = None
     config.graceful_timeout = graceful_timeout_s

@@ -18,7 +18,9 @@ their way in (the in-process venue adapter sleeps before calling in).
 
 Fault injection (for tests and chaos runs): :meth:`kill_feed` closes a venue's market-data subscriptions
 and refuses new ones until :meth:`restore_feed`; :meth:`blackhole_feed` keeps the subscriptions open but
-stops delivering to them (a silent, half-open connection).
+stops delivering to them (a silent, half-open connection). On the order path (the cleanup's failure modes):
+:meth:`limit_reduce_only_fills` makes every reduce-only taker fill only partly, :meth:`refuse_reduce_only`
+makes the venue reject every reduce-only order, :meth:`fail_position_reads` makes :meth:`positions` raise.
 """
 
 from __future__ import annotations
@@ -33,7 +35,16 @@ from typing import TYPE_CHECKING
 import trio
 from loguru import logger
 
-from ..domain import Instrument, OrderBook, OrderRequest, OrderStatus, OrderUpdate, TrioHedgeError, VenueEvent
+from ..domain import (
+    Instrument,
+    OrderBook,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    TrioHedgeError,
+    VenueEvent,
+)
 from ._matching import MatchingEngine
 from ._replay import BookDeltaMsg, BookSnapshotMsg, ContractSpec, RecordingReader, TradeMsg, load_lines
 
@@ -96,6 +107,9 @@ class _VenueState:
     )
     feed_killed: bool = False
     feed_blackholed: bool = False
+    reduce_only_max_fill: Decimal | None = None
+    reduce_only_refusal: str = ""
+    positions_unreadable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +212,25 @@ class SimExchange:
 
     # ------------------------------------------------------------------ orders (sync; callers add latency)
     def submit(self, venue: str, request: OrderRequest) -> None:
-        events = self.engine(venue, request.symbol).submit(request, ts_ns=self.now_ns())
+        st = self._venues[venue]
+        engine = self.engine(venue, request.symbol)
+        if request.reduce_only:
+            events = engine.submit(request, ts_ns=self.now_ns(), refuse=st.reduce_only_refusal,
+                                   max_fill=st.reduce_only_max_fill)
+        else:
+            events = engine.submit(request, ts_ns=self.now_ns())
         self._emit(venue, events)
+
+    def positions(self, venue: str) -> dict[str, Position]:
+        """``venue``'s position in every symbol it lists (flat symbols included, size 0).
+
+        Raises:
+            SimUnavailable: position reads fail (fault injection, :meth:`fail_position_reads`).
+        """
+        st = self._venues[venue]
+        if st.positions_unreadable:
+            raise SimUnavailable(f"sim {venue}: position read failed (fault injected)")
+        return {symbol: engine.position() for symbol, engine in st.engines.items()}
 
     def cancel(self, venue: str, symbol: str, client_order_id: str) -> None:
         events = self.engine(venue, symbol).cancel(client_order_id, ts_ns=self.now_ns())
@@ -246,6 +277,25 @@ class SimExchange:
         """Keep ``venue``'s subscriptions open but deliver nothing (a half-open connection)."""
         self._venues[venue].feed_blackholed = True
         logger.bind(tag=f"SIM_{venue}").warning("fault injected: market-data feed blackholed")
+
+    def limit_reduce_only_fills(self, venue: str, max_size: Decimal | None) -> None:
+        """From now on every reduce-only IOC/MARKET order on ``venue`` fills at most ``max_size`` (base
+        units), the rest cancelled as an IOC remainder: a flatten must send more than one order. None lifts it."""
+        self._venues[venue].reduce_only_max_fill = max_size
+        logger.bind(tag=f"SIM_{venue}").warning("fault injected: reduce-only fills limited to {}", max_size)
+
+    def refuse_reduce_only(self, venue: str, reason: str | None) -> None:
+        """From now on ``venue`` rejects every reduce-only order with ``reason`` (it contains
+        ``reduce_only``, so the in-process venue raises ``InvalidOrder``). None lifts it."""
+        if reason is not None and "reduce_only" not in reason:
+            raise ValueError("a reduce-only refusal reason must contain 'reduce_only'")
+        self._venues[venue].reduce_only_refusal = reason or ""
+        logger.bind(tag=f"SIM_{venue}").warning("fault injected: reduce-only orders refused ({})", reason)
+
+    def fail_position_reads(self, venue: str, failing: bool = True) -> None:
+        """While ``failing``, :meth:`positions` of ``venue`` raises :class:`SimUnavailable`."""
+        self._venues[venue].positions_unreadable = failing
+        logger.bind(tag=f"SIM_{venue}").warning("fault injected: position reads {}", "fail" if failing else "work")
 
     # ------------------------------------------------------------------ replay
     async def _publish(self, st: _VenueState, symbol: str, batch: list[MarketDataMsg]) -> None:

@@ -416,12 +416,19 @@ class MatchingEngine:
         return events
 
     # ================================================================== our orders
-    def submit(self, request: OrderRequest, *, ts_ns: int) -> list[VenueEvent]:
+    def submit(
+        self, request: OrderRequest, *, ts_ns: int, refuse: str = "", max_fill: Decimal | None = None
+    ) -> list[VenueEvent]:
         """Accept or reject ``request``; match its taker part; rest a GTT remainder.
 
         Args:
             request (OrderRequest): the order.
             ts_ns (int): venue time of arrival, ns; stamped on the events.
+            refuse (str): fault injection: reject the order with this reason (after the duplicate check)
+                instead of validating it; "" validates as usual.
+            max_fill (Decimal | None): fault injection: an IOC/MARKET taker fills at most this size (base
+                units), whatever the book holds; its remainder is cancelled ``ioc_remainder``. Not applied
+                to FOK or resting orders. None: no limit.
 
         Returns:
             list[VenueEvent]: a reject ``OrderUpdate``; or ``OrderUpdate(OPEN)`` for an order that rests
@@ -438,7 +445,7 @@ class MatchingEngine:
             return events
         order = Order(request, self.venue)
         self._orders[cid] = order
-        reason = self._refusal(request)
+        reason = refuse or self._refusal(request)
         if reason:
             self._reject(order, reason, ts_ns, events)
             return events
@@ -454,6 +461,8 @@ class MatchingEngine:
             cap = abs(self._pos_size)
             if cap < want:
                 want, capped = cap, True
+        if max_fill is not None and is_taker and request.tif is not TimeInForce.FOK and max_fill < want:
+            want, capped = max_fill, False  # the injected limit binds: what is left is an IOC remainder
         if request.tif is TimeInForce.FOK:
             if capped or self._available(_opposite(side), limit, want) < want:
                 self._terminate(order, OrderStatus.CANCELLED, REASON_FOK_NOT_FILLABLE, ts_ns, events)

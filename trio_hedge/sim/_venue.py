@@ -40,6 +40,7 @@ from ..domain import (
     PositionUpdate,
     PostOnlyWouldCross,
     VenueEvent,
+    VenueUnavailable,
 )
 from ._exchange import SimExchange, SimUnavailable
 from ._replay import BookDeltaMsg, BookSnapshotMsg
@@ -232,7 +233,10 @@ class SimVenue:
 
     async def positions(self) -> dict[str, Position]:
         await self._travel()
-        out = {s: self._ex.engine(self.name, s).position() for s in self._instruments}
+        try:
+            out = self._ex.positions(self.name)
+        except SimUnavailable as exc:
+            raise VenueUnavailable(self.name, str(exc), code="unavailable") from None
         await self._travel()
         return out
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import random
+import ssl
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
 import trio
@@ -24,10 +26,10 @@ from trio_websocket import (
     ConnectionTimeout,
     HandshakeError,
     WebSocketConnection,
-    open_websocket_url,
+    wrap_client_stream,
 )
 
-from ..domain import first_leaf
+from ..domain import leaves, sole_failure
 from ._errors import VenueError, VenueUnavailable
 
 WS_ERRORS: tuple[type[BaseException], ...] = (
@@ -65,6 +67,19 @@ class Backoff:
         self._n = 0
 
 
+def _ws_target(url: str) -> tuple[str, int, str, str, bool]:
+    """``(host, port, Host header, resource, tls)`` of a ``ws://`` or ``wss://`` URL (the defaults and the
+    Host header as trio-websocket's ``open_websocket_url`` derives them). Raises ValueError for other URLs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or parts.hostname is None:
+        raise ValueError(f"not a WebSocket URL: {url[:80]!r}")
+    tls = parts.scheme == "wss"
+    port = parts.port if parts.port is not None else (443 if tls else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = parts.hostname if port in (80, 443) else f"{parts.hostname}:{port}"
+    return parts.hostname, port, host_header, resource, tls
+
+
 @asynccontextmanager
 async def open_ws(
     url: str,
@@ -75,30 +90,54 @@ async def open_ws(
     connect_timeout_s: float = 5.0,
     disconnect_timeout_s: float = 1.0,
 ) -> AsyncIterator[WebSocketConnection]:
-    """Open a client WebSocket with bounded handshake and close times.
+    """Open a client WebSocket with bounded handshake and close times, and close its socket on every way out.
 
-    The handshake deadline is ours (``move_on_after`` around entering trio-websocket's context manager):
-    trio-websocket 0.12.2's own ``connect_timeout`` does not fire when the handshake meets a blackhole
-    (its reader task keeps its nursery open), which the chaos suite showed as a reconnect that never came.
+    The TCP (or TLS) stream is ours and trio-websocket speaks the protocol over it
+    (``trio_websocket.wrap_client_stream``): trio-websocket 0.12.2's ``open_websocket_url`` leaves the socket
+    open when the handshake fails or the connection was aborted (a reset: ``aclose`` returns early once
+    ``_abort_web_socket`` has set a close reason; trio_websocket/_impl.py), one leaked socket per dropped
+    connection of a bot that reconnects forever. The handshake deadline is ours as well: trio-websocket's own
+    ``connect_timeout`` did not fire when the handshake met a blackhole (the chaos suite's finding).
+    Failures of the connection's tasks follow :func:`~trio_hedge.domain.sole_failure` (one is raised as
+    itself, as ``open_websocket_url`` does).
 
     Raises:
-        ConnectionTimeout: the handshake took longer than ``connect_timeout_s``.
+        ConnectionTimeout: the connection and handshake took longer than ``connect_timeout_s``.
         HandshakeError, ConnectionRejected, OSError: the connection could not be opened.
+        ValueError: ``url`` is not a ``ws://`` / ``wss://`` URL.
     """
+    host, port, host_header, resource, tls = _ws_target(url)
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers or ()]
-    # One scope around the connection's whole life (entering trio-websocket's nursery inside a shorter
-    # scope would corrupt the cancel-scope stack); its deadline is lifted once the handshake is done.
+    # One scope around the connection's whole life (the nursery below must not sit inside a shorter scope);
+    # its deadline is lifted once the handshake is done.
     with trio.CancelScope(deadline=trio.current_time() + connect_timeout_s) as scope:
-        async with open_websocket_url(
-            url,
-            extra_headers=extra,
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            connect_timeout=connect_timeout_s,
-            disconnect_timeout=disconnect_timeout_s,
-        ) as ws:
-            scope.deadline = math.inf
-            yield ws
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
+        if tls:
+            stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl.create_default_context(),
+                                                         https_compatible=True)
+        else:
+            stream = await trio.open_tcp_stream(host, port)
+        try:
+            try:
+                async with trio.open_nursery() as nursery:
+                    ws = await wrap_client_stream(nursery, stream, host_header, resource, extra_headers=extra,
+                                                  message_queue_size=message_queue_size,
+                                                  max_message_size=max_message_size)
+                    scope.deadline = math.inf
+                    try:
+                        yield ws
+                    finally:
+                        with trio.move_on_after(disconnect_timeout_s, shield=True):
+                            await ws.aclose()
+                        nursery.cancel_scope.cancel()  # the reader task
+            except BaseExceptionGroup as eg:
+                leaf = sole_failure(eg)
+                if leaf is eg:
+                    raise
+                raise leaf from None
+        finally:
+            with trio.CancelScope(shield=True), suppress(trio.BrokenResourceError, OSError):
+                await stream.aclose()  # idempotent; trio-websocket may have closed it already
     if scope.cancelled_caught:
         raise ConnectionTimeout(f"WebSocket handshake with {url} took over {connect_timeout_s}s")
 
@@ -167,10 +206,11 @@ async def reconnect_forever(
         try:
             await session()
         except* errors as eg:
-            exc = first_leaf(eg)
-            reason = connection_reason(exc)
+            found = leaves(eg)  # every leaf counts (sole_failure's rule: several are never collapsed to one)
+            reason = "; ".join(connection_reason(exc) for exc in found)
             if on_error is not None:
-                on_error(exc)
+                for exc in found:
+                    on_error(exc)
         if on_down is not None:
             on_down(reason)
         delay = backoff.next_delay_s()

@@ -12,7 +12,7 @@ from functools import partial
 import trio
 from trio_websocket import ConnectionRejected, WebSocketConnection
 
-from ...domain import Fill, OrderUpdate, first_leaf
+from ...domain import Fill, OrderUpdate, leaves
 from ...protocols.grvt import (
     STREAM_BOOK_DELTA,
     STREAM_FILL,
@@ -225,11 +225,11 @@ class _Subscriptions(_Auth):
                         self._conn = None
                     conn.fail_all()
         except* ConnectionRejected as eg:
-            exc = first_leaf(eg)
-            if isinstance(exc, ConnectionRejected) and exc.status_code in (401, 403):
+            auth = [e for e in leaves(eg) if isinstance(e, ConnectionRejected) and e.status_code in (401, 403)]
+            if auth:
                 self._cookie_stale = True
                 raise _CookieRejected(
-                    self.name, f"trades WS upgrade rejected ({exc.status_code})", code="auth"
+                    self.name, f"trades WS upgrade rejected ({auth[0].status_code})", code="auth"
                 ) from None
             raise
 
