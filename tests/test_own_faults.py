@@ -33,6 +33,7 @@ from trio_hedge.engine import EXIT_CONFIG, EXIT_JOURNAL_DOWN, EXIT_NOT_FLAT, EXI
 from trio_hedge.sim import SimExchange
 from trio_hedge.venues import Venue
 
+from ._proc import readline_within
 from .test_process import _bot, _wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -349,7 +350,7 @@ def test_second_bot_on_the_same_sim_account_with_another_journal_exits_78(tmp_pa
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=serr)
     try:
         assert sim.stdout is not None
-        info = json.loads(sim.stdout.readline())
+        info = json.loads(readline_within(sim, sim.stdout, 60))
         g, b = info["grvt"], info["backpack"]
         env = dict(os.environ, TRIO_HEDGE_BACKPACK_API_KEY=b["api_key"], TRIO_HEDGE_BACKPACK_API_SECRET=b["api_secret"],
                    TRIO_HEDGE_GRVT_API_KEY=g["api_key"], TRIO_HEDGE_GRVT_PRIVATE_KEY=g["private_key"])
@@ -382,6 +383,9 @@ def test_second_bot_on_the_same_sim_account_with_another_journal_exits_78(tmp_pa
             sim.wait(timeout=20)
         except subprocess.TimeoutExpired:
             sim.kill()
+            sim.wait()
+        assert sim.stdout is not None
+        sim.stdout.close()
 
 
 def test_account_locks_do_not_depend_on_the_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -402,7 +406,8 @@ def test_account_locks_do_not_depend_on_the_journal(tmp_path: Path, monkeypatch:
 
 def test_second_sigint_during_a_hedge_still_exits_0_flat_and_recorded(tmp_path: Path) -> None:
     jpath, out = tmp_path / "j.sqlite", tmp_path / "summary.json"
-    with _running_bot(tmp_path, jpath, "[SMART_ROUTING] Iteration") as (proc, err):  # a hedge is being routed
+    # the router's iterations are DEBUG lines (one INFO line per hedge, after it): a hedge is being routed
+    with _running_bot(tmp_path, jpath, "_SMART_ROUTING] Iteration", "--set", 'log.level="DEBUG"') as (proc, err):
         proc.send_signal(signal.SIGINT)
         time.sleep(0.01)  # "Ctrl-C twice": the second while the stop runs
         proc.send_signal(signal.SIGINT)
@@ -606,3 +611,26 @@ async def test_a_full_report_queue_spills_to_the_log_with_every_field(tmp_path: 
     for text in ("trade_id='t2'", "client_order_id='c2'", "price=Decimal('100')", "size=Decimal('0.001')",
                  "fee=Decimal('0.0123')", "is_maker=True", f"ts_ns={T0_NS + 2}"):
         assert text in spilled[0], spilled[0]
+
+
+async def test_an_operator_event_spilled_from_a_full_queue_is_logged_with_its_kind_and_detail(tmp_path: Path) -> None:
+    """The operator tools' events (``post_note``) share the report queue: one that finds it full is logged like a
+    report, with its kind and detail, and never raises into the code that posted it."""
+    from loguru import logger
+
+    from trio_hedge.app._journal import open_async_journal
+    from trio_hedge.app._reconcile import JournalRecorder
+
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING", format="{message}")
+    try:
+        async with open_async_journal(tmp_path / "j.sqlite") as aj:
+            recorder = JournalRecorder(aj, capacity=1)
+            recorder.post_fills("backpack", [_fill(0)])
+            recorder.post_note("hedge", '{"latency_ms": 0.3}')  # the queue is full
+            assert recorder.counts.get("spilled") == 1
+            await recorder.drain()
+    finally:
+        logger.remove(sink)
+    spilled = [ln for ln in lines if "SPILLED" in ln]
+    assert len(spilled) == 1 and 'event hedge: {"latency_ms": 0.3}' in spilled[0], spilled

@@ -34,7 +34,7 @@ import trio
 from loguru import logger
 
 from ..domain import leaves
-from ..engine import EXIT_NOT_FLAT, MarketStats, PauseSwitch, TradingState
+from ..engine import EXIT_NOT_FLAT, MarketStats, PauseSwitch, Recorder, TradingState
 from ._alerts import Alerts
 from ._config import Config, VenueConfig
 from ._history import HistoryError
@@ -166,13 +166,21 @@ class Ops:
             await self.sync_trade_log()
 
     # ---- the end
-    async def finish(self, code: int, reason: str, final: Mapping[str, Mapping[str, Decimal | None]]) -> None:
+    async def finish(self, code: int, reason: str, final: Mapping[str, Mapping[str, Decimal | None]],
+                     recorder: Recorder | None = None) -> None:
         """Journal the venues' final positions (``ops.final``: ``{"code", "positions": {venue: {symbol:
-        size or null}}}``) and queue the exit alerts. Call it shielded, before the run's exit is recorded."""
+        size or null}}}``) and queue the exit alerts. Call it shielded, before the run's exit is recorded.
+
+        With the run's ``recorder`` the event is queued there (written by the exit step's bounded drain, in
+        the stop budget, before the exit row), not written here: nothing in this call waits on the disk."""
         self.finished = True
         self._check()  # what the watcher has not seen yet (a halt just before the end), before the exit
         positions = {v: {sym: None if p is None else str(p) for sym, p in syms.items()} for v, syms in final.items()}
-        await self._journal_event("ops.final", {"code": code, "positions": positions})
+        data = {"code": code, "positions": positions}
+        if recorder is not None:
+            recorder.post_note("ops.final", json.dumps(data))
+        else:
+            await self._journal_event("ops.final", data)
         if code == EXIT_NOT_FLAT:
             self.alert("flatten_failure", f"NOT FLAT after the cleanup: {positions}")
         self.alert("exit", f"exit {code}: {reason}")

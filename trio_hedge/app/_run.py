@@ -313,7 +313,7 @@ async def run_bot(
                     code, reason = _decide(config, outcomes, stats, final, stop_reasons)
                 code, reason = _journal_down_exit(code, reason, recorder)
                 with trio.CancelScope(shield=True):
-                    await ops.finish(code, reason, final)
+                    await ops.finish(code, reason, final, recorder)
             finally:
                 # the run's exit is always recorded, a bug's exit 1 included (bounded: a journal that cannot
                 # take it leaves the run without an exit row, which the breaker counts as the crash it is)
