@@ -33,6 +33,7 @@ from trio_hedge.app._logging import setup_logging
 from trio_hedge.app._metrics import BotCollector
 from trio_hedge.app._ops import Ops, halt_event
 from trio_hedge.app._reportcmd import write_report
+from trio_hedge.app._snapshot import read_snapshot, snapshot_path
 from trio_hedge.app._statuscmd import render_status
 from trio_hedge.app._tradelog import TradeLog
 from trio_hedge.engine import EXIT_OK, MarketStats, StateTransition, TradingState
@@ -370,8 +371,11 @@ async def test_sigusr1_pauses_quoting_and_sigusr2_resumes(autojump_clock: trio.t
     cut = [c for c in result.summary["markets"]["BTC"]["cycles"] if c["outcome"].startswith("reduced: paused")]
     assert result.summary["cycles_completed"] + sum(1 for c in cut if Decimal(c["maker_filled"])) == 6, cut
     assert seen["new_while_paused"] == 0 and seen["open_while_paused"] == []
-    assert "PAUSED by the operator" in str(seen["status"])
-    assert "positions (from the journal's fills)" in str(seen["status"])
+    # while the bot runs it holds the journal (journal.exclusive_lock): status shows its live snapshot
+    status = str(seen["status"])
+    assert status.startswith(f"live snapshot from the running bot (pid {os.getpid()}), "), status
+    assert "market BTC: state REDUCING (paused: SIGUSR1); PAUSED by the operator" in status, status
+    assert "positions (live, from the bot's fills)" in status
     with Journal.open(jpath) as j:
         kinds = [e.kind for e in j.events() if e.kind in ("pause", "resume")]
         states = [json.loads(e.detail) for e in j.events("state")]
@@ -379,6 +383,9 @@ async def test_sigusr1_pauses_quoting_and_sigusr2_resumes(autojump_clock: trio.t
     assert [s["to"] for s in states][:2] == ["REDUCING", "ACTIVE"]
     assert states[0]["reason"] == "paused: SIGUSR1" and states[1]["reason"] == "resumed: SIGUSR2"
     assert "PAUSED" not in render_status(jpath)
+    final = read_snapshot(snapshot_path(jpath))  # the last snapshot carries the exit
+    assert final is not None and final["exit"] == {"code": EXIT_OK, "reason": result.exit_reason}
+    assert final["paused"] is False and final["markets"]["BTC"]["state"] == "ACTIVE"
 
 
 # ------------------------------------------------------------------------------------------------ live view
