@@ -402,7 +402,8 @@ def test_account_locks_do_not_depend_on_the_journal(tmp_path: Path, monkeypatch:
 
 def test_second_sigint_during_a_hedge_still_exits_0_flat_and_recorded(tmp_path: Path) -> None:
     jpath, out = tmp_path / "j.sqlite", tmp_path / "summary.json"
-    with _running_bot(tmp_path, jpath, "[SMART_ROUTING] Iteration") as (proc, err):  # a hedge is being routed
+    # a hedge is being routed (the router's iterations are logged at DEBUG, tagged <market>_SMART_ROUTING)
+    with _running_bot(tmp_path, jpath, "_SMART_ROUTING] Iteration", "--set", "log.level=DEBUG") as (proc, err):
         proc.send_signal(signal.SIGINT)
         time.sleep(0.01)  # "Ctrl-C twice": the second while the stop runs
         proc.send_signal(signal.SIGINT)

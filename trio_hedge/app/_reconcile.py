@@ -91,6 +91,8 @@ def _spill_text(item: tuple[str, str, Any]) -> str:
     kind, key, payload = item
     if kind == "fill":
         return f"{kind} venue_key={key} {payload!r}"
+    if kind == "note":  # an engine event (post_note): key is its kind, payload its detail
+        return f"event kind={key} detail={payload}"
     coid, status, reason, venue_order_id = payload
     return (f"{kind} venue_key={key} client_order_id={coid} status={OrderStatus(status).value} reason={reason!r} "
             f"venue_order_id={venue_order_id}")
