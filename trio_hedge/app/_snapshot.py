@@ -78,7 +78,8 @@ def build_snapshot(collector: BotCollector, stats: Mapping[str, MarketStats], *,
     cycles, failed = by_label(s, "trio_hedge_cycles_completed_total"), by_label(s, "trio_hedge_cycles_failed_total")
     volume, net = by_label(s, "trio_hedge_volume_quote_total"), by_label(s, "trio_hedge_net_exposure")
     halts = by_label(s, "trio_hedge_halts_total")
-    last, worst = by_label(s, "trio_hedge_hedge_latency_last_seconds"), by_label(s, "trio_hedge_hedge_latency_max_seconds")
+    last = by_label(s, "trio_hedge_hedge_latency_last_seconds")
+    worst = by_label(s, "trio_hedge_hedge_latency_max_seconds")
     pnl = {x.labels["market"]: x.value for x in s.get("trio_hedge_pnl_quote", []) if x.labels["component"] == "total"}
     legs: dict[str, dict[str, float]] = {}
     for x in s.get("trio_hedge_position", []):
@@ -177,26 +178,24 @@ def render_snapshot(data: Snapshot, now_ns: int | None = None) -> str:
     for name, m in markets.items():
         reason = f" ({m['reason']})" if m.get("reason") else ""
         lines.append(f"market {name}: state {m.get('state')}{reason}{'; PAUSED by the operator' if paused else ''}")
+        last_s = m.get("last_hedge_latency_s")
         lines.append(f"  cycles: {m.get('cycles_completed')} completed, {m.get('cycles_failed')} failed; volume "
                      f"{_num(m.get('volume_quote'), ',.2f')}; PnL {_num(m.get('pnl_quote'), '+,.4f')}; last hedge "
-                     f"{_num(None if m.get('last_hedge_latency_s') is None else m['last_hedge_latency_s'] * 1e3, '.2f')}"
-                     f" ms; halts {m.get('halts')}")
+                     f"{_num(None if last_s is None else last_s * 1e3, '.2f')} ms; halts {m.get('halts')}")
     if paused and not markets:
         lines.append("PAUSED by the operator")
     lines.append("positions (live, from the bot's fills):")
-    n = 0
     for name, m in markets.items():
-        for leg, size in (m.get("positions") or {}).items():
-            n += 1
+        legs = m.get("positions") or {}
+        for leg, size in legs.items():
             lines.append(f"  {name} {leg}: {size:+.8g}")
-        lines.append(f"  {name} net: {_num(m.get('net_exposure'), '+.8g')}")
-    if not n:
-        lines.append("  none (no fill yet)")
+        lines.append(f"  {name} net: {_num(m.get('net_exposure'), '+.8g')}" if legs else f"  {name}: no fill yet")
     lines.append(f"halts: {sum(int(m.get('halts') or 0) for m in markets.values())}")
     for f in data.get("feeds") or []:
         age = f.get("last_message_age_s")
-        lines.append(f"feed {f.get('venue')} {f.get('symbol')}: {'connected' if f.get('connected') else 'NOT connected'}"
-                     f", last message {'-' if age is None else f'{age:.2f} s'} ago")
+        up = "connected" if f.get("connected") else "NOT connected"
+        lines.append(f"feed {f.get('venue')} {f.get('symbol')}: {up}, last message "
+                     f"{'-' if age is None else f'{age:.2f} s'} ago")
     return "\n".join(lines)
 
 

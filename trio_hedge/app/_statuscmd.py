@@ -26,10 +26,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-from ..engine import TradingState
 from typing import Final
 
+from ..engine import TradingState
 from ._history import (
     HistoryError,
     JournalBusy,
