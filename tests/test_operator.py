@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from trio_hedge.app._logging import setup_logging
 from trio_hedge.app._metrics import BotCollector
 from trio_hedge.app._ops import Ops, halt_event
 from trio_hedge.app._reportcmd import write_report
+from trio_hedge.app._snapshot import SnapshotWriter, build_snapshot, read_snapshot, snapshot_path, write_snapshot
 from trio_hedge.app._statuscmd import render_status
 from trio_hedge.app._tradelog import TradeLog
 from trio_hedge.engine import EXIT_OK, MarketStats, StateTransition, TradingState
@@ -370,8 +372,11 @@ async def test_sigusr1_pauses_quoting_and_sigusr2_resumes(autojump_clock: trio.t
     cut = [c for c in result.summary["markets"]["BTC"]["cycles"] if c["outcome"].startswith("reduced: paused")]
     assert result.summary["cycles_completed"] + sum(1 for c in cut if Decimal(c["maker_filled"])) == 6, cut
     assert seen["new_while_paused"] == 0 and seen["open_while_paused"] == []
-    assert "PAUSED by the operator" in str(seen["status"])
-    assert "positions (from the journal's fills)" in str(seen["status"])
+    # while the bot runs it holds the journal (journal.exclusive_lock): status shows its live snapshot
+    status = str(seen["status"])
+    assert status.startswith(f"live snapshot from the running bot (pid {os.getpid()}), "), status
+    assert "market BTC: state REDUCING (paused: SIGUSR1); PAUSED by the operator" in status, status
+    assert "positions (live, from the bot's fills)" in status
     with Journal.open(jpath) as j:
         kinds = [e.kind for e in j.events() if e.kind in ("pause", "resume")]
         states = [json.loads(e.detail) for e in j.events("state")]
@@ -379,6 +384,108 @@ async def test_sigusr1_pauses_quoting_and_sigusr2_resumes(autojump_clock: trio.t
     assert [s["to"] for s in states][:2] == ["REDUCING", "ACTIVE"]
     assert states[0]["reason"] == "paused: SIGUSR1" and states[1]["reason"] == "resumed: SIGUSR2"
     assert "PAUSED" not in render_status(jpath)
+    final = read_snapshot(snapshot_path(jpath))  # the last snapshot carries the exit
+    assert final is not None and final["exit"] == {"code": EXIT_OK, "reason": result.exit_reason}
+    assert final["paused"] is False and final["markets"]["BTC"]["state"] == "ACTIVE"
+
+
+# ------------------------------------------------------------------------------------------------ status snapshot
+
+
+def _status_cli(jpath: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "trio_hedge", "status", "--journal", str(jpath)],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_status_of_a_running_bot_shows_its_live_snapshot(tmp_path: Path) -> None:
+    jpath = tmp_path / "j.sqlite"
+    snap = snapshot_path(jpath)
+    cmd = [sys.executable, "-m", "trio_hedge", "--set", f"journal.path={jpath}", "--set", "engine.cycles=1000",
+           *[a for s in IN_PROCESS for a in ("--set", s)]]
+    with (tmp_path / "stderr.log").open("wb") as err:
+        bot = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 90
+        # wait for a snapshot of this bot with its feeds up and a cycle done
+        while not ((s := read_snapshot(snap)) and s["pid"] == bot.pid and s["feeds"]
+                   and s["markets"]["BTC"]["cycles_completed"] >= 1):
+            assert bot.poll() is None, (tmp_path / "stderr.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no snapshot from the running bot"
+            time.sleep(0.1)
+        status = _status_cli(jpath)
+        assert bot.poll() is None  # it was running while status looked
+    finally:
+        bot.send_signal(signal.SIGINT)
+        try:
+            bot.wait(timeout=60)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+    assert status.returncode == 0, status.stderr
+    head = status.stdout.splitlines()[0]
+    assert re.fullmatch(rf"live snapshot from the running bot \(pid {bot.pid}\), \d+\.\d s old; the journal is "
+                        r"held by the bot under journal.exclusive_lock", head), head
+    assert "market BTC: state ACTIVE" in status.stdout and "feed backpack BTC_USDC_PERP: connected" in status.stdout
+    done = re.search(r"cycles: (\d+) completed", status.stdout)
+    assert done and int(done.group(1)) >= 1, status.stdout
+    assert re.search(r"BTC backpack BTC_USDC_PERP: [+-]", status.stdout), status.stdout  # a leg's position
+    assert bot.returncode == 0
+    after = _status_cli(jpath)  # the bot is gone: status reads the journal again
+    assert after.returncode == 0 and "live snapshot" not in after.stdout and "exit 0:" in after.stdout
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=60)
+    return child.pid
+
+
+def test_status_with_the_journal_held_and_no_fresh_snapshot_says_what_to_do(tmp_path: Path) -> None:
+    jpath = tmp_path / "j.sqlite"
+    snap = snapshot_path(jpath)
+    with Journal.open(jpath, exclusive=True) as holder:  # what a running bot does to its journal
+        holder.record_start(os.getpid(), time.time_ns())
+        stats = MarketStats()
+        stats.cycles_completed = 2
+        fresh = build_snapshot(BotCollector({"BTC": stats}), {"BTC": stats}, pid=os.getpid(), run_id=1,
+                               journal_path=jpath, started_ns=time.time_ns())
+        cases = {
+            "none": None,
+            "dead pid": {**fresh, "pid": _dead_pid()},  # a crashed bot's snapshot: not the journal's holder
+            "stale": {**fresh, "written_ns": time.time_ns() - 60 * 10**9},
+        }
+        for case, data in cases.items():
+            snap.unlink(missing_ok=True)
+            if data is not None:
+                write_snapshot(snap, data)
+            out = _status_cli(jpath)
+            assert out.returncode == 1, (case, out.stdout)
+            assert "live snapshot from" not in out.stdout + out.stderr, case
+            assert "database is locked" in out.stderr and "journal.exclusive_lock=false" in out.stderr, case
+            assert "metrics" in out.stderr, case
+            why = {"none": r"no snapshot at", "dead pid": r"which is not running", "stale": r"is \d\d s old"}[case]
+            assert re.search(why, out.stderr), (case, out.stderr)
+        write_snapshot(snap, fresh)  # and the fresh one of a live process is shown
+        out = _status_cli(jpath)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith(f"live snapshot from the running bot (pid {os.getpid()})")
+        assert "cycles: 2 completed" in out.stdout
+
+
+async def test_snapshot_write_failures_are_logged_at_most_once_a_minute(mock_clock: trio.testing.MockClock,
+                                                                          tmp_path: Path) -> None:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING", format="{message}")
+    writer = SnapshotWriter(tmp_path / "gone" / "j.status.json", lambda: {"format": 1})  # no such directory
+    try:
+        for _ in range(15):  # a write every 10 s for 150 s, each failing (and none raising)
+            await writer.write()
+            mock_clock.jump(10)
+    finally:
+        logger.remove(sink)
+    assert writer.failures == 15
+    logged = [line for line in lines if "status snapshot" in line]
+    assert len(logged) == 3 and "No such file or directory" in logged[0], lines  # at 0, 60 and 120 s
 
 
 # ------------------------------------------------------------------------------------------------ live view

@@ -2,9 +2,12 @@
 ``report``.
 
 Everything here reads the SQLite file through its own read-only connection (``mode=ro`` URI), with plain SQL
-on the journal's schema (``app/_journal.py``, schema version 1): it never writes, never migrates, and is safe
-while the bot runs (a WAL reader sees the last committed transaction and never blocks the writer; SQLite's
-documentation, "Write-Ahead Logging", https://sqlite.org/wal.html §2.2 "Concurrency").
+on the journal's schema (``app/_journal/``, schema version 1): it never writes and never migrates. Beside a
+bot that runs with ``journal.exclusive_lock = false`` it is safe (a WAL reader sees the last committed
+transaction and never blocks the writer; SQLite's documentation, "Write-Ahead Logging",
+https://sqlite.org/wal.html §2.2 "Concurrency"); under the default exclusive lock the running bot is the only
+connection that can open the file and :func:`open_reader` raises :class:`JournalBusy` (``status`` then shows
+the bot's live snapshot, app/_snapshot.py; the trade log reads through the bot's own connection).
 
 What is derived, and from what:
 
@@ -48,18 +51,30 @@ class HistoryError(TrioHedgeError):
     """The journal cannot be read (missing, not a journal, a newer schema, no run recorded)."""
 
 
+class JournalBusy(HistoryError):
+    """SQLite said "database is locked": another connection holds the journal (a running bot under
+    ``journal.exclusive_lock``, which keeps its lock for its whole run)."""
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            or "database is locked" in str(exc))
+
+
 @contextmanager
-def open_reader(path: str | Path) -> Iterator[sqlite3.Connection]:
+def open_reader(path: str | Path, busy_timeout_s: float = 5.0) -> Iterator[sqlite3.Connection]:
     """A read-only connection to the journal at ``path`` (rows as ``sqlite3.Row``), closed on exit.
+    ``busy_timeout_s`` is SQLite's busy handler (how long to retry a locked file before giving up).
 
     Raises:
+        JournalBusy: another connection holds the journal's lock (a running bot under ``journal.exclusive_lock``).
         HistoryError: the file does not exist, is not a journal, or has a schema newer than this build reads.
     """
     p = Path(path).resolve()
     if not p.is_file():
         raise HistoryError(f"journal {p}: no such file (set --journal, or journal.path in the config)")
     try:
-        conn = sqlite3.connect(f"file:{quote(str(p))}?mode=ro", uri=True, timeout=5.0)
+        conn = sqlite3.connect(f"file:{quote(str(p))}?mode=ro", uri=True, timeout=busy_timeout_s)
     except sqlite3.Error as exc:
         raise HistoryError(f"journal {p}: cannot open read-only ({exc})") from None
     with closing(conn):
@@ -67,6 +82,8 @@ def open_reader(path: str | Path) -> Iterator[sqlite3.Connection]:
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):
+                raise JournalBusy(f"journal {p}: database is locked (held by another connection)") from None
             raise HistoryError(f"journal {p}: not a trio_hedge journal ({exc})") from None
         if row is None or not str(row[0]).isdigit() or int(row[0]) > SUPPORTED_SCHEMA:
             raise HistoryError(f"journal {p}: schema_version {row[0] if row else None} is not one this build "

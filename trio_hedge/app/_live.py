@@ -31,7 +31,8 @@ REFRESH_S: Final = 0.25
 """How often the view is rebuilt (and rich redraws it: 4 per second)."""
 
 
-def _samples(collector: BotCollector) -> dict[str, list[Sample]]:
+def collect_samples(collector: BotCollector) -> dict[str, list[Sample]]:
+    """One collection of ``collector``'s metrics: every sample by sample name."""
     out: dict[str, list[Sample]] = defaultdict(list)
     for family in collector.collect():
         for s in family.samples:
@@ -39,7 +40,8 @@ def _samples(collector: BotCollector) -> dict[str, list[Sample]]:
     return out
 
 
-def _by(samples: dict[str, list[Sample]], name: str, label: str = "market") -> dict[str, float]:
+def by_label(samples: dict[str, list[Sample]], name: str, label: str = "market") -> dict[str, float]:
+    """The values of sample ``name`` keyed by their ``label``."""
     return {s.labels.get(label, ""): s.value for s in samples.get(name, [])}
 
 
@@ -49,15 +51,15 @@ def _ms(seconds: float | None) -> str:
 
 def build_view(collector: BotCollector, title: str = "trio_hedge") -> Group:
     """The view's renderable from one collection of ``collector``'s metrics (see the module docstring)."""
-    s = _samples(collector)
+    s = collect_samples(collector)
     paused = any(x.value for x in s.get("trio_hedge_paused", []))
     states = {x.labels["market"]: x.labels["state"] for x in s.get("trio_hedge_trading_state", []) if x.value}
-    cycles = _by(s, "trio_hedge_cycles_completed_total")
-    failed = _by(s, "trio_hedge_cycles_failed_total")
-    volume = _by(s, "trio_hedge_volume_quote_total")
-    net = _by(s, "trio_hedge_net_exposure")
-    last = _by(s, "trio_hedge_hedge_latency_last_seconds")
-    worst = _by(s, "trio_hedge_hedge_latency_max_seconds")
+    cycles = by_label(s, "trio_hedge_cycles_completed_total")
+    failed = by_label(s, "trio_hedge_cycles_failed_total")
+    volume = by_label(s, "trio_hedge_volume_quote_total")
+    net = by_label(s, "trio_hedge_net_exposure")
+    last = by_label(s, "trio_hedge_hedge_latency_last_seconds")
+    worst = by_label(s, "trio_hedge_hedge_latency_max_seconds")
     pnl = {x.labels["market"]: x.value for x in s.get("trio_hedge_pnl_quote", []) if x.labels["component"] == "total"}
     legs: dict[str, list[str]] = defaultdict(list)
     for x in s.get("trio_hedge_position", []):

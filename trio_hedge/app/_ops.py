@@ -12,11 +12,15 @@ Task tree (each only when configured)::
     │                     ``halt``, ``kill_switch`` for the loss limit, ``position_drift`` for an imbalance),
     │                     the stop request (``stop``), and a ``summary`` every ``alerts.summary_every_s``
     ├── trade log         app/_tradelog.py: trades.csv beside the journal, synced on a worker thread
+    ├── status snapshot   app/_snapshot.py: ``<journal stem>.status.json`` beside the journal, built on the loop
+    │                     from BotCollector.collect() every second, written on a worker thread (temp file +
+    │                     os.replace); what ``status`` shows while the bot holds the journal (exclusive lock)
     └── live view         app/_live.py (stdout a TTY and no ``--no-live``)
 
 At the end of the run :meth:`Ops.finish` (before the journal records the exit) journals the venues' final
 positions (``ops.final``) and queues the ``flatten_failure`` (exit 3) and ``exit`` alerts; leaving the
-context syncs the trade log one last time and gives the alerts ``alerts.flush_ms`` to go out.
+context writes the status snapshot one last time (with the exit; at most ``FINAL_WRITE_S``), syncs the trade
+log one last time and gives the alerts ``alerts.flush_ms`` to go out.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
@@ -41,6 +46,7 @@ from ._history import HistoryError
 from ._journal import AsyncJournal, JournalError
 from ._live import open_live_view
 from ._metrics import BotCollector
+from ._snapshot import FINAL_WRITE_S, SnapshotWriter, build_snapshot, snapshot_path
 from ._tradelog import SYNC_INTERVAL_S, TradeLog
 
 WATCH_INTERVAL_S: Final = 0.25
@@ -63,6 +69,8 @@ class Ops:
         pause (PauseSwitch): the operator's pause (``run_market`` attaches each market's risk engine).
         alerts (Alerts | None): the alert sender, when ``[alerts]`` names a destination.
         trade_log (TradeLog | None): the trade log, when the run has a journal.
+        snapshot (SnapshotWriter | None): the live status snapshot beside the journal, when the run has one.
+        exit (tuple[int, str] | None): the run's exit code and reason, once :meth:`finish` has them.
     """
 
     def __init__(self, config: Config, stats: Mapping[str, MarketStats], journal: AsyncJournal | None,
@@ -73,6 +81,8 @@ class Ops:
         self.pause = PauseSwitch()
         self.alerts = Alerts(config.alerts, run_label) if config.alerts.enabled else None
         self.trade_log: TradeLog | None = None
+        self.snapshot: SnapshotWriter | None = None
+        self.exit: tuple[int, str] | None = None
         self.finished = False
         self._seen: dict[str, int] = {}
         self._stop = stop
@@ -174,6 +184,7 @@ class Ops:
         With the run's ``recorder`` the event is queued there (written by the exit step's bounded drain, in
         the stop budget, before the exit row), not written here: nothing in this call waits on the disk."""
         self.finished = True
+        self.exit = (code, reason)
         self._check()  # what the watcher has not seen yet (a halt just before the end), before the exit
         positions = {v: {sym: None if p is None else str(p) for sym, p in syms.items()} for v, syms in final.items()}
         data = {"code": code, "positions": positions}
@@ -239,6 +250,9 @@ async def open_ops(
     if journal_path is not None:
         ops.trade_log = TradeLog(journal_path)
         await ops.sync_trade_log()  # rebuilt from the journal when behind (a crash of an earlier run)
+        pid, started_ns, jp = os.getpid(), time.time_ns(), journal_path
+        ops.snapshot = SnapshotWriter(snapshot_path(journal_path), lambda: build_snapshot(
+            collector, stats, pid=pid, run_id=run_id, journal_path=jp, started_ns=started_ns, exit=ops.exit))
     async with AsyncExitStack() as stack:
         if live_view:
             await stack.enter_async_context(open_live_view(collector, title=f"trio_hedge run {label}"))
@@ -255,6 +269,8 @@ async def open_ops(
                 nursery.start_soon(ops._watch)
                 if ops.trade_log is not None:
                     nursery.start_soon(ops._trade_log_loop)
+                if ops.snapshot is not None:
+                    nursery.start_soon(ops.snapshot.run)
                 try:
                     yield ops
                 except BaseException as exc:
@@ -267,6 +283,9 @@ async def open_ops(
                     nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
+                if ops.snapshot is not None:
+                    with trio.move_on_after(FINAL_WRITE_S):
+                        await ops.snapshot.write()
                 await ops.sync_trade_log()
                 if ops.alerts is not None:
                     await ops.alerts.flush()

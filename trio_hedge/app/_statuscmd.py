@@ -1,29 +1,57 @@
-"""``python -m trio_hedge status [--journal PATH] [--run N] [--cycles K]``: the current or last run, from the
-journal (a read-only WAL reader: safe while the bot runs; it never blocks the bot's writes).
+"""``python -m trio_hedge status [--journal PATH] [--run N] [--cycles K]``: the current or last run.
 
-Prints: the run (pid, start, whether it is still running), per market its trading state (from the journaled
-``state`` events), the operator's pause, cycles done and the last ``K`` cycles, each venue's position (from
-the journal's fills, and the positions read from the venues at exit when the run recorded them), halts, and
-the exit code and reason.
+When the bot is not running (or runs with ``journal.exclusive_lock = false``) it reads the journal through a
+read-only connection (app/_history.py) and prints: the run (pid, start, whether it is still running), per
+market its trading state (from the journaled ``state`` events), the operator's pause, cycles done and the
+last ``K`` cycles, each venue's position (from the journal's fills, and the positions read from the venues at
+exit when the run recorded them), halts, and the exit code and reason.
 
-Exit codes: 0 the journal was read; 1 it could not be (the message says why); 2 bad arguments.
+While the bot runs under ``journal.exclusive_lock = true`` (the default) no other process can open the
+journal (SQLite answers "database is locked"). ``status`` then prints the running bot's live snapshot,
+``<journal stem>.status.json`` beside the journal, rewritten by the bot about once a second from its
+in-memory statistics (app/_snapshot.py): labelled "live snapshot from the running bot (pid N), T s old",
+with per market the trading state and its reason, the pause, cycles, volume, PnL, last hedge latency,
+halts, each leg's position and the net, and each feed's connection and last-message age. A snapshot is
+shown only when its pid is alive and it is at most ``FRESH_S`` (10 s) old; otherwise ``status`` says what
+to do instead (the metrics endpoint, or ``journal.exclusive_lock = false``) and exits 1. ``--run`` and
+``--cycles`` need the journal: the snapshot shows the running bot only (and says so when ``--run`` is
+given), no per-cycle list.
+
+Exit codes: 0 the journal or a live snapshot was read; 1 neither could be (the message says why and what to
+do); 2 bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+from typing import Final
 
 from ..engine import TradingState
-from ._history import HistoryError, cycles, events, iso_utc, open_reader, positions, runs, select_run, trades
+from ._history import (
+    HistoryError,
+    JournalBusy,
+    cycles,
+    events,
+    iso_utc,
+    open_reader,
+    positions,
+    runs,
+    select_run,
+    trades,
+)
 from ._reportcmd import journal_path
+from ._snapshot import live_snapshot, pid_alive, render_snapshot, snapshot_path
+
+BUSY_WAIT_S: Final = 0.5
+"""How long ``status`` lets SQLite retry a locked journal (a bot's exclusive lock is held for its whole run)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m trio_hedge status", description="The current or last run, "
-                                "from the journal (read-only; safe while the bot runs).")
+                                "from the journal (read-only), or, while the bot holds the journal "
+                                "(journal.exclusive_lock), from the bot's live snapshot beside it.")
     p.add_argument("--journal", type=Path, default=None,
                    help="the journal (default: journal.path of --config / ./config.toml / the defaults)")
     p.add_argument("--config", type=Path, default=None, help="read journal.path from this config file")
@@ -32,23 +60,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def render_status(path: Path, run_number: int | None = None, last_cycles: int = 5) -> str:
-    """The status text (see the module docstring).
+    """The status text (see the module docstring): from the journal, or from the running bot's live snapshot
+    when the bot holds the journal.
 
     Raises:
-        HistoryError: the journal cannot be read, or has no such run.
+        HistoryError: the journal cannot be read (or has no such run), and no live snapshot stands in for it
+            (the message says what to do).
     """
-    with open_reader(path) as conn:
+    try:
+        return _from_journal(path, run_number, last_cycles)
+    except JournalBusy as exc:
+        snap, why = live_snapshot(snapshot_path(path))
+        if snap is None:
+            raise HistoryError(
+                f"{exc}, and no live snapshot stands in for it ({why}). A running bot under "
+                "journal.exclusive_lock (the default) keeps every other process out of its journal: read its "
+                "metrics endpoint (start it with --set metrics.enabled=true, then GET "
+                "http://127.0.0.1:9464/metrics) or its log, or start it with --set journal.exclusive_lock=false "
+                "so that status can read the journal while it runs") from None
+        text = render_snapshot(snap)
+        if run_number is not None:
+            text += f"\n(--run {run_number} needs the journal, which the running bot holds: this is the running bot)"
+        return text
+
+
+def _from_journal(path: Path, run_number: int | None, last_cycles: int) -> str:
+    with open_reader(path, busy_timeout_s=BUSY_WAIT_S) as conn:
         all_runs = runs(conn)
         run = select_run(conn, run_number)
         tl = trades(conn, run)
@@ -57,7 +95,7 @@ def render_status(path: Path, run_number: int | None = None, last_cycles: int = 
         pos = positions(conn, run)
     lines = [f"journal {path}: {len(all_runs)} run(s)"]
     if run.exit_code is None:
-        state = ("RUNNING" if run.hi_seq is None and _alive(run.pid)
+        state = ("RUNNING" if run.hi_seq is None and pid_alive(run.pid)
                  else "no exit recorded (the process died)")
     else:
         state = f"exited {run.exit_code} at {iso_utc(run.exited_ns or 0)}"
