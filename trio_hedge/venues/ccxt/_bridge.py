@@ -14,7 +14,9 @@ stable/threads.html#calling-asynchronous-code-from-an-external-thread).
   finish on its own and a warning is logged). An exception of the coroutine surfaces in Trio as itself (its type
   and message); the asyncio task cancelled from its own side surfaces as :class:`AsyncioCancelled`.
 * A stream (:meth:`AsyncioBridge.open_stream`): an asyncio producer calls one coroutine function over and over and
-  hands each result to a bounded Trio channel (:class:`BridgeStream`). Lossless (order and fill events): when the
+  hands each result to a bounded Trio channel (:class:`BridgeStream`); the next call is started the moment one
+  returns (one call always waiting: a ccxt.pro ``watch_*`` wakes only a caller that waits when its message comes).
+  Lossless (order and fill events): when the
   channel is full the producer waits until the consumer takes one (nothing is dropped). Conflated (book updates):
   the channel holds only the latest item, an older one unread is replaced. An exception of the producer ends the
   stream: the consumer receives the items before it, then the exception.
@@ -253,9 +255,14 @@ class AsyncioBridge:
         async def produce() -> None:
             loop = asyncio.get_running_loop()
             error: BaseException | None = None
+            pending: asyncio.Future[T] = asyncio.ensure_future(fn(*args))
             try:
                 while True:
-                    item = await fn(*args)
+                    item = await pending
+                    # re-arm before handing over: a ccxt.pro watch resolves only a future that is waiting when its
+                    # message arrives (the data stays in ccxt's cache, the wake-up is lost), so the next call is
+                    # started at once, its first step queued ahead of further socket reads
+                    pending = asyncio.ensure_future(fn(*args))
                     if conflate:
                         token.run_sync_soon(stream._put, item, None)
                     else:
@@ -268,6 +275,8 @@ class AsyncioBridge:
             except Exception as exc:
                 error = exc
             finally:
+                pending.cancel()
+
                 def finish() -> None:
                     stream._end(error)
                     ended.set()
