@@ -382,6 +382,10 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+_VENUE_TABLES = ("timeouts", "ccxt_options")
+"""Tables inside ``[venues.<name>]`` that ``--set`` may create."""
+
+
 def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
     node: Any = tree
     dotted = ".".join(path)
@@ -392,7 +396,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
             node = node[int(part)]
         elif isinstance(node, dict):
             if part not in node:
-                if (i == 1 and path[0] == "venues") or (i == 2 and path[0] == "venues" and part == "timeouts"):
+                if (i == 1 and path[0] == "venues") or (i == 2 and path[0] == "venues" and part in _VENUE_TABLES):
                     node[part] = {}
                 else:
                     raise ConfigError(dotted, f"unknown key {part!r}", f"use one of: {', '.join(sorted(node))}")
@@ -405,7 +409,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
             raise ConfigError(dotted, "bad list index", "use an index in range")
         node[int(last)] = value
     elif isinstance(node, dict):
-        new_venue_key = path[0] == "venues" and (len(path) == 3 or (len(path) == 4 and path[2] == "timeouts"))
+        new_venue_key = path[0] == "venues" and (len(path) == 3 or (len(path) == 4 and path[2] in _VENUE_TABLES))
         if last not in node and not new_venue_key:
             raise ConfigError(dotted, "unknown key", f"use one of: {', '.join(sorted(node))}")
         node[last] = value
