@@ -56,7 +56,8 @@ def test_credentials_from_env_and_secrets_file_are_kept_out_of_reprs(monkeypatch
     c = load_config(None, [*LIVE_HL, f"venues.grvt.secrets_file={sf}",
                            "venues.grvt.ccxt_options.defaultSlippage=0.01"])
     v = c.venues["grvt"]
-    assert v.ccxt is not None and v.ccxt.credentials == {"walletAddress": "0xCANARYwallet", "privateKey": "CANARYprivate"}
+    assert v.ccxt is not None
+    assert v.ccxt.credentials == {"walletAddress": "0xCANARYwallet", "privateKey": "CANARYprivate"}
     assert v.ccxt.options == {"defaultSlippage": "0.01"}  # --set keeps a decimal's text; a TOML file gives a float
     assert "CANARY" not in repr(c) and {"0xCANARYwallet", "CANARYprivate"} <= set(c.secrets)
 

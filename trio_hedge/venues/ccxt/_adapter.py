@@ -13,6 +13,10 @@ Task tree (inside :func:`open_ccxt_venue`'s nursery)::
     reconciler          the kernel's Reconciler after a private watch failed and came back
     watchdog            the kernel's PrivateWatchdog (ccxt has no cancel-on-disconnect)
 
+Where an exchange lacks ``watchOrders`` the orders are polled over REST (the kernel's reconciliation every
+``heartbeat_s``); without ``cancelAllOrders``, cancel all is one ``cancel_order`` per open order
+(``python -m trio_hedge venues`` lists each exchange's fallbacks).
+
 Numbers: ccxt's string number mode (see :mod:`._convert`). Orders carry our client order id in ccxt's unified
 ``clientOrderId`` param; post-only as ``postOnly``, IOC as ``timeInForce = "IOC"``, reduce-only as ``reduceOnly``.
 Errors: :mod:`._errors` (one table).
@@ -318,6 +322,16 @@ class CcxtVenue(VenueAccessors):
             if any(u.startswith(url) and not c.closed() for u, c in clients):
                 self._watchdog.alive()
 
+    async def _poll_orders(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The REST fallback for an exchange without an order stream (``has["watchOrders"]`` false): the kernel's
+        reconciliation (statuses, fills, positions) every ``heartbeat_s``, through the same event gate."""
+        task_status.started()
+        while True:
+            await trio.sleep(self._settings.timeouts.heartbeat_s)
+            if any(self._live.values()):
+                self._reconciler.request(self._venue_time_ms * 1_000_000 - 60_000_000_000)
+            self._watchdog.alive()  # REST is the stream here: its liveness is the reconciler's retries
+
     async def _on_orders(self, orders: list[dict[str, Any]]) -> None:
         for order in orders:
             symbol = self._ours(order.get("symbol"))
@@ -509,7 +523,15 @@ class CcxtVenue(VenueAccessors):
 
     async def cancel_all(self, symbol: str) -> int:
         before = await self.open_orders(symbol)
-        await self._call("cancel_all_orders", self._unified[symbol], write=True)
+        if self._x.has.get("cancelAllOrders"):
+            await self._call("cancel_all_orders", self._unified[symbol], write=True)
+        else:  # the fallback: one cancel per open order
+            for r in before:
+                if r.venue_order_id is not None:
+                    try:
+                        await self._call("cancel_order", r.venue_order_id, self._unified[symbol], {}, write=True)
+                    except OrderNotFound:
+                        pass
         return len(before)
 
     async def order_status(self, symbol: str, client_order_id: str) -> OrderReport | None:
@@ -652,7 +674,10 @@ async def open_ccxt_venue(settings: CcxtSettings) -> AsyncIterator[CcxtVenue]:
         venue = CcxtVenue(settings, bridge, client)
         async with trio.open_nursery() as nursery:
             with trio.fail_after(t.connect_s + t.request_s):
-                await nursery.start(venue._run_private, "watch_orders", venue._on_orders)
+                if client.has.get("watchOrders"):
+                    await nursery.start(venue._run_private, "watch_orders", venue._on_orders)
+                else:
+                    await nursery.start(venue._poll_orders)
                 if venue.has_trade_stream:
                     await nursery.start(venue._run_private, "watch_my_trades", venue._on_trades)
                 for sym in settings.symbols:
