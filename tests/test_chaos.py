@@ -50,8 +50,8 @@ from trio_hedge.sim._backpack_server import serve_backpack
 from trio_hedge.sim._faultproxy import FaultProxy, open_fault_proxy
 from trio_hedge.sim._grvt_server import serve_grvt
 from trio_hedge.venues import SessionTimeouts, Venue
-from trio_hedge.venues.ccxt import CcxtSettings, open_ccxt_venue, simulator_urls
 from trio_hedge.venues.backpack import BackpackSettings, open_backpack_venue
+from trio_hedge.venues.ccxt import CcxtSettings, open_ccxt_venue, simulator_urls
 from trio_hedge.venues.grvt import GrvtSettings, open_grvt_venue
 
 from .rigs import is_backpack_private, port_of
