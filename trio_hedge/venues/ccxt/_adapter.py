@@ -636,7 +636,9 @@ def make_client(settings: CcxtSettings) -> Any:
     cls = getattr(ccxt.pro, settings.ccxt_id, None)
     if cls is None:
         raise VenueUnavailable(settings.name, f"ccxt.pro has no exchange {settings.ccxt_id!r}")
-    client = cls({"enableRateLimit": True, **settings.config})
+    # ccxt's own throttle spaces every call by the exchange's rateLimit (100+ ms on some): off, the bot's limiter
+    # (engine/_ratelimit.py, rate_limit_per_s) applies instead; a config may turn it back on
+    client = cls({"enableRateLimit": False, **settings.config})
     client.number = str
     _keep_wakeups(client)
     if settings.urls:
