@@ -49,8 +49,9 @@ from trio_hedge.sim import SimExchange, SimSettings, open_sim_exchange
 from trio_hedge.sim._backpack_server import serve_backpack
 from trio_hedge.sim._faultproxy import FaultProxy, open_fault_proxy
 from trio_hedge.sim._grvt_server import serve_grvt
-from trio_hedge.venues import Venue
+from trio_hedge.venues import SessionTimeouts, Venue
 from trio_hedge.venues.backpack import BackpackSettings, open_backpack_venue
+from trio_hedge.venues.ccxt import CcxtSettings, open_ccxt_venue, simulator_urls
 from trio_hedge.venues.grvt import GrvtSettings, open_grvt_venue
 
 from .rigs import is_backpack_private, port_of
@@ -157,8 +158,14 @@ class Rig:
 _port = port_of
 
 
+CCXT_CHAOS = SessionTimeouts(connect_s=5.0, request_s=1.0, close_s=2.0, heartbeat_s=0.3, heartbeat_deadline_s=0.6,
+                             private_stream_budget_s=3.0)
+"""The ccxt hedge venue's budgets in the chaos suite (a book silent 0.9 s is stale, a REST answer 1 s late lost)."""
+
+
 @asynccontextmanager
-async def rig(overrides: list[str]) -> AsyncIterator[tuple[Rig, Any]]:
+async def rig(overrides: list[str], hedge_kind: str = "grvt") -> AsyncIterator[tuple[Rig, Any]]:
+    """The rig; ``hedge_kind = "ccxt"`` puts ccxt's GRVT client on the hedge leg, through the same proxies."""
     # a 0.3 s reconcile grace: the exit step asks about an order its venue does not know (a refused place leaves
     # no report in the journal) for that long after its send before recording it as never accepted
     config = load_config(REPO / "config.toml", ["sim.speed=10", "journal.reconcile_grace_ms=300", *overrides])
@@ -186,7 +193,14 @@ async def rig(overrides: list[str]) -> AsyncIterator[tuple[Rig, Any]]:
                           private_key=gri.private_key, sub_account_id=gri.sub_account_id, chain_id=gri.chain_id,
                           symbols=(GR_SYM,), name=GR, event_capacity=config.event_capacity, **GR_FAST)  # fmt: skip
         primary = TappedVenue(await stack.enter_async_context(open_backpack_venue(bs)))
-        hedge = TappedVenue(await stack.enter_async_context(open_grvt_venue(gs)))
+        if hedge_kind == "ccxt":
+            cs = CcxtSettings(GR, "grvt", (GR_SYM,), {"privateKey": "0x" + gri.private_key, "options": {
+                "accountId": gri.sub_account_id, "builderFee": False}}, simulator_urls(
+                "grvt", rest, f"ws://127.0.0.1:{gr_md.port}/market-data/ws/full",
+                f"ws://127.0.0.1:{gr_trades.port}/trades/ws/full"), config.event_capacity, CCXT_CHAOS)  # fmt: skip
+            hedge = TappedVenue(await stack.enter_async_context(open_ccxt_venue(cs)))
+        else:
+            hedge = TappedVenue(await stack.enter_async_context(open_grvt_venue(gs)))
         yield Rig(exchange, bp_rest, bp_ws, gr_rest, gr_md, gr_trades, primary, hedge), config
 
 
@@ -217,6 +231,7 @@ async def run_scenario(
     overrides: list[str],
     deadline_s: float,
     expect_failure: bool | None,
+    hedge_kind: str = "grvt",
 ) -> tuple[Rig, Result]:
     """Run the market with ``fault`` as a concurrent task; check the invariants; print and record times.
 
@@ -228,7 +243,7 @@ async def run_scenario(
     """
     jpath = request.getfixturevalue("tmp_path") / "journal.sqlite"
     left: list[str] = []
-    async with rig(overrides) as (r, config), open_async_journal(jpath) as journal, \
+    async with rig(overrides, hedge_kind) as (r, config), open_async_journal(jpath) as journal, \
             open_async_journal(jpath) as reports:  # fmt: skip
         recorder = JournalRecorder(journal, reports)  # as run_bot: reports on a connection of their own
         settings = config.markets[0]
@@ -449,6 +464,55 @@ async def test_hedge_order_ack_dropped(request: pytest.FixtureRequest) -> None:
     assert any("outcome unknown" in w and "no answer" in w for w in res.warnings), res.warnings
     assert res.stats.cycles_completed == 2
     assert all(c.maker_filled == c.hedge_filled for c in res.stats.cycles)
+
+
+# ---------------------------------------------------------------------------------------------- ccxt hedge leg
+async def test_ccxt_hedge_market_data_websocket_reset_mid_cycle(request: pytest.FixtureRequest) -> None:
+    """ccxt's GRVT client on the hedge leg: its market-data WebSocket reset after the maker fill -> the hedge
+    book turns invalid, then valid again once ccxt.pro has reconnected (or the market flattens)."""
+    seen: dict[str, bool] = {}
+
+    async def fault(r: Rig) -> None:
+        await maker_filled(r)
+        book = r.hedge.book(GR_SYM)
+        r.gr_md.reset_all()
+        r.mark("fault")
+        with trio.move_on_after(10):
+            while book.valid:
+                await r.hedge.wait_book_change(GR_SYM)
+            seen["invalid"] = True
+            r.mark("detected")
+            while not book.valid:
+                await r.hedge.wait_book_change(GR_SYM)
+            seen["valid_again"] = True
+            r.mark("book_back")
+
+    r, res = await run_scenario(request, fault, overrides=["engine.cycles=3"], deadline_s=90, expect_failure=None,
+                                hedge_kind="ccxt")
+    assert seen.get("invalid"), "the reset never invalidated the hedge book"
+    assert seen.get("valid_again") or res.outcome.failure is not None  # back, or the market flattened
+    assert r.gr_md.statistics().resets >= 1
+
+
+async def test_ccxt_hedge_order_answer_lost_is_resolved_by_query(request: pytest.FixtureRequest) -> None:
+    """ccxt sends GRVT orders over REST: the hedge's create_order answer comes after the session's budget (1 s)
+    -> UnknownOutcome, resolved by a status query to exactly one order (the journal check: no client order id
+    twice, every intent's status the venue's)."""
+
+    async def fault(r: Rig) -> None:
+        await until(lambda: bool(r.bp_engine.open_orders()), within_s=30)  # a quote rests: slow the hedge's REST
+        r.gr_rest.set_latency(down_s=1.5)
+        r.mark("fault")
+        await maker_filled(r)
+        await trio.sleep(1.6)  # the hedge's answer is late past request_s
+        r.gr_rest.set_latency(down_s=0.0)
+        r.mark("answers_flow")
+
+    r, res = await run_scenario(request, fault, overrides=["engine.cycles=2"], deadline_s=90, expect_failure=None,
+                                hedge_kind="ccxt")
+    assert any("UnknownOutcome" in w or "outcome unknown" in w for w in res.warnings), res.warnings[:10]
+    orders = list(r.gr_engine._orders)
+    assert len(orders) == len(set(orders))  # one venue order per client order id
 
 
 # ---------------------------------------------------------------------------------------------- ss -K

@@ -158,3 +158,21 @@ def test_the_checker_finds_a_wrong_way_import(module: str, source: str) -> None:
 )
 def test_the_checker_accepts_downward_imports(module: str, source: str) -> None:
     assert violations(module, source) == []
+
+
+def asyncio_importers() -> list[str]:
+    """Modules under ``trio_hedge/`` that import asyncio (at any depth)."""
+    out: list[str] = []
+    for path in all_modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            if any(n.split(".")[0] == "asyncio" for n in names):
+                out.append(module_name(path))
+                break
+    return out
+
+
+def test_only_the_bridge_imports_asyncio() -> None:
+    """trio_hedge's loop is pure Trio; ccxt's asyncio runs behind one bridge module (venues/ccxt/_bridge.py)."""
+    assert asyncio_importers() == ["trio_hedge.venues.ccxt._bridge"]

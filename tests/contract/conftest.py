@@ -27,8 +27,9 @@ from tests.synth import Recording
 from trio_hedge.domain import Instrument
 from trio_hedge.sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange, open_sim_venue
 from trio_hedge.sim._faultproxy import FaultProxy
-from trio_hedge.venues import Capability, Venue, capabilities
+from trio_hedge.venues import Capability, SessionTimeouts, Venue, capabilities
 from trio_hedge.venues.backpack import open_backpack_venue
+from trio_hedge.venues.ccxt import CcxtSettings, open_ccxt_venue, simulator_urls
 from trio_hedge.venues.grvt import open_grvt_venue
 
 D = Decimal
@@ -182,6 +183,50 @@ class _GrvtControl(VenueControl):
         self.md.blackhole(on)
 
 
+@dataclass
+class _CcxtBackpackControl(_BackpackControl):
+    """ccxt.pro keys its WebSocket clients by URL and Backpack has one URL: market data and the private stream
+    share one connection, so the faults act on every WebSocket connection."""
+
+    def _sockets(self) -> list[Any]:
+        assert self.ws is not None
+        return list(self.ws.connections(lambda c: c.is_websocket))
+
+    @asynccontextmanager
+    async def private_outage(self) -> AsyncIterator[None]:
+        ws = self.ws
+        assert ws is not None
+        await poll(lambda: bool(self._sockets()))
+        before = ws.statistics().refused
+        ws.refuse()
+        try:
+            for conn in self._sockets():
+                conn.reset()
+            await poll(lambda: ws.statistics().refused > before)
+            yield
+        finally:
+            ws.refuse(False)
+
+    async def blackhole_feed(self, on: bool) -> None:
+        await poll(lambda: bool(self._sockets()))
+        for conn in self._sockets():
+            conn.blackhole(on)
+
+
+@dataclass
+class _CcxtGrvtControl(_GrvtControl):
+    """ccxt sends GRVT orders over REST (``create_order``), not the trades WebSocket: a lost answer is a REST answer
+    later than the session's request budget."""
+
+    def lose_next_order_answer(self) -> None:
+        assert self.rest is not None
+        self.rest.set_latency(down_s=1.5)
+
+    def answers_flow(self) -> None:
+        assert self.rest is not None
+        self.rest.set_latency(down_s=0.0)
+
+
 # ---------------------------------------------------------------------------------------------- kinds
 @dataclass
 class Kit:
@@ -233,10 +278,51 @@ async def _grvt_kit(tmp_path: Path) -> AsyncIterator[Kit]:
             yield Kit("grvt", venue, control)
 
 
+CCXT_FAST = SessionTimeouts(connect_s=5.0, request_s=1.0, close_s=2.0, heartbeat_s=0.4, heartbeat_deadline_s=0.6,
+                            private_stream_budget_s=3.0)
+"""The ccxt venue's budgets on loopback: a book silent for 1 s (heartbeat_s + heartbeat_deadline_s) is stale."""
+
+
+@asynccontextmanager
+async def _ccxt_backpack_kit(tmp_path: Path) -> AsyncIterator[Kit]:
+    symbol = "BTC_USDC_PERP"
+    async with backpack_rig([_market(tmp_path, "backpack", symbol, "USDC")]) as rig, \
+            proxied(rig.info.rest) as rest, proxied(rig.info.ws) as ws:  # fmt: skip
+        ws_url = f"ws://127.0.0.1:{ws.port}/"
+        settings = CcxtSettings("backpack", "backpack", (symbol,), {"apiKey": rig.info.api_key,
+                                "secret": rig.info.api_secret}, simulator_urls("backpack", f"http://127.0.0.1:{rest.port}",
+                                ws_url, ws_url), timeouts=CCXT_FAST)  # fmt: skip
+        control = _CcxtBackpackControl(rig.exchange, "backpack", symbol, CCXT_FAST.heartbeat_s +
+                                       CCXT_FAST.heartbeat_deadline_s, rest, ws)  # fmt: skip
+        async with open_ccxt_venue(settings) as venue:
+            yield Kit("ccxt:backpack", venue, control)
+
+
+@asynccontextmanager
+async def _ccxt_grvt_kit(tmp_path: Path) -> AsyncIterator[Kit]:
+    symbol = "BTC_USDT_Perp"
+    async with grvt_rig([_market(tmp_path, "grvt", symbol, "USDT")]) as rig:
+        info = rig.info
+        settings = CcxtSettings(
+            "grvt", "grvt", (symbol,),
+            {"privateKey": "0x" + info.private_key, "options": {"accountId": info.sub_account_id, "builderFee": False}},
+            simulator_urls("grvt", f"http://127.0.0.1:{rig.rest.port}",
+                           f"ws://127.0.0.1:{rig.md.port}/market-data/ws/full",
+                           f"ws://127.0.0.1:{rig.trades.port}/trades/ws/full"),
+            timeouts=CCXT_FAST,
+        )  # fmt: skip
+        control = _CcxtGrvtControl(rig.exchange, "grvt", symbol, CCXT_FAST.heartbeat_s +
+                                   CCXT_FAST.heartbeat_deadline_s, rig.rest, rig.md, rig.trades)  # fmt: skip
+        async with open_ccxt_venue(settings) as venue:
+            yield Kit("ccxt:grvt", venue, control)
+
+
 KINDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Kit]]] = {
     "sim": _sim_kit,
     "backpack": _backpack_kit,
     "grvt": _grvt_kit,
+    "ccxt:backpack": _ccxt_backpack_kit,
+    "ccxt:grvt": _ccxt_grvt_kit,
 }
 """Every venue kind the bot can trade, by name; the suite runs once per entry."""
 

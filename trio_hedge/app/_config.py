@@ -72,12 +72,29 @@ class LiveVenueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CcxtVenueConfig:
+    """How a ``kind = "ccxt"`` venue reaches its exchange through ccxt (``venues/ccxt/``).
+
+    Attributes:
+        ccxt_id (str): the ccxt exchange id (``ccxt.pro.exchanges``), default the venue's name.
+        options (dict): ``ccxt_options``, passed through as the client's ``options``.
+        credentials (dict[str, str]): what the exchange's ``requiredCredentials`` names (ccxt's keys: ``apiKey``,
+            ``secret``, ``privateKey``, ``walletAddress``...), endpoint "live" only; never in a repr.
+    """
+
+    ccxt_id: str
+    options: dict[str, Any] = field(default_factory=dict)
+    credentials: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class VenueConfig:
     """One configured venue.
 
     Attributes:
         name (str): the key under ``[venues]``.
-        kind (str): ``"sim"`` (the in-process simulator venue), ``"backpack"`` or ``"grvt"`` (the wire adapters).
+        kind (str): ``"sim"`` (the in-process simulator venue), ``"backpack"`` or ``"grvt"`` (the wire adapters),
+            ``"ccxt"`` (any ccxt exchange, ``ccxt``).
         endpoint (str): ``"sim"``: the embedded simulator (for the adapters: its wire-protocol server on an
             ephemeral loopback port); ``"live"``: the real venue.
         symbol (str): the venue symbol traded.
@@ -101,6 +118,7 @@ class VenueConfig:
     taker_fee_bps: Decimal = Decimal(0)
     rate_limit: RateLimitSettings | None = None
     timeouts: SessionTimeouts = field(default_factory=SessionTimeouts)
+    ccxt: CcxtVenueConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +277,9 @@ TIMEOUT_DEFAULTS: dict[str, dict[str, int]] = {
              "heartbeat_deadline_ms": 1500, "private_stream_budget_ms": 3000},
     "sim": {"connect_ms": 5000, "request_ms": 5000, "close_ms": 2000, "heartbeat_ms": 1000,
             "heartbeat_deadline_ms": 1500, "private_stream_budget_ms": 3000},
+    # ccxt: heartbeat_ms + heartbeat_deadline_ms is the staleness budget of a book (ccxt.pro pings by itself)
+    "ccxt": {"connect_ms": 10000, "request_ms": 5000, "close_ms": 3000, "heartbeat_ms": 1000,
+             "heartbeat_deadline_ms": 1500, "private_stream_budget_ms": 3000},
 }
 """``[venues.<name>.timeouts]`` defaults by venue kind, ms (the adapters' own defaults)."""
 
@@ -402,6 +423,10 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+_VENUE_TABLES = ("timeouts", "ccxt_options")
+"""Tables inside ``[venues.<name>]`` that ``--set`` may create."""
+
+
 def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
     node: Any = tree
     dotted = ".".join(path)
@@ -412,7 +437,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
             node = node[int(part)]
         elif isinstance(node, dict):
             if part not in node:
-                if (i == 1 and path[0] == "venues") or (i == 2 and path[0] == "venues" and part == "timeouts"):
+                if (i == 1 and path[0] == "venues") or (i == 2 and path[0] == "venues" and part in _VENUE_TABLES):
                     node[part] = {}
                 else:
                     raise ConfigError(dotted, f"unknown key {part!r}", f"use one of: {', '.join(sorted(node))}")
@@ -425,7 +450,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
             raise ConfigError(dotted, "bad list index", "use an index in range")
         node[int(last)] = value
     elif isinstance(node, dict):
-        new_venue_key = path[0] == "venues" and (len(path) == 3 or (len(path) == 4 and path[2] == "timeouts"))
+        new_venue_key = path[0] == "venues" and (len(path) == 3 or (len(path) == 4 and path[2] in _VENUE_TABLES))
         if last not in node and not new_venue_key:
             raise ConfigError(dotted, "unknown key", f"use one of: {', '.join(sorted(node))}")
         node[last] = value
@@ -515,6 +540,7 @@ _LIVE_KEYS = {
     "grvt": {"edge_url", "market_data_url", "trades_url", "market_data_ws_url", "trades_ws_url", "chain_id",
              "sub_account_id", "secrets_file"},
     "sim": set(),
+    "ccxt": {"ccxt_id", "ccxt_options", "secrets_file"},
 }
 LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     # production hosts: the Backpack API docs (https://docs.backpack.exchange/) and grvt-pysdk's GrvtEnv PROD
@@ -570,6 +596,24 @@ def _market(name: str, tree: dict[str, Any], base_dir: Path) -> SimVenueConfig:
     )
 
 
+def _secrets_file(path: str, secrets_file: object, example: str) -> dict[str, str]:
+    """The string values of a 0600 TOML secrets file (``path``: the venue's config path, for errors)."""
+    sf = Path(str(secrets_file)).expanduser()
+    try:
+        mode = sf.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"{path}.secrets_file", f"cannot read {sf}: {exc.strerror}",
+                          "point it at an existing file") from None
+    if mode & 0o077:
+        raise ConfigError(f"{path}.secrets_file", f"{sf} is readable or writable by group/others", f"chmod 600 {sf}")
+    try:
+        data = tomllib.loads(sf.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        raise ConfigError(f"{path}.secrets_file", f"{sf} is not a readable TOML file",
+                          f"write {example} in it") from None
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
 def _read_secrets(name: str, kind: str, tree: dict[str, Any], env: dict[str, str]) -> tuple[str, str]:
     """Credentials for a live venue: a 0600 TOML ``secrets_file`` or the environment variables
     ``TRIO_HEDGE_<NAME>_<KEY>``. The values are never put in an error text."""
@@ -579,21 +623,7 @@ def _read_secrets(name: str, kind: str, tree: dict[str, Any], env: dict[str, str
     secrets_file = tree.get("secrets_file") or ""
     values: dict[str, str] = {}
     if secrets_file:
-        sf = Path(str(secrets_file)).expanduser()
-        try:
-            mode = sf.stat().st_mode
-        except OSError as exc:
-            raise ConfigError(f"{path}.secrets_file", f"cannot read {sf}: {exc.strerror}",
-                              "point it at an existing file") from None
-        if mode & 0o077:
-            raise ConfigError(f"{path}.secrets_file", f"{sf} is readable or writable by group/others",
-                              f"chmod 600 {sf}")
-        try:
-            data = tomllib.loads(sf.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
-            raise ConfigError(f"{path}.secrets_file", f"{sf} is not a readable TOML file",
-                              f'write {key_name} = "..." and {secret_name} = "..." in it') from None
-        values = {k: v for k, v in data.items() if isinstance(v, str)}
+        values = _secrets_file(path, secrets_file, f'{key_name} = "..." and {secret_name} = "..."')
     for k in (key_name, secret_name):
         if k not in values and env.get(env_prefix + k.upper()):
             values[k] = env[env_prefix + k.upper()]
@@ -602,6 +632,59 @@ def _read_secrets(name: str, kind: str, tree: dict[str, Any], env: dict[str, str
             raise ConfigError(f"{path}.secrets_file", f"no {k} for the live venue {name}",
                               f"set {env_prefix}{k.upper()} or put {k} in a 0600 secrets_file")
     return values[key_name], values[secret_name]
+
+
+CCXT_SIMULATORS = ("backpack", "grvt")
+"""ccxt exchanges with an embedded wire simulator (``endpoint = "sim"`` for ``kind = "ccxt"``)."""
+
+
+def ccxt_env_name(venue: str, key: str) -> str:
+    """``TRIO_HEDGE_<VENUE>_<KEY>`` for ccxt credential ``key`` (camelCase -> SNAKE: ``privateKey`` ->
+    ``PRIVATE_KEY``)."""
+    snake = "".join("_" + c if c.isupper() else c for c in key).upper()
+    return f"TRIO_HEDGE_{venue.upper()}_{snake}"
+
+
+def _ccxt(name: str, tree: dict[str, Any], endpoint: str, env: dict[str, str]) -> CcxtVenueConfig:
+    """``kind = "ccxt"``: ``ccxt_id`` (default the venue's name) must be a ccxt.pro exchange (checked offline, from
+    ccxt's own list), ``ccxt_options`` a table; for endpoint "live" every credential the exchange's
+    ``requiredCredentials`` names, from ``TRIO_HEDGE_<VENUE>_<KEY>`` or the 0600 ``secrets_file`` (ccxt's key names
+    or their snake_case)."""
+    import ccxt.pro
+
+    path = f"venues.{name}"
+    ccxt_id = tree.get("ccxt_id", name)
+    if not isinstance(ccxt_id, str) or ccxt_id not in ccxt.pro.exchanges:
+        near = [x for x in ccxt.pro.exchanges if str(ccxt_id)[:3].lower() in x][:8]
+        raise ConfigError(f"{path}.ccxt_id", f"{ccxt_id!r} is not a ccxt.pro exchange",
+                          f"use a ccxt exchange id{' such as ' + ', '.join(near) if near else ''} "
+                          "(python -m trio_hedge venues lists those the bot can trade)")
+    options = tree.get("ccxt_options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{path}.ccxt_options", "expected a table", f"write [venues.{name}.ccxt_options]")
+    if endpoint == "sim":
+        if ccxt_id not in CCXT_SIMULATORS:
+            raise ConfigError(f"{path}.endpoint", f'"sim" needs a wire simulator of {ccxt_id!r}',
+                              f'use endpoint = "live", or ccxt_id one of {", ".join(CCXT_SIMULATORS)}')
+        return CcxtVenueConfig(ccxt_id, dict(options))
+    required = [k for k, need in getattr(ccxt.pro, ccxt_id)().requiredCredentials.items() if need]
+    values: dict[str, str] = {}
+    secrets_file = tree.get("secrets_file") or ""
+    if secrets_file:
+        data = _secrets_file(path, secrets_file, " and ".join(f'{k} = "..."' for k in required))
+        for k in required:
+            v = data.get(k, data.get(ccxt_env_name("", k)[len("TRIO_HEDGE__"):].lower()))
+            if v:
+                values[k] = v
+    for k in required:
+        if k not in values and env.get(ccxt_env_name(name, k)):
+            values[k] = env[ccxt_env_name(name, k)]
+    for k in required:
+        if not values.get(k):
+            raise ConfigError(f"{path}.secrets_file", f"no {k} for the live venue {name} (ccxt's {ccxt_id} "
+                              f"requires {', '.join(required)})",
+                              f"set {ccxt_env_name(name, k)} or put {k} in a 0600 secrets_file")
+    return CcxtVenueConfig(ccxt_id, dict(options), values)
 
 
 def _rate_limit(name: str, kind: str, tree: dict[str, Any]) -> RateLimitSettings | None:
@@ -649,7 +732,7 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
     path = f"venues.{name}"
     if not isinstance(tree, dict):
         raise ConfigError(path, "expected a table", f"write [venues.{name}]")
-    kind = _str(tree, "kind", path, ("sim", "backpack", "grvt"))
+    kind = _str(tree, "kind", path, ("sim", "backpack", "grvt", "ccxt"))
     endpoint = tree.get("endpoint", "sim")
     if endpoint not in ("sim", "live") or (kind == "sim" and endpoint != "sim"):
         allowed = '"sim"' if kind == "sim" else '"sim" or "live"'
@@ -662,10 +745,11 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
     symbol = _str(tree, "symbol", path)
     rate_limit = _rate_limit(name, kind, tree)
     timeouts = _timeouts(name, kind, tree)
+    ccxt_cfg = _ccxt(name, tree, endpoint, env) if kind == "ccxt" else None
     if endpoint == "sim":
         market = _market(name, tree, base_dir)
         return VenueConfig(name, kind, endpoint, symbol, market, None, market.maker_fee_bps, market.taker_fee_bps,
-                           rate_limit, timeouts)
+                           rate_limit, timeouts, ccxt_cfg)
     for fee in ("maker_fee_bps", "taker_fee_bps"):
         if fee not in tree:
             raise ConfigError(f"{path}.{fee}", "missing: a live venue needs its fees (the quoting edge gate "
@@ -673,6 +757,9 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
                               "negative = rebate)")
     maker_fee = _dec(tree, "maker_fee_bps", path)
     taker_fee = _dec(tree, "taker_fee_bps", path)
+    if ccxt_cfg is not None:
+        return VenueConfig(name, kind, endpoint, symbol, None, None, maker_fee, taker_fee, rate_limit, timeouts,
+                           ccxt_cfg)
     merged = {**LIVE_DEFAULTS[kind], **tree}
     urls = {k: _str(merged, k, path) for k in sorted(_LIVE_KEYS[kind] - {"secrets_file", "chain_id",
                                                                          "sub_account_id"})}
@@ -887,6 +974,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         log=LogConfig(level=level, file=Path(log_file) if log_file else None),
         source=source,
         secrets=(*(x for v in venues.values() if v.live for x in (v.live.api_key, v.live.secret)),
+                 *(x for v in venues.values() if v.ccxt for x in v.ccxt.credentials.values()),
                  *(x for x in (alerts.telegram_bot_token, alerts.webhook_url) if x)),
         journal=journal,
         metrics=_metrics(tree["metrics"]),

@@ -3,6 +3,8 @@
 - ``kind = "sim"``: the in-process simulator venue (no wire; fast tests).
 - ``kind = "grvt"`` / ``"backpack"`` with ``endpoint = "sim"``: the embedded wire-protocol simulator is
   started on an ephemeral loopback port and the real adapter connects to it over HTTP and WebSocket.
+- ``kind = "ccxt"``: ccxt's client of the exchange ``ccxt_id`` (``venues/ccxt/``); with ``endpoint = "sim"`` pointed
+  at the embedded wire simulator of that exchange (only the client's URLs change).
 - ``endpoint = "live"``: the real adapter connects to the real venue.
 """
 
@@ -25,6 +27,8 @@ def protocol_of(vc: VenueConfig) -> str:
     its name when that names a protocol (``grvt``/``backpack``)."""
     if vc.kind in ("grvt", "backpack"):
         return vc.kind
+    if vc.kind == "ccxt" and vc.ccxt is not None and vc.ccxt.ccxt_id in ("grvt", "backpack"):
+        return vc.ccxt.ccxt_id
     return vc.name if vc.name in ("grvt", "backpack") else ""
 
 
@@ -110,6 +114,8 @@ async def open_venues(
             for secret in bs.secrets():
                 register_secret(secret)
             venues[name] = await stack.enter_async_context(open_backpack_venue(bs))
+        elif vc.kind == "ccxt":
+            venues[name] = await stack.enter_async_context(await _ccxt_session(config, vc, exchange, servers))
         else:  # pragma: no cover - the config loader refuses other kinds
             raise ValueError(vc.kind)
         secrets = getattr(venues[name], "secrets", None)
@@ -117,3 +123,32 @@ async def open_venues(
             for secret in secrets():
                 register_secret(secret)
     return venues
+
+
+async def _ccxt_session(config: Config, vc: VenueConfig, exchange: SimExchange | None, servers: trio.Nursery) -> Any:
+    """The ``open_ccxt_venue`` context of a ``kind = "ccxt"`` venue: on the embedded wire simulator of its exchange
+    (its URLs and test credentials) or on the exchange itself (ccxt's URLs, the configured credentials)."""
+    from ..venues.ccxt import CcxtSettings, open_ccxt_venue, simulator_urls
+
+    assert vc.ccxt is not None
+    cc = vc.ccxt
+    config_: dict[str, Any] = {"options": dict(cc.options)} if cc.options else {}
+    urls: dict[str, Any] = {}
+    if vc.endpoint == "sim":
+        assert exchange is not None
+        info = await start_wire_server(servers, exchange, vc)
+        if cc.ccxt_id == "grvt":
+            urls = simulator_urls("grvt", info.rest, info.ws_market_data, info.ws_trades)
+            config_ = {"privateKey": "0x" + info.private_key,
+                       "options": {"accountId": info.sub_account_id, "builderFee": False, **cc.options}}
+        else:
+            urls = simulator_urls(cc.ccxt_id, info.rest, info.ws, info.ws)
+            config_ = {"apiKey": info.api_key, "secret": info.api_secret, **config_}
+        logger.bind(tag="MAIN").info("{}: ccxt {} on its wire simulator at {}", vc.name, cc.ccxt_id, info.rest)
+    else:
+        config_.update(cc.credentials)
+    settings = CcxtSettings(vc.name, cc.ccxt_id, (vc.symbol,), config_, urls, config.event_capacity,
+                            vc.timeouts)  # fmt: skip
+    for secret in settings.secrets():
+        register_secret(secret)
+    return open_ccxt_venue(settings)

@@ -86,6 +86,8 @@ def _main(argv: list[str] | None) -> int:
         from ._simcmd import main as sim_main
 
         return sim_main(argv[1:])
+    if argv[:1] == ["venues"]:
+        return venues_main(argv[1:])
     operator = _operator_command(argv)
     if operator is not None:
         return operator
@@ -135,6 +137,32 @@ def _main(argv: list[str] | None) -> int:
 
 
 # --- operator commands (issue 14): read the journal only, never take the instance lock -----------------
+def venues_main(argv: list[str]) -> int:
+    """``python -m trio_hedge venues [--all]``: the ccxt exchanges that have what the bot needs (``kind = "ccxt"``),
+    each with the credentials ccxt requires, the REST fallbacks it would run on and what its ccxt description does
+    not say; ``--all`` lists the others too, with what each lacks. Offline: read from ccxt's class attributes."""
+    import argparse
+
+    from ..venues.ccxt._survey import survey
+
+    p = argparse.ArgumentParser(prog="python -m trio_hedge venues", description=venues_main.__doc__)
+    p.add_argument("--all", action="store_true", help="also list the exchanges that lack something, and what")
+    args = p.parse_args(argv)
+    fits = survey()
+    ok = [f for f in fits if f.fits]
+    print(f"ccxt exchanges the bot can trade (kind = \"ccxt\", ccxt_id = ...): {len(ok)} of {len(fits)}")
+    for f in ok:
+        notes = [*f.fallbacks, *(f"not declared: {u}" for u in f.unknown)]
+        print(f"  {f.ccxt_id:<16} credentials: {', '.join(f.credentials) or '-'}"
+              f"{'; ' + '; '.join(notes) if notes else ''}")
+    if args.all:
+        print("lacking something the bot needs:")
+        for f in fits:
+            if not f.fits:
+                print(f"  {f.ccxt_id:<16} lacks: {', '.join(f.lacks)}")
+    return EXIT_OK
+
+
 def _operator_command(argv: list[str]) -> int | None:
     """``report`` and ``status`` (``_reportcmd.py``, ``_statuscmd.py``); None for any other command."""
     if argv[:1] == ["report"]:

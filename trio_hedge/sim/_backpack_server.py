@@ -26,7 +26,8 @@ Endpoints (one Starlette app served by :func:`~trio_hedge.sim._asgi.serve_asgi`,
 * WebSocket at ``/`` (the real endpoint is the bare host ``wss://ws.backpack.exchange``): ``SUBSCRIBE`` /
   ``UNSUBSCRIBE`` of ``depth.<symbol>`` (``depth.<200|600|1000>ms.<symbol>`` are served like the realtime
   stream), ``bookTicker.<symbol>``, and the signed ``account.orderUpdate[.<symbol>]`` /
-  ``account.positionUpdate[.<symbol>]``. Frames are ``{"stream": <name as subscribed>, "data": {...}}``; no ack
+  ``account.positionUpdate[.<symbol>]`` (and ``account.rfqUpdate[.<symbol>]``, accepted and
+  silent: no RFQ markets). Frames are ``{"stream": <name as subscribed>, "data": {...}}``; no ack
   is sent for a subscription [I]; errors are ``{"id": <the message's id or null>, "error": {"code", "message"}}``
   with 4006 "Invalid stream" (captured), 4000 for a malformed message and 4001 for a refused signature [I].
   The server sends a WebSocket Ping every ``ping_interval_s`` (60 s on the real venue).
@@ -1671,7 +1672,10 @@ class _BackpackServer:
     def _classify(self, name: str) -> tuple[str, str | None] | None:
         """(kind, symbol) of a stream this server serves, or None (Backpack WS docs stream names)."""
         parts = name.split(".")
-        if parts[0] == "account" and len(parts) in (2, 3) and parts[1] in ("orderUpdate", "positionUpdate"):
+        # account.rfqUpdate: the real venue's RFQ order stream (ccxt.pro subscribes to it beside orderUpdate); the
+        # simulator has no RFQ markets, so the subscription is accepted and stays silent
+        if parts[0] == "account" and len(parts) in (2, 3) and parts[1] in ("orderUpdate", "positionUpdate",
+                                                                            "rfqUpdate"):
             if len(parts) == 2:
                 return f"account.{parts[1]}", None
             return (f"account.{parts[1]}", parts[2]) if parts[2] in self.instruments else None

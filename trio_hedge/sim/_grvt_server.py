@@ -244,6 +244,10 @@ class GrvtSimInfo:
     Attributes:
         rest (str): base URL of every REST host (edge/auth, market-data, trades): ``http://127.0.0.1:PORT``.
         ws (str): JSON-RPC WebSocket URL: ``ws://127.0.0.1:PORT/ws/full`` (legacy format: ``…/ws``).
+        ws_market_data (str), ws_trades (str): the same JSON-RPC endpoint under two more paths
+            (``/market-data/ws/full``, ``/trades/ws/full``), as the real venue has two hosts
+            (``market-data.grvt.io``, ``trades.grvt.io``): a client that keys its connections by URL (ccxt.pro)
+            opens the trading stream with its auth cookie on a connection of its own.
         api_key (str): the API key ``/auth/api_key/login`` accepts (secret: not in repr).
         private_key (str): hex secp256k1 key whose address must sign orders (secret: not in repr).
         sub_account_id (str): the trading sub-account id (uint64 decimal string).
@@ -256,12 +260,16 @@ class GrvtSimInfo:
     private_key: str = field(repr=False)
     sub_account_id: str
     chain_id: int
+    ws_market_data: str = ""
+    ws_trades: str = ""
 
     def to_json(self) -> dict[str, object]:
         """The fields as a JSON-able dict (for the ``sim`` command's JSON line; it holds the secrets)."""
         return {
             "rest": self.rest,
             "ws": self.ws,
+            "ws_market_data": self.ws_market_data,
+            "ws_trades": self.ws_trades,
             "api_key": self.api_key,
             "private_key": self.private_key,
             "sub_account_id": self.sub_account_id,
@@ -370,6 +378,8 @@ async def serve_grvt(
                 private_key=private_key,
                 sub_account_id=sub_account_id,
                 chain_id=chain_id,
+                ws_market_data=f"{bound.ws_url}/market-data/ws/full",
+                ws_trades=f"{bound.ws_url}/trades/ws/full",
             )
         )
 
@@ -666,6 +676,8 @@ class _GrvtSim:
         self.app = Starlette(
             routes=[
                 WebSocketRoute("/ws/full", partial(self.ws_endpoint, legacy=False)),
+                WebSocketRoute("/market-data/ws/full", partial(self.ws_endpoint, legacy=False)),
+                WebSocketRoute("/trades/ws/full", partial(self.ws_endpoint, legacy=False)),
                 WebSocketRoute("/ws", partial(self.ws_endpoint, legacy=True)),
                 Route("/{path:path}", self.http_endpoint, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]),
             ]
