@@ -107,6 +107,7 @@ async def run_market(
     market's risk engine: see :meth:`RiskEngine.pause`.
     """
     log = logger.bind(tag=f"{settings.name}_MARKET")
+    stats.cycle_mode = settings.cycle_mode
     primary = wrap_rate_limited(primary, settings.primary_rate_limit)
     hedge = wrap_rate_limited(hedge, settings.hedge_rate_limit)
     for v in (primary, hedge):
@@ -174,6 +175,15 @@ async def run_market(
         for r in outcome.flatten:
             log.info("cleanup {} {}: cancelled {}, flatten orders {}, final position {}", r.venue, r.symbol,
                      r.cancelled, r.orders_sent, r.final_position)
+        if outcome.failure is not None:
+            stats.exit_reason = f"halted: {type(outcome.failure).__name__}: {outcome.failure}"
+        elif outcome.stopped:
+            stats.exit_reason = f"stopped after {stats.cycles_completed} cycles"
+        else:
+            stats.exit_reason = f"completed {stats.cycles_completed} cycles"
+        if not outcome.flat:
+            stats.exit_reason += "; NOT flat after the cleanup" + (" (deadline hit)" if outcome.cleanup_timed_out
+                                                                  else "")
         if pause is not None:
             pause.detach(risk)
         if stats.cycles and recorder is not None:  # a no-op when the hedger recorded its end already
