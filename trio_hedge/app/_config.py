@@ -267,7 +267,7 @@ CYCLE_MODES: tuple[str, ...] = ("roundtrip", "inventory")
 
 DEFAULTS: dict[str, Any] = {
     "engine": {"cycles": 25, "primary": "backpack", "hedge": "grvt", "event_capacity": 256,
-               "cycle_mode": "inventory", "two_sided": False},
+               "cycle_mode": "inventory"},
     "markets": [
         {
             "name": "BTC",
@@ -303,7 +303,7 @@ DEFAULTS: dict[str, Any] = {
         "max_position": "0.01",
         "max_notional": "2000",
         "max_open_orders": 4,
-        "position_check_interval_ms": 1000,
+        "position_check_interval_ms": 5000,
         "max_loss": "25",
         "retry_backoff_ms": 100,
         "retry_backoff_max_ms": 2000,
@@ -776,7 +776,6 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         raise ConfigError("engine.hedge", "the hedge venue is the primary venue", "use two different venues")
     cycles = _int(eng, "cycles", "engine", lo=1)
     cycle_mode = _str(eng, "cycle_mode", "engine", CYCLE_MODES)
-    two_sided = _bool(eng, "two_sided", "engine")
     position_check_s = _float(risk, "position_check_interval_ms", "risk", lo=0.0) / 1000.0
     retry = RetryPolicy(
         backoff_s=_ms(risk, "retry_backoff_ms", "risk"),
@@ -858,7 +857,6 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 primary_rate_limit=venues[primary].rate_limit,
                 hedge_rate_limit=venues[hedge].rate_limit,
                 cycle_mode=_str(m, "cycle_mode", path, ("", *CYCLE_MODES)) or cycle_mode,
-                two_sided=two_sided,
                 position_check_interval_s=position_check_s,
             )
         )

@@ -91,6 +91,8 @@ def _spill_text(item: tuple[str, str, Any]) -> str:
     kind, key, payload = item
     if kind == "fill":
         return f"{kind} venue_key={key} {payload!r}"
+    if kind == "note":  # an engine event (hedge, state, ...): key is its kind, payload its JSON detail
+        return f"{kind} kind={key} detail={payload}"
     coid, status, reason, venue_order_id = payload
     return (f"{kind} venue_key={key} client_order_id={coid} status={OrderStatus(status).value} reason={reason!r} "
             f"venue_order_id={venue_order_id}")

@@ -2,8 +2,21 @@
 
 One cycle (``docs/architecture.md``, task tree and failure path):
 
-1. QUOTE: a post-only GTT limit on the primary at the best bid (cycle index even: BUY) or best ask (odd:
-   SELL), for ``order_size`` minus what earlier quotes of this cycle filled, sent only when
+Cycle modes (``MarketSettings.cycle_mode``): ``roundtrip`` runs the four steps below every cycle;
+``inventory`` runs legs of steps 1-3 only (no unwind): the primary position is carried from leg to leg, built
+towards ``+max_position`` (turning at the bound towards ``-max_position``) and worked back, each leg one quote
+of ``order_size`` (a close at most down to 0); a leg that works |position| back completes a cycle, and after
+``cycles`` opening legs only closing ones are quoted, so the run ends flat with the primary maker both ways.
+
+Side selection: the sides a cycle may trade are those the mode and the position limits allow (roundtrip:
+both, the preferred one alternating by cycle index; inventory: the preferred direction first). Until a quote
+of the cycle fills, every new quote goes on the first of them that passes the gate (edge, band, depth) and the
+risk limits, and a resting quote whose edge is gone is pulled at once when another allowed side passes: the
+bot never waits on a side below the gate while another allowed side passes it. Once a quote fills, the cycle
+keeps its side.
+
+1. QUOTE: a post-only GTT limit on the primary at the best bid (BUY) or best ask (SELL), for the side's size
+   minus what earlier quotes of this cycle filled, sent only when
    (a) the price is within ``price_band_bps`` of the hedge venue's mid, (b) the expected edge after both
    venues' fees (``_edge.py``) is at least ``min_edge_bps``, and (c) the risk engine lets a quote go
    (ACTIVE, open orders, position and notional limits: ``_risk.py``). Otherwise the hedger waits for the
@@ -298,13 +311,13 @@ class Hedger:
         st = self.stats
         wear, share, rate = st.wear_bps, st.maker_share, st.cycles_per_hour
         log.info(
-            "cycle {}{} {} {} in {:.3f}s: maker {} @ {}, hedge {} @ {}, edge {} bps (expected net {} bps); "
+            "cycle {} {} in {:.3f}s: {}{} maker {} @ {}, hedge {} @ {}, edge {} bps (expected net {} bps); "
             "market: {} cycles, volume {}, fees {}, wear {} bps, maker share {}, {} cycles/h",
             rec.index,
-            f" ({rec.leg})" if rec.leg else "",
-            rec.side,
-            "done" if rec.outcome in ("completed", "opened") else rec.outcome,
+            {"completed": "done", "opened": "opened"}.get(rec.outcome, rec.outcome),
             trio.current_time() - started_s,
+            rec.side,
+            f" ({rec.leg} leg)" if rec.leg else "",
             rec.maker_filled,
             (rec.maker_notional / rec.maker_filled).quantize(Decimal("0.01")) if rec.maker_filled else "-",
             rec.hedge_filled,

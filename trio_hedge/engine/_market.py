@@ -10,6 +10,9 @@ Task tree::
     ├── risk engine        imbalance watchdog (woken by fills; grace deadline), feed health and PnL mark
     │                      every risk_check_interval_s; raises to fail (HALTED)
     ├── stop watcher       a graceful stop request: REDUCING, then cancels the scope (then cleanup flattens)
+    ├── position checker   every position_check_interval_s: each venue's own position vs the one tracked from
+    │                      its fills; a drift beyond one lot (still there event_grace_s later) raises
+    │                      PositionDrift (the cleanup then flattens from the venue's position)
     └── hedger             the cycles; cancels the scope when done
 
 Rate limits: when the market's settings carry a budget for a leg (``primary_rate_limit`` /
@@ -34,8 +37,8 @@ from loguru import logger
 
 from ..domain import first_leaf
 from ..venues import Venue, VenueError
-from ._errors import EngineError, MarketFailed
-from ._flatten import FlattenResult, flatten_all
+from ._errors import EngineError, MarketFailed, PositionDrift
+from ._flatten import FlattenResult, flatten_all, read_position
 from ._hedger import Hedger
 from ._journaled import Recorder
 from ._ratelimit import RateLimitedVenue, urgent, wrap_rate_limited
@@ -85,6 +88,43 @@ async def run_risk_guard(
     trackers[0].add_fill_listener(risk.on_primary_fill)
     trackers[1].add_fill_listener(risk.on_hedge_fill)
     await risk.run()
+
+
+async def check_positions(settings: MarketSettings, risk: RiskEngine, legs: list[tuple[Venue, str]]) -> None:
+    """Every ``position_check_interval_s``: read each leg's position from its venue and compare it with the
+    one the risk engine tracks from the leg's fills. A difference beyond the venue's lot that is still there
+    ``event_grace_s`` later (fills and position reports in flight have arrived by then) raises
+    :class:`PositionDrift`. A read that fails is logged and tried at the next interval (the feed and order
+    paths have their own budgets). Returns at once when the interval is 0 (disabled).
+
+    Raises:
+        PositionDrift: a venue's position and the tracked one differ by more than one lot.
+    """
+    if settings.position_check_interval_s <= 0:
+        return
+    log = logger.bind(tag=f"{settings.name}_POSITIONS")
+    books = [risk.primary, risk.hedge]
+
+    async def drifts() -> list[str]:
+        out: list[str] = []
+        for (venue, symbol), book in zip(legs, books, strict=True):
+            got = await read_position(venue, symbol, policy=settings.retry)
+            if got is None:
+                continue
+            lot = venue.instrument(symbol).lot_size
+            if abs(got - book.position) > lot:
+                out.append(f"{venue.name} {symbol} reports {got}, fills say {book.position} (lot {lot})")
+        return out
+
+    while True:
+        await trio.sleep(settings.position_check_interval_s)
+        if not await drifts():
+            continue
+        await trio.sleep(settings.event_grace_s)
+        found = await drifts()
+        if found:
+            log.error("position drift: {}", "; ".join(found))
+            raise PositionDrift("position drift: " + "; ".join(found))
 
 
 async def run_market(
@@ -150,6 +190,7 @@ async def run_market(
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(stop_watcher)
+            nursery.start_soon(check_positions, settings, risk, legs)
             nursery.start_soon(hedger_task)
     except* MarketFailed as eg:
         outcome.failure = first_leaf(eg)  # type: ignore[assignment]

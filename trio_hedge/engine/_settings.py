@@ -68,7 +68,6 @@ class MarketSettings:
             ``"inventory"`` (post-only quotes build the primary position towards +/-``max_position`` and work
             it back, each fill hedged at once; a cycle is one opening and one closing quote of ``order_size``;
             the primary pays maker both ways). ``_hedger.py`` has the rules.
-        two_sided (bool): quote both sides at once, each gated, the position limits holding for both filling.
         position_check_interval_s (float): how often each venue's own position is compared with the tracked
             one (a drift beyond one lot halts the market; ``_market.py``). 0 = never.
     """
@@ -110,8 +109,7 @@ class MarketSettings:
     primary_rate_limit: RateLimitSettings | None = None
     hedge_rate_limit: RateLimitSettings | None = None
     cycle_mode: str = "roundtrip"
-    two_sided: bool = False
-    position_check_interval_s: float = 1.0
+    position_check_interval_s: float = 5.0
 
     def slippage_ladder_bps(self) -> list[Decimal]:
         """The caps the hedge router tries in order: ``slippage_cap_bps``, then steps of

@@ -33,7 +33,17 @@ from typing import TYPE_CHECKING
 import trio
 from loguru import logger
 
-from ..domain import Instrument, OrderBook, OrderRequest, OrderStatus, OrderUpdate, TrioHedgeError, VenueEvent
+from ..domain import (
+    Fill,
+    Instrument,
+    OrderBook,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+    TrioHedgeError,
+    VenueEvent,
+)
 from ._matching import MatchingEngine
 from ._replay import BookDeltaMsg, BookSnapshotMsg, ContractSpec, RecordingReader, TradeMsg, load_lines
 
@@ -246,6 +256,16 @@ class SimExchange:
         """Keep ``venue``'s subscriptions open but deliver nothing (a half-open connection)."""
         self._venues[venue].feed_blackholed = True
         logger.bind(tag=f"SIM_{venue}").warning("fault injected: market-data feed blackholed")
+
+    def inject_silent_fill(self, venue: str, symbol: str, side: Side, size: Decimal) -> Fill:
+        """Change ``venue``'s position in ``symbol`` by a fill of ``size`` on ``side`` at the book's mid that
+        the private stream never delivers (``MatchingEngine.inject_silent_fill``)."""
+        engine = self.engine(venue, symbol)
+        book = engine.book
+        mid = book.mid() if book.valid else None
+        fill = engine.inject_silent_fill(side, size, mid if mid is not None else Decimal(1), self.now_ns())
+        logger.bind(tag=f"SIM_{venue}").warning("fault injected: silent fill {} {} {}", side, size, symbol)
+        return fill
 
     # ------------------------------------------------------------------ replay
     async def _publish(self, st: _VenueState, symbol: str, batch: list[MarketDataMsg]) -> None:
