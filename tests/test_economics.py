@@ -69,6 +69,25 @@ async def test_side_selection_trades_the_side_that_passes_the_gate(autojump_cloc
     assert "edge" not in stats.quote_skips, "never idled on the failing side while the other one passed"
 
 
+async def test_inventory_closes_through_a_basis_with_the_cycle_gate(autojump_clock: trio.testing.MockClock,
+                                                                     tmp_path: Path) -> None:
+    # The same 1% basis: SELL opens at +95.4 bps net, the BUY close alone is -104.5 bps net (below the -5
+    # gate), but the cycle's two legs average -4.5 bps: the close goes, the basis cannot stall it.
+    primary_rec = steady_trades(tmp_path / "p.gz", until_s=60.0)
+    hedge_rec = static_book(tmp_path / "h.gz", [("99.0", "5")], [("99.1", "5")])
+    s = market_settings(cycle_mode="inventory", cycles=3, min_edge_bps=D("-5"), primary_maker_fee_bps=D("0"),
+                        hedge_taker_fee_bps=D("4.5"), max_position=D("0.004"), max_notional=D("1000"))
+    stats = MarketStats()
+    async with sim_pair(primary_rec, hedge_rec) as (_exchange, primary, hedge):
+        outcome = await run_market(s, primary, hedge, stats, trio.Event())
+    assert outcome.failure is None and outcome.flat and stats.cycles_completed == 3
+    legs = [(c.leg, c.side) for c in stats.cycles]
+    assert {leg for leg in legs if leg[0] == "open"} == {("open", "SELL")}
+    assert {leg for leg in legs if leg[0] == "close"} == {("close", "BUY")}
+    closes = [c.expected_edge_bps for c in stats.cycles if c.leg == "close"]
+    assert closes and all(e is not None and e < D("-5") for e in closes)  # below the gate on its own
+
+
 async def test_silent_fill_is_detected_halted_and_flattened_from_the_venue_position(
         autojump_clock: trio.testing.MockClock, tmp_path: Path) -> None:
     # Trades so rare that the quote rests all along (no cycle verification runs): only the position check

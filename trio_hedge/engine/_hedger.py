@@ -7,6 +7,9 @@ Cycle modes (``MarketSettings.cycle_mode``): ``roundtrip`` runs the four steps b
 towards ``+max_position`` (turning at the bound towards ``-max_position``) and worked back, each leg one quote
 of ``order_size`` (a close at most down to 0); a leg that works |position| back completes a cycle, and after
 ``cycles`` opening legs only closing ones are quoted, so the run ends flat with the primary maker both ways.
+An opening leg is gated at ``min_edge_bps``; a closing leg at whatever makes the cycle's two legs average
+``min_edge_bps`` (``Hedger._close_gate``): a basis between the venues favours one side and costs the other,
+and cancels over a cycle, so it cannot stall the close.
 
 Side selection: the sides a cycle may trade are those the mode and the position limits allow (roundtrip:
 both, the preferred one alternating by cycle index; inventory: the preferred direction first). Until a quote
@@ -176,6 +179,9 @@ class Hedger:
         self._side = Side.BUY
         self.hedged_trade_ids: set[str] = set()
         self._quote_edge: dict[str, Decimal] = {}
+        self._gate: dict[Side, Decimal] = {}  # a side's own edge threshold this leg (inventory closes)
+        self._open_edge_sum = ZERO  # inventory: expected edge x size of the open position's legs (bps x base)
+        self._open_size = ZERO
         counters = stats.routing
         self.router = HedgeRouter(hedge, hedge_tracker, settings.hedge_symbol, settings, risk=risk, counters=counters)
         self._unwind_primary = HedgeRouter(primary, primary_tracker, settings.primary_symbol, settings, risk=risk,
@@ -240,7 +246,8 @@ class Hedger:
     def _quote_check(self, side: Side, price: Decimal, size: Decimal, hbook: OrderBook) -> QuoteCheck:
         s = self.s
         return check_quote(
-            side, price, size, hbook, min_edge_bps=s.min_edge_bps, price_band_bps=s.price_band_bps,
+            side, price, size, hbook, min_edge_bps=self._gate.get(side, s.min_edge_bps),
+            price_band_bps=s.price_band_bps,
             primary_maker_fee_bps=s.primary_maker_fee_bps, hedge_taker_fee_bps=s.hedge_taker_fee_bps,
             hedge_cap_bps=s.slippage_cap_bps, hedge_tick=self.hedge.instrument(s.hedge_symbol).tick_size,
         )
@@ -366,6 +373,31 @@ class Hedger:
                 out[side] = s.order_size
         return out
 
+    def _close_gate(self) -> Decimal:
+        """The edge threshold of a closing leg: a cycle (an open and a close) passes when the average of its
+        two legs' expected edges is at least ``min_edge_bps``, so a close needs ``2 x min_edge_bps`` minus
+        the open position's size-weighted expected edge. A basis between the venues then cancels over the
+        cycle (the side it favours opens, the other closes) instead of stalling the close."""
+        if self._open_size == ZERO:
+            return self.s.min_edge_bps
+        return 2 * self.s.min_edge_bps - self._open_edge_sum / self._open_size
+
+    def _carry_edge(self, rec: CycleRecord) -> None:
+        """Keep the open position's expected edge (the closing gate's input) after an inventory leg."""
+        if rec.maker_filled == ZERO:
+            return
+        if rec.leg == "open":
+            if rec.expected_edge_bps is not None:
+                self._open_edge_sum += rec.expected_edge_bps * rec.maker_filled
+                self._open_size += rec.maker_filled
+            return
+        closed = min(rec.maker_filled, self._open_size)
+        if self._open_size > ZERO:
+            self._open_edge_sum -= self._open_edge_sum / self._open_size * closed
+            self._open_size -= closed
+        if self._open_size == ZERO:
+            self._open_edge_sum = ZERO
+
     async def _run_inventory(self) -> None:
         """``inventory`` mode: each leg is one post-only quote of ``order_size`` on the primary, every fill
         hedged at once on the hedge venue, the legs verified, nothing unwound. The preferred direction builds
@@ -393,6 +425,8 @@ class Hedger:
                 raise MarketHalted(f"inventory: no side may trade from position {position}")  # cannot happen
             ordered = {direction: targets[direction]}
             ordered.update(targets)
+            self._gate = {side: self._close_gate() for side in targets
+                          if position != ZERO and (position > ZERO) != (side is Side.BUY)}
             rec, log, started_s = await self._start_leg(index, direction, "")
             quotes = await self._quote_and_hedge(index, ordered, log)
             side = self._side
@@ -403,6 +437,7 @@ class Hedger:
             position, hedge_position = await self._verify_legs(rec, side, position, hedge_position)
             assert position == after and hedge_position == expected_h
             self._record_edges(rec, side, quotes)
+            self._carry_edge(rec)
             if rec.maker_filled == ZERO:
                 rec.outcome = f"no fill: {self.risk.state_reason if self.risk else 'stopped quoting'}"
             elif rec.leg == "open":
