@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -16,8 +17,8 @@ from trio_hedge.engine import MarketStats, PositionDrift, flatten_position, run_
 from .synth import HEDGE, HEDGE_SYMBOL, PRIMARY, PRIMARY_SYMBOL, market_settings, sim_pair, static_book, steady_trades
 
 
-def _primary_orders(exchange: object) -> list[object]:
-    engine = exchange.engine(PRIMARY, PRIMARY_SYMBOL)  # type: ignore[attr-defined]
+def _primary_orders(exchange: Any) -> list[Any]:
+    engine = exchange.engine(PRIMARY, PRIMARY_SYMBOL)
     ids = sorted({f.client_order_id for f in engine.fills})
     return [engine.get_order(c) for c in ids]
 

@@ -532,10 +532,10 @@ class Hedger:
                 for cand in sides:
                     got = self._candidate(cand, targets[cand] - filled, book, hbook)
                     if isinstance(got[0], OrderRequest):
-                        chosen = got  # type: ignore[assignment]
+                        chosen = got
                         break
                     if first_skip is None and got[0] != "empty_book":
-                        first_skip = got  # type: ignore[assignment]
+                        first_skip = got
                 if chosen is None:
                     if first_skip is not None:
                         self._skip(*first_skip, log, last_skip)
