@@ -773,8 +773,16 @@ class Hedger:
         rec.maker_notional += fill.notional
         self.stats.maker_fills += 1
         self.stats.volume_quote += fill.notional
-        self._pending_hedge += fill.size
-        self._hedge_side = fill.side.opposite
+        if self._pending_hedge > ZERO and fill.side.opposite is not self._hedge_side:
+            # dust below the hedge venue's lot left by an inventory leg of the other side (never while a
+            # route is in flight: each leg settles its hedges): net it against this fill
+            net = self._pending_hedge - fill.size
+            self._pending_hedge = abs(net)
+            if net < ZERO:
+                self._hedge_side = fill.side.opposite
+        else:
+            self._pending_hedge += fill.size
+            self._hedge_side = fill.side.opposite
         if self._unassigned_since_ns is None:
             self._unassigned_since_ns = item.received_ns
         return True
