@@ -25,8 +25,10 @@ IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
 
 async def short_run(jpath: Path, cycles: int = 4, extra: tuple[str, ...] = (), **kwargs: Any) -> RunResult:
     """A run of ``cycles`` cycles on the in-process venues with its journal at ``jpath`` (call it under the
-    autojump clock)."""
-    config = load_config(REPO / "config.toml", [*IN_PROCESS, f"engine.cycles={cycles}", *extra])
+    autojump clock). In ``roundtrip`` mode, so each cycle is one journal cycle row (the operator tools' tests
+    count them; inventory mode journals each opening and closing leg as its own row)."""
+    config = load_config(REPO / "config.toml", [*IN_PROCESS, f"engine.cycles={cycles}", "engine.cycle_mode=roundtrip",
+                                                *extra])
     return await run_bot(config, journal_path=jpath, **kwargs)
 
 

@@ -31,10 +31,15 @@ async def test_default_job_completes_20_cycles_flat(autojump_clock: trio.testing
     assert s["cycles_failed"] == 0
     assert _flat(s)
     assert set(s["final_positions"]) == {"backpack", "grvt"}
-    # every cycle hedged exactly what the maker filled
-    for c in s["markets"]["BTC"]["cycles"]:
-        assert c["outcome"] == "completed"
+    # inventory mode (the default): every leg opened or completed a cycle, and hedged exactly what the maker
+    # filled; the primary was maker on all of its volume
+    m = s["markets"]["BTC"]
+    assert m["cycle_mode"] == "inventory" and m["maker_share"] == 1.0
+    assert [c["outcome"] for c in m["cycles"]].count("completed") == s["cycles_completed"]
+    for c in m["cycles"]:
+        assert c["outcome"] in ("opened", "completed")
         assert Decimal(c["maker_filled"]) == Decimal("0.002") == Decimal(c["hedge_filled"])
+    assert m["wear_bps"] is not None and s["wear_bps"] == m["wear_bps"]
     assert Decimal(s["volume_quote"]) > 0
     assert s["hedge_latency_ms"]["count"] >= 20
     assert s["avg_edge_bps"] is not None

@@ -432,7 +432,8 @@ async def test_stop_while_the_venues_are_frozen_fits_the_stop_budget_and_logs_ea
     from loguru import logger
 
     jpath = tmp_path / "j.sqlite"
-    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1000"])
+    # roundtrip mode: a quote resting while the primary is flat (the moment this stops at) comes every cycle
+    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1000", "engine.cycle_mode=roundtrip"])
     raw: dict[str, Venue] = {}
     marks: dict[str, float] = {}
     lines: list[str] = []

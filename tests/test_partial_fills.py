@@ -51,6 +51,7 @@ async def test_many_partial_fills_hedged_exactly(autojump_clock: trio.testing.Mo
         "venues.grvt.min_notional=0",
         "markets.0.order_size=0.010",
         "engine.cycles=4",
+        "engine.cycle_mode=roundtrip",  # a 0.010 quote per cycle (inventory would cap it at max_position)
         "markets.0.requote_after_ms=100000",
         "sim.speed=1",
     ]

@@ -433,15 +433,19 @@ async def test_no_quote_when_the_expected_edge_is_below_the_threshold(
     autojump_clock: trio.testing.MockClock, tmp_path: Path, min_edge: str, quotes: bool
 ) -> None:
     # BUY at the primary bid 100.0, hedged by selling at the hedge bid 99.0: -100 bps gross, -104.5 net of
-    # the default fees (primary maker 0, hedge taker 4.5).
+    # the default fees (primary maker 0, hedge taker 4.5). SELL at the primary ask 100.1, hedged by buying at
+    # the hedge ask 99.1: +99.9 bps gross, +95.4 net, which passes either threshold.
     stats, outcome, submitted, _ = await _run_briefly(
         tmp_path, 2.0, min_edge_bps=D(min_edge), primary_maker_fee_bps=D(0), hedge_taker_fee_bps=D("4.5"))
     assert outcome.flat and outcome.failure is None  # type: ignore[attr-defined]
+    assert submitted >= 1 and stats.expected_edges_bps
+    buy_edge = (D("99.0") - D("100.0")) / D("100.0") * BPS - D("4.5")
     if quotes:
-        assert submitted >= 1 and stats.expected_edges_bps
-        assert stats.expected_edges_bps[0] == (D("99.0") - D("100.0")) / D("100.0") * BPS - D("4.5")
+        assert stats.expected_edges_bps[0] == buy_edge  # cycle 0 prefers BUY, and it passes
     else:
-        assert submitted == 0 and stats.quote_skips["edge"] > 0 and stats.maker_fills == 0
+        # side selection (issue 13): the BUY side is held back by the gate and the SELL side trades instead
+        assert stats.quote_skips["other_side"] > 0 and "edge" not in stats.quote_skips
+        assert all(e > 0 for e in stats.expected_edges_bps) and {c.side for c in stats.cycles} == {"SELL"}
 
 
 @pytest.mark.parametrize("band,quotes", [("50", False), ("200", True)])
@@ -486,8 +490,10 @@ async def test_resting_quote_is_pulled_when_its_edge_is_gone(autojump_clock: tri
         engine = exchange.engine(PRIMARY, PRIMARY_SYMBOL)
         submitted = engine.statistics().orders_submitted
     assert outcome.flat and outcome.failure is None
-    assert stats.quote_skips.get("pulled_edge") == 1 and stats.quote_skips["edge"] > 0
-    assert submitted == 1  # pulled, and not placed again while the edge stays below the threshold
+    assert stats.quote_skips.get("pulled_edge") == 1
+    # pulled, and not placed again on the BUY side while its edge stays below the threshold; side selection
+    # (issue 13) quotes the SELL side instead (100.1 vs the hedge ask 100.1: -4.5 bps net, above -50)
+    assert submitted == 2 and [c.side for c in stats.cycles] == ["SELL"]
 
 
 def test_config_keys_for_quoting_and_routing() -> None:

@@ -283,8 +283,12 @@ TIMEOUT_DEFAULTS: dict[str, dict[str, int]] = {
 }
 """``[venues.<name>.timeouts]`` defaults by venue kind, ms (the adapters' own defaults)."""
 
+CYCLE_MODES: tuple[str, ...] = ("roundtrip", "inventory")
+"""``engine.cycle_mode`` values (``engine/_hedger.py`` has what each does)."""
+
 DEFAULTS: dict[str, Any] = {
-    "engine": {"cycles": 25, "primary": "backpack", "hedge": "grvt", "event_capacity": 256},
+    "engine": {"cycles": 25, "primary": "backpack", "hedge": "grvt", "event_capacity": 256,
+               "cycle_mode": "inventory"},
     "markets": [
         {
             "name": "BTC",
@@ -302,6 +306,7 @@ DEFAULTS: dict[str, Any] = {
             "market_fallback": True,
             "min_edge_bps": "-5",
             "price_band_bps": "25",
+            "cycle_mode": "",
         }
     ],
     "risk": {
@@ -319,6 +324,7 @@ DEFAULTS: dict[str, Any] = {
         "max_position": "0.01",
         "max_notional": "2000",
         "max_open_orders": 4,
+        "position_check_interval_ms": 5000,
         "max_loss": "25",
         "retry_backoff_ms": 100,
         "retry_backoff_max_ms": 2000,
@@ -856,6 +862,8 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
     if primary == hedge:
         raise ConfigError("engine.hedge", "the hedge venue is the primary venue", "use two different venues")
     cycles = _int(eng, "cycles", "engine", lo=1)
+    cycle_mode = _str(eng, "cycle_mode", "engine", CYCLE_MODES)
+    position_check_s = _float(risk, "position_check_interval_ms", "risk", lo=0.0) / 1000.0
     retry = RetryPolicy(
         backoff_s=_ms(risk, "retry_backoff_ms", "risk"),
         backoff_max_s=_ms(risk, "retry_backoff_max_ms", "risk"),
@@ -935,6 +943,8 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 retry=retry,
                 primary_rate_limit=venues[primary].rate_limit,
                 hedge_rate_limit=venues[hedge].rate_limit,
+                cycle_mode=_str(m, "cycle_mode", path, ("", *CYCLE_MODES)) or cycle_mode,
+                position_check_interval_s=position_check_s,
             )
         )
     if len(markets) > 1:

@@ -4,7 +4,8 @@
 It reads the same statistics the metrics endpoint reads: every refresh takes one
 :meth:`~trio_hedge.app._metrics.BotCollector.collect` (on the trio loop, between the engine's awaits, like a
 scrape) and turns its samples into two tables: per market the trading state (and the operator's pause),
-each leg's position, the net exposure, cycles done, volume, PnL, the last and largest hedge latency; per
+each leg's position, the net exposure, cycles done and per hour, volume, fees, wear (cost per volume, bps),
+the primary's maker share, PnL, the last and largest hedge latency; per
 feed its connection and the age of its last message. Building the tables is a walk over a few hundred
 numbers; rendering them to the terminal happens on rich's own refresh thread (``Live(auto_refresh=True)``),
 off the event loop. Log lines keep flowing above the tables (rich redirects ``sys.stderr`` while the view is
@@ -49,6 +50,10 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.2f} ms"
 
 
+def _opt(value: float | None, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
 def build_view(collector: BotCollector, title: str = "trio_hedge") -> Group:
     """The view's renderable from one collection of ``collector``'s metrics (see the module docstring)."""
     s = collect_samples(collector)
@@ -60,18 +65,27 @@ def build_view(collector: BotCollector, title: str = "trio_hedge") -> Group:
     net = by_label(s, "trio_hedge_net_exposure")
     last = by_label(s, "trio_hedge_hedge_latency_last_seconds")
     worst = by_label(s, "trio_hedge_hedge_latency_max_seconds")
+    wear = by_label(s, "trio_hedge_wear_bps")
+    rate = by_label(s, "trio_hedge_cycles_per_hour")
+    maker = by_label(s, "trio_hedge_maker_share")
+    fees: dict[str, float] = defaultdict(float)
+    for x in s.get("trio_hedge_venue_fees_quote", []):
+        fees[x.labels["market"]] += x.value
     pnl = {x.labels["market"]: x.value for x in s.get("trio_hedge_pnl_quote", []) if x.labels["component"] == "total"}
     legs: dict[str, list[str]] = defaultdict(list)
     for x in s.get("trio_hedge_position", []):
         legs[x.labels["market"]].append(f"{x.labels['leg']}: {x.value:+.6g}")
     markets = Table(title=f"{title}{'  [PAUSED: SIGUSR2 resumes]' if paused else ''}", expand=False)
-    for col in ("market", "state", "positions", "net", "cycles", "volume", "PnL", "last hedge", "worst hedge"):
+    for col in ("market", "state", "positions", "net", "cycles", "cycles/h", "volume", "fees", "wear bps", "maker",
+                "PnL", "last hedge", "worst hedge"):
         markets.add_column(col, justify="left" if col in ("market", "state", "positions") else "right")
     for m in sorted(states):
         state = states[m] + (" (paused)" if paused and states[m] == "REDUCING" else "")
         markets.add_row(m, state, "\n".join(legs.get(m, [])) or "flat", f"{net.get(m, 0.0):+.6g}",
                         f"{cycles.get(m, 0):.0f}" + (f" ({failed[m]:.0f} failed)" if failed.get(m) else ""),
-                        f"{volume.get(m, 0.0):,.2f}", f"{pnl.get(m, 0.0):+,.4f}", _ms(last.get(m)), _ms(worst.get(m)))
+                        _opt(rate.get(m), "{:,.0f}"), f"{volume.get(m, 0.0):,.2f}", f"{fees.get(m, 0.0):,.4f}",
+                        _opt(wear.get(m), "{:+.3f}"), _opt(maker.get(m), "{:.0%}"), f"{pnl.get(m, 0.0):+,.4f}",
+                        _ms(last.get(m)), _ms(worst.get(m)))
     feeds = Table(title="feeds", expand=False)
     for col in ("venue", "symbol", "connected", "last message"):
         feeds.add_column(col)

@@ -42,6 +42,12 @@ name                                                type       labels / meaning
 ``trio_hedge_hedge_routing_total``                  counter    market, step (router fallback steps)
 ``trio_hedge_rate_limit_waits_total``               counter    market, venue, lane (normal, priority)
 ``trio_hedge_venue_rate_limited_total``             counter    market, venue; rate-limit errors from the venue
+``trio_hedge_wear_bps``                            gauge      market; cost per volume, -PnL / volume x 1e4 (fees
+                                                               included; positive = a cost)
+``trio_hedge_cycles_per_hour``                      gauge      market; completed cycles per venue-clock hour
+``trio_hedge_maker_share``                          gauge      market; maker share of the primary's notional
+``trio_hedge_venue_volume_quote_total``             counter    market, venue; fill notional, quote units
+``trio_hedge_venue_fees_quote``                     gauge      market, venue; fees paid (negative = rebates)
 ``trio_hedge_feed_connected``                       gauge      venue, symbol; 1 connected and synced, else 0
 ``trio_hedge_feed_last_message_age_seconds``        gauge      venue, symbol; since the last message applied
 ``trio_hedge_journal_writes_total``                 counter    kind (intents, statuses, fills, ...)
@@ -159,7 +165,23 @@ class BotCollector:
                                      labels=[*mk, "leg"])
         latency_last = GaugeMetricFamily("trio_hedge_hedge_latency_last_seconds", "The latest hedge's latency.",
                                          labels=mk)
+        wear = GaugeMetricFamily("trio_hedge_wear_bps", "Cost per volume: -PnL / volume x 1e4, fees included.",
+                                 labels=mk)
+        rate = GaugeMetricFamily("trio_hedge_cycles_per_hour", "Completed cycles per venue-clock hour.", labels=mk)
+        maker = GaugeMetricFamily("trio_hedge_maker_share", "Maker share of the primary's traded notional.",
+                                  labels=mk)
+        vvol = CounterMetricFamily("trio_hedge_venue_volume_quote", "Fill notional per venue, quote units.",
+                                   labels=[*mk, "venue"])
+        vfees = GaugeMetricFamily("trio_hedge_venue_fees_quote", "Fees paid per venue, quote units.",
+                                  labels=[*mk, "venue"])
         for name, s in self._stats.items():
+            for attr, family in (("wear_bps", wear), ("cycles_per_hour", rate), ("maker_share", maker)):
+                value = getattr(s, attr)
+                if value is not None:
+                    family.add_metric([name], float(value))
+            for venue, v in sorted(s.venue_volume_quote.items()):
+                vvol.add_metric([name, venue], float(v))
+                vfees.add_metric([name, venue], float(s.venue_fees_quote.get(venue, 0)))
             h = s.hedge_latency_ns
             latency.add_metric([name], latency_buckets_s(h), h.sum_ns / 1e9)
             if h.max_ns is not None:
@@ -191,7 +213,7 @@ class BotCollector:
             if s.last_hedge_latency_ns is not None:
                 latency_last.add_metric([name], s.last_hedge_latency_ns / 1e9)
         yield from (latency, latency_max, completed, failed, fills, hedges, volume, exposure, pnl, state, halts,
-                    skips, routing, waits, limited, net, position, latency_last)
+                    skips, routing, waits, limited, net, position, latency_last, wear, rate, maker, vvol, vfees)
         if self._pause is not None:
             yield GaugeMetricFamily("trio_hedge_paused", "1 while the operator's pause (SIGUSR1) is on.",
                                     value=1.0 if self._pause.paused else 0.0)

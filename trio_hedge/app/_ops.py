@@ -57,7 +57,7 @@ def halt_event(reason: str) -> str:
     """The alert event of a transition to HALTED with ``reason`` (``"<ExceptionName>: ..."``)."""
     if reason.startswith("LossLimitHit"):
         return "kill_switch"
-    if reason.startswith("ImbalanceExceeded"):
+    if reason.startswith(("ImbalanceExceeded", "PositionDrift")):
         return "position_drift"
     return "halt"
 

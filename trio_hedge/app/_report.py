@@ -27,7 +27,21 @@ Shape (keys always present)::
                                                  # from the fills of every market's trackers, quote units
       "final_positions": {venue: {symbol: "decimal string"}},
       "exit_reason": str, "exit_code": int,
+      "wear_bps": float | null,                  # cost per volume: -pnl total / volume x 1e4 over every
+                                                 #   market (fees included; positive = a cost)
+      "cycles_per_hour": float | null,           # sum of the markets' cycles per hour (venue clock)
       "markets": {name: {
+          "cycle_mode": "roundtrip" | "inventory",
+          "cycles_completed": int, "cycles_failed": int,
+          "volume_quote": "decimal string",     # notional of the market's fills on both venues, quote units
+          "wear_bps": float | null,             # -pnl total / volume x 1e4 (MarketStats.wear_bps)
+          "fees_quote": "decimal string",       # fees on both venues, quote units (negative = rebates)
+          "venues": {venue: {"volume_quote": "decimal string", "fees_quote": "decimal string"}},
+          "maker_share": float | null,          # maker share of the primary's traded notional, 0..1
+          "cycles_per_hour": float | null,      # completed cycles per venue-clock hour, first fill to last
+          "max_abs_net_exposure": "decimal string",
+          "halts": [{"reason": str, "at_s": float, "utc": str}],
+          "exit_reason": str,                   # completed, stopped, or the failure that halted it
           "cycles": [...per-cycle records...],
           "transitions": [{"from": str, "to": str, "reason": str, "at_s": float, "utc": str}],
           "quote_skips": {reason: count},       # quotes held back (edge, band, hedge_depth, risk limits) and
@@ -45,7 +59,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..domain import ZERO
+from ..domain import BPS, ZERO
 from ..engine import LatencyHistogram, MarketStats
 
 
@@ -101,6 +115,16 @@ def build_summary(
         return {"requests": ls.requests, "waited": ls.waited, "max_wait_ms": round(ls.max_wait_s * 1000, 3),
                 "total_wait_ms": round(ls.total_wait_s * 1000, 3)}
 
+    total_volume = sum((s.fill_volume_quote for s in all_stats), ZERO)
+    total_pnl = sum((s.pnl.total for s in all_stats), ZERO)
+    rates = [s.cycles_per_hour for s in all_stats if s.cycles_per_hour is not None]
+
+    def dec(x: Decimal, q: str = "0.0001") -> str:
+        return str(x.quantize(Decimal(q)))
+
+    def fr(x: Decimal | float | None) -> float | None:
+        return None if x is None else round(float(x), 4)
+
     return {
         "cycles_completed": sum(s.cycles_completed for s in all_stats),
         "cycles_failed": sum(s.cycles_failed for s in all_stats),
@@ -125,8 +149,24 @@ def build_summary(
         },
         "exit_reason": exit_reason,
         "exit_code": exit_code,
+        "wear_bps": fr(-total_pnl / total_volume * BPS) if total_volume else None,
+        "cycles_per_hour": fr(sum(rates)) if rates else None,
         "markets": {
             name: {
+                "cycle_mode": s.cycle_mode,
+                "cycles_completed": s.cycles_completed,
+                "cycles_failed": s.cycles_failed,
+                "volume_quote": dec(s.fill_volume_quote, "0.01"),
+                "wear_bps": fr(s.wear_bps),
+                "fees_quote": dec(sum(s.venue_fees_quote.values(), ZERO)),
+                "venues": {v: {"volume_quote": dec(s.venue_volume_quote[v], "0.01"),
+                               "fees_quote": dec(s.venue_fees_quote.get(v, ZERO))}
+                           for v in sorted(s.venue_volume_quote)},
+                "maker_share": fr(s.maker_share),
+                "cycles_per_hour": fr(s.cycles_per_hour),
+                "max_abs_net_exposure": str(s.max_abs_net_exposure),
+                "halts": [{"reason": t.reason, "at_s": round(t.at_s, 3), "utc": t.utc} for t in s.halts],
+                "exit_reason": s.exit_reason,
                 "cycles": [
                     {
                         "index": c.index,
@@ -178,6 +218,10 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"max net exposure     {summary['max_abs_net_exposure']}",
         f"pnl (quote)          {summary['pnl_quote']['total']} (realized {summary['pnl_quote']['realized']}, "
         f"fees {summary['pnl_quote']['fees']})",
+        f"wear (bps)           {summary['wear_bps']} of volume; cycles/hour {summary['cycles_per_hour']}",
+        *(f"  {name} ({m['cycle_mode']}): {m['cycles_completed']} cycles, wear {m['wear_bps']} bps, fees "
+          f"{m['fees_quote']}, maker share {m['maker_share']}, {m['cycles_per_hour']} cycles/h"
+          for name, m in summary["markets"].items()),
         f"halts                {len(summary['halts'])}"
         + "".join(f"\n  {h['market']} at {h['at_s']}s: {h['reason']}" for h in summary["halts"]),
         f"final positions      {pos}",

@@ -22,6 +22,7 @@ from ._errors import LossLimitHit as LossLimitHit
 from ._errors import MarketFailed as MarketFailed
 from ._errors import MarketHalted as MarketHalted
 from ._errors import NotFlat as NotFlat
+from ._errors import PositionDrift as PositionDrift
 from ._errors import UnresolvedOrder as UnresolvedOrder
 from ._flatten import FlattenResult as FlattenResult
 from ._flatten import flatten_all as flatten_all
@@ -91,6 +92,7 @@ __all__ = [
     "HedgeRouter",
     "Hedger",
     "ImbalanceExceeded",
+    "PositionDrift",
     "InboxFill",
     "JournaledVenue",
     "LaneStats",

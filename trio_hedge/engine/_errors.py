@@ -57,6 +57,12 @@ class ImbalanceExceeded(MarketFailed):
     """|primary + hedge| position stayed beyond tolerance past its grace period."""
 
 
+class PositionDrift(ImbalanceExceeded):
+    """A venue's own position differs from the one tracked from its fills by more than one lot (a fill the
+    private stream never delivered, or an order the bot does not know): the market halts and flattens from
+    the venue's position."""
+
+
 class MarketHalted(MarketFailed):
     """A venue refused an order in a way retrying cannot fix (invalid order, insufficient margin)."""
 

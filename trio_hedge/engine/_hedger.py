@@ -2,8 +2,24 @@
 
 One cycle (``docs/architecture.md``, task tree and failure path):
 
-1. QUOTE: a post-only GTT limit on the primary at the best bid (cycle index even: BUY) or best ask (odd:
-   SELL), for ``order_size`` minus what earlier quotes of this cycle filled, sent only when
+Cycle modes (``MarketSettings.cycle_mode``): ``roundtrip`` runs the four steps below every cycle;
+``inventory`` runs legs of steps 1-3 only (no unwind): the primary position is carried from leg to leg, built
+towards ``+max_position`` (turning at the bound towards ``-max_position``) and worked back, each leg one quote
+of ``order_size`` (a close at most down to 0); a leg that works |position| back completes a cycle, and after
+``cycles`` opening legs only closing ones are quoted, so the run ends flat with the primary maker both ways.
+An opening leg is gated at ``min_edge_bps``; a closing leg at whatever makes the cycle's two legs average
+``min_edge_bps`` (``Hedger._close_gate``): a basis between the venues favours one side and costs the other,
+and cancels over a cycle, so it cannot stall the close.
+
+Side selection: the sides a cycle may trade are those the mode and the position limits allow (roundtrip:
+both, the preferred one alternating by cycle index; inventory: the preferred direction first). Until a quote
+of the cycle fills, every new quote goes on the first of them that passes the gate (edge, band, depth) and the
+risk limits, and a resting quote whose edge is gone is pulled at once when another allowed side passes: the
+bot never waits on a side below the gate while another allowed side passes it. Once a quote fills, the cycle
+keeps its side.
+
+1. QUOTE: a post-only GTT limit on the primary at the best bid (BUY) or best ask (SELL), for the side's size
+   minus what earlier quotes of this cycle filled, sent only when
    (a) the price is within ``price_band_bps`` of the hedge venue's mid, (b) the expected edge after both
    venues' fees (``_edge.py``) is at least ``min_edge_bps``, and (c) the risk engine lets a quote go
    (ACTIVE, open orders, position and notional limits: ``_risk.py``). Otherwise the hedger waits for the
@@ -151,6 +167,9 @@ class Hedger:
         self._side = Side.BUY
         self.hedged_trade_ids: set[str] = set()
         self._quote_edge: dict[str, Decimal] = {}
+        self._gate: dict[Side, Decimal] = {}  # a side's own edge threshold this leg (inventory closes)
+        self._open_edge_sum = ZERO  # inventory: expected edge x size of the open position's legs (bps x base)
+        self._open_size = ZERO
         counters = stats.routing
         self.router = HedgeRouter(hedge, hedge_tracker, settings.hedge_symbol, settings, risk=risk, counters=counters)
         self._unwind_primary = HedgeRouter(primary, primary_tracker, settings.primary_symbol, settings, risk=risk,
@@ -166,6 +185,9 @@ class Hedger:
     async def run(self) -> None:
         """Run ``cycles`` cycles. A cycle the operator's pause cut before anything filled does not count (its
         index is used, the next cycle gets the next one): a pause delays the run, it does not shorten it."""
+        if self.s.cycle_mode == "inventory":
+            await self._run_inventory()
+            return
         index = counted = 0
         while counted < self.s.cycles:
             if self._stop.is_set():
@@ -212,7 +234,8 @@ class Hedger:
     def _quote_check(self, side: Side, price: Decimal, size: Decimal, hbook: OrderBook) -> QuoteCheck:
         s = self.s
         return check_quote(
-            side, price, size, hbook, min_edge_bps=s.min_edge_bps, price_band_bps=s.price_band_bps,
+            side, price, size, hbook, min_edge_bps=self._gate.get(side, s.min_edge_bps),
+            price_band_bps=s.price_band_bps,
             primary_maker_fee_bps=s.primary_maker_fee_bps, hedge_taker_fee_bps=s.hedge_taker_fee_bps,
             hedge_cap_bps=s.slippage_cap_bps, hedge_tick=self.hedge.instrument(s.hedge_symbol).tick_size,
         )
@@ -224,21 +247,27 @@ class Hedger:
             last[:] = [reason]
 
     # ------------------------------------------------------------------ the cycle
-    async def _cycle(self, index: int) -> None:
-        side = Side.BUY if index % 2 == 0 else Side.SELL
-        rec = CycleRecord(index, side.value)
+    async def _start_leg(self, index: int, preferred: Side, leg: str) -> tuple[CycleRecord, Logger, float]:
+        rec = CycleRecord(index, preferred.value, leg=leg)
         self._rec = rec
-        self._side = side
-        self._pending_hedge = ZERO
-        self._unassigned_since_ns = None
+        self._side = preferred
+        if self.s.cycle_mode == "roundtrip":
+            self._pending_hedge = ZERO  # the unwind closes what was below the hedge venue's lot
+            self._unassigned_since_ns = None
         self.stats.cycles.append(rec)
         log = self._log.bind(tag=f"{self.s.name}_CYCLE{index}")
-        log.debug("cycle {} start: quote {} {}", index, side, self.s.order_size)  # INFO: the "done" line
+        log.debug("cycle {} start: quote {} {}", index, preferred, self.s.order_size)  # INFO: the "done" line
         if self.recorder is not None:
-            await self.recorder.cycle_started(self.s.name, index, side)
-        started_s = trio.current_time()
+            await self.recorder.cycle_started(self.s.name, index, preferred)
+        return rec, log, trio.current_time()
+
+    async def _quote_and_hedge(self, index: int, targets: dict[Side, Decimal], log: Logger) -> list[Order]:
+        """The quote phase of a cycle (or inventory leg) inside its hedge scope: quotes until ``targets`` of
+        the chosen side filled (or the market stops quoting), every fill hedged, every quote resolved."""
+        rec = self._rec
+        assert rec is not None
         async with self._hedging():
-            quotes = await self._quote_until_filled(side, log)
+            quotes = await self._quote_until_filled(targets, log)
             for q in quotes:
                 if not q.is_terminal:
                     await self._resolve(self.ptrack, q.client_order_id)
@@ -254,8 +283,11 @@ class Hedger:
                     )
             await self._settle()
         if self._pending_hedge > ZERO:
-            log.warning("{} filled but below the hedge venue's minimum; unwound with the legs", self._pending_hedge)
-        p, h = await self._verify_legs(rec, side)
+            log.warning("{} filled but below the hedge venue's minimum; {}", self._pending_hedge,
+                        "unwound with the legs" if self.s.cycle_mode == "roundtrip" else "carried to the next leg")
+        return quotes
+
+    def _record_edges(self, rec: CycleRecord, side: Side, quotes: list[Order]) -> None:
         if rec.maker_filled > ZERO and rec.hedge_filled > ZERO:
             maker_avg = rec.maker_notional / rec.maker_filled
             hedge_avg = rec.hedge_notional / rec.hedge_filled
@@ -266,6 +298,45 @@ class Hedger:
         if weighted:
             rec.expected_edge_bps = sum((e * f for e, f in weighted), ZERO) / sum((f for _, f in weighted), ZERO)
             self.stats.expected_edges_bps.append(rec.expected_edge_bps)
+
+    async def _end_leg(self, rec: CycleRecord, log: Logger, started_s: float) -> None:
+        if self.recorder is not None:
+            await self.recorder.cycle_ended(self.s.name, rec.index, rec.outcome,
+                                            f"{rec.side} maker {rec.maker_filled}, hedge {rec.hedge_filled}")
+        st = self.stats
+        wear, share, rate = st.wear_bps, st.maker_share, st.cycles_per_hour
+        log.info(
+            "cycle {} {} in {:.3f}s: {}{} maker {} @ {}, hedge {} @ {}, edge {} bps (expected net {} bps); "
+            "market: {} cycles, volume {}, fees {}, wear {} bps, maker share {}, {} cycles/h",
+            rec.index,
+            {"completed": "done", "opened": "opened"}.get(rec.outcome, rec.outcome),
+            trio.current_time() - started_s,
+            rec.side,
+            f" ({rec.leg} leg)" if rec.leg else "",
+            rec.maker_filled,
+            (rec.maker_notional / rec.maker_filled).quantize(Decimal("0.01")) if rec.maker_filled else "-",
+            rec.hedge_filled,
+            (rec.hedge_notional / rec.hedge_filled).quantize(Decimal("0.01")) if rec.hedge_filled else "-",
+            rec.edge_bps.quantize(Decimal("0.01")) if rec.edge_bps is not None else "-",
+            rec.expected_edge_bps.quantize(Decimal("0.01")) if rec.expected_edge_bps is not None else "-",
+            st.cycles_completed,
+            st.fill_volume_quote.quantize(Decimal("0.01")),
+            sum(st.venue_fees_quote.values(), ZERO).quantize(Decimal("0.0001")),
+            "-" if wear is None else wear.quantize(Decimal("0.001")),
+            "-" if share is None else f"{share:.0%}",
+            "-" if rate is None else f"{rate:.0f}",
+        )
+
+    async def _cycle(self, index: int) -> None:
+        """One ``roundtrip`` cycle: quote (the preferred side alternates by index; the other side when only it
+        passes the gate), hedge, verify, unwind both legs."""
+        preferred = Side.BUY if index % 2 == 0 else Side.SELL
+        rec, log, started_s = await self._start_leg(index, preferred, "")
+        size = self.s.order_size
+        quotes = await self._quote_and_hedge(index, {preferred: size, preferred.opposite: size}, log)
+        side = self._side
+        p, h = await self._verify_legs(rec, side)
+        self._record_edges(rec, side, quotes)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._close_leg, self._unwind_primary, p)
             nursery.start_soon(self._close_leg, self._unwind_hedge, h)
@@ -274,21 +345,100 @@ class Hedger:
             self.stats.cycles_completed += 1
         else:
             rec.outcome = f"reduced: {self.risk.state_reason if self.risk else 'stopped quoting'}"
-        if self.recorder is not None:
-            await self.recorder.cycle_ended(self.s.name, index, rec.outcome,
-                                            f"maker {rec.maker_filled}, hedge {rec.hedge_filled}")
-        log.info(
-            "cycle {} {} in {:.3f}s: maker {} @ {}, hedge {} @ {}, edge {} bps (expected net {} bps)",
-            index,
-            "done" if rec.outcome == "completed" else rec.outcome,
-            trio.current_time() - started_s,
-            rec.maker_filled,
-            (rec.maker_notional / rec.maker_filled).quantize(Decimal("0.01")) if rec.maker_filled else "-",
-            rec.hedge_filled,
-            (rec.hedge_notional / rec.hedge_filled).quantize(Decimal("0.01")) if rec.hedge_filled else "-",
-            rec.edge_bps.quantize(Decimal("0.01")) if rec.edge_bps is not None else "-",
-            rec.expected_edge_bps.quantize(Decimal("0.01")) if rec.expected_edge_bps is not None else "-",
-        )
+        await self._end_leg(rec, log, started_s)
+
+    # ------------------------------------------------------------------ inventory mode
+    def _inventory_targets(self, position: Decimal, opens_left: bool) -> dict[Side, Decimal]:
+        """The sides an inventory leg may quote from primary ``position`` and the size each would trade: a
+        side that works |position| back closes (at most down to 0); one that grows it opens ``order_size`` if
+        opens are left and the result stays within ``max_position``."""
+        s = self.s
+        out: dict[Side, Decimal] = {}
+        for side in (Side.BUY, Side.SELL):
+            if position != ZERO and (position > ZERO) != (side is Side.BUY):
+                out[side] = min(s.order_size, abs(position))
+            elif opens_left and abs(position) + s.order_size <= s.max_position:
+                out[side] = s.order_size
+        return out
+
+    def _close_gate(self) -> Decimal:
+        """The edge threshold of a closing leg: a cycle (an open and a close) passes when the average of its
+        two legs' expected edges is at least ``min_edge_bps``, so a close needs ``2 x min_edge_bps`` minus
+        the open position's size-weighted expected edge. A basis between the venues then cancels over the
+        cycle (the side it favours opens, the other closes) instead of stalling the close."""
+        if self._open_size == ZERO:
+            return self.s.min_edge_bps
+        return 2 * self.s.min_edge_bps - self._open_edge_sum / self._open_size
+
+    def _carry_edge(self, rec: CycleRecord) -> None:
+        """Keep the open position's expected edge (the closing gate's input) after an inventory leg."""
+        if rec.maker_filled == ZERO:
+            return
+        if rec.leg == "open":
+            if rec.expected_edge_bps is not None:
+                self._open_edge_sum += rec.expected_edge_bps * rec.maker_filled
+                self._open_size += rec.maker_filled
+            return
+        closed = min(rec.maker_filled, self._open_size)
+        if self._open_size > ZERO:
+            self._open_edge_sum -= self._open_edge_sum / self._open_size * closed
+            self._open_size -= closed
+        if self._open_size == ZERO:
+            self._open_edge_sum = ZERO
+
+    async def _run_inventory(self) -> None:
+        """``inventory`` mode: each leg is one post-only quote of ``order_size`` on the primary, every fill
+        hedged at once on the hedge venue, the legs verified, nothing unwound. The preferred direction builds
+        the primary position towards ``+max_position``, turns at the bound and works it back towards
+        ``-max_position`` (the side selection takes the other allowed side whenever only it passes the gate).
+        A leg that works |position| back is a close and completes a cycle; after ``cycles`` opening legs only
+        closing ones are quoted, so the run ends flat without a taker order on the primary (the market
+        scope's cleanup flattens whatever a stop or failure leaves)."""
+        s = self.s
+        direction = Side.BUY
+        index = opens = 0
+        position = hedge_position = ZERO
+        while opens < s.cycles or position != ZERO:
+            if self._stop.is_set():
+                self._log.info("stop requested: no new legs after {} (position {})", index, position)
+                return
+            if not await self._wait_active():
+                self._log.warning("no new legs after {}: market {} ({})", index, self.risk.state if self.risk
+                                  else "-", self.risk.state_reason if self.risk else "")
+                return
+            targets = self._inventory_targets(position, opens < s.cycles)
+            if direction not in targets:
+                direction = direction.opposite  # the bound (or the last opening leg) is reached: turn
+            if direction not in targets:
+                raise MarketHalted(f"inventory: no side may trade from position {position}")  # cannot happen
+            ordered = {direction: targets[direction]}
+            ordered.update(targets)
+            self._gate = {side: self._close_gate() for side in targets
+                          if position != ZERO and (position > ZERO) != (side is Side.BUY)}
+            rec, log, started_s = await self._start_leg(index, direction, "")
+            quotes = await self._quote_and_hedge(index, ordered, log)
+            side = self._side
+            rec.side = side.value
+            after = position + side.sign * rec.maker_filled
+            rec.leg = "close" if abs(after) < abs(position) else "open"
+            expected_h = hedge_position - side.sign * rec.hedge_filled
+            position, hedge_position = await self._verify_legs(rec, side, position, hedge_position)
+            assert position == after and hedge_position == expected_h
+            self._record_edges(rec, side, quotes)
+            self._carry_edge(rec)
+            if rec.maker_filled == ZERO:
+                rec.outcome = f"no fill: {self.risk.state_reason if self.risk else 'stopped quoting'}"
+            elif rec.leg == "open":
+                opens += 1
+                rec.outcome = "opened"
+            elif rec.maker_filled == targets[side]:
+                rec.outcome = "completed"
+                self.stats.cycles_completed += 1
+            else:
+                rec.outcome = f"reduced: {self.risk.state_reason if self.risk else 'stopped quoting'}"
+            await self._end_leg(rec, log, started_s)
+            index += 1
+        self._log.info("inventory: {} opening legs and back to flat", opens)
 
     def _active(self) -> bool:
         return self.risk is None or self.risk.state is TradingState.ACTIVE
@@ -297,54 +447,97 @@ class Hedger:
         with trio.move_on_after(self.s.quote_check_interval_s):
             await self.primary.wait_book_change(self.s.primary_symbol)
 
-    async def _quote_until_filled(self, side: Side, log: Logger) -> list[Order]:
+    def _candidate(self, side: Side, size: Decimal, book: OrderBook, hbook: OrderBook
+                   ) -> tuple[OrderRequest, QuoteCheck] | tuple[str, str]:
+        """A post-only quote of ``size`` on ``side`` at the top of the primary's book, with its gate check, or
+        (reason, detail) why it may not go now (empty side, edge gate, band, depth, risk limits)."""
+        top = book.best_bid() if side is Side.BUY else book.best_ask()
+        if top is None:
+            return "empty_book", f"no {side} price on {self.s.primary_symbol}"
+        check = self._quote_check(side, top[0], size, hbook)
+        if not check.ok:
+            return check.reason, check.detail
+        req = OrderRequest(
+            client_order_id=self.primary.new_client_order_id(),
+            symbol=self.s.primary_symbol,
+            side=side,
+            size=size,
+            order_type=OrderType.LIMIT,
+            price=top[0],
+            tif=TimeInForce.GTT,
+            post_only=True,
+            reason="quote",
+        )
+        block = self.risk.quote_block(req, self.ptrack.open_count) if self.risk is not None else None
+        if block is not None:
+            return block.split(":")[0], block
+        return req, check
+
+    def _other_side_passes(self, targets: dict[Side, Decimal], side: Side, book: OrderBook,
+                           hbook: OrderBook) -> bool:
+        """Another side the cycle may trade passes the gate now (side selection: a quote whose edge is gone
+        is not waited on while it does)."""
+        for other, size in targets.items():
+            if other is side:
+                continue
+            top = book.best_bid() if other is Side.BUY else book.best_ask()
+            if top is not None and self._quote_check(other, top[0], size, hbook).ok:
+                return True
+        return False
+
+    async def _quote_until_filled(self, targets: dict[Side, Decimal], log: Logger) -> list[Order]:
+        """Quote until the chosen side's target size filled. ``targets``: the sides this cycle may trade and
+        the size of each, preferred side first. Side selection: until something fills, each new quote goes on
+        the first side that passes the gate (edge, band, depth) and the risk limits, so the bot never waits on
+        a side below the gate while another allowed side passes; once a quote fills, the cycle keeps its side
+        (``self._side``)."""
         s = self.s
-        psym = s.primary_symbol
+        rec = self._rec
+        assert rec is not None
         quotes: list[Order] = []
         current: Order | None = None
         off_top_since: float | None = None
         edge_gone_since: float | None = None
         rejects = 0
         last_skip: list[str] = []
+        preferred = next(iter(targets))
         while True:
             # Hedge every fill received so far before anything else: no new quote while a hedge is pending.
             await self._settle()
             filled = sum((q.filled_size for q in quotes), ZERO)
             if current is None or current.is_terminal:
-                remaining = s.order_size - filled
-                if remaining <= ZERO:
+                if filled > ZERO and targets[self._side] - filled <= ZERO:
                     return quotes
                 if not self._active():
                     assert self.risk is not None
                     log.warning("no new quote: market {} ({})", self.risk.state, self.risk.state_reason)
                     return quotes
                 hbook = await self._valid_book(self.hedge, s.hedge_symbol)  # no quote we could not hedge
-                book = await self._valid_book(self.primary, psym)
-                top = book.best_bid() if side is Side.BUY else book.best_ask()
-                if top is None:
+                book = await self._valid_book(self.primary, s.primary_symbol)
+                sides = [self._side] if filled > ZERO else list(targets)
+                chosen: tuple[OrderRequest, QuoteCheck] | None = None
+                first_skip: tuple[str, str] | None = None
+                for cand in sides:
+                    got = self._candidate(cand, targets[cand] - filled, book, hbook)
+                    if isinstance(got[0], OrderRequest):
+                        chosen = got
+                        break
+                    if first_skip is None and got[0] != "empty_book":
+                        first_skip = got
+                if chosen is None:
+                    if first_skip is not None:
+                        self._skip(*first_skip, log, last_skip)
                     await self._wait_books()
                     continue
-                check = self._quote_check(side, top[0], remaining, hbook)
-                if not check.ok:
-                    self._skip(check.reason, check.detail, log, last_skip)
-                    await self._wait_books()
-                    continue
-                req = OrderRequest(
-                    client_order_id=self.primary.new_client_order_id(),
-                    symbol=psym,
-                    side=side,
-                    size=remaining,
-                    order_type=OrderType.LIMIT,
-                    price=top[0],
-                    tif=TimeInForce.GTT,
-                    post_only=True,
-                    reason="quote",
-                )
-                block = self.risk.quote_block(req, self.ptrack.open_count) if self.risk is not None else None
-                if block is not None:
-                    self._skip(block.split(":")[0], block, log, last_skip)
-                    await self._wait_books()
-                    continue
+                req, check = chosen
+                side = req.side
+                if side is not preferred and filled == ZERO:
+                    self.stats.count(self.stats.quote_skips, "other_side")
+                self._side = side
+                rec.side = side.value
+                remaining = req.size
+                price = req.price
+                assert price is not None
                 if self._busy():
                     continue  # a fill arrived during the checks above: hedge it first
                 last_skip.clear()
@@ -357,7 +550,7 @@ class Hedger:
                 sent = await submit_order(self.primary, req, policy=s.retry, log=log)
                 if sent.outcome is SubmitOutcome.ACCEPTED:
                     rejects = 0
-                    log.debug("quoted {} {} @ {} (expected edge {:.3f} bps)", side, remaining, top[0], check.edge_bps)
+                    log.debug("quoted {} {} @ {} (expected edge {:.3f} bps)", side, remaining, price, check.edge_bps)
                     continue
                 if sent.outcome is SubmitOutcome.UNKNOWN:
                     log.warning("quote {} outcome unknown ({}); cancelling and resolving", req.client_order_id,
@@ -367,7 +560,8 @@ class Hedger:
                 self.ptrack.mark_rejected(req.client_order_id, sent.error.message if sent.error else sent.outcome)
                 rejects += 1
                 if rejects > s.max_quote_rejects:
-                    raise MarketHalted(f"{rejects} consecutive quotes refused or failed on {psym}; last: {sent.error}")
+                    raise MarketHalted(f"{rejects} consecutive quotes refused or failed on {s.primary_symbol}; "
+                                       f"last: {sent.error}")
                 if not isinstance(sent.error, PostOnlyWouldCross):
                     log.warning("quote {} {}: {}", req.client_order_id, sent.outcome, sent.error)
                 await self._wait_books()
@@ -379,8 +573,9 @@ class Hedger:
                 await self._changed.park()
             if not waited.cancelled_caught:
                 continue
-            book = self.primary.book(psym)
+            book = self.primary.book(s.primary_symbol)
             hbook = self.hedge.book(s.hedge_symbol)
+            side = current.request.side
             if not book.valid or not hbook.valid:
                 # Never quote blind: pull the quote at once when either book is unusable (a fill now
                 # could not be priced or hedged). The risk guard fails the market if it stays so.
@@ -406,6 +601,13 @@ class Hedger:
                 continue
             if check.ok:
                 edge_gone_since = None
+            elif filled == ZERO and current.filled_size == ZERO and self._other_side_passes(targets, side, book,
+                                                                                            hbook):
+                log.debug("quote {} @ {}: edge gone ({}) while the other side passes: re-quote",
+                          current.client_order_id, price, check.detail)
+                self.stats.count(self.stats.quote_skips, "pulled_edge")
+                await self._cancel_and_resolve(current)
+                continue
             elif edge_gone_since is None:
                 edge_gone_since = now
             elif now - edge_gone_since >= s.requote_after_s:
@@ -561,8 +763,16 @@ class Hedger:
         rec.maker_notional += fill.notional
         self.stats.maker_fills += 1
         self.stats.volume_quote += fill.notional
-        self._pending_hedge += fill.size
-        self._hedge_side = fill.side.opposite
+        if self._pending_hedge > ZERO and fill.side.opposite is not self._hedge_side:
+            # dust below the hedge venue's lot left by an inventory leg of the other side (never while a
+            # route is in flight: each leg settles its hedges): net it against this fill
+            net = self._pending_hedge - fill.size
+            self._pending_hedge = abs(net)
+            if net < ZERO:
+                self._hedge_side = fill.side.opposite
+        else:
+            self._pending_hedge += fill.size
+            self._hedge_side = fill.side.opposite
         if self._unassigned_since_ns is None:
             self._unassigned_since_ns = item.received_ns
         return True
@@ -620,9 +830,12 @@ class Hedger:
             return expected
         return await read_position(venue, symbol, policy=self.s.retry)
 
-    async def _verify_legs(self, rec: CycleRecord, side: Side) -> tuple[Decimal, Decimal]:
-        expected_p = side.sign * rec.maker_filled
-        expected_h = -side.sign * rec.hedge_filled
+    async def _verify_legs(self, rec: CycleRecord, side: Side, base_p: Decimal = ZERO,
+                           base_h: Decimal = ZERO) -> tuple[Decimal, Decimal]:
+        """Both positions read back (stream first, then a query) and checked against ``base_p`` / ``base_h``
+        (the positions before the cycle: 0 in roundtrip mode) plus this cycle's fills."""
+        expected_p = base_p + side.sign * rec.maker_filled
+        expected_h = base_h - side.sign * rec.hedge_filled
         p = await self._position(self.primary, self.ptrack, self.s.primary_symbol, expected_p)
         h = await self._position(self.hedge, self.htrack, self.s.hedge_symbol, expected_h)
         if p is None or h is None:

@@ -10,6 +10,9 @@ Task tree::
     ├── risk engine        imbalance watchdog (woken by fills; grace deadline), feed health and PnL mark
     │                      every risk_check_interval_s; raises to fail (HALTED)
     ├── stop watcher       a graceful stop request: REDUCING, then cancels the scope (then cleanup flattens)
+    ├── position checker   every position_check_interval_s: each venue's own position vs the one tracked from
+    │                      its fills; a drift beyond one lot (still there event_grace_s later) raises
+    │                      PositionDrift (the cleanup then flattens from the venue's position)
     └── hedger             the cycles; cancels the scope when done
 
 Rate limits: when the market's settings carry a budget for a leg (``primary_rate_limit`` /
@@ -35,8 +38,8 @@ from loguru import logger
 
 from ..domain import TrioHedgeError, leaves
 from ..venues import Venue, VenueError
-from ._errors import MarketFailed
-from ._flatten import FlattenResult, flatten_all
+from ._errors import MarketFailed, PositionDrift
+from ._flatten import FlattenResult, flatten_all, read_position
 from ._hedger import Hedger
 from ._journaled import Recorder
 from ._ratelimit import RateLimitedVenue, urgent, wrap_rate_limited
@@ -116,6 +119,43 @@ async def run_risk_guard(
     await risk.run()
 
 
+async def check_positions(settings: MarketSettings, risk: RiskEngine, legs: list[tuple[Venue, str]]) -> None:
+    """Every ``position_check_interval_s``: read each leg's position from its venue and compare it with the
+    one the risk engine tracks from the leg's fills. A difference beyond the venue's lot that is still there
+    ``event_grace_s`` later (fills and position reports in flight have arrived by then) raises
+    :class:`PositionDrift`. A read that fails is logged and tried at the next interval (the feed and order
+    paths have their own budgets). Returns at once when the interval is 0 (disabled).
+
+    Raises:
+        PositionDrift: a venue's position and the tracked one differ by more than one lot.
+    """
+    if settings.position_check_interval_s <= 0:
+        return
+    log = logger.bind(tag=f"{settings.name}_POSITIONS")
+    books = [risk.primary, risk.hedge]
+
+    async def drifts() -> list[str]:
+        out: list[str] = []
+        for (venue, symbol), book in zip(legs, books, strict=True):
+            got = await read_position(venue, symbol, policy=settings.retry)
+            if got is None:
+                continue
+            lot = venue.instrument(symbol).lot_size
+            if abs(got - book.position) > lot:
+                out.append(f"{venue.name} {symbol} reports {got}, fills say {book.position} (lot {lot})")
+        return out
+
+    while True:
+        await trio.sleep(settings.position_check_interval_s)
+        if not await drifts():
+            continue
+        await trio.sleep(settings.event_grace_s)
+        found = await drifts()
+        if found:
+            log.error("position drift: {}", "; ".join(found))
+            raise PositionDrift("position drift: " + "; ".join(found))
+
+
 async def run_market(
     settings: MarketSettings,
     primary: Venue,
@@ -138,6 +178,7 @@ async def run_market(
     market's risk engine: see :meth:`RiskEngine.pause`.
     """
     log = logger.bind(tag=f"{settings.name}_MARKET")
+    stats.cycle_mode = settings.cycle_mode
     primary = wrap_rate_limited(primary, settings.primary_rate_limit)
     hedge = wrap_rate_limited(hedge, settings.hedge_rate_limit)
     for v in (primary, hedge):
@@ -180,6 +221,7 @@ async def run_market(
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(stop_watcher)
+            nursery.start_soon(check_positions, settings, risk, legs)
             nursery.start_soon(hedger_task)
     except* Exception as eg:  # a task boundary: every failure is kept (outer cancellation propagates)
         outcome.record(eg, log)
@@ -202,6 +244,15 @@ async def run_market(
         for r in outcome.flatten:
             log.info("cleanup {} {}: cancelled {}, flatten orders {}, final position {}", r.venue, r.symbol,
                      r.cancelled, r.orders_sent, r.final_position)
+        if outcome.failure is not None:
+            stats.exit_reason = f"halted: {type(outcome.failure).__name__}: {outcome.failure}"
+        elif outcome.stopped:
+            stats.exit_reason = f"stopped after {stats.cycles_completed} cycles"
+        else:
+            stats.exit_reason = f"completed {stats.cycles_completed} cycles"
+        if not outcome.flat:
+            stats.exit_reason += "; NOT flat after the cleanup" + (" (deadline hit)" if outcome.cleanup_timed_out
+                                                                  else "")
         if pause is not None:
             pause.detach(risk)
         if stats.cycles and recorder is not None:  # a no-op when the hedger recorded its end already

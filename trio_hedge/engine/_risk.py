@@ -263,6 +263,7 @@ class RiskEngine:
 
     def _on_fill(self, leg: LegBook, fill: Fill) -> None:
         leg.apply(fill)
+        self.stats.on_fill(fill, primary=leg is self.primary)
         net = self.net
         self.stats.positions[f"{leg.venue.name} {leg.symbol}"] = leg.position
         self.stats.net_exposure = net

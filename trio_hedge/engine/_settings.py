@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..domain import ZERO
+from ..domain import BPS, ZERO, Fill
 from ._histogram import LatencyHistogram
 from ._ratelimit import BucketStats, RateLimitSettings
 from ._retry import RetryPolicy
@@ -64,6 +64,12 @@ class MarketSettings:
         retry (RetryPolicy): retries by error class (``_retry.py``).
         primary_rate_limit (RateLimitSettings | None), hedge_rate_limit (RateLimitSettings | None): client
             budgets; :func:`~trio_hedge.engine.run_market` wraps each leg's venue when set.
+        cycle_mode (str): ``"roundtrip"`` (quote, hedge, then unwind both legs with IOC each cycle) or
+            ``"inventory"`` (post-only quotes build the primary position towards +/-``max_position`` and work
+            it back, each fill hedged at once; a cycle is one opening and one closing quote of ``order_size``;
+            the primary pays maker both ways). ``_hedger.py`` has the rules.
+        position_check_interval_s (float): how often each venue's own position is compared with the tracked
+            one (a drift beyond one lot halts the market; ``_market.py``). 0 = never.
     """
 
     name: str
@@ -102,6 +108,8 @@ class MarketSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     primary_rate_limit: RateLimitSettings | None = None
     hedge_rate_limit: RateLimitSettings | None = None
+    cycle_mode: str = "roundtrip"
+    position_check_interval_s: float = 5.0
 
     def slippage_ladder_bps(self) -> list[Decimal]:
         """The caps the hedge router tries in order: ``slippage_cap_bps``, then steps of
@@ -177,6 +185,9 @@ class CycleRecord:
     edge_bps: Decimal | None = None
     expected_edge_bps: Decimal | None = None
     outcome: str = "running"
+    leg: str = ""
+    """``inventory`` mode: ``"open"`` (the quote grew |primary position|) or ``"close"`` (it worked it back);
+    ``""`` in ``roundtrip`` mode (each record is a whole cycle)."""
 
 
 @dataclass(slots=True)
@@ -210,6 +221,69 @@ class MarketStats:
     """primary + hedge position from fills, base units (the risk engine's ``net``)."""
     last_hedge_latency_ns: int | None = None
     """The latest hedge's fill received -> first hedge order sent, ns."""
+    cycle_mode: str = "roundtrip"
+    """The market's ``cycle_mode`` (``roundtrip`` or ``inventory``)."""
+    venue_volume_quote: dict[str, Decimal] = field(default_factory=dict)
+    """Notional of every fill the market's trackers saw, quote units, by venue name."""
+    venue_fees_quote: dict[str, Decimal] = field(default_factory=dict)
+    """Fees of those fills, quote units (negative = rebates), by venue name."""
+    primary_volume_quote: Decimal = ZERO
+    """Notional of the primary leg's fills, quote units."""
+    primary_maker_volume_quote: Decimal = ZERO
+    """The part of ``primary_volume_quote`` our resting quotes made (maker fills)."""
+    first_fill_ns: int | None = None
+    last_fill_ns: int | None = None
+    """Venue timestamps (ns since the epoch) of the first and last fill: the venue's clock, so a replay at
+    any speed measures market time."""
+    exit_reason: str = ""
+    """How the market ended (``run_market``): completed, stopped, or the failure that halted it."""
+
+    def on_fill(self, fill: Fill, *, primary: bool) -> None:
+        """Account one fill's notional and fee (by venue), the primary's maker share and the venue clock's
+        span (the risk engine calls it on every tracker fill)."""
+        notional = fill.notional
+        self.venue_volume_quote[fill.venue] = self.venue_volume_quote.get(fill.venue, ZERO) + notional
+        self.venue_fees_quote[fill.venue] = self.venue_fees_quote.get(fill.venue, ZERO) + fill.fee
+        if primary:
+            self.primary_volume_quote += notional
+            if fill.is_maker:
+                self.primary_maker_volume_quote += notional
+        if self.first_fill_ns is None or fill.ts_ns < self.first_fill_ns:
+            self.first_fill_ns = fill.ts_ns
+        if self.last_fill_ns is None or fill.ts_ns > self.last_fill_ns:
+            self.last_fill_ns = fill.ts_ns
+
+    @property
+    def fill_volume_quote(self) -> Decimal:
+        """Notional of every fill on both venues, quote units (the cleanup's flatten included once it is seen)."""
+        return sum(self.venue_volume_quote.values(), ZERO)
+
+    @property
+    def wear_bps(self) -> Decimal | None:
+        """Cost per volume: ``-PnL total / volume x 10^4``, bps (fees included; positive = a cost). None
+        before the first fill. Volume is :attr:`fill_volume_quote`."""
+        volume = self.fill_volume_quote
+        return None if volume == ZERO else -self.pnl.total / volume * BPS
+
+    @property
+    def maker_share(self) -> Decimal | None:
+        """Maker fills' share of the primary's traded notional (0..1); None before a primary fill."""
+        if self.primary_volume_quote == ZERO:
+            return None
+        return self.primary_maker_volume_quote / self.primary_volume_quote
+
+    @property
+    def active_hours(self) -> float | None:
+        """Venue-clock hours from the first fill to the last; None before two distinct timestamps."""
+        if self.first_fill_ns is None or self.last_fill_ns is None or self.last_fill_ns <= self.first_fill_ns:
+            return None
+        return (self.last_fill_ns - self.first_fill_ns) / 3.6e12
+
+    @property
+    def cycles_per_hour(self) -> float | None:
+        """Completed cycles per :attr:`active_hours` (venue clock); None before it is defined."""
+        hours = self.active_hours
+        return None if hours is None else self.cycles_completed / hours
 
     @property
     def halts(self) -> list[StateTransition]:

@@ -36,12 +36,14 @@ import trio
 from loguru import logger
 
 from ..domain import (
+    Fill,
     Instrument,
     OrderBook,
     OrderRequest,
     OrderStatus,
     OrderUpdate,
     Position,
+    Side,
     TrioHedgeError,
     VenueEvent,
 )
@@ -296,6 +298,15 @@ class SimExchange:
         """While ``failing``, :meth:`positions` of ``venue`` raises :class:`SimUnavailable`."""
         self._venues[venue].positions_unreadable = failing
         logger.bind(tag=f"SIM_{venue}").warning("fault injected: position reads {}", "fail" if failing else "work")
+    def inject_silent_fill(self, venue: str, symbol: str, side: Side, size: Decimal) -> Fill:
+        """Change ``venue``'s position in ``symbol`` by a fill of ``size`` on ``side`` at the book's mid that
+        the private stream never delivers (``MatchingEngine.inject_silent_fill``)."""
+        engine = self.engine(venue, symbol)
+        book = engine.book
+        mid = book.mid() if book.valid else None
+        fill = engine.inject_silent_fill(side, size, mid if mid is not None else Decimal(1), self.now_ns())
+        logger.bind(tag=f"SIM_{venue}").warning("fault injected: silent fill {} {} {}", side, size, symbol)
+        return fill
 
     # ------------------------------------------------------------------ replay
     async def _publish(self, st: _VenueState, symbol: str, batch: list[MarketDataMsg]) -> None:

@@ -770,6 +770,17 @@ class MatchingEngine:
         self._pos_size = new if new != ZERO else ZERO
         self._realized_pnl -= fill.fee
 
+    def inject_silent_fill(self, side: Side, size: Decimal, price: Decimal, ts_ns: int) -> Fill:
+        """Fault injection: a taker fill of ``size`` on ``side`` at ``price`` that changes the position (and
+        is in :attr:`fills`, as a venue's fill history has it) but emits no event: a fill the private stream
+        never delivers (an order the client does not know, or a lost message)."""
+        fill = Fill(venue=self.venue, symbol=self._symbol, client_order_id="injected", trade_id=
+                    f"{self.trade_id_prefix}injected{len(self.fills)}", side=side, price=price, size=size,
+                    fee=ZERO, is_maker=False, ts_ns=ts_ns)
+        self.fills.append(fill)
+        self._apply_position(fill)
+        return fill
+
     def _order_update(self, order: Order, ts_ns: int, reason: str = "") -> OrderUpdate:
         return OrderUpdate(
             venue=self.venue,

@@ -1,0 +1,166 @@
+"""Strategy economics (issue 13): the inventory cycle mode, side selection, position checks while running,
+and the cost per volume in the summary and the metrics."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from trio_hedge.app._metrics import BotCollector
+from trio_hedge.app._report import build_summary
+from trio_hedge.domain import Fill, OrderRequest, OrderType, Side, TimeInForce
+from trio_hedge.engine import MarketStats, PositionDrift, flatten_position, run_market
+
+from .synth import HEDGE, HEDGE_SYMBOL, PRIMARY, PRIMARY_SYMBOL, market_settings, sim_pair, static_book, steady_trades
+
+
+def _primary_orders(exchange: Any) -> list[Any]:
+    engine = exchange.engine(PRIMARY, PRIMARY_SYMBOL)
+    ids = sorted({f.client_order_id for f in engine.fills})
+    return [engine.get_order(c) for c in ids]
+
+
+async def test_inventory_mode_builds_and_works_back_within_max_position_all_maker(
+        autojump_clock: trio.testing.MockClock, tmp_path: Path) -> None:
+    primary_rec = steady_trades(tmp_path / "p.gz", until_s=120.0)
+    hedge_rec = static_book(tmp_path / "h.gz", [("100.0", "5")], [("100.1", "5")], until_s=120.0)
+    s = market_settings(cycle_mode="inventory", cycles=4, max_position=D("0.006"), max_notional=D("1000"),
+                        position_check_interval_s=0.5)
+    stats = MarketStats()
+    async with sim_pair(primary_rec, hedge_rec) as (exchange, primary, hedge):
+        outcome = await run_market(s, primary, hedge, stats, trio.Event())
+        p_engine = exchange.engine(PRIMARY, PRIMARY_SYMBOL)
+        h_engine = exchange.engine(HEDGE, HEDGE_SYMBOL)
+        orders = _primary_orders(exchange)
+        p_fills, h_fills = list(p_engine.fills), list(h_engine.fills)
+    assert outcome.failure is None and outcome.flat
+    assert stats.cycles_completed == 4
+    assert [r.flat for r in outcome.flatten] == [True, True]
+    assert sum(r.orders_sent for r in outcome.flatten) == 0, "ended flat by its own post-only closes"
+    assert [c.leg for c in stats.cycles].count("open") == 4 and [c.leg for c in stats.cycles].count("close") == 4
+    # it went beyond one order_size (built inventory) but never past max_position on either leg
+    for fills in (p_fills, h_fills):
+        pos, peak = D(0), D(0)
+        for f in sorted(fills, key=lambda f: f.ts_ns):
+            pos += f.signed_size
+            peak = max(peak, abs(pos))
+        assert pos == 0 and D("0.002") < peak <= D("0.006")
+    assert orders and all(o.request.post_only and o.request.order_type is OrderType.LIMIT for o in orders)
+    assert all(f.is_maker for f in p_fills) and stats.maker_share == 1
+    assert all(f.side is Side.BUY for f in p_fills[:2]) and not all(f.side is Side.BUY for f in p_fills)
+
+
+async def test_side_selection_trades_the_side_that_passes_the_gate(autojump_clock: trio.testing.MockClock,
+                                                                  tmp_path: Path) -> None:
+    # The hedge venue trades 1% below the primary: buying on the primary (hedged by a sell there) never
+    # passes a 0 bps gate, selling on the primary (hedged by a buy there) always does.
+    primary_rec = steady_trades(tmp_path / "p.gz", until_s=60.0)
+    hedge_rec = static_book(tmp_path / "h.gz", [("99.0", "5")], [("99.1", "5")])
+    s = market_settings(cycles=3, min_edge_bps=D("0"), primary_maker_fee_bps=D("0"), hedge_taker_fee_bps=D("0"))
+    stats = MarketStats()
+    async with sim_pair(primary_rec, hedge_rec) as (_exchange, primary, hedge):
+        outcome = await run_market(s, primary, hedge, stats, trio.Event())
+    assert outcome.failure is None and outcome.flat
+    assert stats.cycles_completed == 3
+    assert [c.side for c in stats.cycles] == ["SELL", "SELL", "SELL"]  # cycles 0 and 2 preferred BUY
+    assert stats.quote_skips.get("other_side", 0) >= 2
+    assert "edge" not in stats.quote_skips, "never idled on the failing side while the other one passed"
+
+
+async def test_inventory_closes_through_a_basis_with_the_cycle_gate(autojump_clock: trio.testing.MockClock,
+                                                                     tmp_path: Path) -> None:
+    # The same 1% basis: SELL opens at +95.4 bps net, the BUY close alone is -104.5 bps net (below the -5
+    # gate), but the cycle's two legs average -4.5 bps: the close goes, the basis cannot stall it.
+    primary_rec = steady_trades(tmp_path / "p.gz", until_s=60.0)
+    hedge_rec = static_book(tmp_path / "h.gz", [("99.0", "5")], [("99.1", "5")])
+    s = market_settings(cycle_mode="inventory", cycles=3, min_edge_bps=D("-5"), primary_maker_fee_bps=D("0"),
+                        hedge_taker_fee_bps=D("4.5"), max_position=D("0.004"), max_notional=D("1000"))
+    stats = MarketStats()
+    async with sim_pair(primary_rec, hedge_rec) as (_exchange, primary, hedge):
+        outcome = await run_market(s, primary, hedge, stats, trio.Event())
+    assert outcome.failure is None and outcome.flat and stats.cycles_completed == 3
+    legs = [(c.leg, c.side) for c in stats.cycles]
+    assert {leg for leg in legs if leg[0] == "open"} == {("open", "SELL")}
+    assert {leg for leg in legs if leg[0] == "close"} == {("close", "BUY")}
+    closes = [c.expected_edge_bps for c in stats.cycles if c.leg == "close"]
+    assert closes and all(e is not None and e < D("-5") for e in closes)  # below the gate on its own
+
+
+async def test_silent_fill_is_detected_halted_and_flattened_from_the_venue_position(
+        autojump_clock: trio.testing.MockClock, tmp_path: Path) -> None:
+    # Trades so rare that the quote rests all along (no cycle verification runs): only the position check
+    # can see a hedge-venue fill that the private stream never delivers.
+    primary_rec = steady_trades(tmp_path / "p.gz", every_s=30.0, until_s=200.0)
+    hedge_rec = static_book(tmp_path / "h.gz", [("100.0", "5")], [("100.1", "5")], until_s=200.0)
+    s = market_settings(cycles=5, position_check_interval_s=1.0, event_grace_s=0.5)
+    stats = MarketStats()
+    async with sim_pair(primary_rec, hedge_rec) as (exchange, primary, hedge):
+        async with trio.open_nursery() as nursery:
+            injected_at: list[float] = []
+
+            async def inject() -> None:
+                await trio.sleep(2.0)
+                injected_at.append(trio.current_time())
+                exchange.inject_silent_fill(HEDGE, HEDGE_SYMBOL, Side.BUY, D("0.003"))
+
+            nursery.start_soon(inject)
+            started = trio.current_time()
+            outcome = await run_market(s, primary, hedge, stats, trio.Event())
+        h_engine = exchange.engine(HEDGE, HEDGE_SYMBOL)
+        flatten_orders = [h_engine.get_order(f.client_order_id) for f in h_engine.fills
+                          if f.client_order_id != "injected"]
+        final = (exchange.engine(PRIMARY, PRIMARY_SYMBOL).position().size, h_engine.position().size)
+    assert isinstance(outcome.failure, PositionDrift), outcome.failure
+    assert "grvt BTC_USDT_Perp reports 0.003" in str(outcome.failure)
+    halted_after_s = stats.halts[0].at_s - (injected_at[0] - started)
+    assert 0 < halted_after_s <= 1.0 + 0.5 + 0.1  # within the interval (+ the recheck after event_grace_s)
+    assert outcome.flat and final == (0, 0)
+    # the tracked hedge position was 0: the flatten took its side and size from the venue's position
+    assert [(o.request.side, o.request.size, o.request.reduce_only) for o in flatten_orders] == [
+        (Side.SELL, D("0.003"), True)]
+
+
+async def test_flatten_takes_its_side_from_the_venue_position(autojump_clock: trio.testing.MockClock,
+                                                             tmp_path: Path) -> None:
+    primary_rec = static_book(tmp_path / "p.gz", [("100.0", "5")], [("100.1", "5")])
+    hedge_rec = static_book(tmp_path / "h.gz", [("100.0", "5")], [("100.1", "5")])
+    async with sim_pair(primary_rec, hedge_rec) as (exchange, primary, _hedge):
+        await trio.sleep(0.5)
+        exchange.submit(PRIMARY, OrderRequest("manual-1", PRIMARY_SYMBOL, Side.SELL, D("0.004"), OrderType.MARKET,
+                                              None, TimeInForce.IOC))
+        await trio.sleep(0.1)
+        result = await flatten_position(primary, PRIMARY_SYMBOL, reason="flatten")
+        engine = exchange.engine(PRIMARY, PRIMARY_SYMBOL)
+        sent = [engine.get_order(f.client_order_id) for f in engine.fills if f.client_order_id != "manual-1"]
+    assert result.flat and result.orders_sent == 1
+    assert [(o.request.side, o.request.size) for o in sent] == [(Side.BUY, D("0.004"))]
+
+
+def _fill(venue: str, side: Side, size: str, price: str, fee: str, maker: bool, t_s: int) -> Fill:
+    return Fill(venue, "X", "c", f"{venue}{t_s}", side, D(price), D(size), D(fee), maker, t_s * 1_000_000_000)
+
+
+def test_wear_fees_maker_share_and_cycles_per_hour_in_summary_and_metrics() -> None:
+    stats = MarketStats(cycle_mode="inventory")
+    stats.on_fill(_fill("bp", Side.BUY, "1", "100", "0", True, 0), primary=True)
+    stats.on_fill(_fill("gr", Side.SELL, "1", "100", "0.045", False, 0), primary=False)
+    stats.on_fill(_fill("bp", Side.SELL, "1", "100", "0.024", False, 1800), primary=True)
+    stats.on_fill(_fill("gr", Side.BUY, "1", "100", "0.045", False, 1800), primary=False)
+    stats.pnl.realized = D("-0.114")
+    stats.cycles_completed = 1
+    summary = build_summary({"BTC": stats}, {}, "done", 0)
+    m = summary["markets"]["BTC"]
+    assert m["volume_quote"] == "400.00" and m["fees_quote"] == "0.1140"
+    assert m["venues"] == {"bp": {"volume_quote": "200.00", "fees_quote": "0.0240"},
+                           "gr": {"volume_quote": "200.00", "fees_quote": "0.0900"}}
+    assert m["wear_bps"] == summary["wear_bps"] == 2.85  # 0.114 / 400 * 1e4
+    assert m["maker_share"] == 0.5 and m["cycle_mode"] == "inventory"
+    assert m["cycles_per_hour"] == summary["cycles_per_hour"] == 2.0  # 1 cycle in half an hour of venue time
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in BotCollector({"BTC": stats}).collect() for s in fam.samples}
+    assert samples[("trio_hedge_wear_bps", (("market", "BTC"),))] == 2.85
+    assert samples[("trio_hedge_maker_share", (("market", "BTC"),))] == 0.5
+    assert samples[("trio_hedge_venue_fees_quote", (("market", "BTC"), ("venue", "gr")))] == 0.09
