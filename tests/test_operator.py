@@ -366,7 +366,10 @@ async def test_sigusr1_pauses_quoting_and_sigusr2_resumes(autojump_clock: trio.t
         seen["status"] = render_status(jpath)
         signal.raise_signal(signal.SIGUSR2)
 
-    result = await short_run(jpath, cycles=6, handle_signals=True, sim_hook=pause_then_resume)
+    # replayed at 1x: the 25 s of pause and waits take a twelfth of the recording, not a third, so the data
+    # cannot run out before the six cycles (journal writes run on a thread, and while the loop waits on one
+    # the autojump clock moves on: a loaded machine spends more of the recording on them)
+    result = await short_run(jpath, cycles=6, extra=("sim.speed=1",), handle_signals=True, sim_hook=pause_then_resume)
     assert result.exit_code == EXIT_OK, result.exit_reason
     # trading resumed, and a cycle the pause cut before any fill does not count (one it cut after a fill does)
     cut = [c for c in result.summary["markets"]["BTC"]["cycles"] if c["outcome"].startswith("reduced: paused")]

@@ -213,7 +213,8 @@ def test_journal_that_cannot_grow_mid_run_is_journal_down_exit_74_flat(tmp_path:
 def test_journal_on_a_tmpfs_that_fills_mid_run_is_exit_74_not_sigbus(tmp_path: Path) -> None:
     mnt = tmp_path / "fs"
     mnt.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True,
+    # 4 MiB: room for the journal and its WAL after the filler is removed (the next start must record its exit)
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True,
                            text=True, check=False)
     if mount.returncode != 0:
         print(f"SKIP tmpfs variant: mount -t tmpfs failed: {mount.stderr.strip()}")
