@@ -92,7 +92,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, DecimalException
 from functools import partial
-from typing import Final, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import nacl.signing
 import orjson
@@ -101,8 +101,8 @@ from loguru import logger
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from ..domain import (
     ZERO,
@@ -148,6 +148,10 @@ from ._matching import (
     REASON_REDUCE_ONLY_WOULD_INCREASE,
 )
 from ._replay import BookSnapshotMsg
+from ._wire import CLOSE_INTERNAL, WsConnection
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 __all__ = ["BackpackSimInfo", "serve_backpack"]
 
@@ -159,9 +163,6 @@ slow consumer rather than buffer without bound."""
 
 HUB_READY_WAIT_S: Final = 5.0
 """How long a REST depth/ticker request waits for a just-started depth hub's first book, seconds."""
-
-WS_CLOSE_BUDGET_S: Final = 1.0
-"""Bound on sending a WebSocket Close frame during cleanup, seconds."""
 
 DEFAULT_PING_INTERVAL_S: Final = 60.0
 """Server Ping period of the real venue (OpenAPI Streams "Keeping the connection alive")."""
@@ -182,9 +183,6 @@ _WS_ERR_INVALID_REQUEST: Final = 4000  # [I]
 _WS_ERR_UNAUTHORIZED: Final = 4001  # [I]
 _WS_ERR_INVALID_STREAM: Final = 4006  # captured: {"id":null,"error":{"code":4006,"message":"Invalid stream"}}
 
-_WS_CLOSE_GOING_AWAY: Final = 1001
-_WS_CLOSE_POLICY: Final = 1008
-_WS_CLOSE_INTERNAL: Final = 1011
 
 _JSON_TYPE: Final = "application/json; charset=utf-8"
 _TEXT_TYPE: Final = "text/plain; charset=utf-8"
@@ -329,7 +327,7 @@ async def serve_backpack(
         server.nursery = nursery
         await nursery.start(server.run_account_stream, account)
         bound = await nursery.start(
-            partial(serve_asgi, server.asgi, host=host, port=port, websocket_ping_interval_s=ping_interval_s)
+            partial(serve_asgi, server.app, host=host, port=port, websocket_ping_interval_s=ping_interval_s)
         )
         server.log.info("serving {} on {} ({} markets)", venue, bound.http_url, len(instruments))
         task_status.started(BackpackSimInfo(bound.http_url, bound.ws_url + "/", public_key, secret))
@@ -514,36 +512,17 @@ class _Params:
 # ---------------------------------------------------------------------------------------------- WebSocket state
 
 
-class _Conn:
-    """One WebSocket connection: a bounded outgoing queue fed by the hubs and the account fan-out (never
-    blocking them), and its subscriptions."""
+class _Conn(WsConnection):
+    """One WebSocket connection (:class:`WsConnection`: the bounded outbox, kill on overflow) and its
+    subscriptions."""
 
-    __slots__ = ("num", "tx", "cancel_scope", "close_code", "close_reason", "private", "public")
+    __slots__ = ("private", "public")
 
-    def __init__(self, num: int, tx: trio.MemorySendChannel[str], cancel_scope: trio.CancelScope) -> None:
-        self.num = num
-        self.tx = tx
-        self.cancel_scope = cancel_scope
-        self.close_code = 1000
-        self.close_reason = ""
+    def __init__(self, websocket: WebSocket, log: Logger) -> None:
+        super().__init__(websocket, capacity=WS_QUEUE_FRAMES, log=log)
         # stream name as subscribed -> (kind, symbol or None for all markets)
         self.private: dict[str, tuple[str, str | None]] = {}
         self.public: dict[str, tuple[str, str]] = {}
-
-    def offer(self, text: str) -> None:
-        """Queue a frame; a client too slow to keep its queue below :data:`WS_QUEUE_FRAMES` is closed."""
-        try:
-            self.tx.send_nowait(text)
-        except trio.WouldBlock:
-            self.close_soon(_WS_CLOSE_POLICY, "slow consumer")
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
-
-    def close_soon(self, code: int, reason: str) -> None:
-        """End the connection with a Close frame ``code`` (the first reason given wins)."""
-        if not self.cancel_scope.cancel_called:
-            self.close_code, self.close_reason = code, reason
-            self.cancel_scope.cancel()
 
 
 class _DepthHub:
@@ -619,12 +598,12 @@ class _DepthHub:
             log.warning("{} market data unavailable; depth subscribers closed", self.symbol)
         finally:
             self.running = False
-            self.close_subscribers(_WS_CLOSE_INTERNAL, "market data unavailable")
+            self.close_subscribers(CLOSE_INTERNAL, "market data unavailable")
             self._notify()
 
     def close_subscribers(self, code: int, reason: str) -> None:
         for conn in list(self.depth_subs) + list(self.ticker_subs):
-            conn.close_soon(code, reason)
+            conn.close(code, reason)
         self.depth_subs.clear()
         self.ticker_subs.clear()
 
@@ -664,7 +643,7 @@ class _DepthHub:
             self.book = OrderBook(self.symbol)
             self._src_seq = -1
             self._next_id += _RESYNC_ID_JUMP
-            self.close_subscribers(_WS_CLOSE_INTERNAL, "order book resync")
+            self.close_subscribers(CLOSE_INTERNAL, "order book resync")
             self._notify()
             return False
         if first_id:
@@ -726,7 +705,7 @@ class _DepthHub:
 def _fan_out(subs: Mapping[_Conn, set[str]], data_json: str) -> None:
     for conn, names in list(subs.items()):
         for name in names:
-            conn.offer(_frame(name, data_json))
+            conn.send_text(_frame(name, data_json))
 
 
 # ---------------------------------------------------------------------------------------------- orders
@@ -874,16 +853,7 @@ class _BackpackServer:
         self._position_ids = {symbol: _FIRST_POSITION_ID + i for i, symbol in enumerate(self.instruments)}
         self._positions: dict[str, Position] = {}  # as the private stream has reported them
         self._private_conns: set[_Conn] = set()
-        self._conn_count = 0
-        self._app = Starlette(routes=self._routes())
-
-    # ================================================================== ASGI entry
-    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI application: WebSocket sessions are handled here, everything else by Starlette."""
-        if scope.get("type") == "websocket":
-            await self._ws_session(scope, receive, send)
-        else:
-            await self._app(scope, receive, send)
+        self.app = Starlette(routes=[*self._routes(), WebSocketRoute("/", self._ws_endpoint)])
 
     # ================================================================== REST plumbing
     def _routes(self) -> list[Route]:
@@ -1581,65 +1551,26 @@ class _BackpackServer:
                 if sub_kind == kind and (sub_symbol is None or sub_symbol == symbol):
                     if data_json is None:
                         data_json = orjson.dumps(data).decode("utf-8")
-                    conn.offer(_frame(name, data_json))
+                    conn.send_text(_frame(name, data_json))
 
     # ================================================================== WebSocket
-    async def _ws_session(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """One WebSocket connection: accept, then read client messages while a writer task drains the outgoing
-        queue (hypercorn sends a Ping every ``ping_interval_s``: :func:`serve_backpack`); unsubscribe everything
-        on exit."""
-        message = await receive()
-        if message.get("type") != "websocket.connect":
-            return
-        if scope.get("path") not in ("/", ""):
-            await send({"type": "websocket.close", "code": _WS_CLOSE_POLICY})  # before accept: HTTP 403
-            return
-        await send({"type": "websocket.accept"})
-        self._conn_count += 1
-        tx, rx = trio.open_memory_channel[str](WS_QUEUE_FRAMES)
-        conn: _Conn | None = None
+    async def _ws_endpoint(self, websocket: WebSocket) -> None:
+        """One WebSocket connection at ``/``: read client messages while the connection's writer drains its
+        outbox (:meth:`WsConnection.serve`; hypercorn sends a Ping every ``ping_interval_s``:
+        :func:`serve_backpack`); unsubscribe everything on exit."""
+        await websocket.accept()
+        conn = _Conn(websocket, self.log)
         try:
-            async with trio.open_nursery() as nursery:
-                conn = _Conn(self._conn_count, tx, nursery.cancel_scope)
-                nursery.start_soon(self._ws_writer, send, rx)
-                await self._ws_reader(receive, conn)
-                conn.close_soon(1000, "")  # the client left: stop the writer
+            await conn.serve(partial(self._on_ws_message, conn))
         finally:
-            code, reason = (_WS_CLOSE_GOING_AWAY, "") if conn is None else (conn.close_code, conn.close_reason)
-            if conn is not None:
-                self._drop_conn(conn)
-            tx.close()
-            with trio.move_on_after(WS_CLOSE_BUDGET_S, shield=True):
-                try:
-                    await send({"type": "websocket.close", "code": code, "reason": reason})
-                except Exception as exc:  # the connection is gone already; nothing left to tell it
-                    self.log.debug("websocket close not sent: {}", type(exc).__name__)
+            self._drop_conn(conn)
 
-    async def _ws_writer(self, send: Send, rx: trio.MemoryReceiveChannel[str]) -> None:
-        async with rx:
-            async for text in rx:
-                await send({"type": "websocket.send", "text": text})
-
-    async def _ws_reader(self, receive: Receive, conn: _Conn) -> None:
-        while True:
-            message = await receive()
-            kind = message.get("type")
-            if kind == "websocket.disconnect":
-                return
-            if kind != "websocket.receive":
-                continue
-            raw = message.get("text")
-            if raw is None:
-                raw = message.get("bytes")
-            if raw is not None:
-                self._on_ws_message(conn, raw)
-
-    def _on_ws_message(self, conn: _Conn, raw: str | bytes) -> None:
+    async def _on_ws_message(self, conn: _Conn, raw: str | bytes) -> None:
         """Handle one client frame: SUBSCRIBE / UNSUBSCRIBE (Backpack WS docs)."""
         try:
             decoded = decode_json(raw, venue=self.venue)
         except BackpackProtocolError:
-            conn.offer(_error_frame(None, _WS_ERR_INVALID_REQUEST, "Invalid request: not JSON"))
+            conn.send_text(_error_frame(None, _WS_ERR_INVALID_REQUEST, "Invalid request: not JSON"))
             return
         msg_id = decoded.get("id") if isinstance(decoded, dict) else None
         if isinstance(msg_id, bool) or not isinstance(msg_id, (int, str)):
@@ -1647,13 +1578,13 @@ class _BackpackServer:
         try:
             request = parse_subscribe_message(decoded, venue=self.venue)
         except BackpackProtocolError as exc:
-            conn.offer(_error_frame(msg_id, _WS_ERR_INVALID_REQUEST, f"Invalid request: {exc.message[:200]}"))
+            conn.send_text(_error_frame(msg_id, _WS_ERR_INVALID_REQUEST, f"Invalid request: {exc.message[:200]}"))
             return
         targets: list[tuple[str, tuple[str, str | None]]] = []
         for name in request.streams:
             target = self._classify(name)
             if target is None:
-                conn.offer(_error_frame(msg_id, _WS_ERR_INVALID_STREAM, "Invalid stream"))
+                conn.send_text(_error_frame(msg_id, _WS_ERR_INVALID_STREAM, "Invalid stream"))
                 return
             targets.append((name, target))
         if request.method == "UNSUBSCRIBE":
@@ -1664,7 +1595,8 @@ class _BackpackServer:
             try:
                 verify_ws_subscribe(request.signature, self.public_key, time.time_ns() // 1_000_000, venue=self.venue)
             except AuthError as exc:
-                conn.offer(_error_frame(msg_id, _WS_ERR_UNAUTHORIZED, f"Signature verification failed: {exc.message}"))
+                text = f"Signature verification failed: {exc.message}"
+                conn.send_text(_error_frame(msg_id, _WS_ERR_UNAUTHORIZED, text))
                 return
         for name, (kind, symbol) in targets:
             self._subscribe(conn, name, kind, symbol)
@@ -1697,7 +1629,7 @@ class _BackpackServer:
             try:
                 hub.ensure_running()
             except SimUnavailable:
-                conn.close_soon(_WS_CLOSE_INTERNAL, "market data unavailable")
+                conn.close(CLOSE_INTERNAL, "market data unavailable")
                 return
             (hub.depth_subs if kind == "depth" else hub.ticker_subs).setdefault(conn, set()).add(name)
             conn.public[name] = (kind, symbol)
@@ -1710,7 +1642,7 @@ class _BackpackServer:
             now_ns = self.exchange.now_ns()
             for sym, pos in self._positions.items():
                 if pos.size != ZERO and (symbol is None or sym == symbol):
-                    conn.offer(_frame(name, orjson.dumps(self._position_fields(pos, ts_ns=now_ns)).decode("utf-8")))
+                    conn.send_text(_frame(name, orjson.dumps(self._position_fields(pos, ts_ns=now_ns)).decode("utf-8")))
 
     def _unsubscribe(self, conn: _Conn, name: str) -> None:
         public = conn.public.pop(name, None)

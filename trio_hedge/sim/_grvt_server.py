@@ -95,7 +95,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import coincurve
 import trio
@@ -104,7 +104,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from ..domain import (
     ZERO,
@@ -177,6 +177,10 @@ from ._matching import (
     REASON_REDUCE_ONLY_WOULD_INCREASE,
 )
 from ._replay import BookSnapshotMsg
+from ._wire import CLOSE_INTERNAL, WsConnection
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 __all__ = ["GrvtSimInfo", "make_test_credentials", "serve_grvt"]
 
@@ -307,6 +311,7 @@ async def serve_grvt(
     sub_account_id: str | None = None,
     chain_id: int = 325,
     rate_limit_per_s: float | None = None,
+    ping_interval_s: float | None = None,
     task_status: trio.TaskStatus[GrvtSimInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``exchange``'s simulated venue ``venue`` in GRVT's wire protocol until cancelled.
@@ -325,11 +330,14 @@ async def serve_grvt(
         chain_id: EIP-712 chain id (325 prod, 326 testnet, 327 staging/dev).
         rate_limit_per_s: when set, a token bucket of this rate (burst: one second's worth, at least 1)
             over every REST request and WebSocket ``v1/…`` call; over it the venue answers 1006 / HTTP 429.
+        ping_interval_s: seconds between WebSocket Pings hypercorn sends on every connection (its own
+            ``websocket_ping_interval``); None (the default) sends none: GRVT's docs describe no server ping.
 
     Raises:
         KeyError: ``venue`` is not a venue of ``exchange``.
         RuntimeError: the venue's account stream was already taken.
-        BadValue: a malformed private key or sub-account id, an unknown chain id, a rate that is not > 0.
+        BadValue: a malformed private key or sub-account id, an unknown chain id, a rate or ping interval that
+            is not > 0.
         OSError: the address cannot be bound.
     """
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -338,6 +346,8 @@ async def serve_grvt(
         raise BadValue(f"unknown GRVT chain id {chain_id!r} (325, 326 or 327)")
     if rate_limit_per_s is not None and not (isinstance(rate_limit_per_s, (int, float)) and rate_limit_per_s > 0):
         raise BadValue("rate_limit_per_s must be a number > 0")
+    if ping_interval_s is not None and not (math.isfinite(ping_interval_s) and ping_interval_s > 0):
+        raise BadValue("ping_interval_s must be a finite number > 0")
     d_key, d_pk, d_sub = make_test_credentials()
     api_key = api_key if api_key is not None else d_key
     private_key = private_key if private_key is not None else d_pk
@@ -368,7 +378,9 @@ async def serve_grvt(
         nursery.start_soon(sim.pump_events)
         nursery.start_soon(sim.cod_watchdog)
         nursery.start_soon(sim.ttl_watchdog)
-        bound = await nursery.start(partial(serve_asgi, sim.app, host=host, port=port))
+        bound = await nursery.start(
+            partial(serve_asgi, sim.app, host=host, port=port, websocket_ping_interval_s=ping_interval_s)
+        )
         sim.log.info("GRVT simulator for {} listening on {}", venue, bound.http_url)
         task_status.started(
             GrvtSimInfo(
@@ -462,36 +474,23 @@ class _BookSub:
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
 
 
-class _Conn:
-    """One WebSocket connection: its outgoing frame buffer, subscriptions and lifetime scope."""
+class _Conn(WsConnection):
+    """One WebSocket connection (:class:`WsConnection`: the bounded outbox, kill on overflow) and its
+    subscriptions."""
 
-    def __init__(self, out_tx: trio.MemorySendChannel[str], *, authenticated: bool, legacy: bool) -> None:
-        self.out_tx = out_tx
+    __slots__ = ("authenticated", "legacy", "private", "books")
+
+    def __init__(self, websocket: WebSocket, log: Logger, *, authenticated: bool, legacy: bool) -> None:
+        super().__init__(websocket, capacity=OUTBOX_CAPACITY, log=log)
         self.authenticated = authenticated
         self.legacy = legacy
         self.private: dict[tuple[str, str], _PrivateSub] = {}
         self.books: dict[tuple[str, str], _BookSub] = {}
-        self.scope = trio.CancelScope()
-        self.nursery: trio.Nursery | None = None
-        self.close_code = 1000
-        self.closed = False
 
     def send(self, frame: Mapping[str, Any]) -> None:
-        """Queue one frame; a full buffer drops the connection (slow consumer, close 1008)."""
-        if self.closed:
-            return
-        try:
-            self.out_tx.send_nowait(encode_json(frame).decode())
-        except trio.WouldBlock:
-            self.kill(1008)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.kill(1006)
-
-    def kill(self, code: int) -> None:
+        """Queue one frame (JSON-encoded here); a full outbox drops the connection (slow consumer, close 1008)."""
         if not self.closed:
-            self.closed = True
-            self.close_code = code
-            self.scope.cancel()
+            self.send_text(encode_json(frame).decode())
 
 
 class _BookHub:
@@ -540,7 +539,7 @@ class _BookHub:
             del self.sim.hubs[self.symbol]
         if feed_down:
             for sub in list(self.deltas) + list(self.snapshots):
-                sub.conn.kill(1011)
+                sub.conn.close(CLOSE_INTERNAL, "market data unavailable")
             self.sim.log.warning("{} market data ended (feed down): book subscribers disconnected", self.symbol)
         self.deltas.clear()
         self.snapshots.clear()
@@ -1482,18 +1481,11 @@ class _GrvtSim:
             await websocket.send_denial_response(Response(encode_json(body), status, media_type="application/json"))
             return
         await websocket.accept()
-        out_tx, out_rx = trio.open_memory_channel[str](OUTBOX_CAPACITY)
-        conn = _Conn(out_tx, authenticated=auth is True, legacy=legacy)
+        conn = _Conn(websocket, self.log, authenticated=auth is True, legacy=legacy)
         self.conns.add(conn)
         try:
-            with conn.scope:
-                async with trio.open_nursery() as nursery:
-                    conn.nursery = nursery
-                    nursery.start_soon(self._ws_writer, websocket, out_rx, conn)
-                    await self._ws_reader(websocket, conn)
-                    conn.kill(1000)
+            await conn.serve(partial(self._on_ws_message, conn), max_message_bytes=MAX_BODY_BYTES)
         finally:
-            conn.closed = True
             self.conns.discard(conn)
             for sub in conn.books.values():
                 sub.scope.cancel()
@@ -1503,47 +1495,16 @@ class _GrvtSim:
                     hub.snapshots.discard(sub)
             conn.books.clear()
             conn.private.clear()
-            if conn.close_code != 1006:  # 1006 = the transport is gone: nothing to send a close frame on
-                with trio.move_on_after(1) as cleanup:
-                    cleanup.shield = True
-                    try:
-                        await websocket.close(conn.close_code)
-                    except Exception:  # already closed by the peer  # noqa: S110
-                        pass
 
-    async def _ws_writer(self, websocket: WebSocket, out_rx: trio.MemoryReceiveChannel[str], conn: _Conn) -> None:
+    async def _on_ws_message(self, conn: _Conn, data: str | bytes) -> None:
         try:
-            async with out_rx:
-                async for text in out_rx:
-                    await websocket.send_text(text)
-        except (WebSocketDisconnect, OSError, RuntimeError):
-            conn.kill(1006)
-
-    async def _ws_reader(self, websocket: WebSocket, conn: _Conn) -> None:
-        while True:
-            try:
-                message = await websocket.receive()
-            except (WebSocketDisconnect, RuntimeError):
-                return
-            kind = message.get("type")
-            if kind == "websocket.disconnect":
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes")
-            if data is None:
-                continue
-            if len(data) > MAX_BODY_BYTES:
-                conn.kill(1009)
-                return
-            try:
-                if conn.legacy:
-                    await self._handle_legacy(conn, data)
-                else:
-                    await self._handle_rpc(conn, data)
-            except Exception as exc:  # a bug must not kill the server; answer like the venue does
-                self.log.exception("unexpected error on a WebSocket request: {}", type(exc).__name__)
-                conn.send(format_rpc_error(None, "", 1002) if not conn.legacy else format_error_body(1002)[1])
+            if conn.legacy:
+                await self._handle_legacy(conn, data)
+            else:
+                await self._handle_rpc(conn, data)
+        except Exception as exc:  # a bug must not kill the server; answer like the venue does
+            self.log.exception("unexpected error on a WebSocket request: {}", type(exc).__name__)
+            conn.send(format_rpc_error(None, "", 1002) if not conn.legacy else format_error_body(1002)[1])
 
     async def _handle_rpc(self, conn: _Conn, data: str | bytes) -> None:
         try:
