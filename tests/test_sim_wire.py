@@ -3,13 +3,17 @@
 * the connection's bounded outbox: frames within its capacity arrive in order; one frame beyond it closes the
   connection with 1008 ("slow consumer"), never queues without bound and never drops a frame silently; a
   message over the size limit closes with 1009.
+* the book mirror: a snapshot of its book taken at any point plus every later diff equals its book and the
+  exchange's book (a replacement snapshot in the recording included), with update ids that never skip.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from functools import partial
+from pathlib import Path
 
 import pytest
 import trio
@@ -18,8 +22,11 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from trio_websocket import ConnectionClosed
 
+from tests.synth import Recording
+from trio_hedge.domain import BookSide, Instrument, OrderBook
+from trio_hedge.sim import ContractSpec, SimMarket, SimSettings, open_sim_exchange
 from trio_hedge.sim._asgi import serve_asgi
-from trio_hedge.sim._wire import WsConnection
+from trio_hedge.sim._wire import BookDiff, BookMirror, WsConnection
 from trio_hedge.venues._ws import open_ws
 
 pytestmark = pytest.mark.timeout(60)  # waits on sockets: a hang fails the test, not the run
@@ -120,3 +127,128 @@ async def test_a_message_over_the_limit_closes_1009() -> None:
         reason = closed.value.reason
         assert reason is not None and reason.code == 1009
         assert seen == [100]
+
+
+# ---------------------------------------------------------------------------------------------- book mirror
+
+SYMBOL = "BTC_USDT_Perp"
+INSTRUMENT = Instrument(
+    venue="v",
+    symbol=SYMBOL,
+    base="BTC",
+    quote="USDT",
+    tick_size=Decimal("0.1"),
+    lot_size=Decimal("0.001"),
+    min_size=Decimal("0.001"),
+    min_notional=Decimal("0"),
+)
+
+
+def _moving_recording(path: Path) -> Path:
+    """A book whose deeper levels change every 10 ms for 1 s, with a replacement snapshot (two levels gone,
+    one new, one resized) at 0.5 s, then quiet until 600 s."""
+    r = Recording()
+    bids = [(f"{Decimal('60000.0') - Decimal(i) / 10}", "1.0") for i in range(20)]
+    asks = [(f"{Decimal('60000.1') + Decimal(i) / 10}", "1.0") for i in range(20)]
+    r.snapshot(0, bids, asks)
+    for k in range(1, 100):
+        if k == 50:
+            r.snapshot(0.5, bids[:-2] + [("59990.0", "3.0")], [(asks[0][0], "7.0"), *asks[1:]])
+            continue
+        level = Decimal(1 + k % 5) / 10
+        deep = "0" if k % 4 == 0 else f"{1 + k % 3}.5"
+        r.delta(
+            k * 0.01,
+            bids=[(f"{Decimal('60000.0') - level}", f"{1 + k % 7}.{k % 10}"), ("59998.0", deep)],
+            asks=[(f"{Decimal('60000.1') + level}", f"{1 + k % 3}.{k % 9}")],
+        )
+    r.delta(600, bids=[("59000.0", "2.0")])  # keeps the replay running
+    return r.write(path)
+
+
+class _Recorder(BookMirror):
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.diffs: list[BookDiff] = []
+        self.valid_calls = 0
+        self.ended: list[bool] = []
+        self.event = trio.Event()
+
+    def _tick(self) -> None:
+        self.event.set()
+        self.event = trio.Event()
+
+    def on_valid(self) -> None:
+        self.valid_calls += 1
+
+    def on_diff(self, diff: BookDiff) -> None:
+        self.diffs.append(diff)
+        self._tick()
+
+    def on_end(self, *, feed_down: bool) -> None:
+        self.ended.append(feed_down)
+        self._tick()
+
+
+def _running(mirror: BookMirror) -> bool:
+    return mirror.running
+
+
+def _levels(book: OrderBook) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+    return list(book.iter_levels(BookSide.BID)), list(book.iter_levels(BookSide.ASK))
+
+
+async def test_mirror_snapshot_then_diffs_equals_the_book(tmp_path: Path) -> None:
+    from loguru import logger
+
+    market = SimMarket("v", INSTRUMENT, _moving_recording(tmp_path / "r.gz"), ContractSpec(lot_size=Decimal("0.001")),
+                       Decimal("0"), Decimal("0"))  # fmt: skip
+    async with open_sim_exchange(SimSettings(speed=4.0, latency_s=0.001), [market]) as exchange:
+        async with trio.open_nursery() as nursery:
+            mirror = _Recorder(exchange, "v", SYMBOL, log=logger, first_update_id=500)
+            await mirror.start(nursery)
+            assert mirror.book.valid and mirror.valid_calls == 1 and mirror.book.seq == 501
+            with trio.fail_after(10):
+                while len(mirror.diffs) < 10:  # a subscriber joins mid-stream: snapshot now, diffs from here
+                    await mirror.event.wait()
+            joined_at = len(mirror.diffs)
+            copy = OrderBook(SYMBOL)
+            bids, asks = mirror.book.snapshot()
+            copy.apply_snapshot(bids, asks, seq=mirror.book.seq)
+            await trio.sleep(1.0 / 4 + 0.2)  # the rest of the moving second at 4x, and the replacement snapshot
+            assert mirror.valid_calls == 1  # the replacement snapshot came as a diff
+            later = mirror.diffs[joined_at:]
+            assert len(later) >= 20
+            for diff in later:  # seq checks: each diff continues the previous one (first_id = last u + 1)
+                assert copy.apply_delta(list(diff.bids.items()), list(diff.asks.items()), seq=diff.last_id,
+                                        first_seq=diff.first_id)  # fmt: skip
+            assert _levels(copy) == _levels(mirror.book) == _levels(exchange.market_book("v", SYMBOL))
+            assert (Decimal("59990.0"), Decimal("3.0")) in _levels(copy)[0]  # from the replacement snapshot
+            assert copy.seq == mirror.book.seq
+            assert all(b.first_id == a.last_id + 1 for a, b in zip(mirror.diffs, mirror.diffs[1:], strict=False))
+            nursery.cancel_scope.cancel()
+
+
+async def test_mirror_ends_when_the_feed_is_killed_and_starts_again(tmp_path: Path) -> None:
+    from loguru import logger
+
+    from trio_hedge.sim import SimUnavailable
+
+    market = SimMarket("v", INSTRUMENT, _moving_recording(tmp_path / "r.gz"), ContractSpec(lot_size=Decimal("0.001")),
+                       Decimal("0"), Decimal("0"))  # fmt: skip
+    async with open_sim_exchange(SimSettings(speed=1.0, latency_s=0.001), [market]) as exchange:
+        async with trio.open_nursery() as nursery:
+            mirror = _Recorder(exchange, "v", SYMBOL, log=logger)
+            await mirror.start(nursery)
+            exchange.kill_feed("v")
+            with trio.fail_after(5):
+                while _running(mirror):
+                    await mirror.event.wait()
+            assert mirror.ended == [True]
+            with pytest.raises(SimUnavailable):
+                await mirror.start(nursery)
+            exchange.restore_feed("v")
+            await mirror.start(nursery)
+            assert _running(mirror) and mirror.book.valid
+            assert _levels(mirror.book) == _levels(exchange.market_book("v", SYMBOL))
+            nursery.cancel_scope.cancel()

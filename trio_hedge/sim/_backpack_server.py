@@ -108,13 +108,10 @@ from ..domain import (
     ZERO,
     AuthError,
     BadValue,
-    BookError,
-    BookSide,
     Fill,
     Instrument,
     Level,
     Order,
-    OrderBook,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -137,7 +134,7 @@ from ..protocols.backpack import (
     verify_ws_subscribe,
 )
 from ._asgi import TokenBucket, serve_asgi
-from ._exchange import MarketDataMsg, SimExchange, SimUnavailable
+from ._exchange import SimExchange, SimUnavailable
 from ._matching import (
     REASON_BOOK_UNAVAILABLE,
     REASON_CANCELLED_BY_USER,
@@ -147,8 +144,7 @@ from ._matching import (
     REASON_REDUCE_ONLY_CAPPED,
     REASON_REDUCE_ONLY_WOULD_INCREASE,
 )
-from ._replay import BookSnapshotMsg
-from ._wire import CLOSE_INTERNAL, WsConnection
+from ._wire import CLOSE_INTERNAL, BookDiff, BookMirror, WsConnection
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -171,7 +167,6 @@ _FIRST_ORDER_ID: Final = 8_300_000_000  # order ids are numeric strings of this 
 _FIRST_TRADE_ID: Final = 3_000_000
 _FIRST_POSITION_ID: Final = 5_400_000_000
 _FIRST_UPDATE_ID: Final = 1_000_000_000
-_RESYNC_ID_JUMP: Final = 1_000  # ids skipped when a hub rebuilds its book, so no old client state continues
 
 _MAX_EXPONENT: Final = 30
 _FILL_LIMIT_DEFAULT: Final = 100
@@ -525,22 +520,16 @@ class _Conn(WsConnection):
         self.public: dict[str, tuple[str, str]] = {}
 
 
-class _DepthHub:
-    """One market's public book as the venue publishes it, with Backpack update ids (see the module docstring).
-
-    Owned by its ``_run`` task: only that task mutates :attr:`book`. REST handlers read it between awaits.
-    """
+class _DepthHub(BookMirror):
+    """One market's public book as the venue publishes it (:class:`BookMirror`: the mirror and its update ids),
+    in Backpack's depth and bookTicker frames, with the REST ticker's statistics."""
 
     def __init__(self, server: _BackpackServer, instrument: Instrument) -> None:
-        self._server = server
-        self.symbol = instrument.symbol
+        super().__init__(
+            server.exchange, server.venue, instrument.symbol, log=server.log, first_update_id=_FIRST_UPDATE_ID
+        )
         self._price_places = _places(instrument.tick_size)
         self._size_places = _places(instrument.lot_size)
-        self.book = OrderBook(instrument.symbol)
-        self.running = False
-        self._next_id = _FIRST_UPDATE_ID
-        self._src_seq = -1  # the exchange's sequence number of the last message applied
-        self._changed = trio.Event()
         self._top: tuple[Level | None, Level | None] = (None, None)
         # conn -> names subscribed ("depth.X", "depth.200ms.X" / "bookTicker.X")
         self.depth_subs: dict[_Conn, set[str]] = {}
@@ -557,49 +546,11 @@ class _DepthHub:
     def size_text(self, size: Decimal) -> str:
         return _fixed(size, self._size_places)
 
-    def ensure_running(self) -> None:
-        """Subscribe to the exchange's market data and start the hub task, unless it runs.
+    def on_reset(self) -> None:
+        self.close_subscribers(CLOSE_INTERNAL, "order book resync")
 
-        Raises:
-            SimUnavailable: the feed is killed (fault injection).
-        """
-        if self.running:
-            return
-        rx = self._server.exchange.subscribe_market_data(self._server.venue, self.symbol)
-        self.running = True
-        self._server.nursery.start_soon(self._run, rx)
-
-    async def wait_valid(self) -> None:
-        """Return once the book is valid or the hub stopped (check both after)."""
-        while self.running and not self.book.valid:
-            await self._changed.wait()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def _run(self, rx: trio.MemoryReceiveChannel[tuple[float, list[MarketDataMsg]]]) -> None:
-        log = self._server.log
-        try:
-            while True:
-                resync = False
-                async with rx:
-                    async for deliver_at, batch in rx:
-                        if deliver_at > trio.current_time():
-                            await trio.sleep_until(deliver_at)
-                        if not self._apply_batch(batch):
-                            resync = True
-                            break
-                if not resync:
-                    log.warning("{} market data ended (feed down); depth subscribers closed", self.symbol)
-                    return
-                rx = self._server.exchange.subscribe_market_data(self._server.venue, self.symbol)
-        except SimUnavailable:
-            log.warning("{} market data unavailable; depth subscribers closed", self.symbol)
-        finally:
-            self.running = False
-            self.close_subscribers(CLOSE_INTERNAL, "market data unavailable")
-            self._notify()
+    def on_end(self, *, feed_down: bool) -> None:
+        self.close_subscribers(CLOSE_INTERNAL, "market data unavailable")
 
     def close_subscribers(self, code: int, reason: str) -> None:
         for conn in list(self.depth_subs) + list(self.ticker_subs):
@@ -607,72 +558,20 @@ class _DepthHub:
         self.depth_subs.clear()
         self.ticker_subs.clear()
 
-    def _apply_batch(self, batch: list[MarketDataMsg]) -> bool:
-        """Apply one exchange batch and publish one depth frame for it. False if the book must be rebuilt."""
-        bid_changes: dict[Decimal, Decimal] = {}
-        ask_changes: dict[Decimal, Decimal] = {}
-        first_id = 0
-        last_ts_ns = self.book.ts_ns
-        try:
-            for msg in batch:
-                if isinstance(msg, BookSnapshotMsg):
-                    if not self.book.valid:
-                        self._next_id += 1
-                        self.book.apply_snapshot(msg.bids, msg.asks, seq=self._next_id, ts_ns=msg.ts_ns)
-                        self._src_seq = msg.seq
-                        self._notify()
-                        continue
-                    bids, asks = self._diff(msg.bids, msg.asks)
-                else:
-                    if not self.book.valid or msg.seq <= self._src_seq:
-                        continue  # already contained in the snapshot this hub started from
-                    bids, asks = msg.bids, msg.asks
-                self._src_seq = msg.seq
-                if not bids and not asks:
-                    continue
-                self._next_id += 1
-                first_id = first_id or self._next_id
-                self.book.apply_delta(bids, asks, seq=self._next_id, first_seq=self._next_id, ts_ns=msg.ts_ns)
-                last_ts_ns = msg.ts_ns
-                for price, size in bids:
-                    bid_changes[price] = size
-                for price, size in asks:
-                    ask_changes[price] = size
-        except BookError as exc:
-            self._server.log.error("{} depth hub book refused an update ({}); rebuilding", self.symbol, exc)
-            self.book = OrderBook(self.symbol)
-            self._src_seq = -1
-            self._next_id += _RESYNC_ID_JUMP
-            self.close_subscribers(CLOSE_INTERNAL, "order book resync")
-            self._notify()
-            return False
-        if first_id:
-            self._publish(first_id, bid_changes, ask_changes, last_ts_ns)
-        return True
-
-    def _diff(self, bids: list[Level], asks: list[Level]) -> tuple[list[Level], list[Level]]:
-        """The absolute level updates that turn the current book into the snapshot ``bids``/``asks``."""
-        out: list[list[Level]] = []
-        for side, levels in ((BookSide.BID, bids), (BookSide.ASK, asks)):
-            target = dict(levels)
-            changes = [(p, s) for p, s in target.items() if self.book.size_at(side, p) != s]
-            changes += [(p, ZERO) for p, _ in self.book.iter_levels(side) if p not in target]
-            out.append(changes)
-        return out[0], out[1]
-
-    def _publish(self, first_id: int, bids: dict[Decimal, Decimal], asks: dict[Decimal, Decimal], ts_ns: int) -> None:
-        now_us = str(self._server.exchange.now_ns() // 1_000)
-        ts_us = str(ts_ns // 1_000)
-        last_id = self._next_id
+    def on_diff(self, diff: BookDiff) -> None:
+        """One depth frame per batch (``U`` = ``first_id``, ``u`` = ``last_id``) and a bookTicker frame when the
+        inside moved (Backpack WS docs)."""
+        now_us = str(self.exchange.now_ns() // 1_000)
+        ts_us = str(diff.ts_ns // 1_000)
         if self.depth_subs:
             data = {
                 "e": "depth",
                 "E": now_us,
                 "s": self.symbol,
-                "a": [[self.price_text(p), self.size_text(s)] for p, s in sorted(asks.items())],
-                "b": [[self.price_text(p), self.size_text(s)] for p, s in sorted(bids.items())],
-                "U": first_id,
-                "u": last_id,
+                "a": [[self.price_text(p), self.size_text(s)] for p, s in sorted(diff.asks.items())],
+                "b": [[self.price_text(p), self.size_text(s)] for p, s in sorted(diff.bids.items())],
+                "U": diff.first_id,
+                "u": diff.last_id,
                 "T": ts_us,
             }
             _fan_out(self.depth_subs, orjson.dumps(data).decode("utf-8"))
@@ -687,7 +586,7 @@ class _DepthHub:
                     ticker["a"], ticker["A"] = self.price_text(ask[0]), self.size_text(ask[1])
                 if bid is not None:
                     ticker["b"], ticker["B"] = self.price_text(bid[0]), self.size_text(bid[1])
-                ticker["u"] = last_id
+                ticker["u"] = diff.last_id
                 ticker["T"] = ts_us
                 _fan_out(self.ticker_subs, orjson.dumps(ticker).decode("utf-8"))
 
@@ -1017,7 +916,7 @@ class _BackpackServer:
         """The symbol's depth hub, started and holding a valid book. Raises _ApiError 503 otherwise."""
         hub = self.hubs[symbol]
         try:
-            hub.ensure_running()
+            await hub.start(self.nursery)
         except SimUnavailable:
             raise _ApiError(503, "MAINTENANCE", "Market data is unavailable") from None
         if not hub.book.valid:
@@ -1599,7 +1498,7 @@ class _BackpackServer:
                 conn.send_text(_error_frame(msg_id, _WS_ERR_UNAUTHORIZED, text))
                 return
         for name, (kind, symbol) in targets:
-            self._subscribe(conn, name, kind, symbol)
+            await self._subscribe(conn, name, kind, symbol)
 
     def _classify(self, name: str) -> tuple[str, str | None] | None:
         """(kind, symbol) of a stream this server serves, or None (Backpack WS docs stream names)."""
@@ -1620,16 +1519,18 @@ class _BackpackServer:
             return "bookTicker", parts[1]
         return None
 
-    def _subscribe(self, conn: _Conn, name: str, kind: str, symbol: str | None) -> None:
+    async def _subscribe(self, conn: _Conn, name: str, kind: str, symbol: str | None) -> None:
         if kind in ("depth", "bookTicker"):
             assert symbol is not None
             if name in conn.public:
                 return
             hub = self.hubs[symbol]
             try:
-                hub.ensure_running()
+                await hub.start(self.nursery)
             except SimUnavailable:
                 conn.close(CLOSE_INTERNAL, "market data unavailable")
+                return
+            if conn.closed or name in conn.public:
                 return
             (hub.depth_subs if kind == "depth" else hub.ticker_subs).setdefault(conn, set()).add(name)
             conn.public[name] = (kind, symbol)

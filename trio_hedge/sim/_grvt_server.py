@@ -109,12 +109,8 @@ from starlette.websockets import WebSocket
 from ..domain import (
     ZERO,
     BadValue,
-    BookError,
-    BookSide,
     Fill,
     Instrument,
-    Level,
-    OrderBook,
     OrderStatus,
     OrderUpdate,
     PositionUpdate,
@@ -164,7 +160,7 @@ from ..protocols.grvt import (
     recover_order_signer,
 )
 from ._asgi import TokenBucket, serve_asgi
-from ._exchange import MarketDataMsg, SimExchange, SimUnavailable
+from ._exchange import SimExchange, SimUnavailable
 from ._matching import (
     REASON_BOOK_UNAVAILABLE,
     REASON_CANCELLED_BY_USER,
@@ -176,8 +172,7 @@ from ._matching import (
     REASON_REDUCE_ONLY_CAPPED,
     REASON_REDUCE_ONLY_WOULD_INCREASE,
 )
-from ._replay import BookSnapshotMsg
-from ._wire import CLOSE_INTERNAL, WsConnection
+from ._wire import CLOSE_INTERNAL, BookDiff, BookMirror, WsConnection
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -493,102 +488,45 @@ class _Conn(WsConnection):
             self.send_text(encode_json(frame).decode())
 
 
-class _BookHub:
-    """One instrument's market data, mirrored from the exchange and fanned out to book subscribers.
-
-    The hub keeps its own copy of the book (the exchange publishes only consistent data, so deltas apply
-    without continuity checks), numbers its own deltas (the gateway counter of ``v1.book.d``) and bumps
-    ``version`` whenever the book changes (``v1.book.s`` sends when it moved).
+class _BookHub(BookMirror):
+    """One instrument's market data (:class:`BookMirror`: the mirror of the exchange's book and its per-batch
+    diffs), fanned out to book subscribers in GRVT's feeds: numbers its own deltas (the gateway counter of
+    ``v1.book.d``) and bumps ``version`` whenever the book changes (``v1.book.s`` sends when it moved).
     """
 
     def __init__(self, sim: _GrvtSim, symbol: str) -> None:
-        self.sim = sim
-        self.symbol = symbol
-        self.book = OrderBook(symbol)
+        super().__init__(sim.exchange, sim.venue, symbol, log=sim.log)
         self.seq = 0
         self.version = 0
         self.deltas: set[_BookSub] = set()
         self.snapshots: set[_BookSub] = set()
-        self.ended = False
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        sim = self.sim
-        rx = sim.exchange.subscribe_market_data(sim.venue, self.symbol)  # SimUnavailable: feed killed
-        feed_down = False
-        try:
-            async with rx:
-                if sim.exchange.market_book(sim.venue, self.symbol).valid:
-                    at, batch = await rx.receive()  # the snapshot the exchange queued on subscribe
-                    await trio.sleep_until(at)
-                    self.apply(batch)
-                task_status.started()
-                async for at, batch in rx:
-                    await trio.sleep_until(at)
-                    self.apply(batch)
-            feed_down = True  # the exchange closed the subscription (kill_feed)
-        finally:
-            self.end(feed_down=feed_down)
-
-    def end(self, *, feed_down: bool) -> None:
+    def on_end(self, *, feed_down: bool) -> None:
         """Stop fanning out. When the exchange killed the feed, drop every subscriber's connection (1011),
         as a venue whose market-data gateway fails does."""
-        if self.ended:
-            return
-        self.ended = True
-        if self.sim.hubs.get(self.symbol) is self:
-            del self.sim.hubs[self.symbol]
         if feed_down:
             for sub in list(self.deltas) + list(self.snapshots):
                 sub.conn.close(CLOSE_INTERNAL, "market data unavailable")
-            self.sim.log.warning("{} market data ended (feed down): book subscribers disconnected", self.symbol)
         self.deltas.clear()
         self.snapshots.clear()
 
-    def apply(self, batch: Sequence[MarketDataMsg]) -> None:
-        book = self.book
-        was_valid = book.valid
-        old: dict[BookSide, dict[Decimal, Decimal]] = {BookSide.BID: {}, BookSide.ASK: {}}
-
-        def touch(side: BookSide, prices: Iterable[Decimal]) -> None:
-            seen = old[side]
-            for p in prices:
-                if p not in seen:
-                    seen[p] = book.size_at(side, p) if book.valid else ZERO
-
-        try:
-            for msg in batch:
-                if isinstance(msg, BookSnapshotMsg):
-                    if book.valid:
-                        touch(BookSide.BID, [p for p, _ in book.iter_levels(BookSide.BID)])
-                        touch(BookSide.ASK, [p for p, _ in book.iter_levels(BookSide.ASK)])
-                    touch(BookSide.BID, [p for p, _ in msg.bids])
-                    touch(BookSide.ASK, [p for p, _ in msg.asks])
-                    book.apply_snapshot(msg.bids, msg.asks, seq=msg.seq, ts_ns=msg.ts_ns)
-                elif book.valid:
-                    touch(BookSide.BID, [p for p, _ in msg.bids])
-                    touch(BookSide.ASK, [p for p, _ in msg.asks])
-                    book.apply_delta(msg.bids, msg.asks, seq=msg.seq, ts_ns=msg.ts_ns)
-        except (BookError, BadValue) as exc:
-            self.sim.log.warning("{} mirror book refused a message ({}); waiting for a snapshot", self.symbol, exc)
-            return
-        if not book.valid:
-            return
+    def on_valid(self) -> None:
+        """First snapshot, or a recovery: every delta subscriber restarts from a snapshot."""
         self.version += 1
-        if not was_valid:  # first snapshot, or a recovery: everyone restarts from a snapshot
-            for sub in list(self.deltas):
-                sub.conn.send(self.snapshot_frame(sub))
-            return
-        bids = sorted(_levels_changed(old[BookSide.BID], book, BookSide.BID), reverse=True)
-        asks = sorted(_levels_changed(old[BookSide.ASK], book, BookSide.ASK))
-        if not bids and not asks:
-            return
+        for sub in list(self.deltas):
+            sub.conn.send(self.snapshot_frame(sub))
+
+    def on_diff(self, diff: BookDiff) -> None:
+        self.version += 1
+        bids = sorted(diff.bids.items(), reverse=True)
+        asks = sorted(diff.asks.items())
         self.seq += 1
         feed = format_book(self.symbol, bids, asks, event_time_ns=self.event_time_ns(), num_orders_as_string=False)
         for sub in list(self.deltas):
             sub.conn.send(format_feed(STREAM_BOOK_DELTA, sub.selector, self.seq, self.seq - 1, feed))
 
     def event_time_ns(self) -> int:
-        return self.book.ts_ns or self.sim.exchange.now_ns()
+        return self.book.ts_ns or self.exchange.now_ns()
 
     def snapshot_frame(self, sub: _BookSub) -> dict[str, Any]:
         bids, asks = self.book.snapshot(sub.depth or None)
@@ -631,8 +569,7 @@ class _GrvtSim:
         self.create_time_ns = exchange.now_ns()
         self._sessions: dict[str, float] = {}
         self.nursery: trio.Nursery | None = None
-        self.hubs: dict[str, _BookHub] = {}
-        self._hub_lock = trio.Lock()
+        self.hubs = {symbol: _BookHub(self, symbol) for symbol in self.instruments}
         self.conns: set[_Conn] = set()
         # orders
         self._next_order = 0
@@ -1585,12 +1522,9 @@ class _GrvtSim:
             parsed = [self._parse_book_selector(stream, s) for s in selectors]
             for symbol, _, _ in parsed:
                 await self._ensure_hub(symbol)
-            hubs = []
-            for symbol, _, _ in parsed:
-                hub = self.hubs.get(symbol)
-                if hub is None:  # the feed died while we were starting other hubs
-                    raise _ApiError(1002, "market data unavailable")
-                hubs.append(hub)
+            hubs = [self.hubs[symbol] for symbol, _, _ in parsed]
+            if not all(hub.running for hub in hubs):  # the feed died while we were starting other hubs
+                raise _ApiError(1002, "market data unavailable")
             firsts = [h.seq + 1 for h in hubs] if stream == STREAM_BOOK_DELTA else [0] * len(hubs)
             respond(
                 format_subscribe_result(
@@ -1706,19 +1640,14 @@ class _GrvtSim:
         raise _ApiError(3000)
 
     async def _ensure_hub(self, symbol: str) -> _BookHub:
-        async with self._hub_lock:
-            hub = self.hubs.get(symbol)
-            if hub is not None:
-                return hub
-            hub = _BookHub(self, symbol)
-            assert self.nursery is not None
-            try:
-                await self.nursery.start(hub.run)
-            except SimUnavailable:
-                raise _ApiError(1002, "market data unavailable") from None
-            if not hub.ended:
-                self.hubs[symbol] = hub
-            return hub
+        """The symbol's book hub, running. Raises _ApiError 1002 when the feed is down."""
+        hub = self.hubs[symbol]
+        assert self.nursery is not None
+        try:
+            await hub.start(self.nursery)
+        except SimUnavailable:
+            raise _ApiError(1002, "market data unavailable") from None
+        return hub
 
     async def _book_s_loop(self, hub: _BookHub, sub: _BookSub) -> None:
         """``v1.book.s``: a snapshot of the top ``depth`` levels every ``rate`` while the book moves."""
@@ -1854,6 +1783,3 @@ def _domain_separator(chain_id: int) -> bytes:
     signing)."""
     return keccak256(_DOMAIN_TYPEHASH + keccak256(b"GRVT Exchange") + keccak256(b"0") + chain_id.to_bytes(32, "big"))
 
-
-def _levels_changed(old: Mapping[Decimal, Decimal], book: OrderBook, side: BookSide) -> list[Level]:
-    return [(p, book.size_at(side, p)) for p, s in old.items() if book.size_at(side, p) != s]
