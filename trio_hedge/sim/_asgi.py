@@ -75,25 +75,3 @@ async def serve_asgi(
         bound_host, bound_port = binds[0].rsplit("://", 1)[1].rsplit(":", 1)
         task_status.started(Bound(bound_host.strip("[]"), int(bound_port)))
 
-
-class TokenBucket:
-    """A venue-side request limit for the wire simulators: ``rate_per_s`` tokens per second with a burst of
-    ``max(1, rate_per_s)``, in trio time. :meth:`take` is non-blocking: a server answers "rate limited" when
-    it returns False (the client is the one that waits)."""
-
-    __slots__ = ("_rate", "_capacity", "_tokens", "_at")
-
-    def __init__(self, rate_per_s: float) -> None:
-        self._rate = float(rate_per_s)
-        self._capacity = max(1.0, self._rate)
-        self._tokens = self._capacity
-        self._at = trio.current_time()
-
-    def take(self) -> bool:
-        now = trio.current_time()
-        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
-        self._at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False

@@ -133,7 +133,7 @@ from ..protocols.backpack import (
     verify_request,
     verify_ws_subscribe,
 )
-from ._asgi import TokenBucket, serve_asgi
+from ._asgi import serve_asgi
 from ._exchange import SimExchange, SimUnavailable
 from ._matching import (
     REASON_BOOK_UNAVAILABLE,
@@ -144,7 +144,7 @@ from ._matching import (
     REASON_REDUCE_ONLY_CAPPED,
     REASON_REDUCE_ONLY_WOULD_INCREASE,
 )
-from ._wire import CLOSE_INTERNAL, BookDiff, BookMirror, WsConnection
+from ._wire import CLOSE_INTERNAL, BookDiff, BookMirror, GateMiddleware, RequestGate, SimApiError, WsConnection
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -393,7 +393,7 @@ def _error_frame(msg_id: object, code: int, message: str) -> str:
 # ---------------------------------------------------------------------------------------------- request errors
 
 
-class _ApiError(Exception):
+class _ApiError(SimApiError):
     """Answered as HTTP ``status`` with ``{"code", "message"}`` (the venue's error format, Backpack REST docs)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -401,6 +401,9 @@ class _ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+    def response(self) -> Response:
+        return _json_response(self.status, {"code": self.code, "message": self.message})
 
 
 class _ParseError(Exception):
@@ -742,8 +745,12 @@ class _BackpackServer:
         self.log = logger.bind(tag=f"SIM_{venue}_WIRE")
         self.nursery: trio.Nursery
         self.hubs = {symbol: _DepthHub(self, inst) for symbol, inst in self.instruments.items()}
-        self._bucket = None if rate_limit_per_s is None else TokenBucket(rate_limit_per_s)
-        self._latency_s = exchange.settings.latency_s
+        # requests wait the exchange's one-way latency on the way in; over the rate limit: 429
+        self.gate = RequestGate(
+            rate_limit_per_s=rate_limit_per_s,
+            rate_limited=lambda: _ApiError(429, "TOO_MANY_REQUESTS", "Too many requests"),
+            latency_in_s=exchange.settings.latency_s,
+        )
         self._orders: dict[str, _OrderRecord] = {}  # by order id == the engine's client order id
         self._live_client: dict[int, _OrderRecord] = {}  # clientId -> latest order using it
         self._next_order_id = _FIRST_ORDER_ID
@@ -752,7 +759,9 @@ class _BackpackServer:
         self._position_ids = {symbol: _FIRST_POSITION_ID + i for i, symbol in enumerate(self.instruments)}
         self._positions: dict[str, Position] = {}  # as the private stream has reported them
         self._private_conns: set[_Conn] = set()
-        self.app = Starlette(routes=[*self._routes(), WebSocketRoute("/", self._ws_endpoint)])
+        self.app = GateMiddleware(
+            Starlette(routes=[*self._routes(), WebSocketRoute("/", self._ws_endpoint)]), self.gate
+        )
 
     # ================================================================== REST plumbing
     def _routes(self) -> list[Route]:
@@ -782,16 +791,12 @@ class _BackpackServer:
 
         async def endpoint(request: Request) -> Response:
             try:
-                if self._bucket is not None and not self._bucket.take():
-                    raise _ApiError(429, "TOO_MANY_REQUESTS", "Too many requests")
-                if self._latency_s > 0:
-                    await trio.sleep(self._latency_s)
                 params = await self._read(request, payload)
                 if signed:
                     self._verify(request, instruction, params)
                 result = await handler(params)
             except _ApiError as exc:
-                return _json_response(exc.status, {"code": exc.code, "message": exc.message})
+                return exc.response()
             except _ParseError as exc:
                 return Response(exc.text, status_code=400, media_type=_TEXT_TYPE)
             except Exception as exc:  # a bug here must reach the client as the venue's 500, not a traceback
@@ -1505,8 +1510,11 @@ class _BackpackServer:
         parts = name.split(".")
         # account.rfqUpdate: the real venue's RFQ order stream (ccxt.pro subscribes to it beside orderUpdate); the
         # simulator has no RFQ markets, so the subscription is accepted and stays silent
-        if parts[0] == "account" and len(parts) in (2, 3) and parts[1] in ("orderUpdate", "positionUpdate",
-                                                                            "rfqUpdate"):
+        if (
+            parts[0] == "account"
+            and len(parts) in (2, 3)
+            and parts[1] in ("orderUpdate", "positionUpdate", "rfqUpdate")
+        ):
             if len(parts) == 2:
                 return f"account.{parts[1]}", None
             return (f"account.{parts[1]}", parts[2]) if parts[2] in self.instruments else None

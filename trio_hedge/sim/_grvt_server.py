@@ -159,7 +159,7 @@ from ..protocols.grvt import (
     parse_subscribe_params,
     recover_order_signer,
 )
-from ._asgi import TokenBucket, serve_asgi
+from ._asgi import serve_asgi
 from ._exchange import SimExchange, SimUnavailable
 from ._matching import (
     REASON_BOOK_UNAVAILABLE,
@@ -172,7 +172,7 @@ from ._matching import (
     REASON_REDUCE_ONLY_CAPPED,
     REASON_REDUCE_ONLY_WOULD_INCREASE,
 )
-from ._wire import CLOSE_INTERNAL, BookDiff, BookMirror, WsConnection
+from ._wire import CLOSE_INTERNAL, BookDiff, BookMirror, GateMiddleware, RequestGate, SimApiError, WsConnection
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -392,7 +392,7 @@ async def serve_grvt(
 
 
 # ---------------------------------------------------------------------------------------------- internals
-class _ApiError(Exception):
+class _ApiError(SimApiError):
     """A venue error answer: GRVT ``code`` (and HTTP status from the code table unless given)."""
 
     def __init__(self, code: int, message: str | None = None, *, http_status: int | None = None) -> None:
@@ -403,6 +403,13 @@ class _ApiError(Exception):
 
     def body(self) -> tuple[int, dict[str, Any]]:
         return format_error_body(self.code, self.message, http_status=self.http_status)
+
+    def response(self) -> Response:
+        """``{"code","message","status"}`` with the code table's HTTP status; 1006 (rate limited) with
+        ``Retry-After: 1``."""
+        status, payload = self.body()
+        headers = {"Retry-After": "1"} if self.code == 1006 else None
+        return Response(encode_json(payload), status, headers=headers, media_type="application/json")
 
 
 def _meta_for(instrument: Instrument, taken: set[str]) -> GrvtInstrumentMeta:
@@ -564,8 +571,14 @@ class _GrvtSim:
         self.account_id = signer_address.lower()
         self.sub_account_id = sub_account_id
         self.chain_id = chain_id
-        self.bucket = TokenBucket(rate_limit_per_s) if rate_limit_per_s is not None else None
         self.latency_s = exchange.settings.latency_s
+        # every request and answer waits the one-way latency; over the rate limit: 1006 (HTTP 429, Retry-After)
+        self.gate = RequestGate(
+            rate_limit_per_s=rate_limit_per_s,
+            rate_limited=lambda: _ApiError(1006),
+            latency_in_s=self.latency_s,
+            latency_out_s=self.latency_s,
+        )
         self.create_time_ns = exchange.now_ns()
         self._sessions: dict[str, float] = {}
         self.nursery: trio.Nursery | None = None
@@ -609,14 +622,19 @@ class _GrvtSim:
             "aggregated_account_summary": (True, self.r_aggregated_account_summary),
             "get_sub_accounts": (True, self.r_get_sub_accounts),
         }
-        self.app = Starlette(
-            routes=[
-                WebSocketRoute("/ws/full", partial(self.ws_endpoint, legacy=False)),
-                WebSocketRoute("/market-data/ws/full", partial(self.ws_endpoint, legacy=False)),
-                WebSocketRoute("/trades/ws/full", partial(self.ws_endpoint, legacy=False)),
-                WebSocketRoute("/ws", partial(self.ws_endpoint, legacy=True)),
-                Route("/{path:path}", self.http_endpoint, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]),
-            ]
+        self.app = GateMiddleware(
+            Starlette(
+                routes=[
+                    WebSocketRoute("/ws/full", partial(self.ws_endpoint, legacy=False)),
+                    WebSocketRoute("/market-data/ws/full", partial(self.ws_endpoint, legacy=False)),
+                    WebSocketRoute("/trades/ws/full", partial(self.ws_endpoint, legacy=False)),
+                    WebSocketRoute("/ws", partial(self.ws_endpoint, legacy=True)),
+                    Route(
+                        "/{path:path}", self.http_endpoint, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]
+                    ),
+                ]
+            ),
+            self.gate,
         )
 
     # ================================================================== auth
@@ -698,26 +716,20 @@ class _GrvtSim:
     async def http_endpoint(self, request: Request) -> Response:
         """Every HTTP request: auth routes and ``/full/v1/<route>``; always a GRVT-shaped answer."""
         path = request.url.path
-        extra_headers: dict[str, str] = {}
         try:
-            if self.bucket is not None and not self.bucket.take():
-                raise _ApiError(1006)
             if request.method != "POST":
                 raise _ApiError(1003, "all GRVT requests are POST", http_status=405)
             raw = await _read_body(request)
-            await self._latency()
             body = _decode_body(raw, request.headers.get("content-type", ""))
             if path == "/auth/api_key/login":
                 self._check_api_key_login(body)
                 response = self._login_response()
                 self.log.info("api-key login: session opened")
-                await self._latency()
                 return response
             if path == "/auth/wallet/login":
                 self._check_wallet_login(body)
                 response = self._login_response()
                 self.log.info("wallet login: session opened")
-                await self._latency()
                 return response
             if not path.startswith("/full/v1/"):
                 raise _ApiError(1004, f"no route {path[:80]!r}", http_status=404)
@@ -725,14 +737,11 @@ class _GrvtSim:
             authed = self._session_ok(request.cookies, request.headers) is True
             status, payload = self.dispatch(name, body, authenticated=authed)
         except _ApiError as exc:
-            status, payload = exc.body()
-            if exc.code == 1006:
-                extra_headers["Retry-After"] = "1"
+            return exc.response()
         except Exception as exc:  # never a traceback to the client
             self.log.exception("unexpected error on {}: {}", path[:80], type(exc).__name__)
-            status, payload = format_error_body(1002)
-        await self._latency()
-        return Response(encode_json(payload), status, headers=extra_headers, media_type="application/json")
+            return _ApiError(1002).response()
+        return Response(encode_json(payload), status, media_type="application/json")
 
     def dispatch(self, name: str, body: Any, *, authenticated: bool) -> tuple[int, dict[str, Any]]:
         """Run route ``name`` on ``body``: ``(http_status, response body)``.
@@ -749,10 +758,6 @@ class _GrvtSim:
         if not isinstance(body, dict):
             raise _ApiError(1003, "request body must be a JSON object")
         return 200, fn(body)
-
-    async def _latency(self) -> None:
-        if self.latency_s > 0:
-            await trio.sleep(self.latency_s)
 
     # ================================================================== helpers
     def _check_sub(self, body: Mapping[str, Any], *, mismatch_code: int = 1001) -> None:
@@ -1467,11 +1472,10 @@ class _GrvtSim:
                 return
             if not method.startswith("v1/"):
                 raise _ApiError(1003, f"unknown method {method[:40]!r}")
-            if self.bucket is not None and not self.bucket.take():
-                raise _ApiError(1006)
-            await self._latency()
+            self.gate.admit()
+            await self.gate.delay_in()
             _, body = self.dispatch(method[3:], req.params, authenticated=conn.authenticated)
-            await self._latency()
+            await self.gate.delay_out()
             conn.send(format_rpc_result(req.request_id, method, body))
         except _ApiError as exc:
             conn.send(format_rpc_error(req.request_id, method, exc.code, exc.message))
@@ -1782,4 +1786,3 @@ def _domain_separator(chain_id: int) -> bytes:
     """EIP-712 domain separator of ``{"name": "GRVT Exchange", "version": "0", "chainId": chain_id}`` (grvt-pysdk
     signing)."""
     return keccak256(_DOMAIN_TYPEHASH + keccak256(b"GRVT Exchange") + keccak256(b"0") + chain_id.to_bytes(32, "big"))
-
