@@ -51,7 +51,7 @@ from trio_hedge.protocols import grvt as gw
 from trio_hedge.protocols.backpack._book import _levels as bp_levels_parsed
 from trio_hedge.protocols.backpack._codec import _protocol as bp_protocol
 from trio_hedge.protocols.grvt._book import _book_payload as grvt_book_payload
-from trio_hedge.sim._backpack_server import _fixed, _frame, _places
+from trio_hedge.sim._backpack._format import _fixed, _frame, _places
 from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RecordingReader, load_lines
 from trio_hedge.venues.backpack._subscriptions import _depth_of
 from trio_hedge.venues.grvt._session import _apply_book_feed

@@ -1,7 +1,8 @@
 """Simulator layer: recorded-data replay (``_replay``), the matching engine (``_matching``), the simulated exchange
 that runs them in trio time (``_exchange``), the in-process venue over it (``_venue``: the ``Venue`` interface
-with no wire), the venues' wire-protocol servers (``_grvt_server``, ``_backpack_server`` on ``_asgi``) and the
-TCP fault proxy (``_faultproxy``).
+with no wire), the venues' wire-protocol servers (``_grvt_server`` with its parts in ``_grvt/``,
+``_backpack_server`` with ``_backpack/``, on ``_asgi``, both built on the shared wire machinery of ``_wire/``:
+connection outbox, book mirror, request middleware) and the TCP fault proxy (``_faultproxy``).
 
 Imports the domain, the protocols (the servers speak them: :mod:`trio_hedge.protocols`) and the root's
 ``trio_hedge._streams``; never the venues, the engine or the app (tests/test_layers.py checks it)."""

@@ -1,0 +1,2 @@
+"""The GRVT wire simulator's parts; :mod:`trio_hedge.sim._grvt_server` serves them (formats: its module
+docstring)."""
