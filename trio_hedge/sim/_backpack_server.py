@@ -91,7 +91,6 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -100,7 +99,7 @@ import trio
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
-from ..domain import BadValue, Instrument
+from ..domain import BadValue
 from ..protocols.backpack import BackpackSigner
 from ._asgi import serve_asgi
 from ._backpack._format import DEFAULT_PING_INTERVAL_S
@@ -190,7 +189,7 @@ async def serve_backpack(
         server.nursery = nursery
         await nursery.start(server.run_account_stream, account)
         bound = await nursery.start(
-            partial(serve_asgi, server.app, host=host, port=port, websocket_ping_interval_s=ping_interval_s)
+            partial(serve_asgi, server.asgi_app(), host=host, port=port, websocket_ping_interval_s=ping_interval_s)
         )
         server.log.info("serving {} on {} ({} markets)", venue, bound.http_url, len(instruments))
         task_status.started(BackpackSimInfo(bound.http_url, bound.ws_url + "/", public_key, secret))
@@ -217,18 +216,9 @@ def _resolve_keys(api_key: str | None, api_secret: str | None) -> tuple[str, str
 
 
 class _BackpackServer(_BackpackRest, _BackpackStreams):
-    """One served venue: its state (:class:`_BackpackState`), REST routes and streams in one Starlette app behind
-    the rate limit and latency middleware. Built by :func:`serve_backpack`, which sets :attr:`nursery`."""
+    """One served venue: its state (:class:`_BackpackState`), REST routes and streams. Built by
+    :func:`serve_backpack`, which sets :attr:`nursery`."""
 
-    def __init__(
-        self,
-        exchange: SimExchange,
-        venue: str,
-        instruments: Mapping[str, Instrument],
-        public_key: str,
-        rate_limit_per_s: float | None,
-    ) -> None:
-        super().__init__(exchange, venue, instruments, public_key, rate_limit_per_s)
-        self.app = GateMiddleware(
-            Starlette(routes=[*self._routes(), WebSocketRoute("/", self._ws_endpoint)]), self.gate
-        )
+    def asgi_app(self) -> GateMiddleware:
+        """One Starlette app (the REST routes, the WebSocket at ``/``) behind the rate limit and latency middleware."""
+        return GateMiddleware(Starlette(routes=[*self._routes(), WebSocketRoute("/", self._ws_endpoint)]), self.gate)

@@ -93,7 +93,6 @@ from __future__ import annotations
 import math
 import random
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -101,12 +100,11 @@ import trio
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
-from ..domain import BadValue, Instrument
+from ..domain import BadValue
 from ..protocols.grvt import GrvtSigner
 from ._asgi import serve_asgi
 from ._exchange import SimExchange
 from ._grvt._common import _BASE62, _SECP256K1_N, _UINT64_MAX
-from ._grvt._state import _RouteFn
 from ._grvt._stream import _GrvtStreams
 from ._wire import GateMiddleware
 
@@ -252,7 +250,7 @@ async def serve_grvt(
         nursery.start_soon(sim.cod_watchdog)
         nursery.start_soon(sim.ttl_watchdog)
         bound = await nursery.start(
-            partial(serve_asgi, sim.app, host=host, port=port, websocket_ping_interval_s=ping_interval_s)
+            partial(serve_asgi, sim.asgi_app(), host=host, port=port, websocket_ping_interval_s=ping_interval_s)
         )
         sim.log.info("GRVT simulator for {} listening on {}", venue, bound.http_url)
         task_status.started(
@@ -270,55 +268,11 @@ async def serve_grvt(
 
 
 class _GrvtSim(_GrvtStreams):
-    """The served venue: its state (:class:`_GrvtState`), logins, routes and streams in one Starlette app behind the
-    rate limit and latency middleware (see the module docstring)."""
+    """The served venue: its state (:class:`_GrvtState`), logins, routes and streams (see the module docstring)."""
 
-    def __init__(
-        self,
-        exchange: SimExchange,
-        venue: str,
-        instruments: Mapping[str, Instrument],
-        *,
-        api_key: str,
-        signer_address: str,
-        sub_account_id: str,
-        chain_id: int,
-        rate_limit_per_s: float | None,
-    ) -> None:
-        super().__init__(
-            exchange,
-            venue,
-            instruments,
-            api_key=api_key,
-            signer_address=signer_address,
-            sub_account_id=sub_account_id,
-            chain_id=chain_id,
-            rate_limit_per_s=rate_limit_per_s,
-        )
-        self.routes: dict[str, tuple[bool, _RouteFn]] = {
-            # public market data
-            "instruments": (False, self.r_instruments),
-            "all_instruments": (False, self.r_all_instruments),
-            "instrument": (False, self.r_instrument),
-            "currency": (False, self.r_currency),
-            "book": (False, self.r_book),
-            "ticker": (False, self.r_ticker),
-            "mini": (False, self.r_mini),
-            # private trading / account
-            "create_order": (True, self.r_create_order),
-            "cancel_order": (True, self.r_cancel_order),
-            "cancel_all_orders": (True, self.r_cancel_all_orders),
-            "cancel_on_disconnect": (True, self.r_cancel_on_disconnect),
-            "order": (True, self.r_order),
-            "open_orders": (True, self.r_open_orders),
-            "order_history": (True, self.r_order_history),
-            "positions": (True, self.r_positions),
-            "fill_history": (True, self.r_fill_history),
-            "account_summary": (True, self.r_account_summary),
-            "aggregated_account_summary": (True, self.r_aggregated_account_summary),
-            "get_sub_accounts": (True, self.r_get_sub_accounts),
-        }
-        self.app = GateMiddleware(
+    def asgi_app(self) -> GateMiddleware:
+        """One Starlette app (the WebSocket paths, every HTTP path) behind the rate limit and latency middleware."""
+        return GateMiddleware(
             Starlette(
                 routes=[
                     WebSocketRoute("/ws/full", partial(self.ws_endpoint, legacy=False)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import trio
@@ -50,8 +51,32 @@ from ._state import _CancelStatus, _OrderRecord, _RouteFn
 class _GrvtRest(_GrvtAuth):
     """The HTTP endpoint and the routes (the WebSocket ``v1/...`` calls reuse :meth:`dispatch`)."""
 
-    routes: dict[str, tuple[bool, _RouteFn]]
-    """Route name -> (needs a session, handler); filled by the server class."""
+    @cached_property
+    def routes(self) -> dict[str, tuple[bool, _RouteFn]]:
+        """Route name (``/full/v1/<name>``, ``v1/<name>``) -> (needs a session, handler)."""
+        return {
+            # public market data
+            "instruments": (False, self.r_instruments),
+            "all_instruments": (False, self.r_all_instruments),
+            "instrument": (False, self.r_instrument),
+            "currency": (False, self.r_currency),
+            "book": (False, self.r_book),
+            "ticker": (False, self.r_ticker),
+            "mini": (False, self.r_mini),
+            # private trading / account
+            "create_order": (True, self.r_create_order),
+            "cancel_order": (True, self.r_cancel_order),
+            "cancel_all_orders": (True, self.r_cancel_all_orders),
+            "cancel_on_disconnect": (True, self.r_cancel_on_disconnect),
+            "order": (True, self.r_order),
+            "open_orders": (True, self.r_open_orders),
+            "order_history": (True, self.r_order_history),
+            "positions": (True, self.r_positions),
+            "fill_history": (True, self.r_fill_history),
+            "account_summary": (True, self.r_account_summary),
+            "aggregated_account_summary": (True, self.r_aggregated_account_summary),
+            "get_sub_accounts": (True, self.r_get_sub_accounts),
+        }
 
     async def http_endpoint(self, request: Request) -> Response:
         """Every HTTP request: auth routes and ``/full/v1/<route>``; always a GRVT-shaped answer."""
