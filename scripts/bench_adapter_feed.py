@@ -4,11 +4,11 @@
 Frames are recorded-shaped: the recorded Binance USD-M BTCUSDT depth stream (``trio_hedge/data/``, read with
 :class:`trio_hedge.sim._replay.RecordingReader`) re-encoded the way the wire simulators publish it:
 
-* Backpack (``trio_hedge/sim/_backpack_server.py`` ``_DepthHub._publish`` and the REST ``/api/v1/depth``
+* Backpack (``trio_hedge/sim/_backpack/_state.py`` ``_DepthHub.on_diff`` and the REST ``/api/v1/depth``
   handler): a REST depth snapshot body, then one ``{"stream":"depth.<S>","data":{"e":"depth",...}}`` text frame
   per recorded delta (levels ``[[price, size], ...]`` formatted with the hub's ``_fixed`` at the tick's and
   lot's decimal places, bids and asks ascending; ``U == u`` = the next update id; ``E``/``T`` µs strings).
-* GRVT (``trio_hedge/sim/_grvt_server.py`` ``_BookHub``): ``format_feed(v1.book.d, ..., format_book(...))``
+* GRVT (``trio_hedge/sim/_grvt/_state.py`` ``_BookHub``): ``format_feed(v1.book.d, ..., format_book(...))``
   JSON frames, the snapshot at sequence 0 then one delta per recorded delta (``sequence_number`` n,
   ``prev_sequence_number`` n - 1; bids descending, asks ascending; ``num_orders`` an int as on WS).
 

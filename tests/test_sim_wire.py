@@ -3,6 +3,8 @@
 * the connection's bounded outbox: frames within its capacity arrive in order; one frame beyond it closes the
   connection with 1008 ("slow consumer"), never queues without bound and never drops a frame silently; a
   message over the size limit closes with 1009.
+* the request gate middleware: over the rate limit a request gets the venue's own answer; every request waits
+  the latency in and out; WebSocket upgrades pass through.
 * the book mirror: a snapshot of its book taken at any point plus every later diff equals its book and the
   exchange's book (a replacement snapshot in the recording included), with update ids that never skip.
 """
@@ -15,10 +17,13 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from trio_websocket import ConnectionClosed
 
@@ -26,7 +31,7 @@ from tests.synth import Recording
 from trio_hedge.domain import BookSide, Instrument, OrderBook
 from trio_hedge.sim import ContractSpec, SimMarket, SimSettings, open_sim_exchange
 from trio_hedge.sim._asgi import serve_asgi
-from trio_hedge.sim._wire import BookDiff, BookMirror, WsConnection
+from trio_hedge.sim._wire import BookDiff, BookMirror, GateMiddleware, RequestGate, SimApiError, WsConnection
 from trio_hedge.venues._ws import open_ws
 
 pytestmark = pytest.mark.timeout(60)  # waits on sockets: a hang fails the test, not the run
@@ -127,6 +132,50 @@ async def test_a_message_over_the_limit_closes_1009() -> None:
         reason = closed.value.reason
         assert reason is not None and reason.code == 1009
         assert seen == [100]
+
+
+# ---------------------------------------------------------------------------------------------- request gate
+
+
+class _Limited(SimApiError):
+    def response(self) -> Response:
+        return JSONResponse({"code": "TOO_MANY", "message": "slow down"}, status_code=429, headers={"X-Venue": "v"})
+
+
+async def test_gate_answers_over_the_limit_in_the_venue_format_and_waits_the_latency() -> None:
+    handled: list[float] = []
+
+    async def hello(request: Request) -> Response:
+        handled.append(trio.current_time())
+        return JSONResponse({"ok": True})
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        conn = WsConnection(websocket, capacity=CAPACITY)
+
+        async def echo(data: str | bytes) -> None:
+            conn.send_text(f"echo {data!s}")
+
+        await conn.serve(echo)
+
+    gate = RequestGate(rate_limit_per_s=2, rate_limited=_Limited, latency_in_s=0.05, latency_out_s=0.05)
+    app = GateMiddleware(Starlette(routes=[Route("/hello", hello), WebSocketRoute("/ws", endpoint)]), gate)
+    async with trio.open_nursery() as nursery:
+        bound = await nursery.start(serve_asgi, app)
+        with trio.fail_after(20):
+            async with httpx.AsyncClient(base_url=bound.http_url) as http:
+                started = trio.current_time()
+                answers = [await http.get("/hello") for _ in range(3)]  # burst of 2, then limited
+                assert [a.status_code for a in answers] == [200, 200, 429]
+                assert answers[2].json() == {"code": "TOO_MANY", "message": "slow down"}
+                assert answers[2].headers["X-Venue"] == "v"
+                assert len(handled) == 2  # the limited request never reached the app
+                assert handled[0] - started >= 0.05  # the latency in
+                assert trio.current_time() - started >= 2 * 0.1 + 0.05  # in + out twice, out once when limited
+            async with open_ws(bound.ws_url + "/ws") as ws:  # not counted, not delayed: the bucket is empty
+                await ws.send_message("x")
+                assert await ws.get_message() == "echo x"
+        nursery.cancel_scope.cancel()
 
 
 # ---------------------------------------------------------------------------------------------- book mirror
