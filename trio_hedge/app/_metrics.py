@@ -281,7 +281,7 @@ async def open_metrics_server(
 ) -> AsyncIterator[MetricsServer]:
     """Serve ``collector`` at ``http://host:port/metrics`` until the block exits (the server is cancelled
     then). ``port=0`` binds an ephemeral port (see ``MetricsServer.url``). The caller checks that ``host`` is
-    allowed (``[metrics]`` in ``_config.py``: loopback unless ``allow_remote``).
+    allowed (``[metrics]`` in ``_config/_sections.py``: loopback unless ``allow_remote``).
 
     Raises:
         ConfigError: the address cannot be bound (key ``metrics.port``; e.g. the port is in use).
