@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ...engine import MarketSettings, RetryPolicy
+from ...engine import MarketSettings, PortfolioLimits, RetryPolicy
 from ._defaults import CYCLE_MODES, DEFAULTS
 from ._readers import _bool, _dec, _float, _int, _ms, _str
 from ._sections import _account_lock_dir, _alerts, _metrics, _run_config
@@ -42,27 +42,35 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
     )
     markets: list[MarketSettings] = []
     names: set[str] = set()
+    legs: dict[tuple[str, str], str] = {}
     if not tree["markets"]:
         raise ConfigError("markets", "no market configured", "add a [[markets]] table")
+    only = _names(eng, "markets", "engine")
     for i, m in enumerate(tree["markets"]):
         path = f"markets.{i}"
         name = _str(m, "name", path)
         if name in names:
             raise ConfigError(f"{path}.name", f"market {name!r} configured twice", "give each market its own name")
         names.add(name)
+        if only and name not in only:
+            continue  # not run (engine.markets): not validated against the venues either
         psym = _str(m, "primary_symbol", path)
         hsym = _str(m, "hedge_symbol", path)
-        if psym != venues[primary].symbol:
-            raise ConfigError(f"{path}.primary_symbol", f"{psym!r} is not the symbol configured for {primary}",
-                              f"use {venues[primary].symbol!r}")
-        if hsym != venues[hedge].symbol:
-            raise ConfigError(f"{path}.hedge_symbol", f"{hsym!r} is not the symbol configured for {hedge}",
-                              f"use {venues[hedge].symbol!r}")
+        for key, sym, vname in (("primary_symbol", psym, primary), ("hedge_symbol", hsym, hedge)):
+            if sym not in venues[vname].symbols:
+                raise ConfigError(f"{path}.{key}", f"{sym!r} is not a symbol configured for {vname}",
+                                  f"use one of {', '.join(repr(s) for s in venues[vname].symbols)}, or add a "
+                                  f"[venues.{vname}.symbols.{sym}] table")
+            if (vname, sym) in legs:
+                raise ConfigError(f"{path}.{key}", f"{vname} {sym} is already traded by market {legs[(vname, sym)]!r}",
+                                  "give each market its own symbol on each venue (positions are per symbol)")
+            legs[(vname, sym)] = name
+        psc, hsc = venues[primary].symbols[psym], venues[hedge].symbols[hsym]
         size = _dec(m, "order_size", path, positive=True)
-        for vc, who in ((venues[primary], primary), (venues[hedge], hedge)):
-            if vc.market is None:
+        for sc, who in ((psc, primary), (hsc, hedge)):
+            if sc.market is None:
                 continue  # a live venue's grid is checked against its own instrument list at start
-            inst = vc.market.instrument
+            inst = sc.market.instrument
             if size % inst.lot_size != 0 or size < inst.min_size:
                 raise ConfigError(f"{path}.order_size", f"{size} is not a valid size on {who} (lot {inst.lot_size}, "
                                   f"min {inst.min_size})", "use a multiple of both venues' lot sizes")
@@ -71,9 +79,12 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         if hard_cap < cap:
             raise ConfigError(f"{path}.hard_slippage_cap_bps", f"{hard_cap} is below slippage_cap_bps {cap}",
                               "use a hard cap >= slippage_cap_bps (equal: no widening step)")
-        max_position = _dec(risk, "max_position", "risk", positive=True)
+        own_max = _str(m, "max_position", path, None, allow_empty=True)
+        max_position = (_dec(m, "max_position", path, positive=True) if own_max
+                        else _dec(risk, "max_position", "risk", positive=True))
         if max_position < size:
-            raise ConfigError("risk.max_position", f"{max_position} is below {path}.order_size {size}: no quote "
+            key = f"{path}.max_position" if own_max else "risk.max_position"
+            raise ConfigError(key, f"{max_position} is below {path}.order_size {size}: no quote "
                               "could ever be sent", f"use a max_position >= {size}")
         markets.append(
             MarketSettings(
@@ -95,7 +106,9 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 max_quote_rejects=_int(risk, "max_quote_rejects", "risk", lo=1),
                 book_stale_s=_ms(risk, "book_stale_ms", "risk"),
                 feed_down_budget_s=_ms(risk, "feed_down_budget_ms", "risk"),
-                imbalance_tolerance=_dec(risk, "imbalance_tolerance", "risk", nonneg=True),
+                imbalance_tolerance=(_dec(m, "imbalance_tolerance", path, nonneg=True)
+                                     if _str(m, "imbalance_tolerance", path, None, allow_empty=True)
+                                     else _dec(risk, "imbalance_tolerance", "risk", nonneg=True)),
                 imbalance_grace_s=_ms(risk, "imbalance_grace_ms", "risk"),
                 risk_check_interval_s=_ms(risk, "risk_check_interval_ms", "risk"),
                 cleanup_deadline_s=_ms(risk, "cleanup_deadline_ms", "risk"),
@@ -104,8 +117,8 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 hard_slippage_cap_bps=hard_cap,
                 slippage_cap_step_bps=_dec(m, "slippage_cap_step_bps", path, positive=True),
                 market_fallback=_bool(m, "market_fallback", path),
-                primary_maker_fee_bps=venues[primary].maker_fee_bps,
-                hedge_taker_fee_bps=venues[hedge].taker_fee_bps,
+                primary_maker_fee_bps=psc.maker_fee_bps,
+                hedge_taker_fee_bps=hsc.taker_fee_bps,
                 max_position=max_position,
                 max_notional=_dec(risk, "max_notional", "risk", positive=True),
                 max_open_orders=_int(risk, "max_open_orders", "risk", lo=1, hi=1000),
@@ -117,9 +130,15 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 position_check_interval_s=position_check_s,
             )
         )
-    if len(markets) > 1:
-        raise ConfigError("markets", f"{len(markets)} markets configured; the simulator venues list one symbol each",
-                          "configure one [[markets]] table")
+    if only:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise ConfigError("engine.markets", f"{unknown[0]!r} is not a configured market",
+                              f"use names of [[markets]] tables: {', '.join(sorted(names))} (or [] for all)")
+    portfolio = PortfolioLimits(
+        max_total_notional=_dec(risk, "max_total_notional", "risk", positive=True),
+        max_total_loss=_dec(risk, "max_total_loss", "risk", positive=True),
+    )
     sim = tree["sim"]
     log = tree["log"]
     level = _str(log, "level", "log", ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"))
@@ -160,7 +179,17 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         metrics=_metrics(tree["metrics"]),
         alerts=alerts,
         run=run,
+        portfolio=portfolio,
     )
+
+
+def _names(tree: dict[str, Any], key: str, path: str) -> list[str]:
+    """A list of names (``engine.markets``); ``[]`` = all."""
+    v = tree.get(key)
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise ConfigError(f"{path}.{key}", f"{v!r} is not a list of market names",
+                          f'write {key} = ["BTC"] (the [[markets]] names to run), or [] for every market')
+    return list(v)
 
 
 def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

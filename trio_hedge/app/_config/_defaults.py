@@ -21,28 +21,37 @@ TIMEOUT_DEFAULTS: dict[str, dict[str, int]] = {
 CYCLE_MODES: tuple[str, ...] = ("roundtrip", "inventory")
 """``engine.cycle_mode`` values (``engine/_hedger.py`` has what each does)."""
 
+_BTC: dict[str, Any] = {
+    "name": "BTC",
+    "primary_symbol": "BTC_USDC_PERP",
+    "hedge_symbol": "BTC_USDT_Perp",
+    "order_size": "0.002",
+    "slippage_cap_bps": "10",
+    "requote_after_ms": 300,
+    "quote_check_interval_ms": 50,
+    "hedge_attempts": 3,
+    "inbox_capacity": 256,
+    "max_hedges_in_flight": 8,
+    "hard_slippage_cap_bps": "30",
+    "slippage_cap_step_bps": "10",
+    "market_fallback": True,
+    "min_edge_bps": "-5",
+    "price_band_bps": "25",
+    "cycle_mode": "",
+    "max_position": "",
+    "imbalance_tolerance": "",
+}
+"""The first market's defaults (``[[markets]]`` 0)."""
+
 DEFAULTS: dict[str, Any] = {
     "engine": {"cycles": 25, "primary": "backpack", "hedge": "grvt", "event_capacity": 256,
-               "cycle_mode": "inventory"},
+               "cycle_mode": "inventory", "markets": []},
     "markets": [
-        {
-            "name": "BTC",
-            "primary_symbol": "BTC_USDC_PERP",
-            "hedge_symbol": "BTC_USDT_Perp",
-            "order_size": "0.002",
-            "slippage_cap_bps": "10",
-            "requote_after_ms": 300,
-            "quote_check_interval_ms": 50,
-            "hedge_attempts": 3,
-            "inbox_capacity": 256,
-            "max_hedges_in_flight": 8,
-            "hard_slippage_cap_bps": "30",
-            "slippage_cap_step_bps": "10",
-            "market_fallback": True,
-            "min_edge_bps": "-5",
-            "price_band_bps": "25",
-            "cycle_mode": "",
-        }
+        _BTC,
+        # the second market: the first one's keys with what differs (a [[markets]] table of a config file is
+        # likewise read over the first market's defaults, so a new market writes only what it changes)
+        {**_BTC, "name": "ETH", "primary_symbol": "ETH_USDC_PERP", "hedge_symbol": "ETH_USDT_Perp",
+         "order_size": "0.05", "max_position": "0.25", "imbalance_tolerance": "0.25"},
     ],
     "risk": {
         "book_stale_ms": 5000,
@@ -61,6 +70,8 @@ DEFAULTS: dict[str, Any] = {
         "max_open_orders": 4,
         "position_check_interval_ms": 5000,
         "max_loss": "25",
+        "max_total_notional": "3000",
+        "max_total_loss": "40",
         "retry_backoff_ms": 100,
         "retry_backoff_max_ms": 2000,
         "rate_limit_retries": 5,
@@ -99,6 +110,12 @@ DEFAULTS: dict[str, Any] = {
             "rate_limit_reserved": 3,
             "rate_limit_costs": "backpack",
             "timeouts": dict(TIMEOUT_DEFAULTS["backpack"]),
+            "symbols": {
+                "ETH_USDC_PERP": {"base": "ETH", "quote": "USDC", "tick_size": "0.01", "lot_size": "0.01",
+                                  "min_size": "0.01", "min_notional": "5",
+                                  "recording": "hftbacktest_binance-usdm_ETHUSDT_20240808.gz",
+                                  "contract": "linear", "contract_value_quote": "1"},
+            },
         },
         "grvt": {
             "kind": "grvt",
@@ -120,6 +137,12 @@ DEFAULTS: dict[str, Any] = {
             "rate_limit_reserved": 50,
             "rate_limit_costs": "grvt",
             "timeouts": dict(TIMEOUT_DEFAULTS["grvt"]),
+            "symbols": {
+                "ETH_USDT_Perp": {"base": "ETH", "quote": "USDT", "tick_size": "0.01", "lot_size": "0.01",
+                                  "min_size": "0.01", "min_notional": "5",
+                                  "recording": "hftbacktest_binance-coinm_ETHUSD_PERP_20240808.gz",
+                                  "contract": "inverse", "contract_value_quote": "10"},
+            },
         },
     },
 }

@@ -73,9 +73,13 @@ def _bool(tree: dict[str, Any], key: str, path: str) -> bool:
     return v
 
 
-def _str(tree: dict[str, Any], key: str, path: str, choices: tuple[str, ...] | None = None) -> str:
+def _str(tree: dict[str, Any], key: str, path: str, choices: tuple[str, ...] | None = None, *,
+         allow_empty: bool = False) -> str:
     v = tree.get(key)
-    if not isinstance(v, str) or (not v and choices is None and key not in ("file", "account_lock_dir")):
+    if isinstance(v, int) and not isinstance(v, bool) and allow_empty:
+        v = str(v)
+    if not isinstance(v, str) or (not v and choices is None and not allow_empty
+                                  and key not in ("file", "account_lock_dir")):
         raise ConfigError(f"{path}.{key}", f"{v!r} is not a non-empty string", f'write {key} = "..."')
     if choices is not None and v not in choices:
         raise ConfigError(f"{path}.{key}", f"{v!r} is not one of {', '.join(choices)}", f"use one of {choices}")

@@ -16,7 +16,7 @@ def _merge(base: Any, over: Any, path: str) -> Any:
         for k, v in over.items():
             key = f"{path}.{k}" if path else k
             if k not in base:
-                if path == "venues":
+                if path == "venues" or (path.startswith("venues.") and path.endswith(".symbols")):
                     out[k] = v  # a new venue: validated later
                     continue
                 known = ", ".join(sorted(base)) or "none"
@@ -47,8 +47,15 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-_VENUE_TABLES = ("timeouts", "ccxt_options")
-"""Tables inside ``[venues.<name>]`` that ``--set`` may create."""
+_VENUE_TABLES = ("timeouts", "ccxt_options", "symbols")
+"""Tables inside ``[venues.<name>]`` that ``--set`` may create (and ``symbols.<SYMBOL>`` inside ``symbols``)."""
+
+
+def _may_create(path: list[str], i: int) -> bool:
+    """``path[i]`` may be created by ``--set``: a venue, one of its :data:`_VENUE_TABLES`, or a symbol table."""
+    if path[0] != "venues":
+        return False
+    return i == 1 or (i == 2 and path[2] in _VENUE_TABLES) or (i == 3 and path[2] == "symbols")
 
 
 def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
@@ -61,7 +68,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
             node = node[int(part)]
         elif isinstance(node, dict):
             if part not in node:
-                if (i == 1 and path[0] == "venues") or (i == 2 and path[0] == "venues" and part in _VENUE_TABLES):
+                if _may_create(path, i):
                     node[part] = {}
                 else:
                     raise ConfigError(dotted, f"unknown key {part!r}", f"use one of: {', '.join(sorted(node))}")
@@ -74,7 +81,8 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
             raise ConfigError(dotted, "bad list index", "use an index in range")
         node[int(last)] = value
     elif isinstance(node, dict):
-        new_venue_key = path[0] == "venues" and (len(path) == 3 or (len(path) == 4 and path[2] in _VENUE_TABLES))
+        new_venue_key = path[0] == "venues" and (len(path) == 3 or (len(path) == 4 and path[2] in _VENUE_TABLES)
+                                                 or (len(path) == 5 and path[2] == "symbols"))
         if last not in node and not new_venue_key:
             raise ConfigError(dotted, "unknown key", f"use one of: {', '.join(sorted(node))}")
         node[last] = value

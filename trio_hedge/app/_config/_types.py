@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ...domain import Instrument, TrioHedgeError
-from ...engine import MarketSettings, RateLimitSettings
+from ...engine import MarketSettings, PortfolioLimits, RateLimitSettings
 from ...venues import SessionTimeouts
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "data"
@@ -75,6 +75,23 @@ class CcxtVenueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SymbolConfig:
+    """One symbol a venue lists for the bot: the default ``symbol`` of ``[venues.<name>]`` or a
+    ``[venues.<name>.symbols.<SYMBOL>]`` table.
+
+    Attributes:
+        symbol (str): the venue symbol.
+        market (SimVenueConfig | None): its simulated market (endpoint "sim": instrument, recording, contract).
+        maker_fee_bps (Decimal), taker_fee_bps (Decimal): its fees, bps of notional (negative = rebate).
+    """
+
+    symbol: str
+    market: SimVenueConfig | None
+    maker_fee_bps: Decimal
+    taker_fee_bps: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class VenueConfig:
     """One configured venue.
 
@@ -84,8 +101,8 @@ class VenueConfig:
             ``"ccxt"`` (any ccxt exchange, ``ccxt``).
         endpoint (str): ``"sim"``: the embedded simulator (for the adapters: its wire-protocol server on an
             ephemeral loopback port); ``"live"``: the real venue.
-        symbol (str): the venue symbol traded.
-        market (SimVenueConfig | None): the simulated market (endpoint "sim").
+        symbol (str): the venue's default symbol (the keys of ``[venues.<name>]`` itself).
+        market (SimVenueConfig | None): the default symbol's simulated market (endpoint "sim").
         live (LiveVenueConfig | None): URLs and credentials (endpoint "live").
         maker_fee_bps (Decimal), taker_fee_bps (Decimal): the venue's fees, bps of notional (negative =
             rebate): the simulated market's for endpoint "sim", required in the config for "live".
@@ -93,6 +110,9 @@ class VenueConfig:
             no limiter).
         timeouts (SessionTimeouts): the session's budgets (``[venues.<name>.timeouts]``; the in-process
             ``kind = "sim"`` venue has no connection and ignores them).
+        ccxt (CcxtVenueConfig | None): kind "ccxt" only.
+        symbols (dict[str, SymbolConfig]): every symbol the venue lists for the bot, the default one first,
+            then ``[venues.<name>.symbols.<SYMBOL>]`` in file order. One session carries them all.
     """
 
     name: str
@@ -106,6 +126,16 @@ class VenueConfig:
     rate_limit: RateLimitSettings | None = None
     timeouts: SessionTimeouts = field(default_factory=SessionTimeouts)
     ccxt: CcxtVenueConfig | None = None
+    symbols: dict[str, SymbolConfig] = field(default_factory=dict)
+
+    def symbol_config(self, symbol: str) -> SymbolConfig:
+        """The :class:`SymbolConfig` of ``symbol`` (the default symbol's when the table was built without one)."""
+        sc = self.symbols.get(symbol)
+        if sc is None and symbol == self.symbol:
+            return SymbolConfig(self.symbol, self.market, self.maker_fee_bps, self.taker_fee_bps)
+        if sc is None:
+            raise KeyError(f"venue {self.name} does not list {symbol}")
+        return sc
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,3 +284,18 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    portfolio: PortfolioLimits | None = None
+
+    def traded_symbols(self, venue: str) -> tuple[str, ...]:
+        """The symbols the configured markets trade on ``venue``, in market order (one session carries them all);
+        the venue's default symbol when no market trades there."""
+        out: list[str] = []
+        for m in self.markets:
+            sym = m.primary_symbol if venue == self.primary else m.hedge_symbol if venue == self.hedge else None
+            if sym is not None and sym not in out:
+                out.append(sym)
+        return tuple(out) or (self.venues[venue].symbol,)
+
+    def venue_markets(self, venue: str) -> tuple[str, ...]:
+        """The names of the markets with a leg on ``venue``."""
+        return tuple(m.name for m in self.markets) if venue in (self.primary, self.hedge) else ()

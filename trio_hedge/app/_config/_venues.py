@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,18 @@ from ...engine import COST_PROFILES, DEFAULT_RATE_LIMITS, RateLimitSettings
 from ...venues import SessionTimeouts
 from ._defaults import TIMEOUT_DEFAULTS
 from ._readers import _dec, _float, _int, _ms, _str
-from ._types import DATA_DIR, CcxtVenueConfig, ConfigError, LiveVenueConfig, SimVenueConfig, VenueConfig
+from ._types import (
+    DATA_DIR,
+    CcxtVenueConfig,
+    ConfigError,
+    LiveVenueConfig,
+    SimVenueConfig,
+    SymbolConfig,
+    VenueConfig,
+)
 
 _COMMON_KEYS = {"kind", "endpoint", "symbol", "rate_limit_per_s", "rate_limit_burst", "rate_limit_reserved",
-                "rate_limit_costs", "timeouts"}
+                "rate_limit_costs", "timeouts", "symbols"}
 _MARKET_KEYS = {"base", "quote", "tick_size", "lot_size", "min_size", "min_notional", "recording", "contract",
                 "contract_value_quote", "maker_fee_bps", "taker_fee_bps"}
 _LIVE_KEYS = {
@@ -39,8 +48,8 @@ LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
 _SECRET_NAMES = {"backpack": ("api_key", "api_secret"), "grvt": ("api_key", "private_key")}
 
 
-def _market(name: str, tree: dict[str, Any], base_dir: Path) -> SimVenueConfig:
-    path = f"venues.{name}"
+def _market(name: str, tree: dict[str, Any], base_dir: Path, path: str = "") -> SimVenueConfig:
+    path = path or f"venues.{name}"
     missing = _MARKET_KEYS - set(tree)
     if missing:
         raise ConfigError(f"{path}.{sorted(missing)[0]}", "missing (the simulated market needs it)",
@@ -230,8 +239,9 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
     ccxt_cfg = _ccxt(name, tree, endpoint, env) if kind == "ccxt" else None
     if endpoint == "sim":
         market = _market(name, tree, base_dir)
+        symbols = _symbols(name, tree, endpoint, base_dir, market.maker_fee_bps, market.taker_fee_bps, market)
         return VenueConfig(name, kind, endpoint, symbol, market, None, market.maker_fee_bps, market.taker_fee_bps,
-                           rate_limit, timeouts, ccxt_cfg)
+                           rate_limit, timeouts, ccxt_cfg, symbols)
     for fee in ("maker_fee_bps", "taker_fee_bps"):
         if fee not in tree:
             raise ConfigError(f"{path}.{fee}", "missing: a live venue needs its fees (the quoting edge gate "
@@ -239,9 +249,10 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
                               "negative = rebate)")
     maker_fee = _dec(tree, "maker_fee_bps", path)
     taker_fee = _dec(tree, "taker_fee_bps", path)
+    symbols = _symbols(name, tree, endpoint, base_dir, maker_fee, taker_fee, None)
     if ccxt_cfg is not None:
         return VenueConfig(name, kind, endpoint, symbol, None, None, maker_fee, taker_fee, rate_limit, timeouts,
-                           ccxt_cfg)
+                           ccxt_cfg, symbols)
     merged = {**LIVE_DEFAULTS[kind], **tree}
     urls = {k: _str(merged, k, path) for k in sorted(_LIVE_KEYS[kind] - {"secrets_file", "chain_id",
                                                                          "sub_account_id"})}
@@ -254,4 +265,36 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
         raise ConfigError(f"{path}.sub_account_id", "missing or not a number", "set your GRVT sub account id")
     chain = _int(merged, "chain_id", path, lo=1) if kind == "grvt" else 0
     return VenueConfig(name, kind, endpoint, symbol, None, LiveVenueConfig(urls, api_key, secret, sub, chain),
-                       maker_fee, taker_fee, rate_limit, timeouts)
+                       maker_fee, taker_fee, rate_limit, timeouts, None, symbols)
+
+
+def _symbols(name: str, tree: dict[str, Any], endpoint: str, base_dir: Path, maker_fee: Decimal, taker_fee: Decimal,
+             market: SimVenueConfig | None) -> dict[str, SymbolConfig]:
+    """The venue's symbols: the default ``symbol`` (the venue table's own keys) first, then every
+    ``[venues.<name>.symbols.<SYMBOL>]`` table, with its simulated market's keys (instrument, recording, contract;
+    fees default to the venue's). Endpoint "live" uses only the fees (the instrument is read from the venue at
+    start)."""
+    path = f"venues.{name}.symbols"
+    default = _str(tree, "symbol", f"venues.{name}")
+    out = {default: SymbolConfig(default, market, maker_fee, taker_fee)}
+    extra = tree.get("symbols", {})
+    if not isinstance(extra, dict):
+        raise ConfigError(path, "expected a table of symbols",
+                          f"write [venues.{name}.symbols.<SYMBOL>] tables (one per extra symbol)")
+    allowed = _MARKET_KEYS  # a live venue uses only the fees (as its own table, the rest describes the sim market)
+    for sym, st in extra.items():
+        spath = f"{path}.{sym}"
+        if sym == default:
+            raise ConfigError(spath, f"{sym!r} is already the venue's default symbol (venues.{name}.symbol)",
+                              "remove this table: the venue's own keys describe its default symbol")
+        if not isinstance(st, dict):
+            raise ConfigError(spath, "expected a table", f"write [venues.{name}.symbols.{sym}]")
+        unknown = sorted(set(st) - allowed)
+        if unknown:
+            raise ConfigError(f"{spath}.{unknown[0]}", "unknown key for a venue symbol",
+                              f"use one of: {', '.join(sorted(allowed))}")
+        merged = {"maker_fee_bps": str(maker_fee), "taker_fee_bps": str(taker_fee), **st, "symbol": sym}
+        fees = (_dec(merged, "maker_fee_bps", spath), _dec(merged, "taker_fee_bps", spath))
+        sim = _market(name, merged, base_dir, spath) if endpoint == "sim" else None
+        out[sym] = SymbolConfig(sym, sim, *fees)
+    return out
