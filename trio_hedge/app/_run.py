@@ -463,9 +463,12 @@ async def _job(
                 rl = config.venues[n].rate_limit
                 legs_of[n] = inner if rl is None else RateLimitedVenue(inner, rl, _bucket=buckets[n])
             by_market[m.name] = legs_of
-        venues = by_market[first.name]
-        trade_legs = [(n, s) for n in (config.primary, config.hedge) for s in config.traded_symbols(n)]
-        legs = [ReconcileLeg(venues[n], keys[n], s) for n, s in trade_legs]
+        owner = {(n, sym): m.name for m in config.markets
+                 for n, sym in ((config.primary, m.primary_symbol), (config.hedge, m.hedge_symbol))}
+        trade_legs = list(owner)  # every (venue, symbol) a market trades
+        # reconciliation acts on each symbol through the venue wrapper of the market that trades it (its
+        # flatten orders are journaled under that market)
+        legs = [ReconcileLeg(by_market[owner[(n, s)]][n], keys[n], s) for n, s in trade_legs]
         log.info("reconciling the journal with the venues before trading")
         try:
             with trio.CancelScope(shield=True):  # bounded inside; a stop request waits for it
