@@ -75,6 +75,35 @@ async def test_feed_kill_on_one_symbol_flattens_that_market_while_the_other_comp
     _flat_everywhere(s)
 
 
+async def test_two_markets_journal_every_order_and_fill_under_their_market(
+        autojump_clock: trio.testing.MockClock, tmp_path: Path) -> None:
+    from trio_hedge.app import Journal
+
+    jpath = tmp_path / "j.sqlite"
+    seen: list[SimExchange] = []
+
+    async def grab(exchange: SimExchange) -> None:
+        seen.append(exchange)
+
+    result = await run_bot(_config("engine.cycles=3"), journal_path=jpath, sim_hook=grab)
+    assert result.exit_code == 0, result.exit_reason
+    keys = result.journal_venues
+    with Journal.open(jpath) as j:
+        for name, symbol in (*BTC_LEGS, *ETH_LEGS):
+            eng = seen[0].engine(name, symbol)
+            intents = [i for i in j._live().execute("SELECT client_order_id, symbol, market FROM intents i "
+                                                    "LEFT JOIN cycles c ON c.cycle_id = i.cycle_id "
+                                                    "WHERE venue = ? AND symbol = ?", (keys[name], symbol))]
+            # every order the venue saw on this symbol was journaled first, under its own market
+            assert {i[0] for i in intents} == set(eng._orders), (name, symbol)
+            market = symbol.split("_")[0]
+            assert intents and market in {i[2] for i in intents} <= {market, None}, (name, symbol)
+            venue_fills = {(f.trade_id, f.client_order_id, f.size, f.price) for f in eng.fills}
+            journal_fills = [(f.trade_id, f.client_order_id, f.size, f.price)
+                             for f in j.fills(venue=keys[name]) if f.symbol == symbol]
+            assert venue_fills and len(journal_fills) == len(set(journal_fills)) and set(journal_fills) == venue_fills
+
+
 async def test_private_stream_down_flattens_every_market_on_the_venue(
         autojump_clock: trio.testing.MockClock) -> None:
     async def drop_private(exchange: SimExchange) -> None:
