@@ -41,15 +41,21 @@ def _toml_value(v: Any) -> str:
         return repr(v)
     if isinstance(v, str):
         return json.dumps(v)  # a JSON string of printable text is a TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
 def to_toml(tree: dict[str, Any]) -> str:
-    """A minimal TOML writer for the config's shape: tables of scalars, nested tables, arrays of tables."""
+    """A minimal TOML writer for the config's shape: tables of scalars (and arrays of scalars), nested tables,
+    arrays of tables."""
     out: list[str] = []
 
+    def tables(v: Any) -> bool:
+        return isinstance(v, dict) or (isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v))
+
     def table(prefix: str, node: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in node.items() if not isinstance(v, (dict, list))}
+        scalars = {k: v for k, v in node.items() if not tables(v)}
         if scalars or not prefix:
             if prefix:
                 out.append(f"[{prefix}]")
@@ -59,7 +65,7 @@ def to_toml(tree: dict[str, Any]) -> str:
             key = f"{prefix}.{k}" if prefix else k
             if isinstance(v, dict):
                 table(key, v)
-            elif isinstance(v, list):
+            elif tables(v):
                 for item in v:
                     out.append(f"[[{key}]]")
                     out.extend(f"{ik} = {_toml_value(iv)}" for ik, iv in item.items())

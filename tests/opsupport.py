@@ -20,7 +20,9 @@ from trio_hedge.app._run import RunResult
 from trio_hedge.sim._asgi import serve_asgi
 
 REPO = Path(__file__).resolve().parent.parent
-IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
+IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim", 'engine.markets=["BTC"]']
+"""In-process venues, the BTC market alone (these tests were written for one market; tests/test_markets.py has
+the default run's two)."""
 
 
 async def short_run(jpath: Path, cycles: int = 4, extra: tuple[str, ...] = (), **kwargs: Any) -> RunResult:

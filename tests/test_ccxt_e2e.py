@@ -29,9 +29,12 @@ async def test_both_legs_through_ccxt_trade_and_end_flat(tmp_path: Path) -> None
         result = await run_bot(config)
     assert result.exit_code == EXIT_OK, result.exit_reason
     s = result.summary
-    assert s["cycles_completed"] == 3 and s["cycles_failed"] == 0 and _flat(s)
-    for c in s["markets"]["BTC"]["cycles"]:
-        assert Decimal(c["maker_filled"]) == Decimal(c["hedge_filled"]) == Decimal("0.002")
+    # the default run's two markets (BTC, ETH) over one ccxt client per venue
+    assert s["cycles_completed"] == 6 and s["cycles_failed"] == 0 and _flat(s)
+    assert {n: m["cycles_completed"] for n, m in s["markets"].items()} == {"BTC": 3, "ETH": 3}
+    for name, size in (("BTC", Decimal("0.002")), ("ETH", Decimal("0.05"))):
+        for c in s["markets"][name]["cycles"]:
+            assert Decimal(c["maker_filled"]) == Decimal(c["hedge_filled"]) == size
 
 
 @pytest.mark.slow
@@ -42,4 +45,4 @@ async def test_the_default_job_through_ccxt_completes_20_cycles(tmp_path: Path, 
     with trio.fail_after(300):
         result = await run_bot(config)
     assert result.exit_code == EXIT_OK, result.exit_reason
-    assert result.summary["cycles_completed"] >= 20 and _flat(result.summary)
+    assert all(m["cycles_completed"] >= 20 for m in result.summary["markets"].values()) and _flat(result.summary)

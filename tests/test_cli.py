@@ -30,7 +30,9 @@ def test_short_run_writes_summary_and_exits_zero(tmp_path: Path) -> None:
     for key in ("cycles_completed", "cycles_failed", "volume_quote", "avg_edge_bps", "hedge_latency_ms",
                 "final_positions", "exit_reason"):
         assert key in summary
-    assert summary["cycles_completed"] == 2
+    # the default run is two markets (BTC, ETH): 2 cycles each, the top level their sum
+    assert summary["cycles_completed"] == 4
+    assert {n: m["cycles_completed"] for n, m in summary["markets"].items()} == {"BTC": 2, "ETH": 2}
     assert set(summary["hedge_latency_ms"]) >= {"p50", "p99"}
     assert all(Decimal(p) == 0 for v in summary["final_positions"].values() for p in v.values())
     assert "run summary" in proc.stdout

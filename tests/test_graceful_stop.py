@@ -18,7 +18,9 @@ from trio_hedge.engine import EXIT_OK
 from trio_hedge.sim import SimExchange
 
 REPO = Path(__file__).resolve().parent.parent
-IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
+IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim", 'engine.markets=["BTC"]']
+"""In-process venues, the BTC market alone (these tests were written for one market; tests/test_markets.py has
+the default run's two)."""
 LEGS = (("backpack", "BTC_USDC_PERP"), ("grvt", "BTC_USDT_Perp"))
 
 

@@ -23,7 +23,9 @@ from trio_hedge.sim import SimExchange
 from .synth import HEDGE, HEDGE_SYMBOL, PRIMARY, PRIMARY_SYMBOL, wait_both_legs_exposed
 
 REPO = Path(__file__).resolve().parent.parent
-IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
+IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim", 'engine.markets=["BTC"]']
+"""In-process venues, the BTC market alone (these tests were written for one market; tests/test_markets.py has
+the default run's two)."""
 
 
 async def _stop_exposed_with(fault: Callable[[SimExchange], None], seen: dict[str, Any],

@@ -16,7 +16,9 @@ from .synth import Recording, venue_overrides
 
 REPO = Path(__file__).resolve().parent.parent
 # Virtual-time tests use the in-process venues (trio's autojump clock and real sockets do not mix).
-IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim"]
+IN_PROCESS = ["venues.backpack.kind=sim", "venues.grvt.kind=sim", 'engine.markets=["BTC"]']
+"""In-process venues, the BTC market alone (these tests were written for one market; tests/test_markets.py has
+the default run's two)."""
 
 
 def _primary(path: Path) -> Path:

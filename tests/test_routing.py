@@ -522,9 +522,10 @@ def test_live_venues_must_configure_their_fees(monkeypatch: pytest.MonkeyPatch, 
     live = shipped.split("[venues.grvt]")[0] + (
         '[venues.grvt]\nkind = "grvt"\nendpoint = "live"\nsymbol = "BTC_USDT_Perp"\nsub_account_id = "1"\n')
     (tmp_path / "c.toml").write_text(live)
+    btc = ['engine.markets=["BTC"]']  # the live GRVT venue above lists only the BTC symbol
     with pytest.raises(ConfigError) as info:
-        load_config(tmp_path / "c.toml")
+        load_config(tmp_path / "c.toml", btc)
     assert info.value.key == "venues.grvt.maker_fee_bps" and "fee schedule" in info.value.fix
     (tmp_path / "c.toml").write_text(live + 'maker_fee_bps = "-0.01"\ntaker_fee_bps = "3.5"\n')
-    m = load_config(tmp_path / "c.toml").markets[0]
+    m = load_config(tmp_path / "c.toml", btc).markets[0]
     assert m.hedge_taker_fee_bps == D("3.5") and m.hedge_rate_limit is not None  # the GRVT profile by kind

@@ -30,12 +30,16 @@ async def test_default_config_runs_over_the_wire_and_ends_flat() -> None:
         result = await run_bot(config)
     assert result.exit_code == EXIT_OK, result.exit_reason
     s = result.summary
-    assert s["cycles_completed"] == 4 and s["cycles_failed"] == 0
+    # two markets (BTC, ETH) over one session per venue (one WebSocket each carries both symbols)
+    assert s["cycles_completed"] == 8 and s["cycles_failed"] == 0
+    assert {n: m["cycles_completed"] for n, m in s["markets"].items()} == {"BTC": 4, "ETH": 4}
     # every traded symbol is reported, even where the venue lists no position when flat (Backpack)
-    assert s["final_positions"] == {"backpack": {"BTC_USDC_PERP": "0"}, "grvt": {"BTC_USDT_Perp": "0"}}
+    assert s["final_positions"] == {"backpack": {"BTC_USDC_PERP": "0", "ETH_USDC_PERP": "0"},
+                                    "grvt": {"BTC_USDT_Perp": "0", "ETH_USDT_Perp": "0"}}
     assert _flat(s)
-    for c in s["markets"]["BTC"]["cycles"]:
-        assert Decimal(c["maker_filled"]) == Decimal(c["hedge_filled"]) == Decimal("0.002")
+    for name, size in (("BTC", Decimal("0.002")), ("ETH", Decimal("0.05"))):
+        for c in s["markets"][name]["cycles"]:
+            assert Decimal(c["maker_filled"]) == Decimal(c["hedge_filled"]) == size
 
 
 async def test_killing_the_primary_feed_over_the_wire_flattens() -> None:
@@ -68,5 +72,6 @@ async def test_default_job_over_the_wire_completes_20_cycles() -> None:
     with trio.fail_after(240):
         result = await run_bot(load_config(REPO / "config.toml"))
     assert result.exit_code == EXIT_OK, result.exit_reason
-    assert result.summary["cycles_completed"] >= 20
+    assert all(m["cycles_completed"] >= 20 for m in result.summary["markets"].values()), result.summary["markets"]
+    assert set(result.summary["markets"]) == {"BTC", "ETH"}
     assert _flat(result.summary)

@@ -25,6 +25,7 @@ from trio_hedge.domain import (
     TimeInForce,
     VenueEvent,
 )
+from trio_hedge.engine import session_down
 from trio_hedge.venues import PostOnlyWouldCross, UnknownOutcome
 
 from .conftest import ASK, ASK_SIZE, BID, RESTING_BUY, WITHIN_S, Kit, poll
@@ -252,6 +253,29 @@ async def test_a_reset_private_stream_is_reconciled_without_losing_or_repeating_
     assert [u.status for u in _updates(events, req.client_order_id)].count(OrderStatus.FILLED) == 1
     assert [e.position.size for e in events if isinstance(e, PositionUpdate)][-1] == D("0.002")
     assert len(kit.control.engine.fills) == len(_fills(events, req.client_order_id))
+
+
+async def test_a_private_stream_down_past_its_budget_reports_the_session_down(
+        kit: Kit, request: pytest.FixtureRequest) -> None:
+    # engine/_portfolio.py halts every market on a venue whose session_down names a reason (issue 13)
+    if kit.kind.startswith("ccxt:"):
+        request.applymarker(pytest.mark.xfail(strict=False, reason=(
+            "ccxt's clients: the private watchdog's sign of life (an open ccxt.pro private client, "
+            "venues/ccxt/_adapter.py _watch_private_connection) often holds through the outage (ccxt keeps "
+            "reconnecting), so the session is not reliably reported down")))
+    venue = kit.venue
+    assert session_down(venue) is None
+    if "private_reconcile" not in kit.caps:  # the in-process stream cannot drop: the simulator takes it down
+        kit.control.exchange.kill_private(kit.control.venue, "cut by the test")
+        assert session_down(venue) == "cut by the test"
+        kit.control.exchange.kill_private(kit.control.venue, None)
+        assert session_down(venue) is None
+        return
+    async with kit.control.private_outage():
+        assert session_down(venue) is None  # just noticed: within its budget (3 s) it is not down yet
+        await poll(lambda: session_down(venue) is not None, within_s=3.0 + WITHIN_S)
+        assert "private stream" in str(session_down(venue))
+    await poll(lambda: session_down(venue) is None, within_s=WITHIN_S)
 
 
 async def test_a_lost_order_answer_is_resolved_by_query_to_one_order(kit: Kit) -> None:

@@ -268,7 +268,8 @@ def trades(conn: sqlite3.Connection, run: Run | None = None, *, after_seq: int =
     for r in conn.execute(sql, args):
         key, symbol = r["venue"], r["symbol"]
         vinfo = venues.get(key, {})
-        market = r["market"] or vinfo.get("market")
+        sinfo = vinfo.get("symbols", {}).get(symbol) or vinfo  # per symbol since several markets share a venue
+        market = r["market"] or sinfo.get("market")
         if not market:
             if owner is None:  # from the intents that belong to a cycle
                 owner = {(o[0], o[1]): o[2] for o in conn.execute(
@@ -279,7 +280,7 @@ def trades(conn: sqlite3.Connection, run: Run | None = None, *, after_seq: int =
             seq=r["seq"], ts_ns=r["ts_ns"], venue=key, exchange=vinfo.get("name") or key.split("@")[0],
             symbol=symbol, side=r["side"], price=Decimal(r["price"]), quantity=Decimal(r["size"]), market=market,
             role=r["role"] or "unknown", client_order_id=r["client_order_id"], trade_id=r["trade_id"],
-            fee=Decimal(r["fee"]), fee_currency=vinfo.get("quote") or _quote_of(symbol),
+            fee=Decimal(r["fee"]), fee_currency=sinfo.get("quote") or _quote_of(symbol),
             liquidity="maker" if r["is_maker"] else "taker", cycle=r["cycle"], cycle_id=r["cycle_id"]))
     return out
 

@@ -115,7 +115,7 @@ class BotCollector:
 
     def __init__(self, stats: Mapping[str, MarketStats]) -> None:
         self._stats = stats
-        self._venues: dict[str, tuple[Venue, str]] = {}
+        self._venues: dict[tuple[str, str], tuple[Venue, str]] = {}
         self._recorder: JournalRecorder | None = None
         self._pause: PauseSwitch | None = None
 
@@ -123,9 +123,14 @@ class BotCollector:
         """Report the operator's pause switch (``trio_hedge_paused``)."""
         self._pause = pause
 
-    def watch_venues(self, venues: Mapping[str, Venue], symbols: Mapping[str, str]) -> None:
-        """Report the feed state of ``venues[name]`` for ``symbols[name]`` (venues without a symbol are skipped)."""
-        self._venues = {name: (v, symbols[name]) for name, v in venues.items() if name in symbols}
+    def watch_venues(self, venues: Mapping[str, Venue], symbols: Mapping[str, str | tuple[str, ...]]) -> None:
+        """Report the feed state of ``venues[name]`` for each of ``symbols[name]`` (one symbol or several; venues
+        without a symbol are skipped)."""
+        self._venues = {}
+        for name, v in venues.items():
+            given = symbols.get(name, ())
+            for sym in (given,) if isinstance(given, str) else given:
+                self._venues[(name, sym)] = (v, sym)
 
     def watch_journal(self, recorder: JournalRecorder) -> None:
         """Report the journal recorder's write counts and queue high-water mark."""
@@ -231,7 +236,7 @@ class BotCollector:
             now: float | None = trio.current_time()
         except RuntimeError:  # collected outside a trio run (a test rendering the registry directly)
             now = None
-        for name, (venue, symbol) in sorted(self._venues.items()):
+        for (name, _), (venue, symbol) in sorted(self._venues.items()):
             try:
                 fs = venue.feed_state(symbol)
             except KeyError:
@@ -281,7 +286,7 @@ async def open_metrics_server(
 ) -> AsyncIterator[MetricsServer]:
     """Serve ``collector`` at ``http://host:port/metrics`` until the block exits (the server is cancelled
     then). ``port=0`` binds an ephemeral port (see ``MetricsServer.url``). The caller checks that ``host`` is
-    allowed (``[metrics]`` in ``_config.py``: loopback unless ``allow_remote``).
+    allowed (``[metrics]`` in ``_config/_sections.py``: loopback unless ``allow_remote``).
 
     Raises:
         ConfigError: the address cannot be bound (key ``metrics.port``; e.g. the port is in use).

@@ -202,16 +202,32 @@ def run_setup(config: Config, keys: Mapping[str, str]) -> dict[str, object]:
     currency (the fee currency of its fills) and market (what ``app/_history.py`` needs to label fills)."""
     markets = {m.name: {"primary": keys[config.primary], "primary_symbol": m.primary_symbol,
                         "hedge": keys[config.hedge], "hedge_symbol": m.hedge_symbol} for m in config.markets}
-    owner = {config.primary: config.markets[0].name, config.hedge: config.markets[0].name}
-    venues = {keys[n]: {"name": n, "symbol": vc.symbol, "quote": _quote(vc), "market": owner.get(n, "")}
-              for n, vc in config.venues.items() if n in keys}
+    venues: dict[str, dict[str, object]] = {}
+    for n, vc in config.venues.items():
+        if n not in keys:
+            continue
+        syms = config.traded_symbols(n)
+        owners = config.venue_markets(n)
+        # name, symbol, quote and market: the first traded symbol's (what a one-market run always had);
+        # symbols: each traded symbol's quote currency and market (several markets share one venue session)
+        venues[keys[n]] = {"name": n, "symbol": syms[0], "quote": _quote(vc, syms[0]),
+                           "market": owners[0] if owners else "",
+                           "symbols": {s: {"quote": _quote(vc, s), "market": _owner(config, n, s)} for s in syms}}
     return {"markets": markets, "venues": venues}
 
 
-def _quote(vc: VenueConfig) -> str:
-    if vc.market is not None and vc.market.instrument.quote:
-        return vc.market.instrument.quote
-    parts = vc.symbol.split("_")  # BTC_USDC_PERP -> USDC (a live venue's instrument is read at start)
+def _owner(config: Config, venue: str, symbol: str) -> str:
+    for m in config.markets:
+        if (venue, symbol) in ((config.primary, m.primary_symbol), (config.hedge, m.hedge_symbol)):
+            return m.name
+    return ""
+
+
+def _quote(vc: VenueConfig, symbol: str) -> str:
+    sc = vc.symbols.get(symbol)
+    if sc is not None and sc.market is not None and sc.market.instrument.quote:
+        return sc.market.instrument.quote
+    parts = symbol.split("_")  # BTC_USDC_PERP -> USDC (a live venue's instrument is read at start)
     return parts[1] if len(parts) > 1 else ""
 
 

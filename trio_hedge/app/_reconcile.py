@@ -611,10 +611,14 @@ async def reconcile(
     if journal is not None and inflight:
         looks = await _look_again(legs, seen, inflight, journal, report, checkpoints, policy=policy,
                                   read_deadline_s=read_deadline_s, grace_s=unknown_grace_s, poll_s=unknown_poll_s)
+    newest: dict[str, int] = {}  # per venue key, over every symbol's fills (several markets share a venue)
+    for i, leg in enumerate(legs):
+        for f in seen[i].fills:
+            newest[leg.key] = max(newest.get(leg.key, 0), f.ts_ns)
     for i, leg in enumerate(legs):
         s = seen[i]
-        if s.fills and journal is not None:
-            await journal.set_checkpoint(f"fills_ts_ns.{leg.key}", str(max(f.ts_ns for f in s.fills)))
+        if leg.key in newest and journal is not None:
+            await journal.set_checkpoint(f"fills_ts_ns.{leg.key}", str(newest.pop(leg.key)))
         for it in inflight:
             if it.venue != leg.key or it.symbol != leg.symbol or journal is None:
                 continue

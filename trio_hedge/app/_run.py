@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,9 @@ from ..engine import (
     MarketStats,
     NotFlat,
     PauseSwitch,
+    PortfolioGuard,
+    RateLimitedVenue,
+    TokenBucket,
     run_market,
 )
 from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
@@ -89,19 +93,22 @@ class RunResult:
     journal_venues: dict[str, str] = field(default_factory=dict)
 
 
-def sim_markets(config: Config) -> list[SimMarket]:
-    """The simulator markets the configured sim venues describe."""
+def sim_markets(config: Config, *, every_symbol: bool = False) -> list[SimMarket]:
+    """The simulator markets the configured sim venues describe: each symbol a market trades (``every_symbol``:
+    every symbol the venues list, for the ``sim`` command), with its own recording, contract and fees."""
     out = []
-    for vc in config.venues.values():
-        v = vc.market
-        if v is None:
-            continue
-        spec = ContractSpec(
-            inverse=v.inverse,
-            contract_value_quote=v.contract_value_quote,
-            lot_size=v.instrument.lot_size,
-        )
-        out.append(SimMarket(v.name, v.instrument, v.recording, spec, v.maker_fee_bps, v.taker_fee_bps))
+    for name, vc in config.venues.items():
+        symbols = tuple(vc.symbols) if every_symbol else config.traded_symbols(name)
+        for sym in symbols:
+            v = vc.symbol_config(sym).market
+            if v is None:
+                continue
+            spec = ContractSpec(
+                inverse=v.inverse,
+                contract_value_quote=v.contract_value_quote,
+                lot_size=v.instrument.lot_size,
+            )
+            out.append(SimMarket(v.name, v.instrument, v.recording, spec, v.maker_fee_bps, v.taker_fee_bps))
     return out
 
 
@@ -130,27 +137,27 @@ async def _signal_watcher(
 
 
 async def _positions(
-    venues: dict[str, Venue], symbols: dict[str, str] | None = None, wait_s: float = 5.0
+    venues: dict[str, Venue], symbols: dict[str, tuple[str, ...]] | None = None, wait_s: float = 5.0
 ) -> dict[str, dict[str, Decimal | None]]:
     """Every venue's positions, read from the venues concurrently, each within ``wait_s``. Each traded symbol
-    (``symbols``: venue → symbol) is always present: 0 when the venue lists no position for it (Backpack lists
-    none when flat), None ("unknown") when the venue could not be read: a missing report is never read as
-    flat."""
+    (``symbols``: venue → its traded symbols) is always present: 0 when the venue lists no position for it
+    (Backpack lists none when flat), None ("unknown") when the venue could not be read: a missing report is
+    never read as flat."""
     out: dict[str, dict[str, Decimal | None]] = {}
 
     async def read(name: str, venue: Venue) -> None:
-        traded = (symbols or {}).get(name)
+        traded = (symbols or {}).get(name, ())
         try:
             with trio.move_on_after(wait_s):
                 pos = await venue.positions()
                 out[name] = {sym: p.size for sym, p in pos.items()}
-                if traded is not None:
-                    out[name].setdefault(traded, ZERO)
+                for sym in traded:
+                    out[name].setdefault(sym, ZERO)
                 return
             logger.bind(tag="MAIN").error("final position read of {} got no answer within {:g}s", name, wait_s)
         except VenueError as exc:
             logger.bind(tag="MAIN").error("final position read failed on {}: {}", name, exc)
-        out[name] = {traded or "?": None}
+        out[name] = dict.fromkeys(traded or ("?",))
 
     async with trio.open_nursery() as nursery:
         for name, venue in venues.items():
@@ -338,6 +345,14 @@ async def run_bot(
     return RunResult(code, reason, summary, keys)
 
 
+async def _run_cancellable(fn: Callable[[], Awaitable[None]],
+                           task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run ``fn()`` under a cancel scope handed back to the starter (a watcher that ends with the markets)."""
+    with trio.CancelScope() as scope:
+        task_status.started(scope)
+        await fn()
+
+
 class ReconcileFailure(Exception):
     """Internal: reconciliation refused to trade (carries the exit code and reason)."""
 
@@ -434,21 +449,31 @@ async def _job(
         stack = await outer.enter_async_context(AsyncExitStack())
         raw = await open_venues(config, exchange, servers, stack)
         if metrics is not None:  # feed states from the raw sessions, read at scrape time
-            metrics.watch_venues(raw, {n: vc.symbol for n, vc in config.venues.items()})
+            metrics.watch_venues(raw, {n: config.traded_symbols(n) for n in config.venues})
         if before_trading is not None:
             await before_trading(exchange, raw, keys)
-        market = config.markets[0]
-        venues: dict[str, Venue] = dict(raw)
-        if recorder is not None:
-            venues = {n: JournaledVenue(v, recorder, keys[n], market.name) for n, v in raw.items()}
-        leg_keys = (keys[config.primary], keys[config.hedge])
-        legs = [ReconcileLeg(venues[config.primary], keys[config.primary], market.primary_symbol),
-                ReconcileLeg(venues[config.hedge], keys[config.hedge], market.hedge_symbol)]
+        first = config.markets[0]
+        # one token bucket per venue session (its account's budget), shared by every market on it
+        buckets = {n: TokenBucket(rl) for n, vc in config.venues.items() if (rl := vc.rate_limit) is not None}
+        by_market: dict[str, dict[str, Venue]] = {}
+        for m in config.markets:
+            legs_of: dict[str, Venue] = {}
+            for n, v in raw.items():
+                inner: Venue = v if recorder is None else JournaledVenue(v, recorder, keys[n], m.name)
+                rl = config.venues[n].rate_limit
+                legs_of[n] = inner if rl is None else RateLimitedVenue(inner, rl, _bucket=buckets[n])
+            by_market[m.name] = legs_of
+        owner = {(n, sym): m.name for m in config.markets
+                 for n, sym in ((config.primary, m.primary_symbol), (config.hedge, m.hedge_symbol))}
+        trade_legs = list(owner)  # every (venue, symbol) a market trades
+        # reconciliation acts on each symbol through the venue wrapper of the market that trades it (its
+        # flatten orders are journaled under that market)
+        legs = [ReconcileLeg(by_market[owner[(n, s)]][n], keys[n], s) for n, s in trade_legs]
         log.info("reconciling the journal with the venues before trading")
         try:
             with trio.CancelScope(shield=True):  # bounded inside; a stop request waits for it
-                recon = await reconcile(legs, journal, recorder, policy=market.retry,
-                                        flatten_deadline_s=market.cleanup_deadline_s,
+                recon = await reconcile(legs, journal, recorder, policy=first.retry,
+                                        flatten_deadline_s=first.cleanup_deadline_s,
                                         unknown_grace_s=config.journal.reconcile_grace_s)
         except (VenueUnreadable, NotFlat) as exc:
             await _final_positions(final, raw, config, budget, "final position read (reconciliation failed)")
@@ -479,21 +504,28 @@ async def _job(
         root.start_soon(end_of_data)
         if sim_hook is not None and exchange is not None:
             root.start_soon(sim_hook, exchange)
-        log.info("venues ready; running {} market(s), {} cycles each", len(config.markets),
-                 config.markets[0].cycles)
+        log.info("venues ready; running {} market(s) ({}), {} cycles each", len(config.markets),
+                 ", ".join(m.name for m in config.markets), first.cycles)
+        guard = PortfolioGuard(config.portfolio)
 
         async def one(ms_name: str) -> None:
             ms = next(m for m in config.markets if m.name == ms_name)
+            mv = by_market[ms_name]
             outcomes[ms_name] = await run_market(
-                ms, venues[config.primary], venues[config.hedge], stats[ms_name], stop, recorder=recorder,
-                pause=pause,
+                ms, mv[config.primary], mv[config.hedge], stats[ms_name], stop, recorder=recorder,
+                pause=pause, portfolio=guard,
             )
 
         if on_trading is not None:
             on_trading()
         async with trio.open_nursery() as market_nursery:
-            for m in config.markets:
-                market_nursery.start_soon(one, m.name)
+            watcher = await market_nursery.start(_run_cancellable, partial(
+                guard.watch_sessions, raw, interval_s=first.risk_check_interval_s,
+                down_budget_s=first.feed_down_budget_s))
+            async with trio.open_nursery() as markets:
+                for m in config.markets:
+                    markets.start_soon(one, m.name)
+            watcher.cancel()
         budget.begin("the markets ended")
         read_s = config.run.final_read_s
         await _final_positions(final, raw, config, budget, "final position read from every venue")
@@ -505,8 +537,7 @@ async def _job(
                               f"statuses; each venue read up to {read_s:g}s, grace {grace_s:g}s)", math.inf):
                 journal.bound_calls(budget.journal_bound_s())
                 try:
-                    await sync_journal_at_exit(journal, [(raw[config.primary], leg_keys[0], market.primary_symbol),
-                                                         (raw[config.hedge], leg_keys[1], market.hedge_symbol)],
+                    await sync_journal_at_exit(journal, [(raw[n], keys[n], s) for n, s in trade_legs],
                                                recorder, grace_s=grace_s, wait_s=read_s)
                 except JournalIOError as exc:
                     if recorder is not None:
@@ -522,8 +553,8 @@ async def _final_positions(final: dict[str, dict[str, Decimal | None]], raw: dic
                            budget: StopBudget, what: str) -> None:
     """The exit's position read into ``final``: every traded symbol starts as unknown (None), so a read the
     budget cuts short never leaves ``final`` empty (an empty read is not "flat")."""
-    symbols = {n: vc.symbol for n, vc in config.venues.items()}
-    final.update({n: {sym: None} for n, sym in symbols.items()})
+    symbols = {n: config.traded_symbols(n) for n in config.venues}
+    final.update({n: dict.fromkeys(syms) for n, syms in symbols.items()})
     read_s = config.run.final_read_s
     with budget.phase(what, read_s + 0.5):  # each venue's read is bounded by read_s inside
         final.update(await _positions(raw, symbols, read_s))
@@ -566,18 +597,26 @@ async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]],
     already delivered is a no-op) and move the checkpoint, so the journal's fills equal the venue's even when
     the last events were still in the stream when the market scope ended."""
     log = logger.bind(tag="MAIN")
+    since: dict[str, int] = {}  # each venue's checkpoint read once: several symbols (markets) share a venue
+    for _venue, key, _symbol in legs:
+        if key not in since:
+            text = await journal.get_checkpoint(f"fills_ts_ns.{key}")
+            since[key] = int(text) if text else 0
+    newest: dict[str, int] = {}
     for venue, key, symbol in legs:
-        ck = await journal.get_checkpoint(f"fills_ts_ns.{key}")
+        ck = since[key]
         fills = None
         with trio.move_on_after(wait_s):  # a wait for the venue's answer only
             try:
-                fills = await venue.fills_since(symbol, int(ck) if ck else 0)
+                fills = await venue.fills_since(symbol, ck)
             except VenueError as exc:
                 log.warning("fill history of {} at exit not read: {}", venue.name, exc)
         if not fills:
             continue
         late = await record_fills(journal, key, fills)
-        await journal.set_checkpoint(f"fills_ts_ns.{key}", str(max(f.ts_ns for f in fills)))
+        newest[key] = max(newest.get(key, ck), *(f.ts_ns for f in fills))
         if late:
             log.info("{} fill(s) of {} recorded from its fill history at exit (not read from the stream)", late,
                      venue.name)
+    for key, ts_ns in newest.items():
+        await journal.set_checkpoint(f"fills_ts_ns.{key}", str(ts_ns))

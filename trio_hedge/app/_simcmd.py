@@ -61,7 +61,8 @@ def main(argv: list[str]) -> int:
                                market_data_capacity=config.sim.market_data_capacity,
                                account_capacity=config.sim.account_capacity)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with open_sim_exchange(settings, sim_markets(config)) as exchange, trio.open_nursery() as nursery:
+            markets = sim_markets(config, every_symbol=True)
+            async with open_sim_exchange(settings, markets) as exchange, trio.open_nursery() as nursery:
                 line: dict[str, object] = {}
                 for vc in config.venues.values():
                     proto = protocol_of(vc)

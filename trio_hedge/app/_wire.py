@@ -77,7 +77,8 @@ async def open_venues(
                 info = await start_wire_server(servers, exchange, vc)
                 gs = GrvtSettings.for_single_host(
                     info.rest, info.ws, api_key=info.api_key, private_key=info.private_key,
-                    sub_account_id=info.sub_account_id, chain_id=info.chain_id, symbols=(vc.symbol,), name=name,
+                    sub_account_id=info.sub_account_id, chain_id=info.chain_id, symbols=config.traded_symbols(name),
+                    name=name,
                     event_capacity=config.event_capacity,
                 )
                 log.info("{}: GRVT wire simulator at {} / {}", name, info.rest, info.ws)
@@ -88,7 +89,7 @@ async def open_venues(
                     edge_url=u["edge_url"], market_data_url=u["market_data_url"], trades_url=u["trades_url"],
                     market_data_ws_url=u["market_data_ws_url"], trades_ws_url=u["trades_ws_url"],
                     api_key=vc.live.api_key, private_key=vc.live.secret, sub_account_id=vc.live.sub_account_id,
-                    chain_id=vc.live.chain_id, symbols=(vc.symbol,), name=name,
+                    chain_id=vc.live.chain_id, symbols=config.traded_symbols(name), name=name,
                     event_capacity=config.event_capacity,
                 )
             gs = gs.with_timeouts(vc.timeouts)
@@ -102,14 +103,15 @@ async def open_venues(
                 assert exchange is not None
                 info = await start_wire_server(servers, exchange, vc)
                 bs = BackpackSettings(rest_url=info.rest, ws_url=info.ws, api_key=info.api_key,
-                                      api_secret=info.api_secret, symbols=(vc.symbol,), name=name,
+                                      api_secret=info.api_secret, symbols=config.traded_symbols(name), name=name,
                                       event_capacity=config.event_capacity)
                 log.info("{}: Backpack wire simulator at {} / {}", name, info.rest, info.ws)
             else:
                 assert vc.live is not None
                 bs = BackpackSettings(rest_url=vc.live.urls["rest_url"], ws_url=vc.live.urls["ws_url"],
-                                      api_key=vc.live.api_key, api_secret=vc.live.secret, symbols=(vc.symbol,),
-                                      name=name, event_capacity=config.event_capacity)
+                                      api_key=vc.live.api_key, api_secret=vc.live.secret,
+                                      symbols=config.traded_symbols(name), name=name,
+                                      event_capacity=config.event_capacity)
             bs = bs.with_timeouts(vc.timeouts)
             for secret in bs.secrets():
                 register_secret(secret)
@@ -147,7 +149,7 @@ async def _ccxt_session(config: Config, vc: VenueConfig, exchange: SimExchange |
         logger.bind(tag="MAIN").info("{}: ccxt {} on its wire simulator at {}", vc.name, cc.ccxt_id, info.rest)
     else:
         config_.update(cc.credentials)
-    settings = CcxtSettings(vc.name, cc.ccxt_id, (vc.symbol,), config_, urls, config.event_capacity,
+    settings = CcxtSettings(vc.name, cc.ccxt_id, config.traded_symbols(vc.name), config_, urls, config.event_capacity,
                             vc.timeouts)  # fmt: skip
     for secret in settings.secrets():
         register_secret(secret)

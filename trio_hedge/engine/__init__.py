@@ -24,6 +24,7 @@ from ._errors import MarketHalted as MarketHalted
 from ._errors import NotFlat as NotFlat
 from ._errors import PositionDrift as PositionDrift
 from ._errors import UnresolvedOrder as UnresolvedOrder
+from ._errors import VenueDown as VenueDown
 from ._flatten import FlattenResult as FlattenResult
 from ._flatten import flatten_all as flatten_all
 from ._flatten import flatten_position as flatten_position
@@ -35,6 +36,9 @@ from ._journaled import Recorder as Recorder
 from ._market import MarketOutcome as MarketOutcome
 from ._market import run_market as run_market
 from ._market import run_risk_guard as run_risk_guard
+from ._portfolio import PortfolioGuard as PortfolioGuard
+from ._portfolio import PortfolioLimits as PortfolioLimits
+from ._portfolio import session_down as session_down
 from ._ratelimit import BACKPACK_COSTS as BACKPACK_COSTS
 from ._ratelimit import COST_PROFILES as COST_PROFILES
 from ._ratelimit import DEFAULT_RATE_LIMITS as DEFAULT_RATE_LIMITS
@@ -123,6 +127,10 @@ __all__ = [
     "TokenBucket",
     "TradingState",
     "UnresolvedOrder",
+    "VenueDown",
+    "PortfolioGuard",
+    "PortfolioLimits",
+    "session_down",
     "analyze_depth",
     "call_venue",
     "cap_limit_price",

@@ -45,6 +45,13 @@ class BookStale(MarketFailed):
     exit_code = EXIT_VENUE_UNREACHABLE
 
 
+class VenueDown(MarketFailed):
+    """The venue's own session is down (its private stream lost past its budget): every market with a leg on
+    it halts and flattens (``engine/_portfolio.py``)."""
+
+    exit_code = EXIT_VENUE_UNREACHABLE
+
+
 class UnresolvedOrder(MarketFailed):
     """An order could not be resolved to a terminal state, by stream or by query, within its deadline."""
 

@@ -42,6 +42,7 @@ from ._errors import MarketFailed, PositionDrift
 from ._flatten import FlattenResult, flatten_all, read_position
 from ._hedger import Hedger
 from ._journaled import Recorder
+from ._portfolio import PortfolioGuard
 from ._ratelimit import RateLimitedVenue, urgent, wrap_rate_limited
 from ._risk import PauseSwitch, RiskEngine
 from ._settings import MarketSettings, MarketStats, StateTransition, TradingState
@@ -165,6 +166,7 @@ async def run_market(
     *,
     recorder: Recorder | None = None,
     pause: PauseSwitch | None = None,
+    portfolio: PortfolioGuard | None = None,
 ) -> MarketOutcome:
     """Run one market to its end and clean up. Never raises an exception of its tasks: each is returned
     in the outcome after cleanup (``failures``; ``failure`` is the bug among them if any, so a bug wins over
@@ -175,7 +177,9 @@ async def run_market(
     cleanup, shielded), and every trading-state change as a ``state`` event (JSON ``{market, from, to,
     reason}``). Order intents are recorded by the venues themselves when they are
     :class:`~trio_hedge.engine.JournaledVenue`. ``pause`` (the operator's switch) pauses and resumes the
-    market's risk engine: see :meth:`RiskEngine.pause`.
+    market's risk engine: see :meth:`RiskEngine.pause`. ``portfolio`` (the run's guard across markets,
+    ``engine/_portfolio.py``) gets the market's risk engine: the total notional holds its quotes back, the total
+    loss and a venue-wide failure halt it.
     """
     log = logger.bind(tag=f"{settings.name}_MARKET")
     stats.cycle_mode = settings.cycle_mode
@@ -195,6 +199,8 @@ async def run_market(
         risk.add_transition_listener(journal_transition)
     if pause is not None:
         pause.attach(risk)
+    if portfolio is not None:
+        portfolio.attach(settings.name, risk)
     ptrack = OrderTracker(primary, settings.primary_symbol, inbox_capacity=settings.inbox_capacity,
                           on_fill=risk.on_primary_fill)
     htrack = OrderTracker(hedge, settings.hedge_symbol, inbox_capacity=settings.inbox_capacity,
@@ -255,6 +261,8 @@ async def run_market(
                                                                   else "")
         if pause is not None:
             pause.detach(risk)
+        if portfolio is not None:
+            portfolio.done(settings.name)
         if stats.cycles and recorder is not None:  # a no-op when the hedger recorded its end already
             last = stats.cycles[-1]
             with trio.CancelScope(shield=True):  # one journal write: it always completes, no timer

@@ -48,6 +48,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import trio
 from loguru import logger
@@ -56,6 +57,9 @@ from ..domain import ZERO, Fill, OrderBook, OrderRequest
 from ..venues import Venue
 from ._errors import BookStale, FeedDown, ImbalanceExceeded, LossLimitHit, MarketFailed, MarketHalted
 from ._settings import MarketSettings, MarketStats, PnlSnapshot, StateTransition, TradingState
+
+if TYPE_CHECKING:
+    from ._portfolio import PortfolioGuard
 
 
 class LegBook:
@@ -147,6 +151,13 @@ class RiskEngine:
         self._log = logger.bind(tag=f"{settings.name}_RISK")
         self._paused = False
         self._listeners: list[Callable[[StateTransition], None]] = []
+        self.portfolio: PortfolioGuard | None = None
+        """The run's portfolio guard (:meth:`PortfolioGuard.attach` sets it): total notional and total loss."""
+
+    @property
+    def failure(self) -> MarketFailed | None:
+        """The failure that halted the market (None while it runs)."""
+        return self._failure
 
     def add_transition_listener(self, listener: Callable[[StateTransition], None]) -> None:
         """Call ``listener(transition)`` after every state change (synchronously: it must not block; the
@@ -237,6 +248,8 @@ class RiskEngine:
         price = request.price if request.price is not None else self.primary.mid()
         if price is not None and after * price > self.s.max_notional:
             return f"max_notional: {after * price} after a full fill (limit {self.s.max_notional})"
+        if self.portfolio is not None:
+            return self.portfolio.quote_block(self, request)
         return None
 
     def check_taker(self, request: OrderRequest) -> None:
@@ -312,6 +325,8 @@ class RiskEngine:
                 f"{pnl.realized.quantize(Decimal('0.0001'))}, unrealized {pnl.unrealized.quantize(Decimal('0.0001'))}"
                 f") at or below -{self.s.max_loss} quote units"
             ))
+        if self.portfolio is not None:
+            self.portfolio.check_loss()
         return pnl
 
     # ------------------------------------------------------------------ the task

@@ -17,10 +17,12 @@ delivery time ``now + latency_s``; receivers sleep until then. Requests are dela
 their way in (the in-process venue adapter sleeps before calling in).
 
 Fault injection (for tests and chaos runs): :meth:`kill_feed` closes a venue's market-data subscriptions
-and refuses new ones until :meth:`restore_feed`; :meth:`blackhole_feed` keeps the subscriptions open but
-stops delivering to them (a silent, half-open connection). On the order path (the cleanup's failure modes):
-:meth:`limit_reduce_only_fills` makes every reduce-only taker fill only partly, :meth:`refuse_reduce_only`
-makes the venue reject every reduce-only order, :meth:`fail_position_reads` makes :meth:`positions` raise.
+(one symbol's, or every symbol's) and refuses new ones until :meth:`restore_feed`; :meth:`kill_private` takes
+the venue's private stream down (the in-process venue then reports its session down); :meth:`blackhole_feed`
+keeps the subscriptions open but stops delivering to them (a silent, half-open connection). On the order path
+(the cleanup's failure modes): :meth:`limit_reduce_only_fills` makes every reduce-only taker fill only partly,
+:meth:`refuse_reduce_only` makes the venue reject every reduce-only order, :meth:`fail_position_reads` makes
+:meth:`positions` raise.
 """
 
 from __future__ import annotations
@@ -108,7 +110,9 @@ class _VenueState:
         default_factory=dict
     )
     feed_killed: bool = False
+    killed_symbols: set[str] = field(default_factory=set)
     feed_blackholed: bool = False
+    private_down: str = ""
     reduce_only_max_fill: Decimal | None = None
     reduce_only_refusal: str = ""
     positions_unreadable: bool = False
@@ -201,7 +205,7 @@ class SimExchange:
         """
         st = self._venues[venue]
         engine = st.engines[symbol]
-        if st.feed_killed:
+        if st.feed_killed or symbol in st.killed_symbols:
             raise SimUnavailable(f"sim {venue}: market-data feed is down")
         tx, rx = trio.open_memory_channel[tuple[float, list[MarketDataMsg]]](self.settings.market_data_capacity)
         book = engine.book
@@ -260,20 +264,40 @@ class SimExchange:
                 return
 
     # ------------------------------------------------------------------ fault injection
-    def kill_feed(self, venue: str) -> None:
-        """Close ``venue``'s market-data subscriptions and refuse new ones until :meth:`restore_feed`."""
+    def kill_feed(self, venue: str, symbol: str | None = None) -> None:
+        """Close ``venue``'s market-data subscriptions (only ``symbol``'s when given) and refuse new ones until
+        :meth:`restore_feed`."""
         st = self._venues[venue]
-        st.feed_killed = True
-        for subs in st.md_subscribers.values():
+        if symbol is None:
+            st.feed_killed = True
+        else:
+            st.engines[symbol]  # KeyError for a symbol the venue does not list
+            st.killed_symbols.add(symbol)
+        for sym, subs in st.md_subscribers.items():
+            if symbol is not None and sym != symbol:
+                continue
             for tx in subs:
                 tx.close()
             subs.clear()
-        logger.bind(tag=f"SIM_{venue}").warning("fault injected: market-data feed killed")
+        logger.bind(tag=f"SIM_{venue}").warning("fault injected: market-data feed killed ({})",
+                                                symbol or "every symbol")
 
     def restore_feed(self, venue: str) -> None:
         st = self._venues[venue]
         st.feed_killed = False
+        st.killed_symbols.clear()
         st.feed_blackholed = False
+
+    def kill_private(self, venue: str, reason: str | None = "private stream lost") -> None:
+        """The venue's private stream goes down (``reason``; None restores it): the in-process venue delivers no
+        private event meanwhile (they are lost, as on a dropped connection) and reports its session down
+        (``SimVenue.session_down``)."""
+        self._venues[venue].private_down = reason or ""
+        logger.bind(tag=f"SIM_{venue}").warning("fault injected: private stream {}", reason or "restored")
+
+    def private_down(self, venue: str) -> str:
+        """Why ``venue``'s private stream is down ("" when it is up: :meth:`kill_private`)."""
+        return self._venues[venue].private_down
 
     def blackhole_feed(self, venue: str) -> None:
         """Keep ``venue``'s subscriptions open but deliver nothing (a half-open connection)."""

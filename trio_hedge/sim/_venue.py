@@ -170,12 +170,20 @@ class SimVenue:
     def events(self, symbol: str) -> trio.MemoryReceiveChannel[VenueEvent]:
         return self._streams.take(symbol)
 
+    @property
+    def session_down(self) -> str | None:
+        """Why the venue's session is down as a whole (its private stream: ``SimExchange.kill_private``), or
+        None (``engine/_portfolio.py`` halts every market on a venue down past its budget)."""
+        return self._ex.private_down(self.name) or None
+
     async def _run_private(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         rx = self._ex.take_account_stream(self.name)
         task_status.started()
         async with rx:
             async for deliver_at, event in rx:
                 await trio.sleep_until(deliver_at)
+                if self._ex.private_down(self.name):
+                    continue  # lost, as on a dropped connection (fault injection: SimExchange.kill_private)
                 symbol = event.position.symbol if isinstance(event, PositionUpdate) else event.symbol
                 await self._streams.send(symbol, event)
 

@@ -100,6 +100,13 @@ class JournalIOError(JournalError):
         self.operation = operation
         self.sqlite_error = name
 
+    def __copy__(self) -> JournalIOError:
+        """A copy with the same message and attributes (``copy.copy`` would call ``__init__`` with the message
+        alone; the worker thread hands one copy to each intent of a failed batch: ``_async.py``)."""
+        new = type(self).__new__(type(self), *self.args)
+        new.__dict__.update(self.__dict__)
+        return new
+
 
 class JournalTimeout(JournalIOError):
     """A journal call got no answer within its wall-clock bound (``call_bound_s`` of :func:`open_async_journal`,

@@ -56,6 +56,11 @@ class PrivateWatchdog:
         self._alive = trio.Event()
         self.blind = False
 
+    @property
+    def down_reason(self) -> str | None:
+        """Why the session is down as a whole while :attr:`blind` (the adapter's ``session_down``), else None."""
+        return f"{self._venue} private stream silent past its {self._budget_s:g}s budget" if self.blind else None
+
     def alive(self) -> None:
         """The private stream showed life (subscribed, a frame, a pong): the watchdog's clock restarts."""
         self.last_alive_s = trio.current_time()

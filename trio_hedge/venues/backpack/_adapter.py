@@ -95,6 +95,13 @@ class BackpackVenue(_Routes, _Subscriptions):
         )  # fmt: skip
 
 
+    @property
+    def session_down(self) -> str | None:
+        """Why the session is down as a whole (the private stream silent past its budget: the watchdog is
+        blind), or None. ``engine/_portfolio.py`` halts every market on a venue down past its budget."""
+        return self._watchdog.down_reason
+
+
 @asynccontextmanager
 async def open_backpack_venue(settings: BackpackSettings) -> AsyncIterator[BackpackVenue]:
     """Open a Backpack session: load the instruments, start the private stream (returns once its signed

@@ -452,6 +452,12 @@ class CcxtVenue(VenueAccessors):
             for pos in positions.values():
                 await self._gate.position(PositionUpdate(pos, self._venue_time_ms * 1_000_000))
 
+    @property
+    def session_down(self) -> str | None:
+        """Why the session is down as a whole (the private streams silent past their budget), or None
+        (``engine/_portfolio.py``)."""
+        return self._watchdog.down_reason
+
     # ------------------------------------------------------------------ requests
     def new_client_order_id(self) -> str:
         """A decimal client order id below 2**31 (fits Backpack's uint32 ``clientId`` and GRVT's uint64)."""

@@ -172,6 +172,7 @@ class _GrvtSession(VenueAccessors):
         self._ids = ClientOrderIdGenerator()
         self._rpc_ids = itertools.count(random.randrange(1, 2**20))
         self._conn: _RpcConn | None = None
+        self._private_down_at: float | None = None  # trio time the private stream went down (None: up)
         # Orders this session may have created on the venue: client order id -> symbol (v1.state names no
         # instrument), and the subset not yet known terminal (reconciled after a private-stream drop).
         self._order_symbols: OrderedDict[str, str] = OrderedDict()

@@ -30,6 +30,9 @@ class GrvtSettings:
         symbols (tuple[str, ...]): instruments to trade (``"BTC_USDT_Perp"``).
         name (str): configured venue name (domain objects and errors carry it).
         heartbeat_interval_s (float), heartbeat_timeout_s (float): WS ping period and pong deadline.
+        private_stream_budget_s (float): the private stream down longer than this reports the session down
+            (``session_down``: the run halts every market on the venue); orders are cancelled by the venue's
+            cancel-on-disconnect, not by a watchdog.
         cod_countdown_ms (int): cancel-on-disconnect countdown, 1000..300000 ms; 0 leaves COD off.
         cod_refresh_s (float): COD refresh period (must be well below the countdown).
         event_capacity (int): per-symbol private event channel capacity.
@@ -66,6 +69,7 @@ class GrvtSettings:
     name: str = "grvt"
     heartbeat_interval_s: float = 1.0
     heartbeat_timeout_s: float = 1.5
+    private_stream_budget_s: float = 3.0
     cod_countdown_ms: int = 15000
     cod_refresh_s: float = 5.0
     event_capacity: int = 256
@@ -148,13 +152,15 @@ class GrvtSettings:
 
     def with_timeouts(self, t: SessionTimeouts) -> GrvtSettings:
         """These settings with the session budgets ``t`` (``[venues.<name>.timeouts]``). GRVT arms
-        cancel-on-disconnect, so ``t.private_stream_budget_s`` is not used.
+        cancel-on-disconnect, so ``t.private_stream_budget_s`` only bounds how long the private stream may be down
+        before the session reports itself down (``session_down``).
 
         Raises:
             BadValue: a budget out of range.
         """
         return replace(self, connect_timeout_s=t.connect_s, rest_timeout_s=t.request_s, close_timeout_s=t.close_s,
-                       heartbeat_interval_s=t.heartbeat_s, heartbeat_timeout_s=t.heartbeat_deadline_s)  # fmt: skip
+                       heartbeat_interval_s=t.heartbeat_s, heartbeat_timeout_s=t.heartbeat_deadline_s,
+                       private_stream_budget_s=t.private_stream_budget_s)  # fmt: skip
 
     def secrets(self) -> tuple[str, ...]:
         """The configured credentials, for log redaction: the API key and the private key (as given and

@@ -177,6 +177,7 @@ class _Subscriptions(_Auth):
         def ready() -> None:
             nonlocal started, was_up
             was_up = True
+            self._private_down_at = None
             if not started:
                 started = True
                 task_status.started()
@@ -189,12 +190,22 @@ class _Subscriptions(_Auth):
                 conn.fail_all()
             if was_up:
                 was_up = False
+                self._private_down_at = trio.current_time()
                 self._request_reconcile()  # runs once the stream is subscribed again
 
         async def session(backoff: Backoff) -> None:
             await self._private_session(backoff, ready)
 
         await self._reconnecting(session, what="private stream", on_down=down)
+
+    @property
+    def session_down(self) -> str | None:
+        """Why the session is down as a whole (the private stream down past ``private_stream_budget_s``), or None
+        (``engine/_portfolio.py`` halts every market on a venue down past its budget)."""
+        since = self._private_down_at
+        if since is None or trio.current_time() - since <= self._s.private_stream_budget_s:
+            return None
+        return f"{self.name} private stream down for {trio.current_time() - since:.1f}s"
 
     async def _private_session(self, backoff: Backoff, ready: Callable[[], None]) -> None:
         await self._ensure_fresh_cookie()
