@@ -39,6 +39,7 @@ from loguru import logger
 
 from ..._streams import SymbolEventStreams
 from ...domain import (
+    AuthError,
     BadValue,
     Capability,
     Fill,
@@ -296,6 +297,9 @@ class CcxtVenue(VenueAccessors):
                         await handle(batch)
                         backoff.reset()
             except ccxt.BaseError as exc:
+                err = map_ccxt_error(self.name, exc, Call())
+                if isinstance(err, AuthError):
+                    raise err from None  # refused credentials end the session (exit 78), as a native adapter's
                 self._log.warning("{} failed ({}: {}); resubscribing", watch, type(exc).__name__, str(exc)[:200])
             except AsyncioCancelled:
                 self._log.warning("{} cancelled on the asyncio side; resubscribing", watch)
@@ -654,8 +658,9 @@ async def open_ccxt_venue(settings: CcxtSettings) -> AsyncIterator[CcxtVenue]:
     every book is valid) and the private streams; on exit cancel them and close the client (bounded).
 
     Raises:
-        VenueError (and subclasses): the markets could not be loaded (through the error table; AuthError for
-        refused credentials). KeyError: a configured symbol is not among the exchange's markets.
+        VenueError (and subclasses): the markets or the positions (the credentials' check: one private read
+        before the streams start) could not be loaded (through the error table; AuthError for refused
+        credentials). KeyError: a configured symbol is not among the exchange's markets.
     """
     t = settings.timeouts
     async with open_asyncio_bridge(close_s=t.close_s) as bridge:
@@ -674,6 +679,10 @@ async def open_ccxt_venue(settings: CcxtSettings) -> AsyncIterator[CcxtVenue]:
             except ccxt.BadSymbol:
                 raise KeyError(f"{settings.ccxt_id} has no market {sym!r}") from None
         venue = CcxtVenue(settings, bridge, client)
+        # the credentials, checked before any stream starts: one private read (loading the markets is public on
+        # most exchanges, and a refused WebSocket subscription comes back as a plain ExchangeError)
+        with trio.fail_after(t.connect_s + t.request_s):
+            await venue.positions()
         async with trio.open_nursery() as nursery:
             with trio.fail_after(t.connect_s + t.request_s):
                 if client.has.get("watchOrders"):
