@@ -24,6 +24,7 @@ from loguru import logger
 
 from .._streams import SymbolEventStreams
 from ..domain import (
+    STREAMS,
     BookInvalid,
     Capability,
     FeedState,
@@ -81,11 +82,11 @@ def _report(order: Order) -> OrderReport:
 class SimVenue:
     """A venue session over the simulated exchange. Create it with :func:`open_sim_venue`.
 
-    Capabilities: only ``post_only_reject_sync``. In process there is no connection to go silent (no
-    heartbeat), no private stream to drop and no answer to lose.
+    Capabilities: ``post_only_reject_sync`` and the streams (pushed in process, nothing polled). In process there
+    is no connection to go silent (no heartbeat), no private stream to drop and no answer to lose.
     """
 
-    capabilities: frozenset[Capability] = frozenset({"post_only_reject_sync"})
+    capabilities: frozenset[Capability] = frozenset({"post_only_reject_sync"}) | STREAMS
 
     def __init__(self, exchange: SimExchange, name: str, settings: SimVenueSettings) -> None:
         self.name = name

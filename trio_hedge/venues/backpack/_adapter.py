@@ -62,7 +62,7 @@ import trio
 
 from ..._redact import register_secret
 from ...protocols.backpack import BackpackSigner
-from .._base import Capability
+from .._base import STREAMS, Capability
 from .._errors import AuthError
 from .._kernel import PrivateWatchdog, Reconciler
 from .._ws import Backoff
@@ -80,7 +80,7 @@ class BackpackVenue(_Routes, _Subscriptions):
 
     capabilities: Final[frozenset[Capability]] = frozenset(
         {"feed_heartbeat", "private_reconcile", "unknown_outcome", "post_only_reject_sync"}
-    )
+    ) | STREAMS
 
     def __init__(self, settings: BackpackSettings, signer: BackpackSigner, http: httpx.AsyncClient) -> None:
         super().__init__(settings, signer, http)
