@@ -8,14 +8,13 @@ import base64
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import trio
-from loguru import logger
 
 from tests.contract.conftest import CCXT_FAST, _market
 from tests.rigs import backpack_rig, grvt_rig, proxied
@@ -33,15 +32,6 @@ OTHER_SEED = base64.b64encode(bytes(range(32))).decode()
 """Another account's ED25519 seed: a valid key pair the Backpack simulator does not know."""
 
 pytestmark = pytest.mark.timeout(120)  # waits on sockets or subprocesses: a hang fails the test, not the run
-
-
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    """Every loguru line at DEBUG and above, unredacted (the app's redaction is NOT installed here)."""
-    lines: list[str] = []
-    sink_id = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} {extra} {message}")
-    yield lines
-    logger.remove(sink_id)
 
 
 def _refusal(exc: BaseException) -> AuthError:

@@ -443,11 +443,10 @@ async def record_fills(journal: AsyncJournal, key: str, fills: list[Fill]) -> in
 
 async def _unreadable(journal: AsyncJournal | None, exc: Exception) -> VenueUnreadable:
     detail = f"cannot read the venues before trading ({type(exc).__name__}: {exc}); not trading"
-    refused = isinstance(exc, AuthError)
-    if refused:
+    if isinstance(exc, AuthError):
         detail += f". Fix: {credentials_fix(exc.venue)}"
     await _event(journal, "recon.unreadable", detail)
-    return VenueUnreadable(detail, credentials=refused)
+    return VenueUnreadable(detail, credentials=isinstance(exc, AuthError))
 
 
 async def _look_again(

@@ -24,7 +24,6 @@ from loguru import logger
 
 from .._streams import SymbolEventStreams
 from ..domain import (
-    STREAMS,
     BookInvalid,
     Capability,
     FeedState,
@@ -86,7 +85,8 @@ class SimVenue:
     is no connection to go silent (no heartbeat), no private stream to drop and no answer to lose.
     """
 
-    capabilities: frozenset[Capability] = frozenset({"post_only_reject_sync"}) | STREAMS
+    capabilities: frozenset[Capability] = frozenset(
+        {"post_only_reject_sync", "book_stream", "order_stream", "fill_stream"})
 
     def __init__(self, exchange: SimExchange, name: str, settings: SimVenueSettings) -> None:
         self.name = name

@@ -65,7 +65,7 @@ import trio
 
 from ..._redact import register_secret
 from ...protocols.backpack import BackpackSigner
-from .._base import STREAMS, Capability
+from .._base import Capability
 from .._errors import AuthError
 from .._kernel import PrivateWatchdog, Reconciler
 from .._ws import Backoff
@@ -82,8 +82,9 @@ class BackpackVenue(_Routes, _Subscriptions):
     """
 
     capabilities: Final[frozenset[Capability]] = frozenset(
-        {"feed_heartbeat", "private_reconcile", "unknown_outcome", "post_only_reject_sync"}
-    ) | STREAMS
+        {"feed_heartbeat", "private_reconcile", "unknown_outcome", "post_only_reject_sync", "book_stream",
+         "order_stream", "fill_stream"}
+    )
 
     def __init__(self, settings: BackpackSettings, signer: BackpackSigner, http: httpx.AsyncClient) -> None:
         super().__init__(settings, signer, http)

@@ -33,7 +33,7 @@ from ...protocols.grvt import (
     apply_raw_book_update,
     parse_book_feed_raw,
 )
-from .._base import STREAMS, Capability
+from .._base import Capability
 from .._errors import RateLimited, VenueUnavailable
 from .._kernel import EventGate, FeedBook, Reconciler, RestCaller, Resync, VenueAccessors
 from .._ws import WS_ERRORS
@@ -148,8 +148,8 @@ class _GrvtSession(VenueAccessors):
             ``post_only_reject_sync`` is not among them.
     """
 
-    capabilities: Final[frozenset[Capability]] = frozenset({"feed_heartbeat", "private_reconcile",
-                                                            "unknown_outcome"}) | STREAMS
+    capabilities: Final[frozenset[Capability]] = frozenset(
+        {"feed_heartbeat", "private_reconcile", "unknown_outcome", "book_stream", "order_stream", "fill_stream"})
 
     def __init__(self, settings: GrvtSettings, client: httpx.AsyncClient, signer: GrvtSigner) -> None:
         self.name = settings.name
