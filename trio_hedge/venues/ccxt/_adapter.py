@@ -706,7 +706,8 @@ def _keep_wakeups(client: Any) -> None:
     ccxt's cache but the next ``watch_*`` waits for the *next* message. Between two calls of a loop (``watch_orders``
     returned, the next not yet registered) the last update of an order (its fill, its end) can be such a message,
     and nothing may follow it for a long time. Here ``resolve`` first creates the future when none is pending, so the
-    next ``watch_*`` finds it resolved and returns at once with the cache's current state.
+    next ``watch_*`` finds it resolved and returns at once with the cache's current state; a second message before
+    that watch leaves the kept future as it is (ccxt's ``resolve`` would delete it: both wake-ups lost).
     """
     make = client.client
 
@@ -716,6 +717,11 @@ def _keep_wakeups(client: Any) -> None:
             resolve, future = c.resolve, c.future
 
             def keeping(result: Any, message_hash: Any) -> Any:
+                waiting = c.futures.get(message_hash) if message_hash is not None else None
+                if waiting is not None and waiting.done() and not waiting.cancelled():
+                    # a kept wake-up not taken yet stands for this message too (the next watch reads the cache, which
+                    # has both); ccxt's resolve would delete it, losing both wake-ups
+                    return result
                 kept = future(message_hash) if message_hash is not None and message_hash not in c.futures else None
                 out = resolve(result, message_hash)
                 if kept is not None:
