@@ -1,6 +1,6 @@
 """The Backpack Exchange venue adapter, native Trio: REST over ``httpx.AsyncClient``, WebSocket over
-trio-websocket (:mod:`trio_hedge.venues._ws`), ED25519 request signing (:mod:`._signing`) and the wire codec
-(:mod:`._wire`). Implements :class:`~trio_hedge.venues.Venue`.
+trio-websocket (:mod:`trio_hedge.venues._ws`), ED25519 request signing and the wire codec
+(the protocol package :mod:`trio_hedge.protocols.backpack`). Implements :class:`~trio_hedge.venues.Venue`.
 
 Wire formats: the Backpack API reference (https://docs.backpack.exchange/, the OpenAPI document: "Authentication"
 for signing, the REST operations, "Streams" for the WebSocket), the official Rust client

@@ -2,8 +2,8 @@
 
 Implements :class:`~trio_hedge.venues.Venue`. grvt-pysdk is not called (its clients are sync ``requests``,
 ``pysdk/grvt_raw_sync.py``, or asyncio, ``pysdk/grvt_ccxt_ws.py``); only our pure pieces are reused:
-:mod:`._signing` (EIP-712 order signatures) and :mod:`._wire` (every REST/WS shape, the error mapping, the
-cookie, client order ids).
+the protocol package :mod:`trio_hedge.protocols.grvt` (EIP-712 order signatures, every REST/WS shape, the error
+mapping, the cookie, client order ids).
 
 Sources: GRVT's API docs (https://api-docs.grvt.io/: authentication, hosts and the full/lite encodings;
 https://api-docs.grvt.io/market_data_api/ and https://api-docs.grvt.io/trading_api/ for REST, including
