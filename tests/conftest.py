@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,14 @@ def _quiet_logs() -> None:
 
     logger.remove()
     logger.configure(extra={"tag": "-"})
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[str]]:
+    """Every loguru line at DEBUG and above, unredacted (the app's redaction is NOT installed here)."""
+    from loguru import logger
+
+    lines: list[str] = []
+    sink_id = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} {extra} {message}")
+    yield lines
+    logger.remove(sink_id)

@@ -14,7 +14,7 @@ Every wait is bounded (``fail_after``); the file runs in well under a minute.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 import trio
-from loguru import logger
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, open_websocket_url, serve_websocket
 
 from trio_hedge.domain import (
@@ -90,15 +89,6 @@ async def running_sim(tmp_path: Path, *, fill_start_s: float = 1.0, **server: An
                        ContractSpec(lot_size=D("0.001")), D("-1"), D("4"))
     async with backpack_rig([market], **server) as sim:
         yield sim
-
-
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    """Every loguru line at DEBUG and above, unredacted (the app's redaction is NOT installed here)."""
-    lines: list[str] = []
-    sink_id = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} {extra} {message}")
-    yield lines
-    logger.remove(sink_id)
 
 
 def _req(venue: Venue, side: Side, size: str, price: str | None, **kw: object) -> OrderRequest:

@@ -65,3 +65,13 @@ def test_credentials_from_env_and_secrets_file_are_kept_out_of_reprs(monkeypatch
 def test_env_names_are_snake_case_of_ccxts_keys() -> None:
     assert ccxt_env_name("lighter", "apiKey") == "TRIO_HEDGE_LIGHTER_API_KEY"
     assert ccxt_env_name("hl", "walletAddress") == "TRIO_HEDGE_HL_WALLET_ADDRESS"
+
+
+def test_ccxt_poll_names_the_streams_to_poll_and_refuses_others() -> None:
+    c = load_config(None, ["venues.backpack.kind=ccxt", 'venues.backpack.ccxt_poll=["watchOrders", "watchMyTrades"]'])
+    v = c.venues["backpack"]
+    assert v.ccxt is not None and v.ccxt.poll == ("watchOrders", "watchMyTrades")
+    assert load_config(None, ["venues.grvt.kind=ccxt"]).venues["grvt"].ccxt.poll == ()  # type: ignore[union-attr]
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["venues.backpack.kind=ccxt", 'venues.backpack.ccxt_poll=["watchTrades"]'])
+    assert info.value.key == "venues.backpack.ccxt_poll" and "watchOrders" in str(info.value)

@@ -37,6 +37,18 @@ async def test_both_legs_through_ccxt_trade_and_end_flat(tmp_path: Path) -> None
             assert Decimal(c["maker_filled"]) == Decimal(c["hedge_filled"]) == size
 
 
+async def test_the_primary_through_ccxt_with_its_order_stream_polled_trades_and_ends_flat(tmp_path: Path) -> None:
+    """``ccxt_poll``: the maker leg's fills reach the hedger through REST polls of its orders (no order stream)."""
+    config = load_config(REPO / "config.toml", [
+        "venues.backpack.kind=ccxt", 'venues.backpack.ccxt_poll=["watchOrders"]',
+        "venues.backpack.timeouts.heartbeat_ms=200", "engine.cycles=2", "sim.speed=5",
+        f"journal.path={tmp_path / 'j.sqlite'}"])  # fmt: skip
+    with trio.fail_after(120):
+        result = await run_bot(config)
+    assert result.exit_code == EXIT_OK, result.exit_reason
+    assert result.summary["cycles_completed"] == 2 and _flat(result.summary)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("overrides", [BOTH, MIXED], ids=["both-ccxt", "native-primary-ccxt-hedge"])
 async def test_the_default_job_through_ccxt_completes_20_cycles(tmp_path: Path, overrides: list[str]) -> None:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,10 @@ class VenueControl:
         """Make the market-data connection silent (or release it)."""
         raise NotImplementedError
 
+    def rest_requests(self) -> int:
+        """HTTP requests the venue sent so far (kinds that poll a missing stream over REST)."""
+        raise NotImplementedError
+
 
 @dataclass
 class _SimControl(VenueControl):
@@ -150,6 +155,10 @@ class _BackpackControl(VenueControl):
         assert self.rest is not None
         self.rest.set_latency(down_s=0.0)
 
+    def rest_requests(self) -> int:
+        assert self.rest is not None
+        return self.rest.statistics().http_requests
+
     async def blackhole_feed(self, on: bool) -> None:
         ws = await self._told_apart()
         for conn in ws.connections(lambda c: c.is_websocket and not is_backpack_private(c)):
@@ -177,6 +186,10 @@ class _GrvtControl(VenueControl):
     def lose_next_order_answer(self) -> None:
         assert self.trades is not None
         self.trades.drop_ws_frames(lambda f: b'"method":"v1/create_order"' in f)
+
+    def rest_requests(self) -> int:
+        assert self.rest is not None
+        return self.rest.statistics().http_requests
 
     async def blackhole_feed(self, on: bool) -> None:
         assert self.md is not None
@@ -225,6 +238,15 @@ class _CcxtGrvtControl(_GrvtControl):
     def answers_flow(self) -> None:
         assert self.rest is not None
         self.rest.set_latency(down_s=0.0)
+
+
+@dataclass
+class _CcxtGrvtPolledBookControl(_CcxtGrvtControl):
+    """The book is polled over REST: a silent feed is a silent REST connection."""
+
+    async def blackhole_feed(self, on: bool) -> None:
+        assert self.rest is not None
+        self.rest.blackhole(on)
 
 
 # ---------------------------------------------------------------------------------------------- kinds
@@ -283,23 +305,28 @@ CCXT_FAST = SessionTimeouts(connect_s=5.0, request_s=1.0, close_s=2.0, heartbeat
 """The ccxt venue's budgets on loopback: a book silent for 1 s (heartbeat_s + heartbeat_deadline_s) is stale."""
 
 
+POLL_INTERVAL_S, POLL_RATE_PER_S = 0.2, 10.0
+"""The polled kinds' interval and rate budget on loopback."""
+
+
 @asynccontextmanager
-async def _ccxt_backpack_kit(tmp_path: Path) -> AsyncIterator[Kit]:
+async def _ccxt_backpack_kit(tmp_path: Path, poll: frozenset[str] = frozenset()) -> AsyncIterator[Kit]:
     symbol = "BTC_USDC_PERP"
     async with backpack_rig([_market(tmp_path, "backpack", symbol, "USDC")]) as rig, \
             proxied(rig.info.rest) as rest, proxied(rig.info.ws) as ws:  # fmt: skip
         ws_url = f"ws://127.0.0.1:{ws.port}/"
         settings = CcxtSettings("backpack", "backpack", (symbol,), {"apiKey": rig.info.api_key,
                                 "secret": rig.info.api_secret}, simulator_urls("backpack", f"http://127.0.0.1:{rest.port}",
-                                ws_url, ws_url), timeouts=CCXT_FAST)  # fmt: skip
+                                ws_url, ws_url), timeouts=CCXT_FAST, poll=poll, poll_interval_s=POLL_INTERVAL_S,
+                                poll_rate_per_s=POLL_RATE_PER_S)  # fmt: skip
         control = _CcxtBackpackControl(rig.exchange, "backpack", symbol, CCXT_FAST.heartbeat_s +
                                        CCXT_FAST.heartbeat_deadline_s, rest, ws)  # fmt: skip
         async with open_ccxt_venue(settings) as venue:
-            yield Kit("ccxt:backpack", venue, control)
+            yield Kit("ccxt:backpack" + ("-polled" if poll else ""), venue, control)
 
 
 @asynccontextmanager
-async def _ccxt_grvt_kit(tmp_path: Path) -> AsyncIterator[Kit]:
+async def _ccxt_grvt_kit(tmp_path: Path, poll: frozenset[str] = frozenset()) -> AsyncIterator[Kit]:
     symbol = "BTC_USDT_Perp"
     async with grvt_rig([_market(tmp_path, "grvt", symbol, "USDT")]) as rig:
         info = rig.info
@@ -309,12 +336,13 @@ async def _ccxt_grvt_kit(tmp_path: Path) -> AsyncIterator[Kit]:
             simulator_urls("grvt", f"http://127.0.0.1:{rig.rest.port}",
                            f"ws://127.0.0.1:{rig.md.port}/market-data/ws/full",
                            f"ws://127.0.0.1:{rig.trades.port}/trades/ws/full"),
-            timeouts=CCXT_FAST,
+            timeouts=CCXT_FAST, poll=poll, poll_interval_s=POLL_INTERVAL_S, poll_rate_per_s=POLL_RATE_PER_S,
         )  # fmt: skip
-        control = _CcxtGrvtControl(rig.exchange, "grvt", symbol, CCXT_FAST.heartbeat_s +
-                                   CCXT_FAST.heartbeat_deadline_s, rig.rest, rig.md, rig.trades)  # fmt: skip
+        make = _CcxtGrvtPolledBookControl if "watchOrderBook" in poll else _CcxtGrvtControl
+        control = make(rig.exchange, "grvt", symbol, CCXT_FAST.heartbeat_s + CCXT_FAST.heartbeat_deadline_s, rig.rest,
+                       rig.md, rig.trades)  # fmt: skip
         async with open_ccxt_venue(settings) as venue:
-            yield Kit("ccxt:grvt", venue, control)
+            yield Kit("ccxt:grvt" + ("-polled-book" if poll else ""), venue, control)
 
 
 KINDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Kit]]] = {
@@ -323,6 +351,10 @@ KINDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Kit]]] = {
     "grvt": _grvt_kit,
     "ccxt:backpack": _ccxt_backpack_kit,
     "ccxt:grvt": _ccxt_grvt_kit,
+    # the REST-polling fallbacks (venues/ccxt/_adapter.py), declared by the missing stream capabilities: Backpack's
+    # order stream switched off (ccxt has no Backpack trade stream: both polled), GRVT's book polled
+    "ccxt:backpack-polled": partial(_ccxt_backpack_kit, poll=frozenset({"watchOrders", "watchMyTrades"})),
+    "ccxt:grvt-polled-book": partial(_ccxt_grvt_kit, poll=frozenset({"watchOrderBook"})),
 }
 """Every venue kind the bot can trade, by name; the suite runs once per entry."""
 

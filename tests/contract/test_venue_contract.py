@@ -26,7 +26,7 @@ from trio_hedge.domain import (
     VenueEvent,
 )
 from trio_hedge.engine import session_down
-from trio_hedge.venues import PostOnlyWouldCross, UnknownOutcome
+from trio_hedge.venues import STREAMS, PostOnlyWouldCross, UnknownOutcome
 
 from .conftest import ASK, ASK_SIZE, BID, RESTING_BUY, WITHIN_S, Kit, poll
 
@@ -333,3 +333,60 @@ async def test_a_blackholed_feed_invalidates_the_book_within_the_heartbeat_deadl
         while not healthy():
             await venue.wait_book_change(sym)
     assert book.best_bid() == (BID, D("1.0"))
+
+
+# ---------------------------------------------------------------------------------------------- polled streams
+async def test_a_stream_the_kind_lacks_is_polled_within_its_interval_and_rate_budget(kit: Kit) -> None:
+    """The REST-polling fallback of a missing stream (``book_stream``/``order_stream``/``fill_stream`` not declared):
+    an external change arrives within one ``poll_interval_s`` plus one request budget, and the polls keep to
+    ``poll_rate_per_s`` REST calls per second (counted on the wire, at the REST proxy). The other contract tests
+    (each fill once, reconciliation, the book's validity) run through the polls too."""
+    polled = STREAMS - kit.caps
+    if not polled:
+        pytest.skip("every stream is pushed: nothing is polled")
+    venue, sym = kit.venue, kit.symbol
+    interval_s, rate = float(venue.poll_interval_s), float(venue.poll_rate_per_s)  # type: ignore[attr-defined]
+    assert 0 < interval_s and 0 < rate
+    rx = venue.events(sym)
+    window_s = 2.0
+    if "order_stream" in polled:
+        assert "fill_stream" in polled or kit.kind.startswith("ccxt")  # fills then come with the order polls
+        req = _order(kit, Side.BUY, "0.001", RESTING_BUY, post_only=True)
+        await venue.place(req)
+        await _collect(rx, [], _status(req.client_order_id, OrderStatus.OPEN))
+        # while it rests the polls run, within the budget (nothing else is sent in the window)
+        calls, sent = venue.poll_calls, kit.control.rest_requests()  # type: ignore[attr-defined]
+        await trio.sleep(window_s)
+        polled_calls = venue.poll_calls - calls  # type: ignore[attr-defined]
+        on_wire = kit.control.rest_requests() - sent
+        assert polled_calls >= 2 and on_wire >= polled_calls - 1  # it polls, and the polls are what went out
+        assert on_wire <= rate * window_s + 2, f"{on_wire} REST requests in {window_s}s over a budget of {rate}/s"
+        # the venue ends the order by itself: the polls report it
+        (resting,) = kit.control.engine.open_orders()
+        kit.control.exchange.cancel(kit.control.venue, sym, resting.client_order_id)
+        began = trio.current_time()
+        await _collect(rx, [], _status(req.client_order_id, OrderStatus.CANCELLED))
+        assert trio.current_time() - began <= interval_s + 1.0 + 0.5  # an interval, a request budget, slack
+    elif "fill_stream" in polled:
+        # order stream, no trade stream: an update that counts fills not yet delivered waits for them, read over
+        # REST within the poll budget, so the fills still come first
+        calls = venue.poll_calls  # type: ignore[attr-defined]
+        req = _ioc(kit, Side.BUY, "0.001", ASK)
+        await venue.place(req)
+        events = await _collect(rx, [], _status(req.client_order_id, OrderStatus.FILLED))
+        fills = [i for i, e in enumerate(events) if isinstance(e, Fill) and e.client_order_id == req.client_order_id]
+        filled = [i for i, e in enumerate(events) if e in _updates(events, req.client_order_id)
+                  and e.status is OrderStatus.FILLED]  # fmt: skip
+        assert fills and max(fills) < min(filled) and venue.poll_calls > calls  # type: ignore[attr-defined]
+    if "book_stream" in polled:
+        sent, last, gaps = kit.control.rest_requests(), venue.feed_state(sym).last_message_s, []
+        with trio.move_on_after(window_s):
+            while True:
+                await venue.wait_book_change(sym)
+                now = venue.feed_state(sym).last_message_s
+                gaps.append(now - last)
+                last = now
+        on_wire = kit.control.rest_requests() - sent
+        assert len(gaps) >= 2 and max(gaps) <= interval_s + 0.3, gaps
+        assert on_wire <= rate * window_s + 2, f"{on_wire} REST requests in {window_s}s over a budget of {rate}/s"
+        assert venue.book(sym).valid and venue.book(sym).best_bid() == (BID, D("1.0"))

@@ -1,5 +1,6 @@
 """The process contract with the supervisor: exit codes, the single-instance lock, orphan protection, and the
-crash-loop breaker (``../shared/docs/reliability-notes.md`` §3, verified there with supervisord 4.3.0).
+crash-loop breaker (``docs/supervisord.md``; supervisord 4.3's ``autorestart``/``exitcodes``/``startretries``,
+http://supervisord.org/configuration.html).
 
 Exit codes (``scripts/supervisord.conf`` has ``autorestart=unexpected`` and ``exitcodes=0,78``):
 
@@ -209,6 +210,6 @@ def set_parent_death_signal(sig: int = signal.SIGINT) -> bool:
 
 
 def crash_loop_tripped(crashes: int, max_crashes: int) -> bool:
-    """The breaker rule (reliability-notes.md §3): ``crashes`` recent crashes (``Journal.crashes_since``
+    """The breaker rule (``docs/supervisord.md``): ``crashes`` recent crashes (``Journal.crashes_since``
     over the window) at or above ``max_crashes`` -> do not run (exit 78)."""
     return crashes >= max_crashes

@@ -22,8 +22,8 @@ tests/test_reconcile.py and scripts/chaos_kill9.py exercise it):
 
 1. read, touching nothing: every in-flight intent of the journal, and for each leg the venue's open orders,
    positions, fills since the last checkpoint, and the status of each in-flight intent by client order id.
-   A venue that cannot be read within the deadline is :class:`VenueUnreadable` (exit 75): a missing report
-   is never "flat", and no order is sent;
+   A venue that cannot be read within the deadline is :class:`VenueUnreadable` (exit 75; 78 when it refused
+   the credentials: a restart cannot fix that): a missing report is never "flat", and no order is sent;
 2. record the fills the journal missed (by trade id) and resolve every in-flight intent from the venue's
    report (its status by client order id, else its entry among the open orders, else its fills). One the
    venue does not report is looked for again every second until a grace after its send ends
@@ -50,6 +50,7 @@ from loguru import logger
 
 from ..domain import ZERO, Fill, IllegalTransition, OrderRequest, OrderStatus, OrderUpdate, Side, VenueEvent
 from ..engine import (
+    EXIT_CONFIG,
     EXIT_JOURNAL_DOWN,
     EXIT_VENUE_UNREACHABLE,
     EngineError,
@@ -60,16 +61,23 @@ from ..engine import (
     NotFlat,
     RetryPolicy,
     call_venue,
+    credentials_fix,
 )
 from ..engine._flatten import flatten_position
-from ..venues import OrderReport, Venue, VenueError
+from ..venues import AuthError, OrderReport, Venue, VenueError
 from ._journal import AsyncJournal, IntentRow, JournalConflict, JournalError, JournalIOError, UnknownRecord
 
 
 class VenueUnreadable(EngineError):
-    """A venue could not be read during reconciliation: do not trade (exit 75, restart later)."""
+    """A venue could not be read during reconciliation: do not trade (exit 75, restart later; 78 when the venue
+    refused the credentials, ``credentials``: a restart cannot fix them)."""
 
     exit_code = EXIT_VENUE_UNREACHABLE
+
+    def __init__(self, detail: str, *, credentials: bool = False) -> None:
+        super().__init__(detail)
+        if credentials:
+            self.exit_code = EXIT_CONFIG
 
 
 @dataclass(slots=True)
@@ -435,8 +443,10 @@ async def record_fills(journal: AsyncJournal, key: str, fills: list[Fill]) -> in
 
 async def _unreadable(journal: AsyncJournal | None, exc: Exception) -> VenueUnreadable:
     detail = f"cannot read the venues before trading ({type(exc).__name__}: {exc}); not trading"
+    if isinstance(exc, AuthError):
+        detail += f". Fix: {credentials_fix(exc.venue)}"
     await _event(journal, "recon.unreadable", detail)
-    return VenueUnreadable(detail)
+    return VenueUnreadable(detail, credentials=isinstance(exc, AuthError))
 
 
 async def _look_again(
@@ -599,9 +609,7 @@ async def reconcile(
                             what=f"{what} status {it.client_order_id}")
                 seen[i] = _Seen(opened, ZERO if pos is None else pos.size, fills, statuses)
     except (VenueError, trio.TooSlowError) as exc:
-        detail = f"cannot read the venues before trading ({type(exc).__name__}: {exc}); not trading"
-        await _event(journal, "recon.unreadable", detail)
-        raise VenueUnreadable(detail) from None
+        raise await _unreadable(journal, exc) from None
     # ---- 2. fills and in-flight intents
     for i, leg in enumerate(legs):
         report.positions[f"{leg.key}/{leg.symbol}"] = seen[i].position

@@ -23,7 +23,8 @@ Task tree::
 
 Exit codes (``_process.py``): 0 clean and flat; 75 a venue or feed unreachable (reconciliation could not
 read a venue included); 74 the journal went down during the run; 3 not flat after cleanup; 1 other failures;
-78 configuration errors, a second instance, a damaged journal, the crash-loop breaker (see the CLI). The run's
+78 configuration errors, credentials a venue refused, a second instance, a damaged journal, the crash-loop
+breaker (see the CLI). The run's
 exit code is recorded in the journal whenever the journal can take it.
 """
 
@@ -61,6 +62,7 @@ from ..engine import (
     PortfolioGuard,
     RateLimitedVenue,
     TokenBucket,
+    exit_code_of,
     run_market,
 )
 from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
@@ -179,7 +181,7 @@ def _decide(
         # a bug (anything that is not a TrioHedgeError) wins over expected failures: exit 1, and its name first
         bugs = [(n, e) for n, e in failures if not isinstance(e, TrioHedgeError)]
         name, exc = (bugs or failures)[0]
-        code = EXIT_FAILURE if bugs else getattr(exc, "exit_code", EXIT_FAILURE)
+        code = EXIT_FAILURE if bugs else exit_code_of(exc)  # refused credentials (AuthError): 78
         reason = f"market {name} failed: {'bug: ' if bugs else ''}{type(exc).__name__}: {exc}"
         others = [f"{type(e).__name__}: {e}" for n, e in failures if e is not exc]
         if others:

@@ -150,7 +150,7 @@ async def _ccxt_session(config: Config, vc: VenueConfig, exchange: SimExchange |
     else:
         config_.update(cc.credentials)
     settings = CcxtSettings(vc.name, cc.ccxt_id, config.traded_symbols(vc.name), config_, urls, config.event_capacity,
-                            vc.timeouts)  # fmt: skip
+                            vc.timeouts, poll=frozenset(cc.poll))  # fmt: skip
     for secret in settings.secrets():
         register_secret(secret)
     return open_ccxt_venue(settings)

@@ -9,8 +9,9 @@ hedged), SIGUSR2 resumes it (``_ops.py``).
 
 Without ``--config`` it reads ``./config.toml`` when present, else the built-in defaults (the same values:
 the shipped ``config.toml`` is checked against them by a test). Exit codes: 0 clean and flat, 78
-configuration error (the message names the key and the fix), a second instance on the same journal, or the
-crash-loop breaker; 75 venue or feed unreachable; 3 not flat at exit; 1 other failures (``_process.py``).
+configuration error (the message names the key and the fix), credentials a venue refused (the message names the
+venue and what to check), a second instance on the same journal, or the crash-loop breaker; 75 venue or feed
+unreachable; 3 not flat at exit; 1 other failures (``_process.py``).
 
 ``python -m trio_hedge journal check|backup|salvage --journal PATH``: the journal tools (``_journalcmd``).
 
@@ -34,8 +35,9 @@ from pathlib import Path
 import orjson
 import trio
 
-from ..domain import TrioHedgeError, leaves
-from ..engine import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from .._redact import redact
+from ..domain import AuthError, TrioHedgeError, leaves
+from ..engine import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, credentials_fix
 from ._config import Config, ConfigError, load_config
 from ._journal import JournalError
 from ._logging import flush_logs, register_secret, setup_logging
@@ -254,16 +256,21 @@ def _run_locked(args: argparse.Namespace, config: Config) -> int:
 
     result = trio.run(go)
     if result is None:
+        when = "failed while running" if trading else "cannot start"
+        for exc in errors:
+            print(f"trio_hedge: {when}: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        # refused credentials (a venue's AuthError, at its session's start or later) will not fix themselves
+        refused = sorted({e.venue for e in errors if isinstance(e, AuthError)})
+        for venue in refused:
+            print(f"trio_hedge: venue {venue} refused the credentials. Fix: {credentials_fix(venue)} "
+                  f"(exit {EXIT_CONFIG}: not restarted)", file=sys.stderr)
         if trading:
-            for exc in errors:
-                print(f"trio_hedge: failed while running: {type(exc).__name__}: {exc}", file=sys.stderr)
             print("trio_hedge: the market scopes had cleaned up (cancel, flatten); no exit summary: check the "
                   "venues' positions and the log", file=sys.stderr)
-            return EXIT_FAILURE
-        for exc in errors:
-            print(f"trio_hedge: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG if refused else EXIT_FAILURE
         # a journal that cannot be opened (newer schema, not a journal, unwritable) will not fix itself
-        return EXIT_CONFIG if any(isinstance(e, (ConfigError, JournalError)) for e in errors) else EXIT_FAILURE
+        fatal = refused or any(isinstance(e, (ConfigError, JournalError)) for e in errors)
+        return EXIT_CONFIG if fatal else EXIT_FAILURE
     print(render_summary(result.summary), flush=True)
     if args.summary_json is not None:
         args.summary_json.write_bytes(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2) + b"\n")

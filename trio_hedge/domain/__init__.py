@@ -43,6 +43,7 @@ from ._orders import Position as Position
 from ._orders import Side as Side
 from ._orders import TimeInForce as TimeInForce
 from ._venue import NO_CAPABILITIES as NO_CAPABILITIES
+from ._venue import STREAMS as STREAMS
 from ._venue import Capability as Capability
 from ._venue import FeedState as FeedState
 from ._venue import OrderReport as OrderReport
@@ -73,6 +74,7 @@ __all__ = [
     "Capability",
     "FeedState",
     "NO_CAPABILITIES",
+    "STREAMS",
     "capabilities",
     "Fill",
     "FillEstimate",

@@ -57,7 +57,8 @@ class FeedState:
     last_message_s: float
 
 
-Capability = Literal["feed_heartbeat", "private_reconcile", "unknown_outcome", "post_only_reject_sync"]
+Capability = Literal["feed_heartbeat", "private_reconcile", "unknown_outcome", "post_only_reject_sync", "book_stream",
+                     "order_stream", "fill_stream"]
 """Something a venue kind can do that another cannot. Declared by each venue class as ``capabilities``; the Venue
 contract suite (``tests/contract/``) tests the promise where it is declared and the fallback where it is not:
 
@@ -73,9 +74,22 @@ contract suite (``tests/contract/``) tests the promise where it is declared and 
 * ``post_only_reject_sync``: ``place`` of a crossing post-only order raises :class:`PostOnlyWouldCross`.
   Fallback: the order is acknowledged, then a ``REJECTED`` update follows on the stream, and a repeated ``place``
   of it raises :class:`PostOnlyWouldCross`.
+* ``book_stream``, ``order_stream``, ``fill_stream``: the venue pushes book updates, order updates, fills (a
+  WebSocket stream, or in process). Fallback (REST polling, a ccxt exchange whose ``has["watchOrderBook"]`` /
+  ``has["watchOrders"]`` / ``has["watchMyTrades"]`` is false or whose stream is known not to deliver): the
+  venue reads the REST equivalent at least every ``poll_interval_s`` (an attribute of the venue, seconds) while
+  there is something to read (the book always; orders and fills while one of its orders is live: statuses,
+  then fills, then positions, as a reconciliation), and its polls spend at most ``poll_rate_per_s`` REST calls
+  per second (another attribute; the rest of the venue's rate budget stays for orders). Events arrive through
+  the same channel, each fill once; an external change (an order cancelled or filled by the venue) arrives
+  within one interval plus one request budget; a polled book turns invalid when its polls stop answering, on
+  the staleness budget of our own clock.
 """
 
 NO_CAPABILITIES: Final[frozenset[Capability]] = frozenset()
+
+STREAMS: Final[frozenset[Capability]] = frozenset({"book_stream", "order_stream", "fill_stream"})
+"""The three stream capabilities: what a venue declares when nothing of it is polled."""
 
 
 def capabilities(venue: object) -> frozenset[Capability]:

@@ -13,6 +13,7 @@ from ._errors import EXIT_NOT_FLAT as EXIT_NOT_FLAT
 from ._errors import EXIT_OK as EXIT_OK
 from ._errors import EXIT_VENUE_UNREACHABLE as EXIT_VENUE_UNREACHABLE
 from ._errors import BookStale as BookStale
+from ._errors import CredentialsRefused as CredentialsRefused
 from ._errors import EngineError as EngineError
 from ._errors import FeedDown as FeedDown
 from ._errors import HedgeFailed as HedgeFailed
@@ -25,6 +26,8 @@ from ._errors import NotFlat as NotFlat
 from ._errors import PositionDrift as PositionDrift
 from ._errors import UnresolvedOrder as UnresolvedOrder
 from ._errors import VenueDown as VenueDown
+from ._errors import credentials_fix as credentials_fix
+from ._errors import exit_code_of as exit_code_of
 from ._flatten import FlattenResult as FlattenResult
 from ._flatten import flatten_all as flatten_all
 from ._flatten import flatten_position as flatten_position
@@ -106,6 +109,9 @@ __all__ = [
     "MarketFailed",
     "JournalDown",
     "MarketHalted",
+    "CredentialsRefused",
+    "credentials_fix",
+    "exit_code_of",
     "MarketOutcome",
     "MarketSettings",
     "MarketStats",

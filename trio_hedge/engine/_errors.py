@@ -7,7 +7,7 @@ else restart).
 
 from __future__ import annotations
 
-from ..domain import TrioHedgeError
+from ..domain import AuthError, TrioHedgeError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -72,6 +72,43 @@ class PositionDrift(ImbalanceExceeded):
 
 class MarketHalted(MarketFailed):
     """A venue refused an order in a way retrying cannot fix (invalid order, insufficient margin)."""
+
+
+def credentials_fix(venue: str) -> str:
+    """What the operator fixes when ``venue`` refuses its credentials (the text of every exit-78 message about
+    them; it names no credential value)."""
+    return (f"check venue {venue}'s credentials (TRIO_HEDGE_{venue.upper()}_<KEY> or its 0600 secrets_file: the "
+            "API key and secret or private key, and for ccxt venues every key the exchange's requiredCredentials "
+            "names and the account id in ccxt_options), the key's trading permission and IP allow-list, and the "
+            "host clock; then restart by hand")
+
+
+class CredentialsRefused(MarketHalted):
+    """A venue refused the bot's credentials (:class:`~trio_hedge.domain.AuthError`: login, signature, account,
+    permission). Retrying or restarting cannot fix it: exit 78 (do not restart), with the venue and what to fix
+    in the message. The venue's own message is kept; a credential value never is (venue errors carry none).
+
+    Attributes:
+        venue (str): the configured venue name.
+    """
+
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, cause: AuthError, doing: str = "") -> None:
+        what = f" {doing}" if doing else ""
+        super().__init__(f"venue {cause.venue} refused the credentials{what} ({cause.code or 'AuthError'}: "
+                         f"{cause.message}). Fix: {credentials_fix(cause.venue)}")
+        self.venue = cause.venue
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The process exit code when ``exc`` ends the run: its ``exit_code`` for our errors, 78 for an
+    :class:`~trio_hedge.domain.AuthError` (refused credentials: do not restart), 1 for anything else (a bug)."""
+    if isinstance(exc, AuthError):
+        return EXIT_CONFIG
+    if isinstance(exc, TrioHedgeError):
+        return int(getattr(exc, "exit_code", EXIT_FAILURE))
+    return EXIT_FAILURE
 
 
 class LossLimitHit(MarketHalted):

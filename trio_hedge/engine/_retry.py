@@ -13,9 +13,10 @@ class           errors                                      what happens
                                                             it, and places are idempotent by id), at most
                                                             ``rate_limit_retries`` times
 ``never``       InsufficientMargin, InvalidOrder, AuthError never retried; :class:`MarketHalted` with the
-                                                            venue's message (for the reduce-only unwind and
-                                                            the flatten, which re-read the position instead,
-                                                            the order is reported refused)
+                                                            venue's message, for AuthError its subclass
+                                                            CredentialsRefused (exit 78); for the reduce-only
+                                                            unwind and the flatten, which re-read the position
+                                                            instead, the order is reported refused
 ``never``       other OrderRejected (PostOnlyWouldCross...)  reported refused: the order does not exist; the
                                                             caller may decide a NEW order (re-price)
 ``resolve``     UnknownOutcome, DuplicateClientOrderId      reported unknown: the caller resolves the order
@@ -54,7 +55,7 @@ from ..venues import (
     VenueError,
     retry_class,
 )
-from ._errors import MarketHalted
+from ._errors import CredentialsRefused, MarketHalted
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -138,7 +139,8 @@ async def submit_order(
         SubmitResult: ACCEPTED, REFUSED, UNKNOWN (resolve by query before any new order) or FAILED.
 
     Raises:
-        MarketHalted: a halting refusal with ``halt_on_refusal``.
+        MarketHalted: a halting refusal with ``halt_on_refusal`` (:class:`CredentialsRefused`, exit 78, when the
+            venue refused the credentials).
     """
     log = log or logger.bind(tag=f"{venue.name.upper()}_{request.symbol}")
     rate_limited = 0
@@ -151,6 +153,9 @@ async def submit_order(
             return SubmitResult(SubmitOutcome.ACCEPTED, report=report, attempts=attempts)
         except HALTING as exc:
             if halt_on_refusal:
+                if isinstance(exc, AuthError):
+                    raise CredentialsRefused(exc, f"on {request.reason or 'an'} order {request.client_order_id}") \
+                        from None
                 raise MarketHalted(
                     f"{venue.name} refused {request.reason or 'an'} order {request.client_order_id} "
                     f"({request.side} {request.size} {request.symbol}): {type(exc).__name__}: {exc.message}. "

@@ -74,6 +74,9 @@ class FaultProxyStatistics:
         active (int): connections open now.
         resets (int): connections cut with RST by :meth:`ProxyConnection.reset`.
         bytes_up (int), bytes_down (int): bytes forwarded client-to-target and target-to-client.
+        http_requests (int): HTTP requests seen from clients (request heads at the start of a chunk, as
+            :meth:`FaultProxy.fail_http` recognises them; WebSocket upgrades included), failed and stalled ones
+            included.
         http_failed (int): HTTP requests answered with a canned status.
         http_stalled (int): HTTP requests swallowed.
         ws_frames_dropped (int): WebSocket frames dropped.
@@ -85,6 +88,7 @@ class FaultProxyStatistics:
     resets: int
     bytes_up: int
     bytes_down: int
+    http_requests: int
     http_failed: int
     http_stalled: int
     ws_frames_dropped: int
@@ -257,6 +261,7 @@ class ProxyConnection:
             return b""
         p = self._proxy
         if _REQUEST_LINE.match(data):
+            p._http_requests += 1
             if p._http_fail and (p._http_fail[0][2] is None or data.startswith(p._http_fail[0][2] + b" ")):
                 status, left, method = p._http_fail[0]
                 left -= 1
@@ -334,7 +339,7 @@ class FaultProxy:
         self._drops: list[tuple[Callable[[bytes], bool], list[int]]] = []
         self._accepted = self._refused = self._resets = 0
         self._bytes_up = self._bytes_down = 0
-        self._http_failed = self._http_stalled = self._ws_dropped = 0
+        self._http_failed = self._http_stalled = self._ws_dropped = self._http_requests = 0
 
     def __repr__(self) -> str:
         return f"FaultProxy({self.host}:{self.port} -> {self.target_host}:{self.target_port})"
@@ -348,7 +353,8 @@ class FaultProxy:
         """A snapshot of the counters."""
         return FaultProxyStatistics(
             accepted=self._accepted, refused=self._refused, active=len(self.connections()), resets=self._resets,
-            bytes_up=self._bytes_up, bytes_down=self._bytes_down, http_failed=self._http_failed,
+            bytes_up=self._bytes_up, bytes_down=self._bytes_down, http_requests=self._http_requests,
+            http_failed=self._http_failed,
             http_stalled=self._http_stalled, ws_frames_dropped=self._ws_dropped,
         )  # fmt: skip
 

@@ -81,11 +81,12 @@ def _report(order: Order) -> OrderReport:
 class SimVenue:
     """A venue session over the simulated exchange. Create it with :func:`open_sim_venue`.
 
-    Capabilities: only ``post_only_reject_sync``. In process there is no connection to go silent (no
-    heartbeat), no private stream to drop and no answer to lose.
+    Capabilities: ``post_only_reject_sync`` and the streams (pushed in process, nothing polled). In process there
+    is no connection to go silent (no heartbeat), no private stream to drop and no answer to lose.
     """
 
-    capabilities: frozenset[Capability] = frozenset({"post_only_reject_sync"})
+    capabilities: frozenset[Capability] = frozenset(
+        {"post_only_reject_sync", "book_stream", "order_stream", "fill_stream"})
 
     def __init__(self, exchange: SimExchange, name: str, settings: SimVenueSettings) -> None:
         self.name = name

@@ -5,6 +5,7 @@ the codecs and signing the adapters speak), the domain and the root's ``trio_hed
 ``trio_hedge._streams``; never ``sim``, the engine or the app (tests/test_layers.py checks it). The in-process
 simulator venue lives in :mod:`trio_hedge.sim` (``sim/_venue.py``)."""
 
+from ._base import STREAMS as STREAMS
 from ._base import Capability as Capability
 from ._base import FeedState as FeedState
 from ._base import OrderReport as OrderReport
@@ -38,6 +39,7 @@ __all__ = [
     "PostOnlyWouldCross",
     "RateLimited",
     "RetryClass",
+    "STREAMS",
     "SessionTimeouts",
     "UnknownOutcome",
     "Venue",

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 import trio
 
 from ..domain import NO_CAPABILITIES as NO_CAPABILITIES  # the interface's value types, defined in the domain
+from ..domain import STREAMS as STREAMS
 from ..domain import Capability as Capability
 from ..domain import FeedState as FeedState
 from ..domain import Fill, Instrument, OrderBook, OrderRequest, Position, VenueEvent

@@ -67,11 +67,14 @@ class CcxtVenueConfig:
         options (dict): ``ccxt_options``, passed through as the client's ``options``.
         credentials (dict[str, str]): what the exchange's ``requiredCredentials`` names (ccxt's keys: ``apiKey``,
             ``secret``, ``privateKey``, ``walletAddress``...), endpoint "live" only; never in a repr.
+        poll (tuple[str, ...]): ``ccxt_poll``: ccxt.pro streams to replace with REST polling (``watchOrderBook``,
+            ``watchOrders``, ``watchMyTrades``; a stream known not to deliver).
     """
 
     ccxt_id: str
     options: dict[str, Any] = field(default_factory=dict)
     credentials: dict[str, str] = field(default_factory=dict, repr=False)
+    poll: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

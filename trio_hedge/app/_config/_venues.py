@@ -31,7 +31,7 @@ _LIVE_KEYS = {
     "grvt": {"edge_url", "market_data_url", "trades_url", "market_data_ws_url", "trades_ws_url", "chain_id",
              "sub_account_id", "secrets_file"},
     "sim": set(),
-    "ccxt": {"ccxt_id", "ccxt_options", "secrets_file"},
+    "ccxt": {"ccxt_id", "ccxt_options", "ccxt_poll", "secrets_file"},
 }
 LIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     # production hosts: the Backpack API docs (https://docs.backpack.exchange/) and grvt-pysdk's GrvtEnv PROD
@@ -153,11 +153,16 @@ def _ccxt(name: str, tree: dict[str, Any], endpoint: str, env: dict[str, str]) -
     options = tree.get("ccxt_options", {})
     if not isinstance(options, dict):
         raise ConfigError(f"{path}.ccxt_options", "expected a table", f"write [venues.{name}.ccxt_options]")
+    streams = ("watchOrderBook", "watchOrders", "watchMyTrades")
+    poll = tree.get("ccxt_poll", [])
+    if not isinstance(poll, list) or any(p not in streams for p in poll):
+        raise ConfigError(f"{path}.ccxt_poll", f"expected a list of {', '.join(streams)}, got {poll!r}",
+                          'write for example ccxt_poll = ["watchOrders"] (or leave it out: poll only what ccxt lacks)')
     if endpoint == "sim":
         if ccxt_id not in CCXT_SIMULATORS:
             raise ConfigError(f"{path}.endpoint", f'"sim" needs a wire simulator of {ccxt_id!r}',
                               f'use endpoint = "live", or ccxt_id one of {", ".join(CCXT_SIMULATORS)}')
-        return CcxtVenueConfig(ccxt_id, dict(options))
+        return CcxtVenueConfig(ccxt_id, dict(options), poll=tuple(poll))
     required = [k for k, need in getattr(ccxt.pro, ccxt_id)().requiredCredentials.items() if need]
     values: dict[str, str] = {}
     secrets_file = tree.get("secrets_file") or ""
@@ -175,7 +180,7 @@ def _ccxt(name: str, tree: dict[str, Any], endpoint: str, env: dict[str, str]) -
             raise ConfigError(f"{path}.secrets_file", f"no {k} for the live venue {name} (ccxt's {ccxt_id} "
                               f"requires {', '.join(required)})",
                               f"set {ccxt_env_name(name, k)} or put {k} in a 0600 secrets_file")
-    return CcxtVenueConfig(ccxt_id, dict(options), values)
+    return CcxtVenueConfig(ccxt_id, dict(options), values, tuple(poll))
 
 
 def _rate_limit(name: str, kind: str, tree: dict[str, Any]) -> RateLimitSettings | None:

@@ -1,21 +1,25 @@
 """The crash-safe journal: order intents, status history, fills, cycles, runs, checkpoints and events in SQLite.
 
-Why and how (``/work/shared/docs/reliability-notes.md``):
+Why and how (the practices of NautilusTrader's live execution, https://nautilustrader.io/docs/latest/concepts/live/:
+"persistence before send" and "missing reports do not mean flat"; SQLite's own guarantees,
+https://sqlite.org/wal.html and https://sqlite.org/pragma.html#pragma_synchronous):
 
-* §1 "persistence before send": :meth:`Journal.record_intent` commits the intent (venue, client order id,
+* "persistence before send": :meth:`Journal.record_intent` commits the intent (venue, client order id,
   the whole request, status PENDING) *before* the order is sent; the engine sends only after it returns. A
   client order id can be recorded once per venue, ever (:class:`DuplicateIntent`), so an id is never reused.
-* §1 fills are keyed by the venue's trade id: :meth:`Journal.record_fill` is idempotent by
+* fills are keyed by the venue's trade id: :meth:`Journal.record_fill` is idempotent by
   ``(venue, trade_id)`` (a replayed fill is a no-op that returns False), so WS and REST replays can both feed it.
-* §1 "missing reports do not mean flat": :meth:`Journal.inflight` lists every intent that never reached a
+* "missing reports do not mean flat": :meth:`Journal.inflight` lists every intent that never reached a
   terminal status; reconciliation must resolve each of them with the venue before trading resumes.
-* §3 crash-loop breaker: :meth:`Journal.record_start` / :meth:`Journal.record_exit` /
+* crash-loop breaker (``docs/supervisord.md``; supervisord's ``autorestart``/``exitcodes``,
+  http://supervisord.org/configuration.html): :meth:`Journal.record_start` / :meth:`Journal.record_exit` /
   :meth:`Journal.crashes_since` (a start without a recorded exit is a crash; exit codes other than 0 and 78
   are crashes).
-* §5 crash safety: SQLite in WAL mode with ``synchronous=FULL`` (the WAL is fsynced on every commit), one small
+* crash safety: SQLite in WAL mode with ``synchronous=FULL`` (the WAL is fsynced on every commit), one small
   transaction per call. ``kill -9`` of the writer neither corrupts the file nor loses a committed row:
   ``python scripts/journal_kill9.py --kills 200`` gave ``kills=200 corrupt=0 lost_acked=0`` (52,547 acknowledged
-  records checked, 65,534 seqs written). A power loss or OS crash cannot be tested on this machine (§5).
+  records checked, 65,534 seqs written). A power loss or OS crash cannot be tested on this machine (a process kill keeps
+  the page cache).
 
 Storage rules: every Decimal is stored as TEXT (``str(d)``, which round-trips exactly, exponent and trailing
 zeros included), every timestamp as INTEGER ns since the Unix epoch, booleans as 0/1, enums by value. Tables are

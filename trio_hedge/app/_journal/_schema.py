@@ -27,7 +27,7 @@ IntentItem = tuple[str, OrderRequest, "int | None", "int | None"]
 """One intent for :meth:`Journal.record_intents`: (venue, request, cycle_id, ts_ns)."""
 
 CLEAN_EXIT_CODES: Final = frozenset({0, 78})
-"""Exit codes that are not crashes: 0 clean stop, 78 EX_CONFIG / breaker fired (reliability-notes.md §3)."""
+"""Exit codes that are not crashes: 0 clean stop, 78 EX_CONFIG / breaker fired (``app/_process.py``)."""
 
 _SUM_PRECISION: Final = 100  # digits for exact Decimal sums of stored sizes
 

@@ -424,7 +424,8 @@ class Journal:
         """Intents not in a terminal status (PENDING, OPEN, PARTIALLY_FILLED), oldest first (by seq).
 
         After a restart each of them has an unknown fate and must be resolved with the venue ("missing
-        reports do not mean flat", reliability-notes.md §1).
+        reports do not mean flat", NautilusTrader's reconciliation rule:
+        https://nautilustrader.io/docs/latest/concepts/live/).
         """
         sql = f"SELECT * FROM intents WHERE status NOT IN {_TERMINAL_SQL}"
         args: tuple[str, ...] = ()
@@ -631,8 +632,8 @@ class Journal:
 
         A run crashed when it has no recorded exit (killed, or died before recording one), or exited with a
         code other than 0 and 78 (:data:`CLEAN_EXIT_CODES`). The run this journal started itself
-        (:meth:`record_start`) is alive, so it is not counted until it records an exit. The breaker rule of
-        reliability-notes.md §3: ``crashes_since(now_ns - 300 s) >= 3`` -> exit 78.
+        (:meth:`record_start`) is alive, so it is not counted until it records an exit. The breaker rule
+        (``docs/supervisord.md``): ``crashes_since(now_ns - 300 s) >= 3`` -> exit 78.
         """
         _check_ns(ts_ns, "ts_ns")
         own = -1 if self._run_id is None else self._run_id

@@ -130,7 +130,7 @@ def error_from_order_report(report: OrderReport, *, venue: str = VENUE) -> Order
 
     A post-only order that would have taken liquidity is not an HTTP error in the captured material: the order
     comes back (or is streamed) ``Expired`` with expiry reason ``PostOnlyTaker`` (Backpack REST docs, OpenAPI
-    ``OrderExpiryReason``; exact REST form [I]). This turns that into :class:`PostOnlyWouldCross`.
+    ``OrderExpiryReason``; the exact REST form is not documented). This turns that into :class:`PostOnlyWouldCross`.
 
     Returns:
         PostOnlyWouldCross for an EXPIRED, unfilled order with reason :data:`POST_ONLY_WOULD_CROSS`; else None.

@@ -98,7 +98,8 @@ def parse_position_update(data: object, *, venue: str = VENUE) -> PositionUpdate
 
 def parse_position_updates(data: object, *, venue: str = VENUE) -> list[PositionUpdate]:
     """``account.positionUpdate`` data that may be one position or, for the on-subscribe snapshot, possibly an
-    array of them (the docs say "the current open positions"; the exact snapshot shape is [I]).
+    array of them (the docs say "the current open positions"; the exact snapshot shape is not documented:
+    both are read).
 
     Raises:
         BackpackProtocolError, BadValue: as :func:`parse_position_update`.

@@ -443,7 +443,7 @@ def verify_request(
             key, the signature or any secret. Freshness rule: accepted iff
             ``timestamp - window <= now_ms <= timestamp + window``; Backpack documents only "the time window the
             request is valid for" (Backpack docs: signing), so the symmetric tolerance for a client clock ahead of ours
-            is [I].
+            is our choice (not documented).
     """
     presented_key = _header(headers, _HEADER_API_KEY)
     if presented_key is None:

@@ -42,7 +42,8 @@ class WsError:
     message: str
 
     def to_exception(self, *, venue: str = VENUE) -> VenueError:
-        """AuthError if the message is about the signature/authorisation [I: no documented code list], else
+        """AuthError if the message is about the signature/authorisation (inferred from its text: no code list
+        is documented), else
         :class:`BackpackProtocolError`; the code is kept."""
         text = self.message.lower()
         if "signature" in text or "auth" in text or "expired" in text:

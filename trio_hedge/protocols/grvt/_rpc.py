@@ -162,8 +162,8 @@ class GrvtSubscribeResult:
         """The sequence number a ``v1.book.d`` snapshot for ``selector`` stands at: the first delta to
         expect is ``first_sequence_number``, so ``first_sequence_number - 1`` (equal to
         ``latest_sequence_number`` in the real capture, GRVT WS docs: subscribe); ``latest`` if only that is sent; None
-        if ``selector`` is not in ``subs`` or neither is sent. [I: inferred from the WSSubscribeResult
-        docstring and one capture.]"""
+        if ``selector`` is not in ``subs`` or neither is sent. (Inferred, not documented: from the
+        WSSubscribeResult docstring and one capture.)"""
         try:
             i = self.subs.index(selector)
         except ValueError:

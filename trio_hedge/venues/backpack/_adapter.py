@@ -1,9 +1,12 @@
 """The Backpack Exchange venue adapter, native Trio: REST over ``httpx.AsyncClient``, WebSocket over
-trio-websocket (:mod:`trio_hedge.venues._ws`), ED25519 request signing (:mod:`._signing`) and the wire codec
-(:mod:`._wire`). Implements :class:`~trio_hedge.venues.Venue`.
+trio-websocket (:mod:`trio_hedge.venues._ws`), ED25519 request signing and the wire codec
+(the protocol package :mod:`trio_hedge.protocols.backpack`). Implements :class:`~trio_hedge.venues.Venue`.
 
-Wire formats: ``/work/shared/docs/wire-formats.md`` part B (B2 signing, B3 REST, B4 WebSocket), which cites the
-Backpack OpenAPI document, backpack-exchange/bpx-api-client and ccxt 4.5.90.
+Wire formats: the Backpack API reference (https://docs.backpack.exchange/, the OpenAPI document: "Authentication"
+for signing, the REST operations, "Streams" for the WebSocket), the official Rust client
+(https://github.com/backpack-exchange/bpx-api-client) and ccxt 4.5.90 (``ccxt/backpack.py``,
+``ccxt/pro/backpack.py``); captured payloads under ``tests/fixtures/backpack/`` (origins in
+``tests/fixtures/SOURCES.md``).
 
 Task tree (inside :func:`open_backpack_venue`'s nursery)::
 
@@ -18,8 +21,8 @@ Task tree (inside :func:`open_backpack_venue`'s nursery)::
                     reconciliation over REST (status of every order we hold live, fills since the drop by the
                     venue clock, positions) emits what the stream may have missed, deduplicated (fills by trade
                     id, order updates only when they advance the order, positions only when they changed)
-    watchdog        Backpack has no cancel-on-disconnect (``/work/shared/docs/reliability-notes.md`` §1):
-                    see below
+    watchdog        Backpack has no cancel-on-disconnect (none in its API reference, nor in ccxt's Backpack
+                    endpoint map): see below
 
 **No cancel-on-disconnect: the private-stream watchdog.** When the private stream (its connection or its
 heartbeat) has given no sign of life (a subscription, a frame, a pong) for longer than
@@ -79,7 +82,8 @@ class BackpackVenue(_Routes, _Subscriptions):
     """
 
     capabilities: Final[frozenset[Capability]] = frozenset(
-        {"feed_heartbeat", "private_reconcile", "unknown_outcome", "post_only_reject_sync"}
+        {"feed_heartbeat", "private_reconcile", "unknown_outcome", "post_only_reject_sync", "book_stream",
+         "order_stream", "fill_stream"}
     )
 
     def __init__(self, settings: BackpackSettings, signer: BackpackSigner, http: httpx.AsyncClient) -> None:

@@ -1,5 +1,6 @@
-"""Backpack REST routes (B3): markets, the order path (idempotent by client id), cancels, status queries (with
-the order history for orders no longer resting), open orders, positions, fill history."""
+"""Backpack REST routes (https://docs.backpack.exchange/; bodies as captured in
+``tests/fixtures/backpack/captured.json``): markets, the order path (idempotent by client id), cancels, status
+queries (with the order history for orders no longer resting), open orders, positions, fill history."""
 
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ class _Routes(_BackpackSession):
         return self._ids.new_client_order_id()
 
     async def place(self, request: OrderRequest) -> OrderReport:
-        """``POST /api/v1/order`` (B3). Idempotent by client order id: a repeat is answered by a status query and
-        sends nothing. See :meth:`Venue.place` for the contract.
+        """``POST /api/v1/order`` (``orderExecute``). Idempotent by client order id: a repeat is answered by a status
+        query and sends nothing. See :meth:`Venue.place` for the contract.
 
         Raises:
             InvalidOrder: unknown symbol, a client id that is not a uint32 string, off-grid price/size (nothing
@@ -162,7 +163,8 @@ class _Routes(_BackpackSession):
         raise UnknownOutcome(self.name, f"order {cid}: the earlier send is still unresolved", code="unresolved")
 
     async def cancel(self, symbol: str, client_order_id: str) -> None:
-        """``DELETE /api/v1/order`` by ``clientId`` (B3). An order the venue no longer knows is not an error.
+        """``DELETE /api/v1/order`` by ``clientId`` (``orderCancel``). An order the venue no longer knows is not an
+        error.
 
         Raises:
             RateLimited, UnknownOutcome, VenueUnavailable, AuthError.
@@ -180,7 +182,8 @@ class _Routes(_BackpackSession):
             self._log.info("cancel {}: venue says {} (treated as already terminal)", client_order_id, exc.message[:120])
 
     async def cancel_all(self, symbol: str) -> int:
-        """``DELETE /api/v1/orders`` (B3). Returns how many orders the venue listed as cancelled (0 on a 202).
+        """``DELETE /api/v1/orders`` (``orderCancelAll``). Returns how many orders the venue listed as cancelled (0 on a
+        202).
 
         Raises:
             RateLimited, UnknownOutcome, VenueUnavailable, AuthError.
@@ -195,8 +198,8 @@ class _Routes(_BackpackSession):
                                  code="PROTOCOL") from None
 
     async def order_status(self, symbol: str, client_order_id: str) -> OrderReport | None:
-        """``GET /api/v1/order?clientId=`` (resting orders only, B3); for an order no longer resting whose venue
-        id we know, ``GET /wapi/v1/history/orders?orderId=``. None if neither knows it.
+        """``GET /api/v1/order?clientId=`` (``orderQuery``: resting orders only); for an order no longer resting whose
+        venue id we know, ``GET /wapi/v1/history/orders?orderId=``. None if neither knows it.
 
         Raises:
             RateLimited, VenueUnavailable, BackpackProtocolError (malformed answer), AuthError.
@@ -236,13 +239,14 @@ class _Routes(_BackpackSession):
         return None
 
     async def open_orders(self, symbol: str) -> list[OrderReport]:
-        """``GET /api/v1/orders?symbol=`` (B3). Raises RateLimited, VenueUnavailable, BackpackProtocolError."""
+        """``GET /api/v1/orders?symbol=`` (``orderQueryAll``). Raises RateLimited, VenueUnavailable,
+        BackpackProtocolError."""
         _, data = await self._call("GET", "/api/v1/orders", query={"symbol": symbol})
         return [r for r in parse_orders(data if data is not None else [], venue=self.name) if r.symbol == symbol]
 
     async def positions(self) -> dict[str, Position]:
-        """``GET /api/v1/position`` (B3), by symbol. Backpack lists open positions only: a configured symbol it
-        leaves out is reported flat (size 0), as the Venue interface promises. Raises RateLimited,
+        """``GET /api/v1/position`` (``positionQuery``), by symbol. Backpack lists open positions only: a configured
+        symbol it leaves out is reported flat (size 0), as the Venue interface promises. Raises RateLimited,
         VenueUnavailable, BackpackProtocolError."""
         _, data = await self._call("GET", "/api/v1/position")
         out = {s: Position(self.name, s, ZERO) for s in self._settings.symbols}
@@ -250,8 +254,8 @@ class _Routes(_BackpackSession):
         return out
 
     async def fills_since(self, symbol: str, since_ns: int) -> list[Fill]:
-        """``GET /wapi/v1/history/fills?symbol=&from=<ms>&fillType=User&sortDirection=Asc`` (B3), paged by
-        ``offset`` (ascending, so fills arriving meanwhile only extend the last page), oldest first,
+        """``GET /wapi/v1/history/fills?symbol=&from=<ms>&fillType=User&sortDirection=Asc`` (``fillHistoryQueryAll``),
+        paged by ``offset`` (ascending, so fills arriving meanwhile only extend the last page), oldest first,
         ``ts_ns >= since_ns`` (venue clock).
 
         Raises:

@@ -34,7 +34,8 @@ from .._kernel import EventGate, FeedBook, PrivateWatchdog, Reconciler, RestCall
 from ._settings import BackpackSettings
 
 FILL_PAGE_LIMIT: Final = 1000
-"""``limit`` of one ``GET /wapi/v1/history/fills`` page (the venue's maximum, B3)."""
+"""``limit`` of one ``GET /wapi/v1/history/fills`` page (the venue's maximum: ``fillHistoryQueryAll``,
+https://docs.backpack.exchange/)."""
 
 FILL_MAX_PAGES: Final = 20
 """Pages :meth:`BackpackVenue.fills_since` reads at most (20 000 fills)."""
@@ -52,7 +53,8 @@ ORDER_MEMORY: Final = 20_000
 """Order records kept for idempotent ``place`` and deduplication (oldest terminal ones forgotten first)."""
 
 
-# Expiry reasons (OpenAPI ``OrderExpiryReason``, B3) that mean "refused", for an unfilled EXPIRED order answer.
+# Expiry reasons (OpenAPI ``OrderExpiryReason``, https://docs.backpack.exchange/) that mean "refused", for an
+# unfilled EXPIRED order answer.
 _REFUSAL_REASONS: Final[Mapping[str, type[OrderRejected]]] = {
     "ReduceOnlyNotReduced": InvalidOrder,
     "InsufficientMargin": InsufficientMargin,

@@ -21,7 +21,8 @@ class BackpackSettings:
         api_secret (str): base64 ED25519 seed. Secret: not in the repr.
         symbols (tuple[str, ...]): markets to trade (``"SOL_USDC_PERP"``...).
         name (str): venue name in events, errors and logs.
-        window_ms (int): ``X-Window`` of signed requests, ms (1..60000; B2).
+        window_ms (int): ``X-Window`` of signed requests, ms (1..60000; https://docs.backpack.exchange/:
+        Authentication).
         heartbeat_interval_s (float), heartbeat_timeout_s (float): WS ping period and pong deadline, seconds.
         private_stream_budget_s (float): private stream (or its heartbeat) silent longer than this, seconds ->
             cancel resting orders over REST (module docstring).

@@ -4,17 +4,27 @@
 Task tree (inside :func:`open_ccxt_venue`'s nursery)::
 
     feed × symbol       watch_order_book through a conflated bridge stream (the latest book wins) -> FeedBook;
-                        a watch that fails (ccxt.pro reconnects by itself on the next call): book invalid
+                        a watch that fails (ccxt.pro reconnects by itself on the next call): book invalid.
+                        Polled (no ``book_stream``): fetch_order_book every ``poll_interval_s``
     staleness × symbol  our own clock: no book within ``stale_s`` -> book invalid until the next one
-    orders stream       watch_orders through a lossless bridge stream -> EventGate (order updates by rank)
-    trades stream       watch_my_trades (where ``has["watchMyTrades"]``) -> EventGate (each fill once by trade id);
-                        without it, the fills of an order are read over REST (fetch_my_trades) before the update
-                        that shows it filled more (the REST fallback, capability ``fills_stream`` not declared)
+    orders stream       watch_orders through a lossless bridge stream -> EventGate (order updates by rank).
+                        Polled (no ``order_stream``): while an order of the session is live, one reconciliation
+                        pass (statuses, then fills, then positions) every ``poll_interval_s``
+    trades stream       watch_my_trades -> EventGate (each fill once by trade id). Without it (no ``fill_stream``)
+                        the fills of an order are read over REST (fetch_my_trades) before the update that shows
+                        it filled more, or by the order polls
     reconciler          the kernel's Reconciler after a private watch failed and came back
     watchdog            the kernel's PrivateWatchdog (ccxt has no cancel-on-disconnect)
 
-Where an exchange lacks ``watchOrders`` the orders are polled over REST (the kernel's reconciliation every
-``heartbeat_s``); without ``cancelAllOrders``, cancel all is one ``cancel_order`` per open order
+REST polling replaces a stream the exchange lacks (``has["watchOrderBook"]``, ``has["watchOrders"]``,
+``has["watchMyTrades"]`` false) or one named in ``CcxtSettings.poll`` (``ccxt_poll`` in the config: a stream known
+not to deliver). The venue then lacks that stream's capability (``book_stream``, ``order_stream``, ``fill_stream``:
+``domain/_venue.py``) and the Venue contract suite checks the fallback. The rate budget: every polled REST call
+waits its turn on one pacer per session, spaced at least ``1 / poll_rate_per_s`` apart (default
+:data:`POLL_SHARE` of the exchange's published rate, ``1000 / rateLimit`` per second, ccxt's ``rateLimit`` in ms);
+the rest of the venue's rate is left to the orders (``engine/_ratelimit.py``). A pass that finds its budget spent
+waits for it, so the interval stretches rather than the rate; a polled book older than ``stale_s`` is invalid as a
+streamed one is. Without ``cancelAllOrders``, cancel all is one ``cancel_order`` per open order
 (``python -m trio_hedge venues`` lists each exchange's fallbacks).
 
 Numbers: ccxt's string number mode (see :mod:`._convert`). Orders carry our client order id in ccxt's unified
@@ -24,6 +34,7 @@ Errors: :mod:`._errors` (one table).
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +50,7 @@ from loguru import logger
 
 from ..._streams import SymbolEventStreams
 from ...domain import (
+    AuthError,
     BadValue,
     Capability,
     Fill,
@@ -74,6 +86,16 @@ SYNC_POST_ONLY_REJECT = frozenset({"backpack"})
 """ccxt exchanges that refuse a crossing post-only order in the answer to ``create_order`` (capability
 ``post_only_reject_sync``); elsewhere it may be acked, then rejected on the stream."""
 
+POLL_SHARE = 0.25
+"""The share of an exchange's published request rate (``1000 / rateLimit`` per second) that REST polling may spend
+by default (``CcxtSettings.poll_rate_per_s`` overrides it)."""
+
+POLLABLE = {"watchOrderBook": "book_stream", "watchOrders": "order_stream", "watchMyTrades": "fill_stream"}
+"""ccxt.pro's stream methods the adapter can replace with REST polling, and the capability each stands for."""
+
+_POLLING: contextvars.ContextVar[bool] = contextvars.ContextVar("ccxt_polling", default=False)
+"""Set in the tasks that poll: their REST calls wait on the session's poll pacer (the rate budget)."""
+
 CLIENT_ID_FETCH = frozenset({"grvt"})
 """ccxt exchanges whose ``fetch_order`` takes our ``clientOrderId`` param; the others are asked by the venue id
 from the ack or, when the ack was lost, found among the open and recent orders."""
@@ -91,6 +113,11 @@ class CcxtSettings:
         event_capacity (int): per-symbol private channel capacity.
         timeouts (SessionTimeouts): budgets (``request_s`` per ccxt call; ``heartbeat_s + heartbeat_deadline_s``
             is the staleness budget of a book; ``private_stream_budget_s`` the watchdog's).
+        poll (frozenset[str]): streams to replace with REST polling even where ccxt has them (keys of
+            :data:`POLLABLE`: a stream known not to deliver); those ccxt lacks are polled anyway.
+        poll_interval_s (float | None): the polls' period, seconds; None: ``timeouts.heartbeat_s``.
+        poll_rate_per_s (float | None): the most REST calls per second the polls may spend; None:
+            :data:`POLL_SHARE` of the exchange's published rate.
     """
 
     name: str
@@ -100,6 +127,14 @@ class CcxtSettings:
     urls: dict[str, Any] = field(default_factory=dict)
     event_capacity: int = 256
     timeouts: SessionTimeouts = field(default_factory=SessionTimeouts)
+    poll: frozenset[str] = frozenset()
+    poll_interval_s: float | None = None
+    poll_rate_per_s: float | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.poll) - set(POLLABLE)
+        if unknown:
+            raise ValueError(f"cannot poll {sorted(unknown)}: only {sorted(POLLABLE)}")
 
     def with_timeouts(self, timeouts: SessionTimeouts) -> CcxtSettings:
         return replace(self, timeouts=timeouts)
@@ -118,7 +153,13 @@ class CcxtVenue(VenueAccessors):
 
     Capabilities: ``feed_heartbeat`` (staleness from our own clock invalidates a silent book), ``private_reconcile``
     and ``unknown_outcome``; ``post_only_reject_sync`` for the exchanges in :data:`SYNC_POST_ONLY_REJECT` (elsewhere
-    a crossing post-only may be acked then rejected; a repeated ``place`` of it raises PostOnlyWouldCross).
+    a crossing post-only may be acked then rejected; a repeated ``place`` of it raises PostOnlyWouldCross);
+    ``book_stream``, ``order_stream``, ``fill_stream`` for each stream it watches (the others are polled).
+
+    Attributes:
+        poll_interval_s (float): period of the REST polls that replace a missing stream, seconds.
+        poll_rate_per_s (float): the most REST calls per second those polls spend.
+        poll_calls (int): REST calls the polls made so far.
     """
 
     def __init__(self, settings: CcxtSettings, bridge: AsyncioBridge, client: Any) -> None:
@@ -126,7 +167,15 @@ class CcxtVenue(VenueAccessors):
         caps: set[Capability] = {"feed_heartbeat", "private_reconcile", "unknown_outcome"}
         if settings.ccxt_id in SYNC_POST_ONLY_REJECT:
             caps.add("post_only_reject_sync")
+        for watch, cap in POLLABLE.items():
+            if client.has.get(watch) and watch not in settings.poll:
+                caps.add(cap)  # type: ignore[arg-type]
         self.capabilities: frozenset[Capability] = frozenset(caps)
+        self.poll_interval_s = settings.poll_interval_s or settings.timeouts.heartbeat_s
+        published_per_s = 1000.0 / max(float(client.rateLimit or 1000), 1.0)
+        self.poll_rate_per_s = settings.poll_rate_per_s or POLL_SHARE * published_per_s
+        self.poll_calls = 0
+        self._poll_next_s = 0.0
         self._settings = settings
         self._bridge = bridge
         self._x = client
@@ -157,7 +206,8 @@ class CcxtVenue(VenueAccessors):
         self._venue_time_ms = 0
         self._ids = itertools.count(1)
         self._id_base = random.randrange(1, 2**31 - 2**24)
-        self.has_trade_stream = bool(client.has.get("watchMyTrades"))
+        self.has_trade_stream = "fill_stream" in caps
+        self._live_kick = trio.Event()
         self._watchdog = PrivateWatchdog(settings.name, self._feeds, budget_s=settings.timeouts.private_stream_budget_s,
                                          cancel_all=self.cancel_all, open_orders=self.open_orders, log=self._log)
         self._reconciler = Reconciler(self, self._gate, settings.symbols, live=lambda s: tuple(self._live[s]),
@@ -183,6 +233,8 @@ class CcxtVenue(VenueAccessors):
         """``client.<method>(*args)`` on the bridge within ``request_s``; ccxt errors through the table. A write
         past the budget is UnknownOutcome (it may have reached the venue), a read VenueUnavailable."""
         fn: Callable[..., Awaitable[Any]] = getattr(self._x, method)
+        if _POLLING.get():
+            await self._poll_turn()
         with trio.move_on_after(self._settings.timeouts.request_s) as scope:
             try:
                 return await self._bridge.call(fn, *args)
@@ -193,6 +245,14 @@ class CcxtVenue(VenueAccessors):
         assert scope.cancelled_caught
         msg = f"{method}: no answer within {self._settings.timeouts.request_s}s"
         raise (UnknownOutcome if write else VenueUnavailable)(self.name, msg, code="timeout")
+
+    async def _poll_turn(self) -> None:
+        """Wait for a polled call's turn: polled calls are spaced ``1 / poll_rate_per_s`` apart (the budget)."""
+        now = trio.current_time()
+        at = max(now, self._poll_next_s)
+        self._poll_next_s = at + 1.0 / self.poll_rate_per_s
+        self.poll_calls += 1
+        await trio.sleep_until(at)
 
     def _cid_of(self, order: dict[str, Any]) -> str:
         cid = order.get("clientOrderId")
@@ -255,6 +315,27 @@ class CcxtVenue(VenueAccessors):
             log.warning("{}; reconnecting", reason)
             await trio.sleep(backoff.next_delay_s())
 
+    async def _poll_feed(self, symbol: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The REST fallback of a book stream: ``fetch_order_book`` every ``poll_interval_s`` (within the poll budget)
+        -> FeedBook; a failed read marks the feed down until the next one answers."""
+        _POLLING.set(True)
+        feed, unified, started = self._feeds[symbol], self._unified[symbol], False
+        seq = itertools.count(1)
+        while True:
+            began = trio.current_time()
+            try:
+                ob = await self._call("fetch_order_book", unified)
+                feed.book.apply_snapshot([(cv.dec(p), cv.dec(q)) for p, q, *_ in ob["bids"][:BOOK_DEPTH]],
+                                         [(cv.dec(p), cv.dec(q)) for p, q, *_ in ob["asks"][:BOOK_DEPTH]],
+                                         seq=next(seq), ts_ns=int(ob.get("timestamp") or 0) * 1_000_000)  # fmt: skip
+                feed.applied()
+                if not started and feed.book.valid:
+                    started = True
+                    task_status.started()
+            except (VenueError, BadValue, ValueError, KeyError, TypeError) as exc:
+                feed.down(f"fetch_order_book failed: {str(exc)[:200]}")
+            await trio.sleep_until(began + self.poll_interval_s)
+
     async def _watch_stale(self, symbol: str) -> None:
         """A book older than ``stale_s`` by our clock is invalid (ccxt.pro reconnects silently: its book may
         simply stop); the next update makes it valid again."""
@@ -296,6 +377,9 @@ class CcxtVenue(VenueAccessors):
                         await handle(batch)
                         backoff.reset()
             except ccxt.BaseError as exc:
+                err = map_ccxt_error(self.name, exc, Call())
+                if isinstance(err, AuthError):
+                    raise err from None  # refused credentials end the session (exit 78), as a native adapter's
                 self._log.warning("{} failed ({}: {}); resubscribing", watch, type(exc).__name__, str(exc)[:200])
             except AsyncioCancelled:
                 self._log.warning("{} cancelled on the asyncio side; resubscribing", watch)
@@ -323,14 +407,25 @@ class CcxtVenue(VenueAccessors):
                 self._watchdog.alive()
 
     async def _poll_orders(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The REST fallback for an exchange without an order stream (``has["watchOrders"]`` false): the kernel's
-        reconciliation (statuses, fills, positions) every ``heartbeat_s``, through the same event gate."""
+        """The REST fallback of an order stream: while an order of the session is live, one reconciliation pass
+        (statuses, then fills, then positions: the kernel's safe order, through the same event gate) every
+        ``poll_interval_s``, its calls within the poll budget; idle, no call. A failed pass is logged and the next
+        one tries again. The watchdog counts each interval as life (REST is the stream here)."""
+        _POLLING.set(True)
         task_status.started()
         while True:
-            await trio.sleep(self._settings.timeouts.heartbeat_s)
+            began = trio.current_time()
             if any(self._live.values()):
-                self._reconciler.request(self._venue_time_ms * 1_000_000 - 60_000_000_000)
-            self._watchdog.alive()  # REST is the stream here: its liveness is the reconciler's retries
+                since_ns = max(0, self._venue_time_ms - 60_000) * 1_000_000
+                try:
+                    await self._reconciler.reconcile(since_ns)
+                except (VenueError, BadValue) as exc:
+                    self._log.warning("order poll failed ({}); polling again", str(exc)[:200])
+            self._watchdog.alive()
+            with trio.move_on_at(began + self.poll_interval_s):
+                await self._live_kick.wait()  # idle until an order is placed
+                self._live_kick = trio.Event()
+                await trio.sleep_until(began + self.poll_interval_s)
 
     async def _on_orders(self, orders: list[dict[str, Any]]) -> None:
         for order in orders:
@@ -428,7 +523,15 @@ class CcxtVenue(VenueAccessors):
             self._held_kick = trio.Event()
 
     async def _poll_fills(self, symbol: str) -> None:
-        """The REST fallback for an exchange without a trade stream: read the recent fills (emitted once each)."""
+        """The REST fallback for an exchange without a trade stream: read the recent fills (emitted once each), a
+        polled call (within the poll budget)."""
+        token = _POLLING.set(True)
+        try:
+            await self._poll_fills_now(symbol)
+        finally:
+            _POLLING.reset(token)
+
+    async def _poll_fills_now(self, symbol: str) -> None:
         since_ns = max(0, self._venue_time_ms - 60_000) * 1_000_000
         try:
             for f in await self.fills_since(symbol, since_ns):
@@ -486,6 +589,7 @@ class CcxtVenue(VenueAccessors):
         price = str(request.price) if request.price is not None else None
         self._sent.add(cid)
         self._live[symbol].add(cid)
+        self._live_kick.set()
         self._gate.begin(symbol, cid)
         try:
             order = await self._call("create_order", self._unified[symbol], kind, request.side.value.lower(),
@@ -595,6 +699,7 @@ class CcxtVenue(VenueAccessors):
             f = cv.fill(self.name, symbol, t, cid)
             if f.ts_ns >= since_ns:
                 out.append(f)
+                self._venue_time_ms = max(self._venue_time_ms, f.ts_ns // 1_000_000)
         out.sort(key=lambda f: f.ts_ns)
         return out
 
@@ -607,7 +712,8 @@ def _keep_wakeups(client: Any) -> None:
     ccxt's cache but the next ``watch_*`` waits for the *next* message. Between two calls of a loop (``watch_orders``
     returned, the next not yet registered) the last update of an order (its fill, its end) can be such a message,
     and nothing may follow it for a long time. Here ``resolve`` first creates the future when none is pending, so the
-    next ``watch_*`` finds it resolved and returns at once with the cache's current state.
+    next ``watch_*`` finds it resolved and returns at once with the cache's current state; a second message before
+    that watch leaves the kept future as it is (ccxt's ``resolve`` would delete it: both wake-ups lost).
     """
     make = client.client
 
@@ -617,6 +723,11 @@ def _keep_wakeups(client: Any) -> None:
             resolve, future = c.resolve, c.future
 
             def keeping(result: Any, message_hash: Any) -> Any:
+                waiting = c.futures.get(message_hash) if message_hash is not None else None
+                if waiting is not None and waiting.done() and not waiting.cancelled():
+                    # a kept wake-up not taken yet stands for this message too (the next watch reads the cache, which
+                    # has both); ccxt's resolve would delete it, losing both wake-ups
+                    return result
                 kept = future(message_hash) if message_hash is not None and message_hash not in c.futures else None
                 out = resolve(result, message_hash)
                 if kept is not None:
@@ -660,8 +771,9 @@ async def open_ccxt_venue(settings: CcxtSettings) -> AsyncIterator[CcxtVenue]:
     every book is valid) and the private streams; on exit cancel them and close the client (bounded).
 
     Raises:
-        VenueError (and subclasses): the markets could not be loaded (through the error table; AuthError for
-        refused credentials). KeyError: a configured symbol is not among the exchange's markets.
+        VenueError (and subclasses): the markets or the positions (the credentials' check: one private read
+        before the streams start) could not be loaded (through the error table; AuthError for refused
+        credentials). KeyError: a configured symbol is not among the exchange's markets.
     """
     t = settings.timeouts
     async with open_asyncio_bridge(close_s=t.close_s) as bridge:
@@ -680,16 +792,21 @@ async def open_ccxt_venue(settings: CcxtSettings) -> AsyncIterator[CcxtVenue]:
             except ccxt.BadSymbol:
                 raise KeyError(f"{settings.ccxt_id} has no market {sym!r}") from None
         venue = CcxtVenue(settings, bridge, client)
+        # the credentials, checked before any stream starts: one private read (loading the markets is public on
+        # most exchanges, and a refused WebSocket subscription comes back as a plain ExchangeError)
+        with trio.fail_after(t.connect_s + t.request_s):
+            await venue.positions()
         async with trio.open_nursery() as nursery:
             with trio.fail_after(t.connect_s + t.request_s):
-                if client.has.get("watchOrders"):
+                if "order_stream" in venue.capabilities:
                     await nursery.start(venue._run_private, "watch_orders", venue._on_orders)
                 else:
                     await nursery.start(venue._poll_orders)
                 if venue.has_trade_stream:
                     await nursery.start(venue._run_private, "watch_my_trades", venue._on_trades)
+                feed = venue._run_feed if "book_stream" in venue.capabilities else venue._poll_feed
                 for sym in settings.symbols:
-                    await nursery.start(venue._run_feed, sym)
+                    await nursery.start(feed, sym)
             for sym in settings.symbols:
                 nursery.start_soon(venue._watch_stale, sym)
             nursery.start_soon(venue._reconciler.run)

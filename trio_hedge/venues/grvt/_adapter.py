@@ -1,21 +1,27 @@
 """The GRVT venue adapter: native Trio, over httpx (REST) and trio-websocket (JSON-RPC ``/ws/full``).
 
-Implements :class:`~trio_hedge.venues.Venue`. grvt-pysdk is not called (it is sync ``requests`` or asyncio,
-wire-formats A6); only our pure pieces are reused: :mod:`._signing` (EIP-712 order signatures) and
-:mod:`._wire` (every REST/WS shape, the error mapping, the cookie, client order ids).
+Implements :class:`~trio_hedge.venues.Venue`. grvt-pysdk is not called (its clients are sync ``requests``,
+``pysdk/grvt_raw_sync.py``, or asyncio, ``pysdk/grvt_ccxt_ws.py``); only our pure pieces are reused:
+the protocol package :mod:`trio_hedge.protocols.grvt` (EIP-712 order signatures, every REST/WS shape, the error
+mapping, the cookie, client order ids).
 
-Sources: ``/work/shared/docs/wire-formats.md`` part A (A1 auth, A2 REST, A4 WebSocket, A5 errors) and
-``/work/shared/docs/reliability-notes.md`` (§0 G2/G3/G4: unknown outcomes, cancel-on-disconnect, heartbeat).
+Sources: GRVT's API docs (https://api-docs.grvt.io/: authentication, hosts and the full/lite encodings;
+https://api-docs.grvt.io/market_data_api/ and https://api-docs.grvt.io/trading_api/ for REST, including
+``cancel_on_disconnect`` and the error codes; https://api-docs.grvt.io/market_data_streams/ and
+https://api-docs.grvt.io/trading_streams/ for the WebSocket feeds and JSON-RPC), captured payloads under
+``tests/fixtures/grvt/`` (origins in ``tests/fixtures/SOURCES.md``), and grvt-pysdk 0.2.1's source (PyPI
+``grvt-pysdk``: ``pysdk/grvt_raw_*.py``, ``pysdk/grvt_ccxt_ws.py``).
 
 Task tree (inside :func:`open_grvt_venue`'s nursery)::
 
-    auth              refresh the ``gravity`` session cookie before it expires (A1)
+    auth              refresh the ``gravity`` session cookie before it expires (API docs: Authentication)
     cancel-on-disc.   POST cancel_on_disconnect every ``cod_refresh_s`` while the session is open; 0 on close
-    feed × symbol     market-data ``/ws/full``: subscribe ``v1.book.d`` (a snapshot, then deltas, A4.4),
+    feed × symbol     market-data ``/ws/full``: subscribe ``v1.book.d`` (a snapshot, then deltas),
                       apply in-task to the local OrderBook with sequence checks (levels handed to the
                       book as decoded: ``OrderBook.apply_raw_*`` parses them); heartbeat; on a gap, a
-                      malformed frame or a dead socket: book invalid, reconnect (A4.4: "gap => reconnect")
-    private stream    trades ``/ws/full`` (cookie + X-Grvt-Account-Id on the upgrade, A4.1): subscribe
+                      malformed frame or a dead socket: book invalid, reconnect (market_data_streams:
+                      deltas carry ``sequence_number``/``prev_sequence_number``; a gap needs a new snapshot)
+    private stream    trades ``/ws/full`` (cookie + X-Grvt-Account-Id on the upgrade, as REST): subscribe
                       ``v1.order``/``v1.state``/``v1.fill``/``v1.position``, route events to bounded
                       per-symbol channels, carry JSON-RPC ``v1/create_order`` requests and their answers;
                       heartbeat; after a reconnect (or a private sequence gap) reconcile by REST
@@ -28,7 +34,7 @@ garbled success body raise :class:`UnknownOutcome`; the order stays resolvable b
 
 Cancel-on-disconnect policy: armed for the whole session (not only while orders rest), so an order placed
 just before the process dies is covered too; refreshed every ``cod_refresh_s``, disabled (countdown 0) on
-a clean close. Cost: one request per refresh (ccxt rate-limit cost 100, reliability-notes §6).
+a clean close. Cost: one request per refresh (rate-limit cost 100 in ccxt's ``ccxt/grvt.py``).
 
 Secrets: the API key, the private key and the session cookie never reach a log line, a repr or an
 exception text. :meth:`GrvtSettings.secrets` and :meth:`GrvtVenue.secrets` list them for the app's

@@ -1,5 +1,5 @@
-"""GRVT authentication (wire-formats A1): API-key login for the ``gravity`` session cookie and the account id
-header, single-flight re-login, and the refresh task that renews the cookie before it expires."""
+"""GRVT authentication (https://api-docs.grvt.io/: Authentication): API-key login for the ``gravity`` session cookie and
+the account id header, single-flight re-login, and the refresh task that renews the cookie before it expires."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ class _Auth(_GrvtSession):
         return headers
 
     async def _login(self) -> None:
-        """``POST {edge}/auth/api_key/login`` (A1): keep the ``gravity`` cookie and the account id header.
+        """``POST {edge}/auth/api_key/login`` (API docs: Authentication): keep the ``gravity`` cookie and the account id
+        header.
 
         Raises:
             AuthError: the key is refused or no usable cookie came back.

@@ -1,5 +1,7 @@
-"""GRVT REST routes (wire-formats A2) through the kernel's REST call helper, and the order path: signed
-``create_order`` over the trades WebSocket (JSON-RPC, A4.6) or REST, cancels, cancel-on-disconnect."""
+"""GRVT REST routes (https://api-docs.grvt.io/trading_api/, https://api-docs.grvt.io/market_data_api/) through
+the kernel's REST call helper, and the order path: signed ``create_order`` over the trades WebSocket (JSON-RPC:
+the "JSONRPC" form of each trading route) or REST, cancels, cancel-on-disconnect. Bodies as captured:
+``tests/fixtures/grvt/rest_responses.json``, ``tests/fixtures/grvt/ws_frames.json``."""
 
 from __future__ import annotations
 
@@ -57,7 +59,8 @@ class _Routes(_Auth):
     async def _post(
         self, base_url: str, route: str, body: Mapping[str, Any], *, private: bool, idempotent: bool
     ) -> tuple[Any, str]:
-        """POST ``{base}/full/v1/{route}`` and return ``(result, next_cursor)`` (A2 envelope).
+        """POST ``{base}/full/v1/{route}`` and return ``(result, next_cursor)`` (the ``{"result": ..., "next": ...}``
+        envelope).
 
         Through the kernel's :class:`RestCaller`: idempotent calls retry rate limits (1006/429: exponential
         backoff with jitter, at least the server's ``Retry-After``), transport errors and 5xx up to
@@ -97,7 +100,7 @@ class _Routes(_Auth):
 
     # ------------------------------------------------------------------ REST reads (Venue and extras)
     async def _load_instruments(self) -> None:
-        """Load every configured symbol (``POST /full/v1/instrument``, A2.1) with its signing metadata.
+        """Load every configured symbol (``POST /full/v1/instrument``, market data API) with its signing metadata.
 
         Raises:
             VenueError: a symbol is unknown (``3000``), malformed, or the venue is unreachable.
@@ -117,7 +120,7 @@ class _Routes(_Auth):
                 raise GrvtProtocolError(f"instrument {symbol}: {exc}", venue=self.name) from None
 
     async def fetch_book(self, symbol: str, depth: int = 10) -> OrderBook:
-        """A one-off REST snapshot (``POST /full/v1/book``, A2.2) as a fresh, valid OrderBook.
+        """A one-off REST snapshot (``POST /full/v1/book``, market data API) as a fresh, valid OrderBook.
 
         Args:
             symbol: instrument; depth: 10, 50, 100 or 500 levels a side.
@@ -138,7 +141,8 @@ class _Routes(_Auth):
         return {"kind": [self._meta[symbol].kind], "base": [inst.base], "quote": [inst.quote]}
 
     async def order_status(self, symbol: str, client_order_id: str) -> OrderReport | None:
-        """``POST /full/v1/order`` by client order id (A2.6); None when the venue does not know it (1004).
+        """``POST /full/v1/order`` by client order id (trading API: Get Order); None when the venue does not know it
+        (1004).
 
         Raises:
             RateLimited, VenueUnavailable, GrvtProtocolError.
@@ -157,21 +161,22 @@ class _Routes(_Auth):
         return order.to_report()
 
     async def open_orders(self, symbol: str) -> list[OrderReport]:
-        """``POST /full/v1/open_orders`` filtered to ``symbol`` (A2.6). Raises RateLimited, VenueUnavailable."""
+        """``POST /full/v1/open_orders`` filtered to ``symbol`` (trading API: Open Orders). Raises RateLimited,
+        VenueUnavailable."""
         body = {"sub_account_id": self._s.sub_account_id, **self._filters(symbol)}
         result, _ = await self._trade_read("open_orders", body)
         return [o.to_report() for o in parse_orders(result, venue=self.name) if o.symbol == symbol]
 
     async def positions(self) -> dict[str, Position]:
-        """``POST /full/v1/positions`` (A2.7), by symbol. GRVT lists open positions only: a configured symbol
-        it leaves out is reported flat (size 0). Raises RateLimited, VenueUnavailable."""
+        """``POST /full/v1/positions`` (trading API: Positions), by symbol. GRVT lists open positions only: a configured
+        symbol it leaves out is reported flat (size 0). Raises RateLimited, VenueUnavailable."""
         result, _ = await self._trade_read("positions", {"sub_account_id": self._s.sub_account_id})
         out = {s: Position(self.name, s, ZERO) for s in self._s.symbols}
         out.update((p.symbol, p) for p in parse_positions(result, venue=self.name))
         return out
 
     async def fills_since(self, symbol: str, since_ns: int) -> list[Fill]:
-        """``POST /full/v1/fill_history`` from ``since_ns`` (A2.8), every page, oldest first.
+        """``POST /full/v1/fill_history`` from ``since_ns`` (trading API: Fill History), every page, oldest first.
 
         Raises:
             RateLimited, VenueUnavailable, GrvtProtocolError (also when the history is longer than
@@ -196,18 +201,19 @@ class _Routes(_Auth):
         raise GrvtProtocolError(f"fill_history for {symbol}: more than {_MAX_FILL_PAGES} pages", venue=self.name)
 
     async def account_summary(self) -> GrvtAccountSummary:
-        """``POST /full/v1/account_summary`` (A2.8). Raises RateLimited, VenueUnavailable, GrvtProtocolError."""
+        """``POST /full/v1/account_summary`` (trading API: Sub Account Summary). Raises RateLimited, VenueUnavailable,
+        GrvtProtocolError."""
         result, _ = await self._trade_read("account_summary", {"sub_account_id": self._s.sub_account_id})
         return parse_account_summary(result, venue=self.name)
 
     async def place(self, request: OrderRequest) -> OrderReport:
-        """Sign and send ``request``: JSON-RPC ``v1/create_order`` over the trades WebSocket (A4.6), or
-        ``POST /full/v1/create_order`` (A2.4) when that socket is down.
+        """Sign and send ``request``: JSON-RPC ``v1/create_order`` over the trades WebSocket, or
+        ``POST /full/v1/create_order`` (trading API: Create Order, both forms) when that socket is down.
 
         Idempotent by client order id: an id this session already sent is queried, never sent again
-        (GRVT only refuses duplicates among *active* orders, A3.3, so a resend of a filled IOC would
-        trade twice). The ack carries ``order_id "0x00"`` and status PENDING; outcomes such as a post-only
-        that would cross arrive as events (A2.4).
+        (GRVT only refuses duplicates among *active* orders: trading API, ``client_order_id``, so a resend of a filled
+        IOC would trade twice). The ack carries ``order_id "0x00"`` and status PENDING; outcomes such as a post-only
+        that would cross arrive as events (an order state on the ``v1.order`` stream).
 
         Returns:
             OrderReport: the acknowledged (or, for a repeat, the current) state.
@@ -342,8 +348,8 @@ class _Routes(_Auth):
         return report
 
     async def cancel(self, symbol: str, client_order_id: str) -> None:
-        """``POST /full/v1/cancel_order`` by client order id with ``time_to_live_ms`` (A2.5): the cancel
-        stays armed that long, so an order still in flight is cancelled when it arrives. The outcome
+        """``POST /full/v1/cancel_order`` by client order id with ``time_to_live_ms`` (trading API: Cancel Order): the
+        cancel stays armed that long, so an order still in flight is cancelled when it arrives. The outcome
         arrives as an event; an order already gone (1004) is not an error.
 
         Raises:
@@ -361,8 +367,8 @@ class _Routes(_Auth):
 
     async def cancel_all(self, symbol: str) -> int:
         """Cancel every open order in ``symbol``: ``POST /full/v1/cancel_all_orders`` with the symbol's
-        kind/base/quote filters (A2.5). GRVT answers only an ack, so the count returned is the number of
-        open orders listed just before the cancel.
+        kind/base/quote filters (trading API: Cancel All Orders). GRVT answers only an ack, so the count returned is the
+        number of open orders listed just before the cancel.
 
         Raises:
             RateLimited, UnknownOutcome, VenueUnavailable.
@@ -381,10 +387,11 @@ class _Routes(_Auth):
             raise VenueUnavailable(self.name, "cancel_on_disconnect not acknowledged", code="ack")
 
     async def _run_cod(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Arm cancel-on-disconnect at start, then refresh it every ``cod_refresh_s`` (reliability-notes
-        G3: countdown 15 s, refresh 5 s). Each refresh retries transient failures itself (it is idempotent);
-        one that still fails is logged and the next period tries again. If refreshes keep failing the venue
-        cancels our orders when the countdown runs out, which is the point."""
+        """Arm cancel-on-disconnect at start, then refresh it every ``cod_refresh_s`` (trading API:
+        Cancel On Disconnect, ``countdown_time`` 1000..300000 ms; our defaults: countdown 15 s, refresh 5 s). Each
+        refresh retries transient failures itself (it is idempotent); one that still fails is logged and the next period
+        tries again. If refreshes keep failing the venue cancels our orders when the countdown runs out, which is
+        the point."""
         await self._set_cancel_on_disconnect(self._s.cod_countdown_ms)
         task_status.started()
         while True:

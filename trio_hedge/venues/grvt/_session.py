@@ -40,15 +40,16 @@ from .._ws import WS_ERRORS
 from ._settings import GrvtSettings
 
 LOGIN_PATH: Final = "/auth/api_key/login"
-"""API-key login route on the edge host (wire-formats A1)."""
+"""API-key login route on the edge host (https://api-docs.grvt.io/: Authentication)."""
 
 ACCOUNT_HEADER: Final = "X-Grvt-Account-Id"
-"""Header carrying the login response's account id on every private request and WS upgrade (A1)."""
+"""Header carrying the login response's account id on every private request and WS upgrade (https://api-docs.grvt.io/:
+Authentication)."""
 
 PRIVATE_STREAMS: Final = (STREAM_ORDER, STREAM_ORDER_STATE, STREAM_FILL, STREAM_POSITION)
-"""Private streams the adapter subscribes to on the trades WebSocket (A4.3, A4.5)."""
+"""Private streams the adapter subscribes to on the trades WebSocket (https://api-docs.grvt.io/trading_streams/)."""
 
-_FILL_PAGE_LIMIT: Final = 1000  # fill_history max page size (A2.8)
+_FILL_PAGE_LIMIT: Final = 1000  # fill_history max page size (trading API: Fill History ``limit``)
 _MAX_FILL_PAGES: Final = 50
 _MAX_REMEMBERED: Final = 100_000  # trade ids / order ids remembered for de-duplication
 _RPC_ID_MOD: Final = 2**32 - 1
@@ -143,10 +144,12 @@ class _GrvtSession(VenueAccessors):
     Attributes:
         name (str): configured venue name.
         capabilities (frozenset[Capability]): a crossing post-only order is acked, then REJECTED on the stream
-            (wire-formats A2.4), so ``post_only_reject_sync`` is not among them.
+            (trading API: Create Order answers an ack; the outcome is an order state on ``v1.order``), so
+            ``post_only_reject_sync`` is not among them.
     """
 
-    capabilities: Final[frozenset[Capability]] = frozenset({"feed_heartbeat", "private_reconcile", "unknown_outcome"})
+    capabilities: Final[frozenset[Capability]] = frozenset(
+        {"feed_heartbeat", "private_reconcile", "unknown_outcome", "book_stream", "order_stream", "fill_stream"})
 
     def __init__(self, settings: GrvtSettings, client: httpx.AsyncClient, signer: GrvtSigner) -> None:
         self.name = settings.name
@@ -200,7 +203,8 @@ class _GrvtSession(VenueAccessors):
         return self._meta[symbol]
 
     def new_client_order_id(self) -> str:
-        """A uint64 decimal client order id in [2^63, 2^64-1] (wire-formats A3.3)."""
+        """A uint64 decimal client order id in [2^63, 2^64-1] (trading API, ``client_order_id``: the upper half of
+        uint64 is the API's range, the lower half the UI's)."""
         return self._ids.next_id()
 
     def _note_venue_time(self, ts_ns: int) -> None:

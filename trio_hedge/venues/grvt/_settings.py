@@ -18,7 +18,7 @@ class GrvtSettings:
     """Settings of one GRVT session. ``repr`` never shows ``api_key`` or ``private_key``.
 
     Attributes:
-        edge_url (str): auth host base URL (``https://edge.grvt.io``), A1.
+        edge_url (str): auth host base URL (``https://edge.grvt.io``; https://api-docs.grvt.io/: Authentication).
         market_data_url (str): market-data REST base URL (``https://market-data.grvt.io``).
         trades_url (str): trade-data REST base URL (``https://trades.grvt.io``).
         market_data_ws_url (str): market-data JSON-RPC WebSocket URL (``wss://market-data.grvt.io/ws/full``).
@@ -38,7 +38,7 @@ class GrvtSettings:
         event_capacity (int): per-symbol private event channel capacity.
         order_expiry_s (float): signature expiration of each order, seconds from now (GTT orders die then).
         reconnect_min_s (float), reconnect_max_s (float): WS reconnect backoff bounds (jittered).
-        book_delta_rate_ms (int): ``v1.book.d`` rate: 50, 100, 500 or 1000 (A4.3).
+        book_delta_rate_ms (int): ``v1.book.d`` rate: 50, 100, 500 or 1000 (market_data_streams: ``v1.book.d``).
         connect_timeout_s (float): TCP/TLS connect bound of a REST request.
         rest_timeout_s (float): read/write/pool bound of a REST request.
         order_ack_timeout_s (float): wait for a WS ``create_order`` answer before UnknownOutcome.
@@ -46,7 +46,7 @@ class GrvtSettings:
         snapshot_timeout_s (float): a (re)connected book must sync within this, else reconnect.
         open_timeout_s (float): bound of :func:`open_grvt_venue`'s start (login, instruments, books, stream).
         close_timeout_s (float): bound of the shielded cleanup on close.
-        cancel_ttl_ms (int): ``time_to_live_ms`` of cancels by client order id (0..5000, A2.5).
+        cancel_ttl_ms (int): ``time_to_live_ms`` of cancels by client order id (0..5000; trading API: Cancel Order).
         read_attempts (int): tries of an idempotent read on rate limits and transport errors.
         backoff_min_s (float), backoff_max_s (float): retry backoff of idempotent reads.
         cookie_refresh_margin_s (float): log in again this long before the cookie expires.
@@ -173,7 +173,8 @@ class GrvtSettings:
 
 @dataclass(frozen=True, slots=True)
 class GrvtAccountSummary:
-    """The parts of ``account_summary`` (A2.8) a hedge bot checks, in ``settle_currency`` units.
+    """The parts of ``account_summary`` (trading API: Sub Account Summary) a hedge bot checks, in ``settle_currency``
+    units.
 
     Attributes:
         settle_currency (str): ``"USDT"``.
@@ -192,7 +193,8 @@ class GrvtAccountSummary:
 
 
 def parse_account_summary(result: Any, *, venue: str = "grvt") -> GrvtAccountSummary:
-    """Parse the ``result`` of ``POST /full/v1/account_summary`` (wire-formats A2.8, real capture).
+    """Parse the ``result`` of ``POST /full/v1/account_summary`` (trading API: Sub Account Summary; a real capture is
+    ``tests/fixtures/grvt/server_conformance.json``).
 
     Raises:
         GrvtProtocolError: not an object, a missing field, a non-decimal or non-finite amount.

@@ -1,5 +1,6 @@
-"""GRVT subscriptions (wire-formats A4): the market-data feed per symbol (``v1.book.d``: a snapshot, then
-sequenced deltas applied in-task to the kernel's feed book) and the private stream (``v1.order``, ``v1.state``,
+"""GRVT subscriptions (https://api-docs.grvt.io/market_data_streams/, https://api-docs.grvt.io/trading_streams/;
+frames as captured: ``tests/fixtures/grvt/ws_frames.json``): the market-data feed per symbol (``v1.book.d``: a snapshot,
+then sequenced deltas applied in-task to the kernel's feed book) and the private stream (``v1.order``, ``v1.state``,
 ``v1.fill``, ``v1.position`` through the kernel's event gate; reconciliation after a drop by the kernel's
 reconciler), each reconnecting with backoff."""
 
@@ -101,7 +102,7 @@ class _Subscriptions(_Auth):
                                  on_down=lambda: feed.down("market-data connection lost"))  # fmt: skip
 
     async def _feed_session(self, symbol: str, backoff: Backoff, synced: Callable[[], None]) -> None:
-        """One market-data connection: subscribe ``v1.book.d`` (first message a snapshot, A4.4) and apply
+        """One market-data connection: subscribe ``v1.book.d`` (first message a snapshot, market_data_streams) and apply
         every message in this task. Returns never; raises to reconnect."""
         feed = self._feeds[symbol]
         selector = book_delta_selector(symbol, rate_ms=self._s.book_delta_rate_ms)
