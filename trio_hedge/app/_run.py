@@ -62,6 +62,7 @@ from ..engine import (
 from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
 from ..venues import Venue, VenueError
 from ._config import Config
+from ._idblocks import open_reserved_ids
 from ._journal import AsyncJournal, JournalError, JournalIOError, JournalTimeout, open_async_journal
 from ._metrics import BotCollector, start_metrics
 from ._ops import open_ops
@@ -439,8 +440,9 @@ async def _job(
             await before_trading(exchange, raw, keys)
         market = config.markets[0]
         venues: dict[str, Venue] = dict(raw)
-        if recorder is not None:
-            venues = {n: JournaledVenue(v, recorder, keys[n], market.name) for n, v in raw.items()}
+        if recorder is not None and journal is not None:
+            ids = await open_reserved_ids(journal, dict(raw), keys, on_down=recorder.went_down)
+            venues = {n: JournaledVenue(v, recorder, keys[n], market.name, ids=ids[n]) for n, v in raw.items()}
         leg_keys = (keys[config.primary], keys[config.hedge])
         legs = [ReconcileLeg(venues[config.primary], keys[config.primary], market.primary_symbol),
                 ReconcileLeg(venues[config.hedge], keys[config.hedge], market.hedge_symbol)]

@@ -453,6 +453,9 @@ class CcxtVenue(VenueAccessors):
                 await self._gate.position(PositionUpdate(pos, self._venue_time_ms * 1_000_000))
 
     # ------------------------------------------------------------------ requests
+    client_order_id_range = (1, 2**31 - 1)
+    """The numeric client order ids used (the journal reserves blocks inside it)."""
+
     def new_client_order_id(self) -> str:
         """A decimal client order id below 2**31 (fits Backpack's uint32 ``clientId`` and GRVT's uint64)."""
         return str(self._id_base + next(self._ids))
