@@ -256,7 +256,8 @@ def run_kills(kills: int, *, workdir: Path, seed: int = 1, window_s: float = 0.2
 
 
 def bench_writes(n: int, workdir: Path) -> None:
-    """Time each write kind ``n`` times on a fresh journal (one commit each: a WAL append with synchronous=NORMAL) and a few reads."""
+    """Time each write kind ``n`` times on a fresh journal (one commit each: a WAL append with
+    synchronous=NORMAL) and a few reads."""
     jm = _journal_module()
     from trio_hedge.domain import Fill, OrderRequest, OrderStatus, Side
 
