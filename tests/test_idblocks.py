@@ -10,7 +10,7 @@ import trio
 
 from trio_hedge.app import Journal, open_async_journal
 from trio_hedge.app._idblocks import ReservedIds, in_blocks
-from trio_hedge.app._journal import IdBlockOverlap
+from trio_hedge.app._journal import IdBlockOverlap, JournalClosed
 
 GRVT_RANGE = (2**63, 2**64 - 1)
 
@@ -87,3 +87,17 @@ def test_a_version_1_journal_is_migrated_to_hold_id_blocks(tmp_path: Path) -> No
         assert j.statistics().schema_version == SCHEMA_VERSION == 2
         j.reserve_id_block("grvt", 2**63, 4096)
         assert j.id_blocks("grvt") == [(2**63, 4096)]
+
+
+async def test_a_failed_reservation_after_a_send_never_raises_and_reports_the_journal_down(tmp_path: Path) -> None:
+    downs: list[str] = []
+    async with open_async_journal(tmp_path / "j.sqlite") as journal:
+        ids = await ReservedIds.open(journal, "grvt", *GRVT_RANGE, block_size=4,
+                                     on_down=lambda exc, where: downs.append(where))
+        ids.next_id()
+        ids.next_id()  # half: the next block is chosen
+    await ids.refill()  # the journal is closed now: logged, not raised (the order is already out)
+    assert downs == []  # closed is not an I/O failure
+    c = [ids.next_id() for _ in range(3)][-1]  # the chosen block, not durable
+    with pytest.raises(JournalClosed):  # before a send it is raised, as the intent's own write would be
+        await ids.ready(c)

@@ -126,10 +126,16 @@ class ReservedIds:
         await self._make_durable(cur)
 
     async def refill(self) -> None:
-        """Reserve the next block if it is chosen and not yet durable (called after a send)."""
+        """Reserve the next block if it is chosen and not yet durable (called after a send: never raises a
+        journal error, the order is out; a failure is logged and the block is tried again when its first id
+        is used)."""
         nxt = self._next
         if nxt is not None and not nxt.durable and not nxt.reserving:
-            await self._make_durable(nxt)
+            try:
+                await self._make_durable(nxt)
+            except JournalError as exc:
+                self._log.warning("id block of {} not reserved yet ({}); trying again before its first id",
+                                  self.venue_key, exc)
 
     async def _make_durable(self, block: _Block, *, raise_down: bool = False) -> None:
         if block.durable:
