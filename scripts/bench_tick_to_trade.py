@@ -127,6 +127,8 @@ class Probe:
         self.pairs: list[tuple[str, str]] = []  # (trade id, hedge client order id), first few for the report
         # stage stamps by trade id: the adapter dequeued the frame; the engine's tracker got the Fill
         self.dequeued: dict[str, int] = {}
+        self.handed: dict[str, int] = {}  # trio-websocket's reader task handed the frame to its channel
+        self.hops: list[tuple[int, int]] = []  # (recv -> handed to the channel, handed -> adapter dequeued)
         self.tracked: dict[str, int] = {}
         self.taken: dict[str, int] = {}  # the hedger took the fill off its inbox (Hedger._take_fill)
         self.submit_ns = 0  # the last submit_order entry of the hedge router (before the journal's intent)
@@ -139,15 +141,17 @@ class Probe:
         # last submit, last place; 0 = not stamped), for the report
         self.slowest: list[tuple[int, str, tuple[int, ...]]] = []
 
-    def fill_in(self, t_ns: int, text: str) -> None:
+    def fill_in(self, t_ns: int, text: str) -> str | None:
         try:
             data = orjson.loads(text).get("data") or {}
         except orjson.JSONDecodeError:
-            return
+            return None
         if data.get("e") != "orderFill" or data.get("m") is not True:
-            return
+            return None
         self.fills += 1
-        self.pending.append((t_ns, str(data.get("t"))))
+        trade_id = str(data.get("t"))
+        self.pending.append((t_ns, trade_id))
+        return trade_id
 
     def hedge_out(self, t_ns: int, text: str) -> None:
         if not self.pending:
@@ -166,6 +170,9 @@ class Probe:
             t_in, trade_id = self.pending.popleft()
             self.latency_ns.append(t_ns - t_in)
             t_dq = self.dequeued.pop(trade_id, 0)
+            t_hd = self.handed.pop(trade_id, 0)
+            if t_hd and t_dq and t_in <= t_hd <= t_dq:
+                self.hops.append((t_hd - t_in, t_dq - t_hd))
             t_tr = self.tracked.pop(trade_id, 0)
             t_tk = self.taken.pop(trade_id, 0)
             rel = tuple((t - t_in) // 1000 if t else -1 for t in (t_dq, t_tr, t_tk, self.submit_ns, self.place_ns))
@@ -297,7 +304,9 @@ def install_probes() -> None:
         if _probe is not None and event.message_finished and not self._message_parts:
             data = event.data
             if type(data) is str and '"orderFill"' in data:
-                _probe.fill_in(self._bench_rx_ns, data)
+                trade_id = _probe.fill_in(self._bench_rx_ns, data)
+                if trade_id is not None:
+                    _probe.handed[trade_id] = _now_ns()  # what follows is the channel send
         await orig_handle(self, event)
 
     async def send_message(self: Any, message: str | bytes) -> None:
@@ -548,6 +557,7 @@ def measure(speed: float, args: argparse.Namespace, sets: list[str], tmp: Path) 
     all_lag = array("q")
     all_solo = array("q")
     all_stages: list[tuple[int, ...]] = []
+    all_hops: list[tuple[int, int]] = []
     summary_p50: list[float] = []
     summary_p99: list[float] = []
     engine_p50: list[float] = []
@@ -577,6 +587,7 @@ def measure(speed: float, args: argparse.Namespace, sets: list[str], tmp: Path) 
         all_lag.extend(lag_ns)
         all_solo.extend(probe.solo_ns)
         all_stages.extend(probe.stages)
+        all_hops.extend(probe.hops)
         lag = sorted(lag_ns)
         if lat:
             per_run_p99.append(pct(lat, 0.99) / 1e3)
@@ -623,6 +634,11 @@ def measure(speed: float, args: argparse.Namespace, sets: list[str], tmp: Path) 
         col = sorted(st[i] for st in merged)
         stages.append((pct(col, 0.5) / 1e3, pct(col, 0.99) / 1e3, pct(col, 1.0) / 1e3))
         print(f"{speed:g}x stage {name}: p50 {stages[-1][0]:.0f} p99 {stages[-1][1]:.0f} max {stages[-1][2]:.0f} us "
+              f"(n={len(col)})")
+    for i, name in enumerate(("recv -> trio-websocket's reader task handed it to its channel",
+                              "channel -> the adapter's get_message returned")):
+        col = sorted(h[i] for h in all_hops)
+        print(f"{speed:g}x   socket->adapter, {name}: p50 {pct(col, 0.5) / 1e3:.0f} p99 {pct(col, 0.99) / 1e3:.0f} us "
               f"(n={len(col)})")
     fine = ("tracker->hedger took it", "took it->router submit", "submit->GrvtVenue.place (journal intent)")
     for i, name in enumerate(fine, start=2):
