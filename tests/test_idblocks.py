@@ -101,3 +101,20 @@ async def test_a_failed_reservation_after_a_send_never_raises_and_reports_the_jo
     c = [ids.next_id() for _ in range(3)][-1]  # the chosen block, not durable
     with pytest.raises(JournalClosed):  # before a send it is raised, as the intent's own write would be
         await ids.ready(c)
+
+
+def test_the_fill_checkpoint_stays_a_margin_behind_the_newest_fill() -> None:
+    """A venue's fill times are not in report order (chaos_kill9: a maker fill stamped with its trade's time
+    after a later taker fill): the next start must read back far enough to see the earlier-stamped one."""
+    from decimal import Decimal
+
+    from trio_hedge.app._reconcile import FILL_CHECKPOINT_MARGIN_NS, fill_checkpoint
+    from trio_hedge.domain import Fill, Side
+
+    def fill(ts_ns: int) -> Fill:
+        return Fill("backpack", "BTC_USDC_PERP", "1", str(ts_ns), Side.BUY, Decimal("1"), Decimal("0.001"),
+                    Decimal("0"), True, ts_ns)
+
+    newest, taker = 1_723_161_398_010_000_000, 1_723_161_397_074_000_000  # the taker fill came after, stamped before
+    ck = int(fill_checkpoint([fill(newest), fill(taker - 5)]))
+    assert ck == newest - FILL_CHECKPOINT_MARGIN_NS and ck <= taker

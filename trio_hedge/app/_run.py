@@ -71,6 +71,7 @@ from ._reconcile import (
     JournalRecorder,
     ReconcileLeg,
     VenueUnreadable,
+    fill_checkpoint,
     reconcile,
     record_fills,
     sync_inflight,
@@ -579,7 +580,7 @@ async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]],
         if not fills:
             continue
         late = await record_fills(journal, key, fills)
-        await journal.set_checkpoint(f"fills_ts_ns.{key}", str(max(f.ts_ns for f in fills)))
+        await journal.set_checkpoint(f"fills_ts_ns.{key}", fill_checkpoint(fills))
         if late:
             log.info("{} fill(s) of {} recorded from its fill history at exit (not read from the stream)", late,
                      venue.name)
