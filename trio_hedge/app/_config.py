@@ -467,7 +467,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
 # ---------------------------------------------------------------------------------------------- typed readers
 def _int(tree: dict[str, Any], key: str, path: str, *, lo: int = 0, hi: int | None = None) -> int:
     v = tree.get(key)
-    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+    if isinstance(v, str) and v.strip().lstrip("-").isdecimal():
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
         raise ConfigError(f"{path}.{key}", f"{v!r} is not an integer", f"write an integer like {key} = 10")
