@@ -22,7 +22,9 @@ one write that must precede a send):
 tests/test_reconcile.py and scripts/chaos_kill9.py exercise it):
 
 1. read, touching nothing: every in-flight intent of the journal, and for each leg the venue's open orders,
-   positions, fills since the last checkpoint, and the status of each in-flight intent by client order id.
+   positions, fills since the last checkpoint (kept :data:`FILL_CHECKPOINT_MARGIN_NS` behind the newest fill
+   read: a venue's fill times are not in report order), and the status of each in-flight intent by client
+   order id.
    A venue that cannot be read within the deadline is :class:`VenueUnreadable` (exit 75): a missing report
    is never "flat", and no order is sent;
 2. record the fills the journal missed (by trade id) and resolve every in-flight intent from the venue's
