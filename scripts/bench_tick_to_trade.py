@@ -12,10 +12,18 @@ Two modes:
   simulators (two Hypercorn servers, matching, the replay) in its own event loop (the figures of the first
   version of this script).
 
-``--journal`` runs with the SQLite journal (``journal_path`` in a temp dir: every order intent committed,
-WAL, synchronous=FULL, before its send, as ``python -m trio_hedge`` does); without it (the default, as the
-first version of this script) ``run_bot`` runs with no journal. ``--intent-commits N`` only times N intent
-commits on this disk (direct, and through the recorder's worker thread) and exits.
+Speeds: ``--speeds 1,4`` (the default) measures the replay at 1x, the rate a live bot sees (the headline: the
+LAST line's figures), then at 4x beside it; each speed repeats runs until ``--min-fills`` fills (one run at 1x
+lasts the whole recording, 345 s, about 400 fills).
+
+The journal is on by default (``journal_path`` in a temp dir: every order intent committed before its send,
+as ``python -m trio_hedge`` does: WAL, ``synchronous=NORMAL``, on the journal's worker thread); ``--no-journal``
+runs without it. ``--intent-commits N`` only times N intent commits on this disk (``synchronous=FULL`` and
+``NORMAL``; directly in the calling thread, as writing intents in the event-loop thread would, and through the
+recorder's worker thread) and exits.
+
+The floor, printed first: building, signing (EIP-712) and encoding a GRVT create-order and writing it as one
+WebSocket frame to a loopback trio-websocket server (``bench_floor``), one at a time.
 
 Nothing in ``trio_hedge`` is edited; this script monkeypatches trio-websocket's ``WebSocketConnection`` (its
 own process only) to take two timestamps (``time.perf_counter_ns``):
@@ -47,15 +55,16 @@ Event-loop scheduling lag: a :class:`trio.abc.Instrument` records, for every tas
 
 The default order size (0.002 BTC, two lots) gives one or two fills per cycle and the cycle rate is bound
 by wall-clock timers, so the default overrides quote a larger size (``markets.0.order_size=0.05``: the
-recorded trades fill it in many partial fills) with the position limits raised to match, switch off the
-client-side rate limiters (they bound request rates, not reaction time), and replay at 4x; runs are repeated
-until ``--min-fills`` fills are measured.
+recorded trades fill it in many partial fills) with the position limits raised to match, and switch off the
+client-side rate limiters (they bound request rates, not reaction time).
 
-Prints the per-run and pooled figures and the stage breakdown; the LAST line is
-``tick_to_trade_us p50=<> p99=<> max=<> n=<fills> loop_lag_p99_us=<> mode=<> journal=<>``.
+Prints the per-run and pooled figures, the stage breakdown per speed (socket -> adapter, adapter -> engine,
+engine -> intent written, -> frame written; the engine stage also split up) and a table of the speeds; the LAST
+line is ``tick_to_trade_us p50=<> p99=<> max=<> n=<fills> speed=1x 4x_p50=<> 4x_p99=<> floor_p50=<>
+loop_lag_p99_us=<> mode=<> journal=<>``.
 
-Usage: ``python scripts/bench_tick_to_trade.py [--min-fills 1000] [--max-runs 20] [--in-process] [--journal]
-[--hedges-in-flight N] [--set key=value ...]``
+Usage: ``python scripts/bench_tick_to_trade.py [--speeds 1,4] [--min-fills 300] [--max-runs 5] [--in-process]
+[--no-journal] [--hedges-in-flight N] [--set key=value ...]``
 """
 
 from __future__ import annotations
@@ -73,6 +82,7 @@ import time
 import tomllib
 from array import array
 from collections import deque
+from contextlib import suppress
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -117,6 +127,8 @@ class Probe:
         self.pairs: list[tuple[str, str]] = []  # (trade id, hedge client order id), first few for the report
         # stage stamps by trade id: the adapter dequeued the frame; the engine's tracker got the Fill
         self.dequeued: dict[str, int] = {}
+        self.handed: dict[str, int] = {}  # trio-websocket's reader task handed the frame to its channel
+        self.hops: list[tuple[int, int]] = []  # (recv -> handed to the channel, handed -> adapter dequeued)
         self.tracked: dict[str, int] = {}
         self.taken: dict[str, int] = {}  # the hedger took the fill off its inbox (Hedger._take_fill)
         self.submit_ns = 0  # the last submit_order entry of the hedge router (before the journal's intent)
@@ -129,15 +141,17 @@ class Probe:
         # last submit, last place; 0 = not stamped), for the report
         self.slowest: list[tuple[int, str, tuple[int, ...]]] = []
 
-    def fill_in(self, t_ns: int, text: str) -> None:
+    def fill_in(self, t_ns: int, text: str) -> str | None:
         try:
             data = orjson.loads(text).get("data") or {}
         except orjson.JSONDecodeError:
-            return
+            return None
         if data.get("e") != "orderFill" or data.get("m") is not True:
-            return
+            return None
         self.fills += 1
-        self.pending.append((t_ns, str(data.get("t"))))
+        trade_id = str(data.get("t"))
+        self.pending.append((t_ns, trade_id))
+        return trade_id
 
     def hedge_out(self, t_ns: int, text: str) -> None:
         if not self.pending:
@@ -156,6 +170,9 @@ class Probe:
             t_in, trade_id = self.pending.popleft()
             self.latency_ns.append(t_ns - t_in)
             t_dq = self.dequeued.pop(trade_id, 0)
+            t_hd = self.handed.pop(trade_id, 0)
+            if t_hd and t_dq and t_in <= t_hd <= t_dq:
+                self.hops.append((t_hd - t_in, t_dq - t_hd))
             t_tr = self.tracked.pop(trade_id, 0)
             t_tk = self.taken.pop(trade_id, 0)
             rel = tuple((t - t_in) // 1000 if t else -1 for t in (t_dq, t_tr, t_tk, self.submit_ns, self.place_ns))
@@ -287,7 +304,9 @@ def install_probes() -> None:
         if _probe is not None and event.message_finished and not self._message_parts:
             data = event.data
             if type(data) is str and '"orderFill"' in data:
-                _probe.fill_in(self._bench_rx_ns, data)
+                trade_id = _probe.fill_in(self._bench_rx_ns, data)
+                if trade_id is not None:
+                    _probe.handed[trade_id] = _now_ns()  # what follows is the channel send
         await orig_handle(self, event)
 
     async def send_message(self: Any, message: str | bytes) -> None:
@@ -338,6 +357,29 @@ def _intent_figures(summary: dict[str, Any]) -> tuple[float | None, float | None
     return j.get("p50"), j.get("p99"), int(j.get("count") or 0)
 
 
+GC_MODES = ("default", "freeze", "freeze-thresholds")
+"""``--gc``: the interpreter's defaults; ``gc.freeze()`` once the bot is up (7 s after start: after the 5 s
+live-start pause); the same plus ``gc.set_threshold(50_000, 20, 20)`` (fewer young collections)."""
+_gc_mode = "default"
+
+
+class GcPauses:
+    """Every collection's pause by generation (``gc.callbacks``), ns."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        self._t0 = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = _now_ns()
+        else:
+            self.pauses[info["generation"]].append(_now_ns() - self._t0)
+
+    def line(self) -> str:
+        return ", ".join(f"gen{g} n={len(v)} max {max(v, default=0) / 1e3:.0f} us" for g, v in self.pauses.items())
+
+
 async def _run_until(config: Any, journal_path: Path | None, stop_after_s: float) -> Any:
     """``run_bot`` with its signal watcher, stopped gracefully (SIGINT to this process, as ``kill -INT`` would)
     after ``stop_after_s``: against the standalone simulator the bot does not see the recording end."""
@@ -347,7 +389,16 @@ async def _run_until(config: Any, journal_path: Path | None, stop_after_s: float
             await trio.sleep(max(1.0, stop_after_s))
             os.kill(os.getpid(), signal.SIGINT)
 
+        async def gc_after_start() -> None:
+            await trio.sleep(7.0)
+            gc.collect()
+            gc.freeze()
+            if _gc_mode == "freeze-thresholds":
+                gc.set_threshold(50_000, 20, 20)
+
         nursery.start_soon(stopper)
+        if _gc_mode != "default":
+            nursery.start_soon(gc_after_start)
         result = await run_bot(config, handle_signals=True, journal_path=journal_path)
         nursery.cancel_scope.cancel()
     return result
@@ -366,7 +417,10 @@ def one_run(
         for suffix in ("", "-wal", "-shm", ".lock"):
             Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
     sim_proc: subprocess.Popen[bytes] | None = None
+    pauses = GcPauses()
+    thresholds = gc.get_threshold()
     try:
+        gc.callbacks.append(pauses)
         if in_process:
             config = load_config(REPO / "config.toml", sets)
             _probe = probe
@@ -391,6 +445,11 @@ def one_run(
         wall_s = time.perf_counter() - t0
     finally:
         _probe = None
+        if pauses in gc.callbacks:
+            gc.callbacks.remove(pauses)
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+        print(f"  gc during the run ({_gc_mode}): {pauses.line()}", flush=True)
         _simproc.stop_process(sim_proc, "simulator", signal.SIGINT, 10)
     if result.exit_code != 0:
         print(f"  run ended with exit {result.exit_code}: {result.exit_reason}", file=sys.stderr)
@@ -398,10 +457,11 @@ def one_run(
 
 
 def bench_intent_commits(tmp: Path, n: int) -> None:
-    """The journal's intent commit on this disk, alone: ``Journal.record_intent`` (one transaction, WAL,
-    synchronous=FULL: an fsync of the WAL per commit) called directly, and through
-    ``JournalRecorder.record_intent`` (``AsyncJournal``'s worker thread and the hop back to the event loop),
-    ``n`` each on a fresh file. Prints p50/p99/max in us."""
+    """The journal's intent commit on this disk, alone, with ``synchronous=FULL`` (an fsync of the WAL per
+    commit, the setting before) and ``NORMAL`` (the setting now: a WAL append): ``Journal.record_intent`` (one
+    transaction) called directly in this thread (what writing intents in the event-loop thread would cost), and
+    through ``JournalRecorder.record_intent`` (``AsyncJournal``'s worker thread and the hop back to the event
+    loop, as the bot does), ``n`` each on a fresh file. Prints p50/p99/max in us."""
     from trio_hedge.app._journal import Journal, open_async_journal
     from trio_hedge.app._reconcile import JournalRecorder
     from trio_hedge.domain import OrderRequest, OrderType, Side, TimeInForce
@@ -416,42 +476,207 @@ def bench_intent_commits(tmp: Path, n: int) -> None:
         print(f"intent commit {name}: p50 {pct(v, 0.5) / 1e3:.0f} p99 {pct(v, 0.99) / 1e3:.0f} "
               f"max {pct(v, 1.0) / 1e3:.0f} us (n={len(v)})")
 
-    path = tmp / "intents-direct.sqlite"
-    direct: list[int] = []
-    with Journal.open(path) as journal:
-        for i in range(n):
-            t0 = _now_ns()
-            journal.record_intent("grvt", request(i))
-            direct.append(_now_ns() - t0)
-    show("Journal.record_intent (direct, this thread)", direct)
-
-    async def via_recorder() -> list[int]:
-        async with open_async_journal(tmp / "intents-async.sqlite") as journal:
-            recorder = JournalRecorder(journal)
-            took: list[int] = []  # the recorder keeps only a histogram (recorder.intent_latency): time each here
+    for level in ("FULL", "NORMAL"):
+        path = tmp / f"intents-direct-{level}.sqlite"
+        direct: list[int] = []
+        with Journal.open(path) as journal:
+            journal._live().execute(f"PRAGMA synchronous = {level}")
             for i in range(n):
                 t0 = _now_ns()
-                await recorder.record_intent("grvt", request(i), None)
-                took.append(_now_ns() - t0)
-            return took
+                journal.record_intent("grvt", request(i))
+                direct.append(_now_ns() - t0)
+        show(f"synchronous={level}, Journal.record_intent (direct, the calling thread)", direct)
 
-    show("JournalRecorder.record_intent (worker thread, from trio)", trio.run(via_recorder))
+        async def via_recorder(level: str = level) -> list[int]:
+            async with open_async_journal(tmp / f"intents-async-{level}.sqlite") as journal:
+                await journal._call(lambda j: j._live().execute(f"PRAGMA synchronous = {level}"))
+                recorder = JournalRecorder(journal)
+                took: list[int] = []  # the recorder keeps only a histogram (recorder.intent_latency): time each
+                for i in range(n):
+                    t0 = _now_ns()
+                    await recorder.record_intent("grvt", request(i), None)
+                    took.append(_now_ns() - t0)
+                return took
+
+        show(f"synchronous={level}, JournalRecorder.record_intent (worker thread, from trio)", trio.run(via_recorder))
+
+
+def bench_floor(n: int) -> tuple[float, float, float]:
+    """The floor of a hedge on this machine: build the order, sign it (EIP-712, as ``GrvtVenue._sign``), encode
+    it (``v1/create_order`` JSON-RPC) and write it as one WebSocket frame to a trio-websocket server on
+    127.0.0.1 (``open_ws``, as the adapters connect), ``n`` times. Returns (p50, p99, max) in us."""
+    from trio_websocket import serve_websocket
+
+    from trio_hedge.domain import OrderRequest, OrderType, Side, TimeInForce
+    from trio_hedge.protocols.grvt import GrvtSigner, SigningInstrument, build_order_rpc_payload, encode_json
+    from trio_hedge.venues._ws import open_ws
+
+    signer = GrvtSigner(f"{0x1234567 * 0x9E3779B97F4A7C15:064x}"[-64:])
+    inst = SigningInstrument("BTC_USDT_Perp", "0x030501", 9)
+
+    async def run() -> list[int]:
+        async def handler(request: Any) -> None:
+            ws = await request.accept()
+            with suppress(trio_websocket.ConnectionClosed):
+                while True:
+                    await ws.get_message()
+
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(partial(serve_websocket, handler, "127.0.0.1", 0, ssl_context=None))
+            port = server.port
+            took: list[int] = []
+            async with open_ws(f"ws://127.0.0.1:{port}/") as ws:
+                for i in range(n):
+                    t0 = _now_ns()
+                    req = OrderRequest(client_order_id=str(2**63 + i), symbol="BTC_USDT_Perp", side=Side.SELL,
+                                       size=Decimal("0.002"), order_type=OrderType.LIMIT, price=Decimal("60000.1"),
+                                       tif=TimeInForce.IOC, reason="hedge")
+                    payload = build_order_rpc_payload(req, inst, sub_account_id="1", nonce=i + 1,
+                                                      expiration_ns=time.time_ns() + 10**10, chain_id=325,
+                                                      signer=signer, request_id=i + 1)
+                    await ws.send_message(encode_json(payload).decode())
+                    took.append(_now_ns() - t0)
+                    await trio.sleep(0.001)  # one hedge at a time, as at 1x
+            nursery.cancel_scope.cancel()
+        return took
+
+    v = sorted(trio.run(run))
+    return pct(v, 0.5) / 1e3, pct(v, 0.99) / 1e3, pct(v, 1.0) / 1e3
+
+
+STAGE_NAMES = ("socket->adapter", "adapter->engine", "engine->intent written", "intent->frame written")
+"""The per-stage breakdown (each fill's stamps in order): the fill frame's recv -> the adapter dequeued it; ->
+the engine's tracker got the Fill; -> ``GrvtVenue.place`` entered (the hedger took the fill, routed it, the
+journal committed the intent); -> the create frame's send."""
+
+
+def measure(speed: float, args: argparse.Namespace, sets: list[str], tmp: Path) -> dict[str, Any]:
+    """Runs at ``speed`` until ``args.min_fills`` fills or ``args.max_runs`` runs; prints each run; returns the
+    pooled figures."""
+    all_lat = array("q")
+    all_lag = array("q")
+    all_solo = array("q")
+    all_stages: list[tuple[int, ...]] = []
+    all_hops: list[tuple[int, int]] = []
+    summary_p50: list[float] = []
+    summary_p99: list[float] = []
+    engine_p50: list[float] = []
+    intent_p50: list[float] = []
+    intent_p99: list[float] = []
+    fills = hedges = runs = 0
+    per_run_p99: list[float] = []
+    run_sets = [*sets, f"sim.speed={speed:g}"]
+    while (len(all_lat) < args.min_fills or runs == 0) and runs < args.max_runs:
+        gc.collect()
+        if args.profile is not None:
+            import cProfile
+
+            prof = cProfile.Profile()
+            probe, lag_ns, summary, wall_s = prof.runcall(one_run, run_sets, not args.no_lag,
+                                                          in_process=args.in_process, journal=not args.no_journal,
+                                                          tmp=tmp)
+            prof.dump_stats(args.profile)
+        else:
+            probe, lag_ns, summary, wall_s = one_run(run_sets, not args.no_lag, in_process=args.in_process,
+                                                     journal=not args.no_journal, tmp=tmp)
+        runs += 1
+        fills += probe.fills
+        hedges += probe.hedges
+        lat = sorted(probe.latency_ns)
+        all_lat.extend(lat)
+        all_lag.extend(lag_ns)
+        all_solo.extend(probe.solo_ns)
+        all_stages.extend(probe.stages)
+        all_hops.extend(probe.hops)
+        lag = sorted(lag_ns)
+        if lat:
+            per_run_p99.append(pct(lat, 0.99) / 1e3)
+        sl = summary.get("hedge_latency_ms", {})
+        el = summary.get("engine_latency_ms", {})
+        if sl.get("count"):
+            summary_p50.append(float(sl["p50"]))
+            summary_p99.append(float(sl["p99"]))
+        if el.get("count"):
+            engine_p50.append(float(el["p50"]))
+        ip50, ip99, icount = _intent_figures(summary)
+        if icount:
+            intent_p50.append(float(ip50))  # type: ignore[arg-type]
+            intent_p99.append(float(ip99))  # type: ignore[arg-type]
+        print(
+            f"{speed:g}x run {runs}: {wall_s:.1f} s, {summary.get('cycles_completed')} cycles, {probe.fills} maker "
+            f"fills in, {probe.hedges} hedge starts out ({probe.other_creates} other creates), "
+            f"{len(probe.pending)} fills unmatched; tick-to-trade us p50 {pct(lat, 0.5) / 1e3:.0f} "
+            f"p99 {pct(lat, 0.99) / 1e3:.0f} max {pct(lat, 1.0) / 1e3:.0f}; "
+            f"loop lag us p99 {pct(lag, 0.99) / 1e3:.0f} (n={len(lag)}); "
+            f"summary hedge_latency_ms p50 {sl.get('p50')} p99 {sl.get('p99')} (n={sl.get('count')}), "
+            f"engine_latency_ms p50 {el.get('p50')} p99 {el.get('p99')}"
+            + (f"; journal intent_commit_ms p50 {ip50} p99 {ip99} (n={icount})" if icount else ""),
+            flush=True,
+        )
+        print("  slowest fills (us after fill in: dequeued, tracker, hedger took it, last submit, last place): "
+              + "; ".join(f"{lat // 1000} us trade {tid} {rel}" for lat, tid, rel in probe.slowest), flush=True)
+    lat = sorted(all_lat)
+    lag = sorted(all_lag)
+    solo = sorted(all_solo)
+    if len(lat) < args.min_fills:
+        print(f"  ({speed:g}x: {len(lat)} fills measured in {runs} runs; --min-fills {args.min_fills})")
+    print(
+        f"{speed:g}x pooled over {runs} runs: {len(lat)} fills, {hedges} hedges; per-run p99 us median "
+        f"{statistics.median(per_run_p99) if per_run_p99 else float('nan'):.0f}; solo hedges (one fill each): "
+        f"n={len(solo)} p50 {pct(solo, 0.5) / 1e3:.0f} p99 {pct(solo, 0.99) / 1e3:.0f} "
+        f"max {pct(solo, 1.0) / 1e3:.0f} us"
+    )
+    # stages: (socket -> dequeued, dequeued -> tracker, tracker -> took it, took it -> submit, submit -> place,
+    # place -> written); the headline breakdown merges the middle three into "engine -> intent written"
+    merged = [(st[0], st[1], st[2] + st[3] + st[4], st[5]) for st in all_stages]
+    stages: list[tuple[float, float, float]] = []
+    for i, name in enumerate(STAGE_NAMES):
+        col = sorted(st[i] for st in merged)
+        stages.append((pct(col, 0.5) / 1e3, pct(col, 0.99) / 1e3, pct(col, 1.0) / 1e3))
+        print(f"{speed:g}x stage {name}: p50 {stages[-1][0]:.0f} p99 {stages[-1][1]:.0f} max {stages[-1][2]:.0f} us "
+              f"(n={len(col)})")
+    for i, name in enumerate(("recv -> trio-websocket's reader task handed it to its channel",
+                              "channel -> the adapter's get_message returned")):
+        col = sorted(h[i] for h in all_hops)
+        print(f"{speed:g}x   socket->adapter, {name}: p50 {pct(col, 0.5) / 1e3:.0f} p99 {pct(col, 0.99) / 1e3:.0f} us "
+              f"(n={len(col)})")
+    fine = ("tracker->hedger took it", "took it->router submit", "submit->GrvtVenue.place (journal intent)")
+    for i, name in enumerate(fine, start=2):
+        col = sorted(st[i] for st in all_stages)
+        print(f"{speed:g}x   of which {name}: p50 {pct(col, 0.5) / 1e3:.0f} p99 {pct(col, 0.99) / 1e3:.0f} us")
+    if intent_p50:
+        print(f"{speed:g}x journal intent commit ms (run summaries, median of runs): p50 "
+              f"{statistics.median(intent_p50):.3f} p99 {statistics.median(intent_p99):.3f}")
+    if summary_p50:
+        print(f"{speed:g}x run summary hedge_latency_ms (median of runs): p50 {statistics.median(summary_p50):.3f} "
+              f"p99 {statistics.median(summary_p99):.3f}; engine_latency_ms p50 "
+              f"{statistics.median(engine_p50) if engine_p50 else float('nan'):.3f}")
+    return {"p50": pct(lat, 0.5) / 1e3, "p99": pct(lat, 0.99) / 1e3, "max": pct(lat, 1.0) / 1e3, "n": len(lat),
+            "lag_p99": pct(lag, 0.99) / 1e3, "stages": stages}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--min-fills", type=int, default=1000, help="repeat runs until this many fills are measured")
-    ap.add_argument("--max-runs", type=int, default=20)
+    ap.add_argument("--speeds", default="1,4",
+                    help="replay speeds to measure, comma-separated (default 1,4: the live rate, headline, and 4x)")
+    ap.add_argument("--min-fills", type=int, default=300,
+                    help="repeat runs at each speed until this many fills are measured (at least one run)")
+    ap.add_argument("--max-runs", type=int, default=5, help="runs per speed at most")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="extra config override key=value")
     ap.add_argument("--no-lag", action="store_true", help="leave out the scheduling-lag instrument")
     ap.add_argument("--in-process", action="store_true",
                     help="run the wire simulators in the bot's own process and event loop (the old mode)")
-    ap.add_argument("--journal", action="store_true",
-                    help="run with the SQLite journal (intent committed before every send), in a temp dir")
+    ap.add_argument("--no-journal", action="store_true",
+                    help="run without the SQLite journal (by default it runs with it, as python -m trio_hedge does)")
+    ap.add_argument("--journal", action="store_true", help=argparse.SUPPRESS)  # the default now (older commands)
     ap.add_argument("--hedges-in-flight", type=int, default=None,
                     help="routed hedges in flight at once (markets.0.max_hedges_in_flight; default: config.toml)")
     ap.add_argument("--intent-commits", type=int, default=0, metavar="N",
                     help="only time N journal intent commits on this disk (direct and via the recorder), then exit")
+    ap.add_argument("--floor-only", action="store_true", help="only measure the floor (sign + encode + frame)")
+    ap.add_argument("--gc", choices=GC_MODES, default="default", help="garbage-collector setting (GC_MODES)")
+    ap.add_argument("--switch-interval-s", type=float, default=None,
+                    help="sys.setswitchinterval for the bot's process (default: what trio_hedge sets)")
     ap.add_argument("--profile", type=Path, default=None,
                     help="write a cProfile of the bot's process (all runs) to this file (slows everything down)")
     ap.add_argument("--log-level", default="WARNING")
@@ -466,93 +691,46 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return 0
+    floor = bench_floor(2000)
+    print(f"floor (sign + encode + one WebSocket frame write, loopback): p50 {floor[0]:.0f} p99 {floor[1]:.0f} "
+          f"max {floor[2]:.0f} us (n=2000)", flush=True)
+    if args.floor_only:
+        return 0
+    global _gc_mode
+    _gc_mode = args.gc
+    if args.switch_interval_s is not None:
+        sys.setswitchinterval(args.switch_interval_s)
     install_probes()
     sets = DEFAULT_SETS + args.sets
     if args.hedges_in_flight is not None:
         sets.append(f"markets.0.max_hedges_in_flight={args.hedges_in_flight}")
+    speeds = [float(x) for x in args.speeds.split(",") if x.strip()]
     mode = "in-process" if args.in_process else "sim-process"
     where = "embedded wire simulators in the bot's loop" if args.in_process else "trio_hedge sim, another process"
-    print(f"mode {mode} ({where}), journal {'on' if args.journal else 'off'}; config.toml with: {' '.join(sets)}")
-    all_lat = array("q")
-    all_lag = array("q")
-    all_solo = array("q")
-    all_stages: list[tuple[int, ...]] = []
-    intent_p50: list[float] = []
-    intent_p99: list[float] = []
-    fills = hedges = runs = 0
-    per_run_p99: list[float] = []
+    journal = "off" if args.no_journal else "on"
+    print(f"mode {mode} ({where}), journal {journal}, gc {args.gc}, switch interval {sys.getswitchinterval()} s; "
+          f"config.toml with: {' '.join(sets)}; speeds {speeds}")
+    results: dict[float, dict[str, Any]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench_t2t_"))  # /tmp: the same disk as the repo on this VM
     try:
-        while len(all_lat) < args.min_fills and runs < args.max_runs:
-            gc.collect()
-            if args.profile is not None:
-                import cProfile
-
-                prof = cProfile.Profile()
-                probe, lag_ns, summary, wall_s = prof.runcall(one_run, sets, not args.no_lag,
-                                                              in_process=args.in_process, journal=args.journal,
-                                                              tmp=tmp)
-                prof.dump_stats(args.profile)
-            else:
-                probe, lag_ns, summary, wall_s = one_run(sets, not args.no_lag, in_process=args.in_process,
-                                                         journal=args.journal, tmp=tmp)
-            runs += 1
-            fills += probe.fills
-            hedges += probe.hedges
-            lat = sorted(probe.latency_ns)
-            all_lat.extend(lat)
-            all_lag.extend(lag_ns)
-            all_solo.extend(probe.solo_ns)
-            all_stages.extend(probe.stages)
-            lag = sorted(lag_ns)
-            if lat:
-                per_run_p99.append(pct(lat, 0.99) / 1e3)
-            sl = summary.get("hedge_latency_ms", {})
-            ip50, ip99, icount = _intent_figures(summary)
-            if icount:
-                intent_p50.append(float(ip50))  # type: ignore[arg-type]
-                intent_p99.append(float(ip99))  # type: ignore[arg-type]
-            print(
-                f"run {runs}: {wall_s:.1f} s, {summary.get('cycles_completed')} cycles, {probe.fills} maker fills in, "
-                f"{probe.hedges} hedge starts out ({probe.other_creates} other creates), "
-                f"{len(probe.pending)} fills unmatched; tick-to-trade us p50 {pct(lat, 0.5) / 1e3:.0f} "
-                f"p99 {pct(lat, 0.99) / 1e3:.0f} max {pct(lat, 1.0) / 1e3:.0f}; "
-                f"loop lag us p99 {pct(lag, 0.99) / 1e3:.0f} (n={len(lag)}); "
-                f"summary hedge_latency_ms p50 {sl.get('p50')} p99 {sl.get('p99')} (n={sl.get('count')})"
-                + (f"; journal intent_commit_ms p50 {ip50} p99 {ip99} (n={icount})" if icount else "")
-                + f"; e.g. trade {probe.pairs[:1]}",
-                flush=True,
-            )
-            print("  slowest fills (us after fill in: dequeued, tracker, hedger took it, last submit, last place): "
-                  + "; ".join(f"{lat // 1000} us trade {tid} {rel}" for lat, tid, rel in probe.slowest), flush=True)
+        for speed in speeds:
+            results[speed] = measure(speed, args, sets, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    lat = sorted(all_lat)
-    lag = sorted(all_lag)
-    solo = sorted(all_solo)
-    if len(lat) < args.min_fills:
-        print(f"WARNING: only {len(lat)} fills measured in {runs} runs (wanted {args.min_fills})", file=sys.stderr)
+    print("speed  fills  p50 us  p99 us  max us  | " + " | ".join(f"{n} p50/p99 us" for n in STAGE_NAMES))
+    for speed, r in results.items():
+        print(f"{speed:4g}x  {r['n']:5d}  {r['p50']:6.0f}  {r['p99']:6.0f}  {r['max']:6.0f}  | "
+              + " | ".join(f"{a:.0f}/{b:.0f}" for a, b, _ in r["stages"]))
+    print(f"floor p50 {floor[0]:.0f} us, p99 {floor[1]:.0f} us")
+    head = results[speeds[0]]
+    others = " ".join(f"{sp:g}x_p50={r['p50']:.0f} {sp:g}x_p99={r['p99']:.0f}" for sp, r in results.items()
+                      if sp != speeds[0])
     print(
-        f"pooled over {runs} runs: {len(lat)} fills, {hedges} hedges; per-run p99 us median "
-        f"{statistics.median(per_run_p99) if per_run_p99 else float('nan'):.0f}; solo hedges (one fill each): "
-        f"n={len(solo)} p50 {pct(solo, 0.5) / 1e3:.0f} p99 {pct(solo, 0.99) / 1e3:.0f} "
-        f"max {pct(solo, 1.0) / 1e3:.0f} us"
+        f"tick_to_trade_us p50={head['p50']:.0f} p99={head['p99']:.0f} max={head['max']:.0f} n={head['n']} "
+        f"speed={speeds[0]:g}x {others} floor_p50={floor[0]:.0f} loop_lag_p99_us={head['lag_p99']:.0f} "
+        f"mode={mode} journal={journal} gc={args.gc}"
     )
-    names = ("socket->adapter dequeue", "adapter->engine tracker", "tracker->hedger took it",
-             "took it->router submit", "submit->GrvtVenue.place (journal intent)", "place->frame written")
-    for i, name in enumerate(names):
-        col = sorted(st[i] for st in all_stages)
-        print(f"stage {name}: p50 {pct(col, 0.5) / 1e3:.0f} p99 {pct(col, 0.99) / 1e3:.0f} "
-              f"max {pct(col, 1.0) / 1e3:.0f} us (n={len(col)})")
-    if intent_p50:
-        print(f"journal intent commit ms (run summaries, median of runs): p50 {statistics.median(intent_p50):.3f} "
-              f"p99 {statistics.median(intent_p99):.3f}")
-    print(
-        f"tick_to_trade_us p50={pct(lat, 0.5) / 1e3:.0f} p99={pct(lat, 0.99) / 1e3:.0f} "
-        f"max={pct(lat, 1.0) / 1e3:.0f} n={len(lat)} loop_lag_p99_us={pct(lag, 0.99) / 1e3:.0f} "
-        f"mode={mode} journal={'on' if args.journal else 'off'}"
-    )
-    return 0 if lat else 1
+    return 0 if all(r["n"] for r in results.values()) else 1
 
 
 if __name__ == "__main__":

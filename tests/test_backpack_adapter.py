@@ -14,6 +14,7 @@ Every wait is bounded (``fail_after``); the file runs in well under a minute.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -288,13 +289,17 @@ async def test_ioc_fills_and_reduce_only_only_reduces(tmp_path: Path) -> None:
                 with pytest.raises(InvalidOrder):  # flat: a reduce-only order cannot reduce anything
                     await venue.place(_req(venue, Side.SELL, "0.001", "100.0", tif=TimeInForce.IOC, reduce_only=True))
                 buy = _req(venue, Side.BUY, "0.002", "100.1", tif=TimeInForce.IOC)
+                t_place_ns = time.perf_counter_ns()
                 report = await venue.place(buy)
                 assert report.status is OrderStatus.FILLED and report.filled_size == D("0.002")
                 assert report.avg_fill_price == D("100.1")
                 seen: list[VenueEvent] = []
                 await _until(rx, seen, lambda s: sum(f.size for f in _fills(s, buy.client_order_id)) == D("0.002"),
                              within_s=3)
+                t_seen_ns = time.perf_counter_ns()
                 assert not any(f.is_maker for f in _fills(seen, buy.client_order_id))
+                # each fill carries the private stream's receipt of its frame (the hedge latency's start)
+                assert all(t_place_ns < f.received_ns <= t_seen_ns for f in _fills(seen, buy.client_order_id))
                 with pytest.raises(InvalidOrder):  # long: a reduce-only buy would increase the position
                     await venue.place(_req(venue, Side.BUY, "0.001", "100.2", tif=TimeInForce.IOC, reduce_only=True))
                 close = _req(venue, Side.SELL, "0.005", "100.0", tif=TimeInForce.IOC, reduce_only=True)

@@ -224,10 +224,16 @@ async def test_hedge_like_ioc_sequence(tmp_path: Path) -> None:
         t0 = time.perf_counter()
         for size in ("0.002", "0.003", "0.005"):  # walk the hedge out in IOC slices, each resolved before the next
             req = order(v, Side.SELL, size, "59999.8", tif=TimeInForce.IOC)
-            await v.place(req)
+            t_place_ns = time.perf_counter_ns()
+            ack = await v.place(req)
+            t_acked_ns = time.perf_counter_ns()
+            # the ack carries the adapter's stamp of the order's frame written (the hedge latency's end)
+            assert t_place_ns < ack.sent_ns < t_acked_ns
             events = await collect(rx, has_status(req.client_order_id, OrderStatus.FILLED))
             fills = [e for e in events if isinstance(e, Fill) and e.client_order_id == req.client_order_id]
             assert sum(f.size for f in fills) == D(size) and all(f.price == BID for f in fills)
+            # and each fill the private stream's receipt of its frame, after the order went out
+            assert all(ack.sent_ns < f.received_ns < time.perf_counter_ns() for f in fills)
             seen_trades += [f.trade_id for f in fills]
         per_order_ms = (time.perf_counter() - t0) / 3 * 1000
         assert len(set(seen_trades)) == len(seen_trades) == 3

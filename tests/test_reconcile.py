@@ -477,3 +477,42 @@ async def test_a_refused_order_is_journaled_rejected_at_once(
     assert row is not None and row.status is status
     if status is OrderStatus.REJECTED:
         assert row.status_reason.startswith("PostOnlyWouldCross")
+
+
+async def test_an_order_and_a_fill_with_a_reserved_id_and_no_intent_are_ours_cancelled_and_flattened(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """After a power loss the last intents (committed with synchronous=NORMAL) may be gone while their orders
+    reached the venue: an id from a block the journal reserved durably still marks them as ours."""
+    jpath = tmp_path / "j.sqlite"
+    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1", STAGED])
+    staged: dict[str, object] = {}
+    first = 10**12
+
+    async def previous_run(exchange: SimExchange | None, venues: dict[str, Venue], keys: dict[str, str]) -> None:
+        assert exchange is not None
+        gv = venues["grvt"]
+        with Journal.open(jpath) as j:
+            j.reserve_id_block(keys["grvt"], first, 4096)  # fsynced; the intents after it were lost
+        resting = replace(_resting(gv, HSYM, await _best_bid(gv, HSYM)), client_order_id=str(first + 7))
+        taken = replace(_market_buy(gv, HSYM), client_order_id=str(first + 8))
+        await gv.place(resting)
+        await gv.place(taken)
+        await trio.sleep(0.1)
+        staged.update(exchange=exchange, keys=keys)
+
+    result = await run_bot(config, journal_path=jpath, before_trading=previous_run)
+    assert result.exit_code == EXIT_OK, result.exit_reason
+    exchange, keys = staged["exchange"], staged["keys"]
+    assert isinstance(exchange, SimExchange) and isinstance(keys, dict)
+    gv_engine = exchange.engine("grvt", HSYM)
+    order = gv_engine.get_order(str(first + 7))
+    assert order is not None and order.status is OrderStatus.CANCELLED
+    assert gv_engine.position().size == 0
+    with Journal.open(jpath) as j:
+        lost = [e.detail for e in j.events("recon.lost_intent")]
+        assert any(str(first + 7) in d and "cancelled" in d for d in lost), lost
+        assert any(str(first + 8) in d and "fill" in d for d in lost), lost
+        assert not [e for e in j.events("recon.orphan_order") if str(first + 7) in e.detail]
+        assert j.intent(keys["grvt"], str(first + 7)) is None  # never invented
+        assert "recon.flatten" in [e.kind for e in j.events()]

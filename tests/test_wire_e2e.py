@@ -40,6 +40,11 @@ async def test_default_config_runs_over_the_wire_and_ends_flat() -> None:
     for name, size in (("BTC", Decimal("0.002")), ("ETH", Decimal("0.05"))):
         for c in s["markets"][name]["cycles"]:
             assert Decimal(c["maker_filled"]) == Decimal(c["hedge_filled"]) == size
+    # the hedge latency spans the adapters' stamps (fill frame in -> hedge frame out), so each hedge's figure
+    # contains the engine's share of it: same count, and every quantile at least as large
+    hedge, engine = s["hedge_latency_ms"], s["engine_latency_ms"]
+    assert hedge["count"] == engine["count"] > 0
+    assert hedge["p50"] >= engine["p50"] and hedge["max"] >= engine["max"]
 
 
 async def test_killing_the_primary_feed_over_the_wire_flattens() -> None:

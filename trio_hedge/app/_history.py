@@ -39,8 +39,9 @@ from urllib.parse import quote
 
 from ..domain import ZERO, TrioHedgeError
 
-SUPPORTED_SCHEMA: Final = 1
-"""The journal schema version these queries are written for."""
+SUPPORTED_SCHEMA: Final = 2
+"""The newest journal schema version these queries read (version 2 only added ``id_blocks``, which they do not
+read: a version 1 file reads the same)."""
 
 TRADE_COLUMNS: Final = ("timestamp", "exchange", "side", "price", "quantity", "market", "role", "client_order_id",
                         "trade_id", "fee", "fee_currency", "liquidity", "cycle")

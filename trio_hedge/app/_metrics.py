@@ -16,10 +16,13 @@ https://prometheus.io/docs/practices/naming/: base units, seconds, ``_total`` fo
 ==================================================  =========  ====================================================
 name                                                type       labels / meaning
 ==================================================  =========  ====================================================
-``trio_hedge_hedge_latency_seconds``                histogram  market; fill event received -> first hedge order
-                                                               sent. ``le`` buckets: 4 per decade, 1 us .. 10 s
+``trio_hedge_hedge_latency_seconds``                histogram  market; the adapter's receipt of the fill's frame
+                                                               -> its write of the first hedge order's frame.
+                                                               ``le`` buckets: 4 per decade, 1 us .. 10 s
                                                                (every 5th bound of the engine's histogram, so
                                                                each is exact)
+``trio_hedge_engine_latency_seconds``               histogram  market; the engine's share: the tracker's receipt
+                                                               of the fill -> the first hedge order submitted
 ``trio_hedge_hedge_latency_max_seconds``            gauge      market; the largest hedge latency so far
 ``trio_hedge_cycles_completed_total``               counter    market
 ``trio_hedge_cycles_failed_total``                  counter    market
@@ -140,7 +143,9 @@ class BotCollector:
         """Build every metric family from the current state (called by the registry at each scrape)."""
         mk = ["market"]
         latency = HistogramMetricFamily("trio_hedge_hedge_latency_seconds",
-                                        "Fill event received to first hedge order sent.", labels=mk)
+                                        "Fill frame received to first hedge order frame written.", labels=mk)
+        engine = HistogramMetricFamily("trio_hedge_engine_latency_seconds",
+                                       "Engine's share: fill tracked to first hedge order submitted.", labels=mk)
         latency_max = GaugeMetricFamily("trio_hedge_hedge_latency_max_seconds", "Largest hedge latency so far.",
                                         labels=mk)
         completed = CounterMetricFamily("trio_hedge_cycles_completed", "Hedge cycles completed.", labels=mk)
@@ -189,6 +194,8 @@ class BotCollector:
                 vfees.add_metric([name, venue], float(s.venue_fees_quote.get(venue, 0)))
             h = s.hedge_latency_ns
             latency.add_metric([name], latency_buckets_s(h), h.sum_ns / 1e9)
+            e = s.engine_latency_ns
+            engine.add_metric([name], latency_buckets_s(e), e.sum_ns / 1e9)
             if h.max_ns is not None:
                 latency_max.add_metric([name], h.max_ns / 1e9)
             completed.add_metric([name], s.cycles_completed)
@@ -217,7 +224,7 @@ class BotCollector:
                 position.add_metric([name, leg], float(size))
             if s.last_hedge_latency_ns is not None:
                 latency_last.add_metric([name], s.last_hedge_latency_ns / 1e9)
-        yield from (latency, latency_max, completed, failed, fills, hedges, volume, exposure, pnl, state, halts,
+        yield from (latency, engine, latency_max, completed, failed, fills, hedges, volume, exposure, pnl, state, halts,
                     skips, routing, waits, limited, net, position, latency_last, wear, rate, maker, vvol, vfees)
         if self._pause is not None:
             yield GaugeMetricFamily("trio_hedge_paused", "1 while the operator's pause (SIGUSR1) is on.",

@@ -9,13 +9,18 @@ Shape (keys always present)::
                                                  #   sign(maker side) * (hedge avg - maker avg) / maker avg * 1e4
       "hedge_latency_ms": {"p50": float|null, "p99": float|null, "max": float|null, "count": int,
                            "rel_error": float, "buckets": {"<upper ms>" | "+Inf": int}},
-                                                 # fill event received -> hedge order sent (perf counter),
+                                                 # the adapter's receipt of the fill's frame -> the
+                                                 #   adapter's write of the first hedge order's frame
+                                                 #   (perf counter; MarketStats.hedge_latency_ns: where a
+                                                 #   venue does not stamp, the engine's stamp stands in),
                                                  #   every market's LatencyHistogram merged
                                                  #   (engine/_histogram.py): max and count exact; p50/p99
                                                  #   nearest-rank estimates within rel_error (about 0.059)
                                                  #   for 1 us..10 s; buckets: non-empty buckets only, keyed
                                                  #   by inclusive upper bound in ms, counts per bucket (not
                                                  #   cumulative)
+      "engine_latency_ms": {same shape},         # the engine's share: the tracker's receipt of the fill ->
+                                                 #   the first hedge order submitted (before its intent)
       "avg_expected_edge_bps": float | null,     # mean expected NET edge of the filled quotes when they were
                                                  #   placed (after both venues' fees; engine/_edge.py)
       "max_slippage_bps": float,                 # worst hedge order's average fill through its arrival price
@@ -100,6 +105,7 @@ def build_summary(
     """Assemble the summary dict (see the module docstring) from per-market statistics."""
     all_stats = list(stats.values())
     latency = LatencyHistogram.merged(s.hedge_latency_ns for s in all_stats)
+    engine = LatencyHistogram.merged(s.engine_latency_ns for s in all_stats)
     edges = [e for s in all_stats for e in s.edges_bps]
     expected = [e for s in all_stats for e in s.expected_edges_bps]
 
@@ -131,6 +137,7 @@ def build_summary(
         "volume_quote": str(sum((s.volume_quote for s in all_stats), ZERO).quantize(Decimal("0.01"))),
         "avg_edge_bps": r(float(sum(edges, ZERO) / len(edges))) if edges else None,
         "hedge_latency_ms": latency_summary_ms(latency),
+        "engine_latency_ms": latency_summary_ms(engine),
         "avg_expected_edge_bps": r(float(sum(expected, ZERO) / len(expected))) if expected else None,
         "max_slippage_bps": round(float(max((s.max_slippage_bps for s in all_stats), default=ZERO)), 4),
         "max_abs_net_exposure": str(max((s.max_abs_net_exposure for s in all_stats), default=ZERO)),
@@ -203,6 +210,7 @@ def build_summary(
 def render_summary(summary: dict[str, Any]) -> str:
     """The summary as a few aligned lines for a terminal."""
     lat = summary["hedge_latency_ms"]
+    eng = summary["engine_latency_ms"]
     pos = ", ".join(
         f"{venue}/{sym}={p}" for venue, syms in summary["final_positions"].items() for sym, p in syms.items()
     )
@@ -213,7 +221,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"avg edge (bps)       {summary['avg_edge_bps']} gross; "
         f"expected net of fees {summary['avg_expected_edge_bps']}",
         f"hedge latency (ms)   p50 {lat['p50']}  p99 {lat['p99']}  max {lat['max']}  (n={lat['count']}; "
-        f"p50/p99 within {lat['rel_error']:.1%})",
+        f"p50/p99 within {lat['rel_error']:.1%}; frame in -> frame out)",
+        f"engine share (ms)    p50 {eng['p50']}  p99 {eng['p99']}  max {eng['max']}",
         f"max slippage (bps)   {summary['max_slippage_bps']}",
         f"max net exposure     {summary['max_abs_net_exposure']}",
         f"pnl (quote)          {summary['pnl_quote']['total']} (realized {summary['pnl_quote']['realized']}, "

@@ -68,6 +68,7 @@ from ..engine import (
 from ..sim import ContractSpec, SimExchange, SimMarket, SimSettings, open_sim_exchange
 from ..venues import Venue, VenueError
 from ._config import Config
+from ._idblocks import open_reserved_ids
 from ._journal import AsyncJournal, JournalError, JournalIOError, JournalTimeout, open_async_journal
 from ._metrics import BotCollector, start_metrics
 from ._ops import open_ops
@@ -76,6 +77,7 @@ from ._reconcile import (
     JournalRecorder,
     ReconcileLeg,
     VenueUnreadable,
+    fill_checkpoint,
     reconcile,
     record_fills,
     sync_inflight,
@@ -457,11 +459,15 @@ async def _job(
         first = config.markets[0]
         # one token bucket per venue session (its account's budget), shared by every market on it
         buckets = {n: TokenBucket(rl) for n, vc in config.venues.items() if (rl := vc.rate_limit) is not None}
+        # client order ids from blocks reserved durably, one source per venue shared by its markets
+        ids = (await open_reserved_ids(journal, dict(raw), keys, on_down=recorder.went_down)
+               if recorder is not None and journal is not None else {})
         by_market: dict[str, dict[str, Venue]] = {}
         for m in config.markets:
             legs_of: dict[str, Venue] = {}
             for n, v in raw.items():
-                inner: Venue = v if recorder is None else JournaledVenue(v, recorder, keys[n], m.name)
+                inner: Venue = v if recorder is None else JournaledVenue(v, recorder, keys[n], m.name,
+                                                                         ids=ids.get(n))
                 rl = config.venues[n].rate_limit
                 legs_of[n] = inner if rl is None else RateLimitedVenue(inner, rl, _bucket=buckets[n])
             by_market[m.name] = legs_of
@@ -616,9 +622,9 @@ async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]],
         if not fills:
             continue
         late = await record_fills(journal, key, fills)
-        newest[key] = max(newest.get(key, ck), *(f.ts_ns for f in fills))
+        newest[key] = max(newest.get(key, 0), *(f.ts_ns for f in fills))
         if late:
             log.info("{} fill(s) of {} recorded from its fill history at exit (not read from the stream)", late,
                      venue.name)
-    for key, ts_ns in newest.items():
-        await journal.set_checkpoint(f"fills_ts_ns.{key}", str(ts_ns))
+    for key, ts_ns in newest.items():  # a margin behind the newest fill: fill times are not in report order
+        await journal.set_checkpoint(f"fills_ts_ns.{key}", fill_checkpoint(ts_ns, since[key]))

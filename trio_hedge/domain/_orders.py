@@ -178,6 +178,9 @@ class Fill:
         fee (Decimal): fee paid in quote units (negative for a rebate).
         is_maker (bool): True if our order was resting (maker liquidity).
         ts_ns (int): venue timestamp, ns since the Unix epoch.
+        received_ns (int): ``time.perf_counter_ns()`` when the adapter received the frame that carried it
+            (the start of the hedge latency); 0 when not stamped (fill histories, the in-process simulator).
+            Not part of equality.
     """
 
     venue: str
@@ -190,6 +193,7 @@ class Fill:
     fee: Decimal
     is_maker: bool
     ts_ns: int
+    received_ns: int = field(default=0, compare=False)
 
     @property
     def notional(self) -> Decimal:

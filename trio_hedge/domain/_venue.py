@@ -5,7 +5,7 @@ can do that another cannot (declared by each venue class)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Literal
 
@@ -26,6 +26,8 @@ class OrderReport:
         avg_fill_price (Decimal | None): average fill price, quote per base.
         reduce_only (bool), post_only (bool): flags as the venue holds them.
         reason (str): reject / cancel reason, if any.
+        sent_ns (int): on a place acknowledgement, ``time.perf_counter_ns()`` when the adapter wrote the
+            order's frame to the socket (the end of the hedge latency); 0 when not stamped. Not part of equality.
     """
 
     client_order_id: str
@@ -40,6 +42,7 @@ class OrderReport:
     reduce_only: bool = False
     post_only: bool = False
     reason: str = ""
+    sent_ns: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from ._flatten import flatten_position as flatten_position
 from ._hedger import Hedger as Hedger
 from ._hedger import capped_price as capped_price
 from ._histogram import LatencyHistogram as LatencyHistogram
+from ._journaled import ClientIdSource as ClientIdSource
 from ._journaled import JournaledVenue as JournaledVenue
 from ._journaled import Recorder as Recorder
 from ._market import MarketOutcome as MarketOutcome
@@ -101,6 +102,7 @@ __all__ = [
     "ImbalanceExceeded",
     "PositionDrift",
     "InboxFill",
+    "ClientIdSource",
     "JournaledVenue",
     "LaneStats",
     "LatencyHistogram",

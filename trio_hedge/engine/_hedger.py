@@ -158,6 +158,7 @@ class Hedger:
         self._routes = 0  # routed hedges in flight
         self.max_routes_seen = 0  # the most routes in flight at once (tests, diagnostics)
         self._unassigned_since_ns: int | None = None  # receipt of the first fill not yet assigned to a route
+        self._unassigned_frame_ns = 0  # its frame's receipt in the adapter (Fill.received_ns; 0: not stamped)
         self._hedge_side = Side.SELL
         self._taking = False  # inside a cycle's hedge scope (see _hedging)
         self._waits: set[trio.CancelScope] = set()  # idle workers' waits for the inbox
@@ -682,9 +683,9 @@ class Hedger:
             self._changed.unpark_all()
             claim = self._claim()
             while claim is not None:  # a fill taken is always hedged, even while the scope closes
-                size, side, received_ns = claim
+                size, side, received_ns, frame_ns = claim
                 try:
-                    await self._hedge(size, side, received_ns)
+                    await self._hedge(size, side, received_ns, frame_ns)
                 finally:
                     self._in_flight -= size
                     self._routes -= 1
@@ -717,9 +718,10 @@ class Hedger:
             if isinstance(queued, InboxFill):
                 self._take_fill(queued)
 
-    def _claim(self) -> tuple[Decimal, Side, int] | None:
+    def _claim(self) -> tuple[Decimal, Side, int, int] | None:
         """Assign the filled size not yet assigned to a route, floored to the hedge venue's lot, to a new
-        route if it reaches the venue's minimum and a route slot is free: (size, side, first receipt ns).
+        route if it reaches the venue's minimum and a route slot is free: (size, side, first receipt ns in the
+        engine, its frame's receipt ns in the adapter or 0).
         The routes in flight therefore never add up to more than was filled."""
         if self._routes >= self._max_routes or self._unassigned_since_ns is None:
             return None
@@ -733,7 +735,7 @@ class Hedger:
         self.max_routes_seen = max(self.max_routes_seen, self._routes)
         if self._pending_hedge - self._in_flight < hinst.lot_size:
             self._unassigned_since_ns = None  # only dust below one lot is left unassigned
-        return size, self._hedge_side, received_ns
+        return size, self._hedge_side, received_ns, self._unassigned_frame_ns
 
     async def _inbox_receive(self) -> InboxItem:
         try:
@@ -775,21 +777,33 @@ class Hedger:
             self._hedge_side = fill.side.opposite
         if self._unassigned_since_ns is None:
             self._unassigned_since_ns = item.received_ns
+            self._unassigned_frame_ns = fill.received_ns
         return True
 
     # ------------------------------------------------------------------ hedge
-    async def _hedge(self, size: Decimal, side: Side, received_ns: int) -> None:
+    async def _hedge(self, size: Decimal, side: Side, received_ns: int, frame_ns: int = 0) -> None:
+        """Route the hedge of ``size``. Two latencies of its first order (``time.perf_counter_ns``): the
+        engine's share (``stats.engine_latency_ns``: the tracker's receipt of the fill ``received_ns`` -> the
+        order submitted), and the hedge latency (``stats.hedge_latency_ns``: the adapter's receipt of the fill's
+        frame ``frame_ns`` -> the adapter's write of the order's frame, ``OrderReport.sent_ns``; where a venue
+        does not stamp one end, the engine's stamp stands in for it)."""
         rec = self._rec
         assert rec is not None
 
         latency_ns = [0]
+        submitted_ns = [0]
 
         def first_order() -> None:
-            latency_ns[0] = time.perf_counter_ns() - received_ns
+            submitted_ns[0] = now = time.perf_counter_ns()
+            self.stats.engine_latency_ns.record(now - received_ns)
+
+        def first_sent(sent_ns: int) -> None:
+            latency_ns[0] = (sent_ns or submitted_ns[0]) - (frame_ns or received_ns)
             self.stats.hedge_latency_ns.record(latency_ns[0])
             self.stats.last_hedge_latency_ns = latency_ns[0]
 
-        result = await self.router.route(side, size, reason="hedge", on_first_order=first_order)
+        result = await self.router.route(side, size, reason="hedge", on_first_order=first_order,
+                                         on_first_sent=first_sent)
         rec.hedge_filled += result.filled
         rec.hedge_notional += result.notional
         self.stats.volume_quote += result.notional

@@ -5,8 +5,10 @@ Why here (persistence before send: an order's intent is durable before the order
 sends (hedger quotes, hedge and unwind slices of the router, the cleanup's flatten, reconciliation's flatten)
 goes through ``Venue.place``; wrapping the venue once covers all of them without the engine's order paths
 knowing about the journal. :meth:`JournaledVenue.place` awaits :meth:`Recorder.record_intent` (committed:
-fsynced) and only then calls the venue; a retry of the same client order id (``submit_order`` reuses it)
-does not record it twice.
+in the OS, it survives a crash of the process) and only then calls the venue; a retry of the same client order
+id (``submit_order`` reuses it) does not record it twice. With a :class:`ClientIdSource` the venue's client order
+ids come from blocks the journal reserved durably (fsynced), which cover an OS crash or power loss (the app's
+``app/_idblocks.py``).
 
 Reports are posted without blocking (:meth:`Recorder.post_report`, :meth:`Recorder.post_event`,
 :meth:`Recorder.post_fills`): the place acknowledgement, every status query answer, open-order lists, fill
@@ -58,6 +60,21 @@ class Recorder(Protocol):
         ``run_market`` calls it again after its cleanup for a cycle cut short)."""
 
 
+class ClientIdSource(Protocol):
+    """Client order ids from blocks the journal reserved durably (the app's ``app/_idblocks.py``
+    ``ReservedIds``): ``next_id`` on the order path, ``ready`` before an id's intent (its block is durable),
+    ``refill`` after a send (reserves the next block off the send path)."""
+
+    def next_id(self) -> str:
+        """The next client order id in the venue's format."""
+
+    async def ready(self, client_order_id: str) -> None:
+        """Return once the block holding ``client_order_id`` is durably reserved."""
+
+    async def refill(self) -> None:
+        """Reserve the next block if one is due."""
+
+
 class _RecordingReceiveChannel(trio.abc.ReceiveChannel[VenueEvent]):
     """A pass-through view of a venue's event channel that posts each event to the recorder as it is read."""
 
@@ -87,13 +104,17 @@ class JournaledVenue:
         key: the venue's name in the journal (the account: the venue name for a live venue; a per-process
             name for an embedded simulator, which lives only as long as the process).
         market: the market whose current cycle owns this venue's intents (None: no cycle).
+        ids: where client order ids come from (blocks reserved durably in the journal); None: the inner
+            venue's own ``new_client_order_id``.
 
     Every other attribute is the inner venue's. Errors are the inner venue's, plus whatever
     ``recorder.record_intent`` raises (then nothing was sent).
     """
 
-    def __init__(self, inner: Venue, recorder: Recorder, key: str, market: str | None = None) -> None:
+    def __init__(self, inner: Venue, recorder: Recorder, key: str, market: str | None = None,
+                 ids: ClientIdSource | None = None) -> None:
         self.inner = inner
+        self.ids = ids
         self.recorder = recorder
         self.key = key
         self.market = market
@@ -105,12 +126,18 @@ class JournaledVenue:
             raise AttributeError(item)
         return getattr(self.inner, item)
 
+    def new_client_order_id(self) -> str:
+        return self.ids.next_id() if self.ids is not None else self.inner.new_client_order_id()
+
     def events(self, symbol: str) -> Any:
         return _RecordingReceiveChannel(self.inner.events(symbol), self.recorder, self.key)
 
     async def place(self, request: OrderRequest) -> OrderReport:
         coid = request.client_order_id
+        ids = self.ids
         if coid not in self._recorded:
+            if ids is not None:
+                await ids.ready(coid)
             await self.recorder.record_intent(self.key, request, self.market)
             self._recorded.add(coid)
         try:
@@ -121,6 +148,8 @@ class JournaledVenue:
             self.recorder.post_report(self.key, _rejected(request, exc))
             raise
         self.recorder.post_report(self.key, report)
+        if ids is not None:
+            await ids.refill()  # the order's frame is out: the next id block's fsync waits only for its ack
         return report
 
     async def order_status(self, symbol: str, client_order_id: str) -> OrderReport | None:

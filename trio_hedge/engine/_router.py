@@ -319,6 +319,7 @@ class HedgeRouter:
         reduce_only: bool = False,
         market_fallback: bool | None = None,
         on_first_order: Callable[[], None] | None = None,
+        on_first_sent: Callable[[int], None] | None = None,
     ) -> RouteResult:
         """Fill ``size`` on ``side`` with IOC slices and the fallback ladder.
 
@@ -328,7 +329,10 @@ class HedgeRouter:
             reason: recorded on the orders (``hedge``/``unwind``).
             reduce_only: send reduce-only orders (the unwind).
             market_fallback: override ``settings.market_fallback``.
-            on_first_order: called just before the first order is sent (hedge latency).
+            on_first_order: called just before the first order is submitted (the engine's share of the hedge
+                latency).
+            on_first_sent: called once the first order's place call has returned, with the adapter's stamp of its
+                frame written (``OrderReport.sent_ns``; 0 when the venue does not stamp it or gave no answer).
 
         Returns:
             RouteResult: with ``remaining`` below the venue's minimum size (usually 0).
@@ -399,8 +403,9 @@ class HedgeRouter:
                         self._emit(lines)
                         lines = []
                     seen_updates = book.updates
-                    filled = await self._send(result, side, qty, price, reason, reduce_only, on_first_order, lines)
-                    on_first_order = None
+                    filled = await self._send(result, side, qty, price, reason, reduce_only, on_first_order, lines,
+                                              on_first_sent)
+                    on_first_order = on_first_sent = None
                     if filled > ZERO:
                         deep_misses = 0
                     elif not deepest:
@@ -419,7 +424,8 @@ class HedgeRouter:
             self._log.debug("Iteration {}: placing {} at MARKET", result.iterations + 1,
                             result.remaining)
             result.market_used = True
-            await self._send(result, side, result.remaining, None, reason, reduce_only, on_first_order, [])
+            await self._send(result, side, result.remaining, None, reason, reduce_only, on_first_order, [],
+                             on_first_sent)
         if result.remaining >= inst.min_size:
             self._count("failed")
             self._log.error("ladder exhausted: {} of {} not filled: flatten and halt the market",
@@ -449,6 +455,7 @@ class HedgeRouter:
         reduce_only: bool,
         on_first_order: Callable[[], None] | None,
         deferred_log: list[tuple[Any, ...]],
+        on_first_sent: Callable[[int], None] | None = None,
     ) -> Decimal:
         """Send one slice and resolve it; returns its filled size. ``deferred_log`` (the first slice's lines)
         is written once the place call has returned: a log line costs about 0.4 ms with the redacting sink,
@@ -476,6 +483,8 @@ class HedgeRouter:
         try:
             sent = await submit_order(self.venue, req, policy=s.retry, halt_on_refusal=not reduce_only,
                                       log=self._log)
+            if on_first_sent is not None:
+                on_first_sent(sent.report.sent_ns if sent.report is not None else 0)
             self._emit(deferred_log)
             if sent.outcome in (SubmitOutcome.REFUSED, SubmitOutcome.FAILED):
                 self.tracker.mark_rejected(req.client_order_id, sent.error.message if sent.error else sent.outcome)

@@ -195,8 +195,11 @@ class MarketStats:
     """What the run summary reports about one market. Prices in Decimal; latencies in ns (floats only in
     derived metrics). The metrics endpoint (``app/_metrics.py``) reads it at scrape time.
 
-    ``hedge_latency_ns`` is a bounded :class:`~trio_hedge.engine.LatencyHistogram` of fill event received ->
-    first hedge order sent (perf counter, ns): ``record(ns)``, ``count``, ``max_ns``, ``percentile(q)``.
+    ``hedge_latency_ns`` is a bounded :class:`~trio_hedge.engine.LatencyHistogram` of the adapter's receipt of a
+    fill's frame -> the adapter's write of the first hedge order's frame (perf counter, ns: ``Fill.received_ns``
+    -> ``OrderReport.sent_ns``; the engine's stamps stand in where a venue does not stamp, e.g. the in-process
+    simulator): ``record(ns)``, ``count``, ``max_ns``, ``percentile(q)``. ``engine_latency_ns`` is the engine's
+    share: the tracker's receipt of the fill -> the first hedge order submitted (before its journal intent).
     """
 
     cycles_completed: int = 0
@@ -204,6 +207,7 @@ class MarketStats:
     volume_quote: Decimal = ZERO
     edges_bps: list[Decimal] = field(default_factory=list)
     hedge_latency_ns: LatencyHistogram = field(default_factory=LatencyHistogram)
+    engine_latency_ns: LatencyHistogram = field(default_factory=LatencyHistogram)
     maker_fills: int = 0
     hedge_orders: int = 0
     max_slippage_bps: Decimal = ZERO
@@ -220,7 +224,7 @@ class MarketStats:
     net_exposure: Decimal = ZERO
     """primary + hedge position from fills, base units (the risk engine's ``net``)."""
     last_hedge_latency_ns: int | None = None
-    """The latest hedge's fill received -> first hedge order sent, ns."""
+    """The latest hedge's latency (as ``hedge_latency_ns``), ns."""
     cycle_mode: str = "roundtrip"
     """The market's ``cycle_mode`` (``roundtrip`` or ``inventory``)."""
     venue_volume_quote: dict[str, Decimal] = field(default_factory=dict)

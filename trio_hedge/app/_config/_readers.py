@@ -12,7 +12,7 @@ from ._types import ConfigError
 
 def _int(tree: dict[str, Any], key: str, path: str, *, lo: int = 0, hi: int | None = None) -> int:
     v = tree.get(key)
-    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+    if isinstance(v, str) and v.strip().lstrip("-").isdecimal():
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
         raise ConfigError(f"{path}.{key}", f"{v!r} is not an integer", f"write an integer like {key} = 10")

@@ -15,11 +15,14 @@ https://sqlite.org/wal.html and https://sqlite.org/pragma.html#pragma_synchronou
   http://supervisord.org/configuration.html): :meth:`Journal.record_start` / :meth:`Journal.record_exit` /
   :meth:`Journal.crashes_since` (a start without a recorded exit is a crash; exit codes other than 0 and 78
   are crashes).
-* crash safety: SQLite in WAL mode with ``synchronous=FULL`` (the WAL is fsynced on every commit), one small
-  transaction per call. ``kill -9`` of the writer neither corrupts the file nor loses a committed row:
-  ``python scripts/journal_kill9.py --kills 200`` gave ``kills=200 corrupt=0 lost_acked=0`` (52,547 acknowledged
-  records checked, 65,534 seqs written). A power loss or OS crash cannot be tested on this machine (a process kill keeps
-  the page cache).
+* crash safety: SQLite in WAL mode with ``synchronous=NORMAL``, one small transaction per call: a commit
+  is in the OS (the WAL file's pages) when it returns, so ``kill -9`` of the writer neither corrupts the file nor
+  loses a committed row (``python scripts/journal_kill9.py --kills 200``: ``corrupt=0 lost_acked=0``); an OS
+  crash or power loss can lose the last commits (never corrupt the file: WAL frames are checksummed). What
+  covers that: client order ids come from blocks reserved durably (:meth:`Journal.reserve_id_block`, one
+  fsynced commit per block of 4,096 ids), so after a power loss startup reconciliation still recognises every
+  order and fill of ours on the venue by its id (docs/architecture.md, "Durability"). A power loss or OS crash
+  cannot be tested on this machine (a process kill keeps the page cache).
 
 Storage rules: every Decimal is stored as TEXT (``str(d)``, which round-trips exactly, exponent and trailing
 zeros included), every timestamp as INTEGER ns since the Unix epoch, booleans as 0/1, enums by value. Tables are
@@ -35,8 +38,9 @@ its own transaction); a newer version, or a SQLite file that is not a journal, i
 :class:`JournalSchemaError` and left untouched.
 
 Threads and trio: :class:`Journal` is synchronous and owns one ``sqlite3`` connection with
-``check_same_thread=True``: use it from the thread that opened it. Each write is one transaction and one
-fdatasync of the WAL (strace: 618 fdatasync calls for 600 writes plus the schema). Measured on this machine
+``check_same_thread=True``: use it from the thread that opened it. Each write is one transaction (with
+``synchronous=FULL``, the setting before, also one fdatasync of the WAL: strace, 618 fdatasync calls for 600
+writes plus the schema; with NORMAL a WAL append, fsynced only at checkpoints). Measured with FULL on this machine
 (ext4 on a virtio disk, Python 3.11.7, SQLite 3.40.1; ``python scripts/journal_kill9.py --bench-writes 2000``,
 two runs): ``record_intent`` / ``record_status`` / ``record_fill`` p50 0.25-0.30 ms, p99 0.7-1.1 ms, worst
 single write 24 ms (probably a WAL auto-checkpoint); a replayed fill (no write) 0.05 ms; ``intent()`` 0.03 ms;
@@ -85,6 +89,7 @@ from ._schema import (
     CycleRow,
     DuplicateIntent,
     EventRow,
+    IdBlockOverlap,
     IntentItem,
     IntentRow,
     JournalClosed,
@@ -116,6 +121,7 @@ __all__ = [
     "CycleRow",
     "DuplicateIntent",
     "EventRow",
+    "IdBlockOverlap",
     "IntentItem",
     "IntentRow",
     "Journal",

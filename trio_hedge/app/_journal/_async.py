@@ -314,6 +314,14 @@ class AsyncJournal:
         return await self._worker.run_grouped(self._intents, (venue, request, cycle_id, ts_ns),
                                               wall_deadline=self._deadline(), what="record_intent")
 
+    async def reserve_id_block(self, venue: str, first: int, size: int) -> None:
+        """See :meth:`Journal.reserve_id_block` (fsynced before it returns)."""
+        await self._call(lambda j: j.reserve_id_block(venue, first, size))
+
+    async def id_blocks(self, venue: str) -> list[tuple[int, int]]:
+        """See :meth:`Journal.id_blocks`."""
+        return await self._call(lambda j: j.id_blocks(venue))
+
     async def record_status(self, venue: str, client_order_id: str, status: OrderStatus, *, reason: str = "",
                             venue_order_id: str | None = None, ts_ns: int | None = None) -> int | None:
         """See :meth:`Journal.record_status`."""

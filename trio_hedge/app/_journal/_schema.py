@@ -141,6 +141,14 @@ class UnknownRecord(JournalError):
     """A write referred to a record the journal does not have (an intent, a cycle, a run)."""
 
 
+class IdBlockOverlap(JournalError):
+    """A client-order-id block to reserve overlaps one already reserved for the venue (nothing written)."""
+
+
+SYNCHRONOUS_NORMAL: Final = 1
+"""SQLite's number for ``PRAGMA synchronous = NORMAL`` (the journal's setting, :meth:`Journal.open`)."""
+
+
 class JournalConflict(JournalError):
     """A write contradicts what is already recorded (a replayed fill with other economics, a second venue
     order id for one order, a cycle or run ended twice). Never silently ignored: one side has a bug."""
@@ -370,11 +378,31 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_V2_DDL: Final[tuple[str, ...]] = (
+    # client order ids reserved durably, a block at a time (Journal.reserve_id_block): ``first`` as decimal
+    # TEXT (GRVT's ids reach 2^64-1, past SQLite's signed 64-bit INTEGER)
+    """CREATE TABLE id_blocks (
+        venue TEXT NOT NULL,
+        first TEXT NOT NULL,
+        size INTEGER NOT NULL CHECK (size >= 1),
+        seq INTEGER NOT NULL,
+        reserved_ns INTEGER NOT NULL,
+        PRIMARY KEY (venue, first)
+    ) STRICT""",
+)
+
+
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Add ``id_blocks`` (client-order-id blocks reserved durably)."""
+    for statement in _V2_DDL:
+        conn.execute(statement)
+
+
 Migration = Callable[[sqlite3.Connection], None]
 """One schema step: called inside a write transaction on a database at version ``v``; leaves it at ``v + 1``
 (the runner writes ``schema_version``). Must not COMMIT (so no ``executescript``)."""
 
-_MIGRATIONS: Final[dict[int, Migration]] = {0: _v0_to_v1}
+_MIGRATIONS: Final[dict[int, Migration]] = {0: _v0_to_v1, 1: _v1_to_v2}
 """Version ``v`` -> the function that migrates ``v`` to ``v + 1``. Version 0 is an empty file."""
 
 SCHEMA_VERSION: Final = max(_MIGRATIONS) + 1
@@ -511,7 +539,8 @@ def expected_objects() -> frozenset[tuple[str, str]]:
     """``(type, name)`` of every table and index the current schema has (built in memory from the DDL)."""
     conn = sqlite3.connect(":memory:")
     try:
-        _v0_to_v1(conn)
+        for version in sorted(_MIGRATIONS):
+            _MIGRATIONS[version](conn)
         return frozenset((str(t), str(n)) for t, n in conn.execute(
             "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
     finally:

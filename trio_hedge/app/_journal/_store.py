@@ -23,9 +23,11 @@ from ._schema import (
     CLEAN_EXIT_CODES,
     DEFAULT_BUSY_TIMEOUT_MS,
     SCHEMA_VERSION,
+    SYNCHRONOUS_NORMAL,
     CycleRow,
     DuplicateIntent,
     EventRow,
+    IdBlockOverlap,
     IntentItem,
     IntentRow,
     JournalClosed,
@@ -116,7 +118,9 @@ class Journal:
              check_budget_ms: int | None = None) -> Journal:
         """Open (creating if needed) the journal at ``path`` and bring its schema to :data:`SCHEMA_VERSION`.
 
-        Sets ``journal_mode=WAL`` (persistent in the file), ``synchronous=FULL``, ``foreign_keys=ON`` and
+        Sets ``journal_mode=WAL`` (persistent in the file), ``synchronous=NORMAL`` (a commit is in the OS once it
+        returns: it survives ``kill -9`` of the process, not a power loss; :meth:`reserve_id_block` commits with
+        an fsync), ``foreign_keys=ON`` and
         ``mmap_size=0`` (per connection: the database file is read with ``read()``, never through a memory map)
         and checks that they took.
 
@@ -148,7 +152,7 @@ class Journal:
         Raises:
             JournalDamaged: the check found damage, a missing schema object, or an empty file.
             JournalSchemaError: the file is newer than this build, or is a SQLite file that is not a journal.
-            JournalError: the file is not a SQLite database, or WAL/FULL could not be set.
+            JournalError: the file is not a SQLite database, or WAL/NORMAL could not be set.
             JournalIOError: the file cannot be created, read or locked (a ``sqlite3.Error``).
         """
         spath = os.fspath(path)
@@ -173,10 +177,10 @@ class Journal:
                 raise JournalError(f"journal {spath}: not a SQLite database ({exc})") from exc
             if str(mode).lower() != "wal":
                 raise JournalError(f"journal {spath}: could not switch to WAL mode (got {mode!r})")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            if conn.execute("PRAGMA synchronous").fetchone()[0] != 2:
-                raise JournalError(f"journal {spath}: could not set synchronous=FULL")
+            if conn.execute("PRAGMA synchronous").fetchone()[0] != SYNCHRONOUS_NORMAL:
+                raise JournalError(f"journal {spath}: could not set synchronous=NORMAL")
             if check_budget_ms is not None:
                 done = quick_check(conn, spath, check_budget_ms)
                 check_result = "quick_check ok" if done else f"quick_check unfinished within {check_budget_ms} ms"
@@ -290,6 +294,41 @@ class Journal:
         values = _intent_values(venue, request, ts_ns)  # checked before the write lock is taken
         with self._write() as conn:
             return self._insert_intent(conn, venue, request, cycle_id, values)
+
+    # ---- client-order-id blocks
+
+    def reserve_id_block(self, venue: str, first: int, size: int, *, ts_ns: int | None = None) -> None:
+        """Reserve the client order ids ``first .. first + size - 1`` of ``venue`` durably: this one commit is
+        fsynced (``synchronous=FULL`` for its transaction), so the block survives a power loss even when the
+        intents drawn from it (committed with ``synchronous=NORMAL``) do not. Startup reconciliation treats an
+        order or fill with an id in a reserved block as this bot's own (docs/architecture.md, "Durability").
+
+        Raises:
+            IdBlockOverlap: the range overlaps a block of ``venue`` already reserved (nothing written).
+            BadValue: empty venue, ``first`` < 0, ``size`` < 1.
+        """
+        _check_text(venue, "venue")
+        if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+            raise BadValue(f"journal: id block start must be an int >= 0, not {first!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise BadValue(f"journal: id block size must be an int >= 1, not {size!r}")
+        for lo, n in self.id_blocks(venue):
+            if first < lo + n and lo < first + size:
+                raise IdBlockOverlap(f"journal: ids {first}+{size} of {venue} overlap the block {lo}+{n}")
+        reserved_ns = time.time_ns() if ts_ns is None else _check_ns(ts_ns, "ts_ns")
+        conn = self._live()
+        conn.execute("PRAGMA synchronous = FULL")  # this commit only: one fsync per block
+        try:
+            with self._write() as c:
+                c.execute("INSERT INTO id_blocks (venue, first, size, seq, reserved_ns) VALUES (?, ?, ?, ?, ?)",
+                          (venue, str(first), size, self._next_seq(c), reserved_ns))
+        finally:
+            conn.execute("PRAGMA synchronous = NORMAL")
+
+    def id_blocks(self, venue: str) -> list[tuple[int, int]]:
+        """The id blocks reserved for ``venue``: ``(first, size)`` each, oldest first."""
+        rows = self._live().execute("SELECT first, size FROM id_blocks WHERE venue = ? ORDER BY seq", (venue,))
+        return [(int(r[0]), int(r[1])) for r in rows]
 
     def record_intents(self, items: Sequence[IntentItem]) -> list[int | JournalError | BadValue]:
         """Commit several order intents in ONE transaction (one WAL fsync: group commit), each as

@@ -56,6 +56,9 @@ class _Routes(_BackpackSession):
         return out
 
     # ------------------------------------------------------------------ orders
+    client_order_id_range = (1, 2**32 - 1)
+    """The numeric client order ids the venue takes (uint32, never 0; the journal reserves blocks inside it)."""
+
     def new_client_order_id(self) -> str:
         """A fresh Backpack ``clientId`` (uint32) as a decimal string, unique among our live orders."""
         return self._ids.new_client_order_id()

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
 from trio_websocket import WebSocketConnection
 
-from ...domain import BadValue, BookInvalid, VenueEvent
+from ...domain import BadValue, BookInvalid, Fill, VenueEvent
 from ...protocols.backpack import (
     BackpackProtocolError,
     BookTicker,
@@ -234,8 +235,9 @@ class _Subscriptions(_BackpackSession):
                 ready()
                 while True:
                     raw = await ws.get_message()
+                    received_ns = time.perf_counter_ns()  # the fills' receipt stamp (Fill.received_ns)
                     self._stamp_alive()
-                    await self._on_private_frame(raw)
+                    await self._on_private_frame(raw, received_ns)
 
     async def _private_heartbeat(self, ws: WebSocketConnection) -> None:
         """The heartbeat, with every pong stamped as a sign of life (the watchdog's clock)."""
@@ -247,7 +249,7 @@ class _Subscriptions(_BackpackSession):
         """The private stream showed life (subscribed, a frame, a pong): the watchdog's clock restarts."""
         self._watchdog.alive()
 
-    async def _on_private_frame(self, raw: str | bytes) -> None:
+    async def _on_private_frame(self, raw: str | bytes, received_ns: int = 0) -> None:
         try:
             frame = parse_ws_frame(raw, venue=self.name)
         except BackpackProtocolError as exc:
@@ -274,6 +276,8 @@ class _Subscriptions(_BackpackSession):
             self._request_reconcile()
             return
         for event in events:
+            if received_ns and type(event) is Fill:
+                event = replace(event, received_ns=received_ns)
             await self._deliver(event)
 
 

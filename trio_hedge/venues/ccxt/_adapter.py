@@ -562,6 +562,9 @@ class CcxtVenue(VenueAccessors):
         return self._watchdog.down_reason
 
     # ------------------------------------------------------------------ requests
+    client_order_id_range = (1, 2**31 - 1)
+    """The numeric client order ids used (the journal reserves blocks inside it)."""
+
     def new_client_order_id(self) -> str:
         """A decimal client order id below 2**31 (fits Backpack's uint32 ``clientId`` and GRVT's uint64)."""
         return str(self._id_base + next(self._ids))

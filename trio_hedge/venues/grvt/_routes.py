@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -281,6 +282,7 @@ class _Routes(_Auth):
             except WS_ERRORS:
                 raise UnknownOutcome(self.name, f"order {coid}: connection failed while sending",
                                      code="transport") from None  # fmt: skip
+            sent_ns = time.perf_counter_ns()  # the frame is written (OrderReport.sent_ns)
             with trio.move_on_after(self._s.order_ack_timeout_s):
                 await slot.event.wait()
         finally:
@@ -296,7 +298,7 @@ class _Routes(_Auth):
             except VenueError as exc:
                 error = exc
         if error is None:
-            return self._create_ack(request, result)
+            return replace(self._create_ack(request, result), sent_ns=sent_ns)
         if isinstance(error, AuthError) and error.code == "1000":
             # The session expired: the venue did not act on the order. Log in again and send it by REST
             # (this socket goes on with its old session until the venue closes it).

@@ -17,6 +17,8 @@ from trio_websocket import WebSocketConnection
 from ..._streams import SymbolEventStreams
 from ...domain import BookInvalid, Instrument, OrderBook
 from ...protocols.grvt import (
+    CLIENT_ORDER_ID_MAX,
+    CLIENT_ORDER_ID_MIN,
     STREAM_FILL,
     STREAM_ORDER,
     STREAM_ORDER_STATE,
@@ -201,6 +203,9 @@ class _GrvtSession(VenueAccessors):
     def instrument_meta(self, symbol: str) -> GrvtInstrumentMeta:
         """GRVT signing metadata of ``symbol`` (instrument hash, base decimals). Raises KeyError if unknown."""
         return self._meta[symbol]
+
+    client_order_id_range = (CLIENT_ORDER_ID_MIN, CLIENT_ORDER_ID_MAX)
+    """The numeric client order ids the venue takes (the journal reserves blocks of ids inside it)."""
 
     def new_client_order_id(self) -> str:
         """A uint64 decimal client order id in [2^63, 2^64-1] (trading API, ``client_order_id``: the upper half of

@@ -7,7 +7,9 @@ reconciler), each reconnecting with backoff."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 
 import trio
@@ -249,6 +251,7 @@ class _Subscriptions(_Auth):
         """Read the trades socket: JSON-RPC answers wake their callers; feed messages become events."""
         while True:
             raw = await conn.ws.get_message()
+            received_ns = time.perf_counter_ns()  # the fills' receipt stamp (Fill.received_ns)
             try:
                 msg = parse_ws_message(raw, venue=self.name)
             except GrvtProtocolError as exc:
@@ -259,9 +262,9 @@ class _Subscriptions(_Auth):
                 if not conn.resolve(msg) and msg.error is not None:
                     self._log.warning("private stream: venue error {}", msg.error)
                 continue
-            await self._on_private(msg)
+            await self._on_private(msg, received_ns)
 
-    async def _on_private(self, msg: GrvtFeedMessage) -> None:
+    async def _on_private(self, msg: GrvtFeedMessage, received_ns: int = 0) -> None:
         key = (msg.stream, msg.selector)
         last = self._private_seq.get(key)
         if last is not None and msg.sequence_number > last + 1 and msg.prev_sequence_number != last:
@@ -287,7 +290,7 @@ class _Subscriptions(_Auth):
             return
         if isinstance(event, Fill):
             self._note_venue_time(event.ts_ns)
-            await self._gate.fill(event)
+            await self._gate.fill(replace(event, received_ns=received_ns) if received_ns else event)
         elif isinstance(event, OrderUpdate):
             self._note_venue_time(event.ts_ns)
             await self._gate.update(event)
