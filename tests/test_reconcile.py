@@ -108,7 +108,7 @@ async def test_previous_run_is_resolved_cancelled_flattened_and_recorded(
         assert j.intent(keys["grvt"], str(staged["orphan"])) is None  # never invented
         kinds = [e.kind for e in j.events()]
         assert kinds.count("recon.inflight") == 2
-        assert "recon.orphan_order" in kinds and "recon.flatten" in kinds and "recon.fills" in kinds
+        assert "recon.orphan_order" in kinds and "recon.flatten" in kinds and "recon.fills" in kinds, " ".join(kinds)
         orphan_ev = [e.detail for e in j.events("recon.orphan_order")]
         assert any(str(staged["orphan"]) in d for d in orphan_ev)
         # the flatten went through the journal like any order: intent first, reduce-only

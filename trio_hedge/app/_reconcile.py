@@ -65,6 +65,7 @@ from ..engine import (
     JournaledVenue,
     LatencyHistogram,
     NotFlat,
+    RateLimitedVenue,
     RetryPolicy,
     call_venue,
     credentials_fix,
@@ -418,8 +419,12 @@ class _Seen:
 
 def reader(leg: ReconcileLeg) -> Venue:
     """The venue reconciliation reads from: the session itself, not its journaled view (reconciliation
-    records what it learns, and counts it)."""
-    return leg.venue.inner if isinstance(leg.venue, JournaledVenue) else leg.venue
+    records what it learns, and counts it). A rate-limited journaled venue (several markets share a venue's
+    budget) is read through the same token bucket, with the journaling left out."""
+    v = leg.venue
+    if isinstance(v, RateLimitedVenue) and isinstance(v.inner, JournaledVenue):
+        return RateLimitedVenue(v.inner.inner, v.settings, _bucket=v.bucket)
+    return v.inner if isinstance(v, JournaledVenue) else v
 
 
 async def _event(journal: AsyncJournal | None, kind: str, detail: str) -> None:
