@@ -18,6 +18,7 @@ import trio
 
 from tests.contract.conftest import CCXT_FAST, _market
 from tests.rigs import backpack_rig, grvt_rig, proxied
+from trio_hedge.app._journal import Journal
 from trio_hedge.domain import OrderRequest, OrderType, Side, leaves
 from trio_hedge.engine import EXIT_CONFIG, CredentialsRefused, RetryPolicy, exit_code_of, submit_order
 from trio_hedge.protocols.backpack import BackpackSigner
@@ -139,3 +140,7 @@ def test_the_main_job_exits_78_when_the_ccxt_hedge_venue_refuses_the_account(tmp
     assert "venue grvt refused the credentials. Fix:" in proc.stderr and "secrets_file" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not re.search(r"[0-9a-fA-F]{64}", proc.stdout + proc.stderr)
+    with Journal.open(tmp_path / "j.sqlite") as j:  # recorded as the refusal it is, not as a crash (exit 1)
+        runs = j.runs()
+    assert [r.exit_code for r in runs] == [EXIT_CONFIG]
+    assert "grvt refused the credentials" in (runs[-1].exit_reason or "")

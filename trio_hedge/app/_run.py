@@ -47,7 +47,7 @@ from typing import Any
 import trio
 from loguru import logger
 
-from ..domain import ZERO, TrioHedgeError, leaves
+from ..domain import ZERO, AuthError, TrioHedgeError, leaves
 from ..engine import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -62,6 +62,7 @@ from ..engine import (
     PortfolioGuard,
     RateLimitedVenue,
     TokenBucket,
+    credentials_fix,
     exit_code_of,
     run_market,
 )
@@ -318,6 +319,13 @@ async def run_bot(
                     except* ReconcileFailure as eg:
                         found = [e for e in leaves(eg) if isinstance(e, ReconcileFailure)]
                         early = (found[0].code, "; ".join(e.reason for e in found))
+                    except* AuthError as eg:
+                        # refused credentials end the run (the CLI says so, exit 78): the journal records that
+                        # exit, not a crash, so the crash-loop breaker does not count it
+                        refused = sorted({e.venue for e in leaves(eg) if isinstance(e, AuthError)})
+                        code, reason = EXIT_CONFIG, "; ".join(
+                            f"venue {v} refused the credentials. Fix: {credentials_fix(v)}" for v in refused)
+                        raise
                 if early is not None:
                     code, reason = early
                 else:
