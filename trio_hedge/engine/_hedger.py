@@ -152,14 +152,17 @@ class Hedger:
         self.risk = risk
         self._stop = stop
         self._log = logger.bind(tag=f"{settings.name}_HEDGER")
+        # Signed, base units on the hedge venue (+ = BUY there, - = SELL): a maker BUY fill adds -size. Signed
+        # so that fills of both sides (two-sided quoting, inventory dust) net exactly.
         self._pending_hedge = ZERO
         self._max_routes = max_hedges_in_flight
-        self._in_flight = ZERO  # size assigned to routed hedges in flight (<= _pending_hedge)
+        self._in_flight = ZERO  # signed size assigned to routed hedges in flight
+        self._maker_net = ZERO  # this leg's signed maker fills (primary base units)
+        self._hedge_net = ZERO  # this leg's signed hedge fills (hedge venue base units)
         self._routes = 0  # routed hedges in flight
         self.max_routes_seen = 0  # the most routes in flight at once (tests, diagnostics)
         self._unassigned_since_ns: int | None = None  # receipt of the first fill not yet assigned to a route
         self._unassigned_frame_ns = 0  # its frame's receipt in the adapter (Fill.received_ns; 0: not stamped)
-        self._hedge_side = Side.SELL
         self._taking = False  # inside a cycle's hedge scope (see _hedging)
         self._waits: set[trio.CancelScope] = set()  # idle workers' waits for the inbox
         self._receiving = 0  # workers inside their inbox receive
@@ -180,8 +183,9 @@ class Hedger:
 
     @property
     def hedge_pending(self) -> Decimal:
-        """Maker fills received and not yet hedged (dust below the hedge venue's minimum included)."""
-        return self._pending_hedge
+        """Maker fills received and not yet hedged, net of both sides (dust below the hedge venue's minimum
+        included), base units."""
+        return abs(self._pending_hedge)
 
     async def run(self) -> None:
         """Run ``cycles`` cycles. A cycle the operator's pause cut before anything filled does not count (its
@@ -252,6 +256,7 @@ class Hedger:
         rec = CycleRecord(index, preferred.value, leg=leg)
         self._rec = rec
         self._side = preferred
+        self._maker_net = self._hedge_net = ZERO
         if self.s.cycle_mode == "roundtrip":
             self._pending_hedge = ZERO  # the unwind closes what was below the hedge venue's lot
             self._unassigned_since_ns = None
@@ -283,8 +288,8 @@ class Hedger:
                         f"cycle {index}: tracker applied {quoted_fill} of fills, hedger saw {rec.maker_filled}"
                     )
             await self._settle()
-        if self._pending_hedge > ZERO:
-            log.warning("{} filled but below the hedge venue's minimum; {}", self._pending_hedge,
+        if self._pending_hedge != ZERO:
+            log.warning("{} filled but below the hedge venue's minimum; {}", abs(self._pending_hedge),
                         "unwound with the legs" if self.s.cycle_mode == "roundtrip" else "carried to the next leg")
         return quotes
 
@@ -336,7 +341,7 @@ class Hedger:
         size = self.s.order_size
         quotes = await self._quote_and_hedge(index, {preferred: size, preferred.opposite: size}, log)
         side = self._side
-        p, h = await self._verify_legs(rec, side)
+        p, h = await self._verify_legs(rec)
         self._record_edges(rec, side, quotes)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._close_leg, self._unwind_primary, p)
@@ -420,10 +425,10 @@ class Hedger:
             quotes = await self._quote_and_hedge(index, ordered, log)
             side = self._side
             rec.side = side.value
-            after = position + side.sign * rec.maker_filled
+            after = position + self._maker_net
             rec.leg = "close" if abs(after) < abs(position) else "open"
-            expected_h = hedge_position - side.sign * rec.hedge_filled
-            position, hedge_position = await self._verify_legs(rec, side, position, hedge_position)
+            expected_h = hedge_position + self._hedge_net
+            position, hedge_position = await self._verify_legs(rec, position, hedge_position)
             assert position == after and hedge_position == expected_h
             self._record_edges(rec, side, quotes)
             self._carry_edge(rec)
@@ -687,7 +692,7 @@ class Hedger:
                 try:
                     await self._hedge(size, side, received_ns, frame_ns)
                 finally:
-                    self._in_flight -= size
+                    self._in_flight -= side.sign * size
                     self._routes -= 1
                     self._changed.unpark_all()
                 # what accumulated while every worker was busy (fills already taken, dust reaching a lot)
@@ -719,23 +724,25 @@ class Hedger:
                 self._take_fill(queued)
 
     def _claim(self) -> tuple[Decimal, Side, int, int] | None:
-        """Assign the filled size not yet assigned to a route, floored to the hedge venue's lot, to a new
-        route if it reaches the venue's minimum and a route slot is free: (size, side, first receipt ns in the
-        engine, its frame's receipt ns in the adapter or 0).
+        """Assign the filled size not yet assigned to a route (signed: fills of the two sides net), floored to
+        the hedge venue's lot, to a new route if it reaches the venue's minimum and a route slot is free:
+        (size, side, first receipt ns in the engine, its frame's receipt ns in the adapter or 0).
         The routes in flight therefore never add up to more than was filled."""
         if self._routes >= self._max_routes or self._unassigned_since_ns is None:
             return None
         hinst = self.hedge.instrument(self.s.hedge_symbol)
-        size = floor_to(self._pending_hedge - self._in_flight, hinst.lot_size)
+        unassigned = self._pending_hedge - self._in_flight
+        size = floor_to(abs(unassigned), hinst.lot_size)
         if size < hinst.min_size:
             return None
+        side = Side.BUY if unassigned > ZERO else Side.SELL
         received_ns = self._unassigned_since_ns
-        self._in_flight += size
+        self._in_flight += side.sign * size
         self._routes += 1
         self.max_routes_seen = max(self.max_routes_seen, self._routes)
-        if self._pending_hedge - self._in_flight < hinst.lot_size:
+        if abs(self._pending_hedge - self._in_flight) < hinst.lot_size:
             self._unassigned_since_ns = None  # only dust below one lot is left unassigned
-        return size, self._hedge_side, received_ns, self._unassigned_frame_ns
+        return size, side, received_ns, self._unassigned_frame_ns
 
     async def _inbox_receive(self) -> InboxItem:
         try:
@@ -765,17 +772,13 @@ class Hedger:
         rec.maker_notional += fill.notional
         self.stats.maker_fills += 1
         self.stats.volume_quote += fill.notional
-        if self._pending_hedge > ZERO and fill.side.opposite is not self._hedge_side:
-            # dust below the hedge venue's lot left by an inventory leg of the other side (never while a
-            # route is in flight: each leg settles its hedges): net it against this fill
-            net = self._pending_hedge - fill.size
-            self._pending_hedge = abs(net)
-            if net < ZERO:
-                self._hedge_side = fill.side.opposite
-        else:
-            self._pending_hedge += fill.size
-            self._hedge_side = fill.side.opposite
-        if self._unassigned_since_ns is None:
+        # Signed: a fill of the other side (two-sided quoting, or dust below the hedge venue's lot left by an
+        # inventory leg of the other side) nets against what is not hedged yet, routes in flight included.
+        self._maker_net += fill.side.sign * fill.size
+        self._pending_hedge -= fill.side.sign * fill.size
+        if self._pending_hedge == self._in_flight:
+            self._unassigned_since_ns = None  # netted out: nothing left to assign to a route
+        elif self._unassigned_since_ns is None:
             self._unassigned_since_ns = item.received_ns
             self._unassigned_frame_ns = fill.received_ns
         return True
@@ -810,7 +813,8 @@ class Hedger:
         self.stats.hedge_orders += result.iterations
         if result.max_slippage_bps > self.stats.max_slippage_bps:
             self.stats.max_slippage_bps = result.max_slippage_bps
-        self._pending_hedge -= result.filled
+        self._pending_hedge -= side.sign * result.filled
+        self._hedge_net += side.sign * result.filled
         self._hedge_done(rec, result, latency_ns[0])
 
     def _hedge_done(self, rec: CycleRecord, result: RouteResult, latency_ns: int) -> None:
@@ -844,17 +848,18 @@ class Hedger:
             return expected
         return await read_position(venue, symbol, policy=self.s.retry)
 
-    async def _verify_legs(self, rec: CycleRecord, side: Side, base_p: Decimal = ZERO,
+    async def _verify_legs(self, rec: CycleRecord, base_p: Decimal = ZERO,
                            base_h: Decimal = ZERO) -> tuple[Decimal, Decimal]:
         """Both positions read back (stream first, then a query) and checked against ``base_p`` / ``base_h``
-        (the positions before the cycle: 0 in roundtrip mode) plus this cycle's fills."""
-        expected_p = base_p + side.sign * rec.maker_filled
-        expected_h = base_h - side.sign * rec.hedge_filled
+        (the positions before the cycle: 0 in roundtrip mode) plus this cycle's fills (signed: a two-sided
+        cycle's fills of both sides net)."""
+        expected_p = base_p + self._maker_net
+        expected_h = base_h + self._hedge_net
         p = await self._position(self.primary, self.ptrack, self.s.primary_symbol, expected_p)
         h = await self._position(self.hedge, self.htrack, self.s.hedge_symbol, expected_h)
         if p is None or h is None:
             raise UnresolvedOrder(f"cycle {rec.index}: positions cannot be read from the venues")
-        if p != expected_p or h != expected_h or abs(p + h) > self._pending_hedge:
+        if p != expected_p or h != expected_h or abs(p + h) > abs(self._pending_hedge):
             raise ImbalanceExceeded(
                 f"cycle {rec.index}: venues report primary {p} (fills say {expected_p}), hedge {h} "
                 f"(fills say {expected_h}); net {p + h}"

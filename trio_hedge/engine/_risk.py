@@ -236,13 +236,16 @@ class RiskEngine:
             self.transition(TradingState.HALTED, f"{type(failure).__name__}: {failure}")
 
     # ------------------------------------------------------------------ pre-trade
-    def quote_block(self, request: OrderRequest, open_orders: int) -> str | None:
-        """Why a maker quote may not be sent now, or None if it may (module docstring)."""
+    def quote_block(self, request: OrderRequest, open_orders: int, resting: Decimal = ZERO) -> str | None:
+        """Why a maker quote may not be sent now, or None if it may (module docstring). ``resting``: what the
+        leg's live quotes on the request's side may still fill (base units): the position limits are checked
+        for all of them and the request filling (two-sided quoting: a quote on each side, each side's worst
+        case checked on its own; the other side's only brings the position back)."""
         if self.state is not TradingState.ACTIVE:
             return f"state {self.state}"
         if open_orders >= self.s.max_open_orders:
             return f"max_open_orders: {open_orders} open (limit {self.s.max_open_orders})"
-        after = abs(self.primary.position + request.side.sign * request.size)
+        after = abs(self.primary.position + request.side.sign * (request.size + resting))
         if after > self.s.max_position:
             return f"max_position: {after} after a full fill (limit {self.s.max_position})"
         price = request.price if request.price is not None else self.primary.mid()

@@ -70,6 +70,9 @@ class MarketSettings:
             the primary pays maker both ways). ``_hedger.py`` has the rules.
         position_check_interval_s (float): how often each venue's own position is compared with the tracked
             one (a drift beyond one lot halts the market; ``_market.py``). 0 = never.
+        two_sided (bool): until a cycle's (or inventory leg's) first fill, rest a post-only quote on each side
+            the mode allows that passes the gate, both at once; the first side to fill keeps the cycle and the
+            other quote is cancelled (``_hedger.py``, "Two-sided quoting").
     """
 
     name: str
@@ -110,6 +113,7 @@ class MarketSettings:
     hedge_rate_limit: RateLimitSettings | None = None
     cycle_mode: str = "roundtrip"
     position_check_interval_s: float = 5.0
+    two_sided: bool = False
 
     def slippage_ladder_bps(self) -> list[Decimal]:
         """The caps the hedge router tries in order: ``slippage_cap_bps``, then steps of

@@ -86,6 +86,11 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
             key = f"{path}.max_position" if own_max else "risk.max_position"
             raise ConfigError(key, f"{max_position} is below {path}.order_size {size}: no quote "
                               "could ever be sent", f"use a max_position >= {size}")
+        two_sided = _bool(m, "two_sided", path)
+        max_open = _int(risk, "max_open_orders", "risk", lo=1, hi=1000)
+        if two_sided and max_open < 2:
+            raise ConfigError(f"{path}.two_sided", f"true needs two live quotes, but risk.max_open_orders is {max_open}",
+                              "set risk.max_open_orders >= 2, or two_sided = false")
         markets.append(
             MarketSettings(
                 name=name,
@@ -121,13 +126,14 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 hedge_taker_fee_bps=hsc.taker_fee_bps,
                 max_position=max_position,
                 max_notional=_dec(risk, "max_notional", "risk", positive=True),
-                max_open_orders=_int(risk, "max_open_orders", "risk", lo=1, hi=1000),
+                max_open_orders=max_open,
                 max_loss=_dec(risk, "max_loss", "risk", positive=True),
                 retry=retry,
                 primary_rate_limit=venues[primary].rate_limit,
                 hedge_rate_limit=venues[hedge].rate_limit,
                 cycle_mode=_str(m, "cycle_mode", path, ("", *CYCLE_MODES)) or cycle_mode,
                 position_check_interval_s=position_check_s,
+                two_sided=two_sided,
             )
         )
     if only:

@@ -38,6 +38,7 @@ _BTC: dict[str, Any] = {
     "min_edge_bps": "-5",
     "price_band_bps": "25",
     "cycle_mode": "",
+    "two_sided": False,
     "max_position": "",
     "imbalance_tolerance": "",
 }
