@@ -59,6 +59,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, NoReturn
 
@@ -110,6 +111,20 @@ def capped_price(book: OrderBook, side: Side, cap_bps: Decimal, tick: Decimal) -
     if top is None:
         return None
     return top[0], ceil_to(top[0] * (1 - cap_bps / BPS), tick)
+
+
+@dataclass(slots=True)
+class _Resting:
+    """A live quote of the hedger and its re-quote timers (``trio.current_time()`` s, None: not running)."""
+
+    order: Order
+    off_top_since: float | None = None
+    edge_gone_since: float | None = None
+
+
+def _filled_on(quotes: list[Order], side: Side) -> Decimal:
+    """What ``quotes`` on ``side`` filled (base units)."""
+    return sum((q.filled_size for q in quotes if q.request.side is side), ZERO)
 
 
 class Hedger:
@@ -294,7 +309,9 @@ class Hedger:
         return quotes
 
     def _record_edges(self, rec: CycleRecord, side: Side, quotes: list[Order]) -> None:
-        if rec.maker_filled > ZERO and rec.hedge_filled > ZERO:
+        """The leg's realized edge (only when its maker fills are all of one side: a two-sided leg whose
+        other quote filled before its cancel has no single side to price) and its expected edge."""
+        if rec.maker_filled > ZERO and rec.hedge_filled > ZERO and abs(self._maker_net) == rec.maker_filled:
             maker_avg = rec.maker_notional / rec.maker_filled
             hedge_avg = rec.hedge_notional / rec.hedge_filled
             rec.edge_bps = side.sign * (hedge_avg - maker_avg) / maker_avg * BPS
@@ -346,7 +363,7 @@ class Hedger:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._close_leg, self._unwind_primary, p)
             nursery.start_soon(self._close_leg, self._unwind_hedge, h)
-        if rec.maker_filled == self.s.order_size:
+        if _filled_on(quotes, side) == self.s.order_size:
             rec.outcome = "completed"
             self.stats.cycles_completed += 1
         else:
@@ -377,15 +394,17 @@ class Hedger:
         return 2 * self.s.min_edge_bps - self._open_edge_sum / self._open_size
 
     def _carry_edge(self, rec: CycleRecord) -> None:
-        """Keep the open position's expected edge (the closing gate's input) after an inventory leg."""
-        if rec.maker_filled == ZERO:
+        """Keep the open position's expected edge (the closing gate's input) after an inventory leg (by how far
+        the leg moved the position: its fills net, two-sided legs included)."""
+        moved = abs(self._maker_net)
+        if moved == ZERO:
             return
         if rec.leg == "open":
             if rec.expected_edge_bps is not None:
-                self._open_edge_sum += rec.expected_edge_bps * rec.maker_filled
-                self._open_size += rec.maker_filled
+                self._open_edge_sum += rec.expected_edge_bps * moved
+                self._open_size += moved
             return
-        closed = min(rec.maker_filled, self._open_size)
+        closed = min(moved, self._open_size)
         if self._open_size > ZERO:
             self._open_edge_sum -= self._open_edge_sum / self._open_size * closed
             self._open_size -= closed
@@ -437,7 +456,7 @@ class Hedger:
             elif rec.leg == "open":
                 opens += 1
                 rec.outcome = "opened"
-            elif rec.maker_filled == targets[side]:
+            elif _filled_on(quotes, side) == targets[side]:
                 rec.outcome = "completed"
                 self.stats.cycles_completed += 1
             else:
@@ -453,10 +472,11 @@ class Hedger:
         with trio.move_on_after(self.s.quote_check_interval_s):
             await self.primary.wait_book_change(self.s.primary_symbol)
 
-    def _candidate(self, side: Side, size: Decimal, book: OrderBook, hbook: OrderBook
+    def _candidate(self, side: Side, size: Decimal, book: OrderBook, hbook: OrderBook, resting: Decimal = ZERO
                    ) -> tuple[OrderRequest, QuoteCheck] | tuple[str, str]:
         """A post-only quote of ``size`` on ``side`` at the top of the primary's book, with its gate check, or
-        (reason, detail) why it may not go now (empty side, edge gate, band, depth, risk limits)."""
+        (reason, detail) why it may not go now (empty side, edge gate, band, depth, risk limits: ``resting``
+        is what the side's live quotes may still fill, checked with it, ``RiskEngine.quote_block``)."""
         top = book.best_bid() if side is Side.BUY else book.best_ask()
         if top is None:
             return "empty_book", f"no {side} price on {self.s.primary_symbol}"
@@ -474,7 +494,7 @@ class Hedger:
             post_only=True,
             reason="quote",
         )
-        block = self.risk.quote_block(req, self.ptrack.open_count) if self.risk is not None else None
+        block = self.risk.quote_block(req, self.ptrack.open_count, resting) if self.risk is not None else None
         if block is not None:
             return block.split(":")[0], block
         return req, check
@@ -496,22 +516,22 @@ class Hedger:
         the size of each, preferred side first. Side selection: until something fills, each new quote goes on
         the first side that passes the gate (edge, band, depth) and the risk limits, so the bot never waits on
         a side below the gate while another allowed side passes; once a quote fills, the cycle keeps its side
-        (``self._side``)."""
+        (``self._side``). ``two_sided``: :meth:`_quote_both_sides`."""
+        if self.s.two_sided and len(targets) > 1:
+            return await self._quote_both_sides(targets, log)
         s = self.s
         rec = self._rec
         assert rec is not None
         quotes: list[Order] = []
-        current: Order | None = None
-        off_top_since: float | None = None
-        edge_gone_since: float | None = None
-        rejects = 0
+        current: _Resting | None = None
+        rejects = [0]
         last_skip: list[str] = []
         preferred = next(iter(targets))
         while True:
             # Hedge every fill received so far before anything else: no new quote while a hedge is pending.
             await self._settle()
             filled = sum((q.filled_size for q in quotes), ZERO)
-            if current is None or current.is_terminal:
+            if current is None or current.order.is_terminal:
                 if filled > ZERO and targets[self._side] - filled <= ZERO:
                     return quotes
                 if not self._active():
@@ -541,36 +561,10 @@ class Hedger:
                     self.stats.count(self.stats.quote_skips, "other_side")
                 self._side = side
                 rec.side = side.value
-                remaining = req.size
-                price = req.price
-                assert price is not None
                 if self._busy():
                     continue  # a fill arrived during the checks above: hedge it first
                 last_skip.clear()
-                current = self.ptrack.register(req, forward=True)
-                quotes.append(current)
-                assert check.edge_bps is not None
-                self._quote_edge[req.client_order_id] = check.edge_bps
-                off_top_since = None
-                edge_gone_since = None
-                sent = await submit_order(self.primary, req, policy=s.retry, log=log)
-                if sent.outcome is SubmitOutcome.ACCEPTED:
-                    rejects = 0
-                    log.debug("quoted {} {} @ {} (expected edge {:.3f} bps)", side, remaining, price, check.edge_bps)
-                    continue
-                if sent.outcome is SubmitOutcome.UNKNOWN:
-                    log.warning("quote {} outcome unknown ({}); cancelling and resolving", req.client_order_id,
-                                sent.error)
-                    await self._cancel_and_resolve(current, blip=answered_5xx(sent.error))
-                    continue
-                self.ptrack.mark_rejected(req.client_order_id, sent.error.message if sent.error else sent.outcome)
-                rejects += 1
-                if rejects > s.max_quote_rejects:
-                    raise MarketHalted(f"{rejects} consecutive quotes refused or failed on {s.primary_symbol}; "
-                                       f"last: {sent.error}")
-                if not isinstance(sent.error, PostOnlyWouldCross):
-                    log.warning("quote {} {}: {}", req.client_order_id, sent.outcome, sent.error)
-                await self._wait_books()
+                current = _Resting(await self._submit_quote(req, check, quotes, rejects, log))
                 continue
             # Only the wait is under the check timer (the hedges run in tasks of their own, never under it).
             # Woken when the hedge task takes an inbox item (a fill, or our quote's terminal update) or a
@@ -579,61 +573,172 @@ class Hedger:
                 await self._changed.park()
             if not waited.cancelled_caught:
                 continue
-            book = self.primary.book(s.primary_symbol)
-            hbook = self.hedge.book(s.hedge_symbol)
-            side = current.request.side
-            if not book.valid or not hbook.valid:
-                # Never quote blind: pull the quote at once when either book is unusable (a fill now
-                # could not be priced or hedged). The risk guard fails the market if it stays so.
-                bad = book if not book.valid else hbook
-                log.warning("pulling quote {}: {} book invalid ({})", current.client_order_id, bad.symbol,
-                            bad.invalid_reason)
-                await self._cancel_and_resolve(current)
-                continue
+            switch = filled == ZERO and current.order.filled_size == ZERO
+            await self._review(current, targets if switch else None, log)
+
+    async def _quote_both_sides(self, targets: dict[Side, Decimal], log: Logger) -> list[Order]:
+        """Two-sided quoting (``two_sided``): until the cycle's first fill, a post-only quote rests on every
+        side of ``targets`` that passes the gate (edge, band, depth) and the risk limits, each for its own
+        target, both at once; each is re-quoted or pulled on its own by the rules of a resting quote
+        (:meth:`_review`). The risk limits count the other side's live quote (``max_open_orders``) and check
+        each side's worst case, its own quotes filling entirely (``max_position``, ``max_notional``; the other
+        side's can only bring the position back). The first side that fills keeps the cycle (``self._side``,
+        the larger fill if both sides filled at once): the other side's quote is cancelled and resolved at
+        once, and any fill it took before the cancel is hedged like every fill (the hedge accounting is signed)
+        and verified with the leg; from then on the cycle quotes its side alone until its target filled."""
+        s = self.s
+        rec = self._rec
+        assert rec is not None
+        quotes: list[Order] = []
+        resting: dict[Side, _Resting] = {}
+        rejects = [0]
+        last_skip: list[str] = []
+        kept: Side | None = None
+        while True:
+            await self._settle()  # no new quote while a fill is unhedged
+            for side in [side for side, r in resting.items() if r.order.is_terminal]:
+                del resting[side]
+            filled = {side: _filled_on(quotes, side) for side in targets}
+            if kept is None and any(filled.values()):
+                kept = max(targets, key=lambda side: filled[side])  # ties: the preferred side (first)
+                self._side = kept
+                rec.side = kept.value
+                for side in [side for side in resting if side is not kept]:
+                    log.debug("{} filled first: cancelling the {} quote", kept, side)
+                    await self._cancel_and_resolve(resting.pop(side).order)
+                continue  # its late fills are hedged before anything else
+            if kept is not None and kept not in resting and targets[kept] - filled[kept] <= ZERO:
+                return quotes
             if not self._active():
                 assert self.risk is not None
-                log.warning("pulling quote {}: market {} ({})", current.client_order_id, self.risk.state,
-                            self.risk.state_reason)
-                await self._cancel_and_resolve(current)
+                log.warning("no new quote: market {} ({})", self.risk.state, self.risk.state_reason)
+                for r in list(resting.values()):
+                    await self._cancel_and_resolve(r.order)
+                return quotes
+            free = [side for side in ([kept] if kept is not None else targets) if side not in resting]
+            if free:
+                if resting:  # never wait for a book while a quote rests: the review pulls it if invalid
+                    hbook, book = self.hedge.book(s.hedge_symbol), self.primary.book(s.primary_symbol)
+                else:
+                    hbook = await self._valid_book(self.hedge, s.hedge_symbol)
+                    book = await self._valid_book(self.primary, s.primary_symbol)
+                first_skip: tuple[str, str] | None = None
+                for side in (free if book.valid and hbook.valid else []):
+                    if self._busy():
+                        break  # a fill arrived: hedge it first (and maybe keep its side)
+                    got = self._candidate(side, targets[side] - filled[side], book, hbook,
+                                          resting=sum((r.order.remaining for r in resting.values()
+                                                       if r.order.request.side is side), ZERO))
+                    if not isinstance(got[0], OrderRequest):
+                        if first_skip is None and got[0] != "empty_book":
+                            first_skip = got
+                        continue
+                    req, check = got
+                    resting[side] = _Resting(await self._submit_quote(req, check, quotes, rejects, log))
+                    last_skip.clear()
+                if not resting:
+                    if first_skip is not None:
+                        self._skip(*first_skip, log, last_skip)
+                    await self._wait_books()
+                    continue
+            with trio.move_on_after(s.quote_check_interval_s) as waited:
+                await self._changed.park()
+            if not waited.cancelled_caught:
                 continue
-            price = current.request.price
-            assert price is not None
-            now = trio.current_time()
-            check = self._quote_check(side, price, current.remaining, hbook)
-            if not check.ok and check.reason != "edge":
-                log.info("pulling quote {} @ {}: {} ({})", current.client_order_id, price, check.reason, check.detail)
-                self.stats.count(self.stats.quote_skips, f"pulled_{check.reason}")
-                await self._cancel_and_resolve(current)
-                continue
-            if check.ok:
-                edge_gone_since = None
-            elif filled == ZERO and current.filled_size == ZERO and self._other_side_passes(targets, side, book,
-                                                                                            hbook):
-                log.debug("quote {} @ {}: edge gone ({}) while the other side passes: re-quote",
-                          current.client_order_id, price, check.detail)
-                self.stats.count(self.stats.quote_skips, "pulled_edge")
-                await self._cancel_and_resolve(current)
-                continue
-            elif edge_gone_since is None:
-                edge_gone_since = now
-            elif now - edge_gone_since >= s.requote_after_s:
-                log.debug("quote {} @ {}: edge gone for {:.3f}s ({}): re-quote", current.client_order_id, price,
-                          now - edge_gone_since, check.detail)
-                self.stats.count(self.stats.quote_skips, "pulled_edge")
-                await self._cancel_and_resolve(current)
-                continue
-            top = book.best_bid() if side is Side.BUY else book.best_ask()
-            at_top = top is None or (price >= top[0] if side is Side.BUY else price <= top[0])
-            if at_top:
-                off_top_since = None
-                continue
-            assert top is not None
-            if off_top_since is None:
-                off_top_since = now
-            elif now - off_top_since >= s.requote_after_s:
-                log.debug("quote {} @ {} off the top ({}) for {:.3f}s: re-quote", current.client_order_id, price,
-                          top[0], now - off_top_since)
-                await self._cancel_and_resolve(current)
+            for r in list(resting.values()):
+                if not r.order.is_terminal:
+                    await self._review(r, None, log)
+
+    async def _submit_quote(self, req: OrderRequest, check: QuoteCheck, quotes: list[Order], rejects: list[int],
+                            log: Logger) -> Order:
+        """Register and send one quote; returns its order (terminal at once when refused or of unknown outcome:
+        an unknown one is cancelled by client order id and resolved). ``rejects[0]``: consecutive refusals, a
+        refusal past ``max_quote_rejects`` is :class:`MarketHalted`; after a refusal the books are waited on."""
+        s = self.s
+        order = self.ptrack.register(req, forward=True)
+        quotes.append(order)
+        assert check.edge_bps is not None and req.price is not None
+        self._quote_edge[req.client_order_id] = check.edge_bps
+        sent = await submit_order(self.primary, req, policy=s.retry, log=log)
+        if sent.outcome is SubmitOutcome.ACCEPTED:
+            rejects[0] = 0
+            log.debug("quoted {} {} @ {} (expected edge {:.3f} bps)", req.side, req.size, req.price, check.edge_bps)
+            return order
+        if sent.outcome is SubmitOutcome.UNKNOWN:
+            log.warning("quote {} outcome unknown ({}); cancelling and resolving", req.client_order_id, sent.error)
+            await self._cancel_and_resolve(order, blip=answered_5xx(sent.error))
+            return order
+        self.ptrack.mark_rejected(req.client_order_id, sent.error.message if sent.error else sent.outcome)
+        rejects[0] += 1
+        if rejects[0] > s.max_quote_rejects:
+            raise MarketHalted(f"{rejects[0]} consecutive quotes refused or failed on {s.primary_symbol}; "
+                               f"last: {sent.error}")
+        if not isinstance(sent.error, PostOnlyWouldCross):
+            log.warning("quote {} {}: {}", req.client_order_id, sent.outcome, sent.error)
+        await self._wait_books()
+        return order
+
+    async def _review(self, resting: _Resting, switch_to: dict[Side, Decimal] | None, log: Logger) -> None:
+        """The re-quote rules of one resting quote (module docstring, step 1), checked every
+        ``quote_check_interval_s``: pulled at once on an invalid book, a market no longer ACTIVE or a price
+        out of the band; pulled when its edge is gone and another side of ``switch_to`` passes (side
+        selection; None: no switch); re-quoted when its edge or the top has been gone ``requote_after_s``."""
+        s = self.s
+        current = resting.order
+        book = self.primary.book(s.primary_symbol)
+        hbook = self.hedge.book(s.hedge_symbol)
+        side = current.request.side
+        if not book.valid or not hbook.valid:
+            # Never quote blind: pull the quote at once when either book is unusable (a fill now
+            # could not be priced or hedged). The risk guard fails the market if it stays so.
+            bad = book if not book.valid else hbook
+            log.warning("pulling quote {}: {} book invalid ({})", current.client_order_id, bad.symbol,
+                        bad.invalid_reason)
+            await self._cancel_and_resolve(current)
+            return
+        if not self._active():
+            assert self.risk is not None
+            log.warning("pulling quote {}: market {} ({})", current.client_order_id, self.risk.state,
+                        self.risk.state_reason)
+            await self._cancel_and_resolve(current)
+            return
+        price = current.request.price
+        assert price is not None
+        now = trio.current_time()
+        check = self._quote_check(side, price, current.remaining, hbook)
+        if not check.ok and check.reason != "edge":
+            log.info("pulling quote {} @ {}: {} ({})", current.client_order_id, price, check.reason, check.detail)
+            self.stats.count(self.stats.quote_skips, f"pulled_{check.reason}")
+            await self._cancel_and_resolve(current)
+            return
+        if check.ok:
+            resting.edge_gone_since = None
+        elif switch_to is not None and self._other_side_passes(switch_to, side, book, hbook):
+            log.debug("quote {} @ {}: edge gone ({}) while the other side passes: re-quote",
+                      current.client_order_id, price, check.detail)
+            self.stats.count(self.stats.quote_skips, "pulled_edge")
+            await self._cancel_and_resolve(current)
+            return
+        elif resting.edge_gone_since is None:
+            resting.edge_gone_since = now
+        elif now - resting.edge_gone_since >= s.requote_after_s:
+            log.debug("quote {} @ {}: edge gone for {:.3f}s ({}): re-quote", current.client_order_id, price,
+                      now - resting.edge_gone_since, check.detail)
+            self.stats.count(self.stats.quote_skips, "pulled_edge")
+            await self._cancel_and_resolve(current)
+            return
+        top = book.best_bid() if side is Side.BUY else book.best_ask()
+        at_top = top is None or (price >= top[0] if side is Side.BUY else price <= top[0])
+        if at_top:
+            resting.off_top_since = None
+            return
+        assert top is not None
+        if resting.off_top_since is None:
+            resting.off_top_since = now
+        elif now - resting.off_top_since >= s.requote_after_s:
+            log.debug("quote {} @ {} off the top ({}) for {:.3f}s: re-quote", current.client_order_id, price,
+                      top[0], now - resting.off_top_since)
+            await self._cancel_and_resolve(current)
 
     async def _cancel_and_resolve(self, order: Order, *, blip: bool = False) -> None:
         """Cancel ``order`` by client order id and resolve it. ``blip``: its POST was answered with a 5xx

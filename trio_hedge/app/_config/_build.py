@@ -89,8 +89,8 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         two_sided = _bool(m, "two_sided", path)
         max_open = _int(risk, "max_open_orders", "risk", lo=1, hi=1000)
         if two_sided and max_open < 2:
-            raise ConfigError(f"{path}.two_sided", f"true needs two live quotes, but risk.max_open_orders is {max_open}",
-                              "set risk.max_open_orders >= 2, or two_sided = false")
+            raise ConfigError(f"{path}.two_sided", "true needs two live quotes, but risk.max_open_orders is "
+                              f"{max_open}", "set risk.max_open_orders >= 2, or two_sided = false")
         markets.append(
             MarketSettings(
                 name=name,
