@@ -453,6 +453,13 @@ class Hedger:
             self._carry_edge(rec)
             if rec.maker_filled == ZERO:
                 rec.outcome = f"no fill: {self.risk.state_reason if self.risk else 'stopped quoting'}"
+            elif len(targets) > 1 and all(_filled_on(quotes, sd) == size for sd, size in targets.items()):
+                # two-sided: the other quote filled entirely before its cancel landed: an open and a close
+                # at once, maker both ways: one opening leg used and one cycle completed
+                opens += 1
+                rec.leg = "both"
+                rec.outcome = "completed"
+                self.stats.cycles_completed += 1
             elif rec.leg == "open":
                 opens += 1
                 rec.outcome = "opened"

@@ -190,7 +190,8 @@ class CycleRecord:
     expected_edge_bps: Decimal | None = None
     outcome: str = "running"
     leg: str = ""
-    """``inventory`` mode: ``"open"`` (the quote grew |primary position|) or ``"close"`` (it worked it back);
+    """``inventory`` mode: ``"open"`` (the quote grew |primary position|) or ``"close"`` (it worked it back),
+    ``"both"`` (``two_sided``: both quotes of the leg filled entirely, an open and a close at once);
     ``""`` in ``roundtrip`` mode (each record is a whole cycle)."""
 
 
