@@ -18,6 +18,15 @@ risk limits, and a resting quote whose edge is gone is pulled at once when anoth
 bot never waits on a side below the gate while another allowed side passes it. Once a quote fills, the cycle
 keeps its side.
 
+Two-sided quoting (``MarketSettings.two_sided``, :meth:`Hedger._quote_both_sides`): until the first fill, a quote
+rests on every allowed side that passes the gate, both at once; the risk limits count the other side's live
+quote (``max_open_orders``) and check each side's worst case, its own quotes filling entirely
+(``max_position``, ``max_notional``; both filling lands between the two). The first side to fill keeps the
+cycle and the other quote is cancelled; its fills before the cancel are hedged like any (the hedge accounting
+is signed) and verified with the leg's net. Roundtrip: the cycle completes when the kept side filled
+``order_size``. Inventory: a leg is an open or a close by its net move; a leg whose two quotes both filled
+entirely is both at once (one opening leg used, one cycle completed).
+
 1. QUOTE: a post-only GTT limit on the primary at the best bid (BUY) or best ask (SELL), for the side's size
    minus what earlier quotes of this cycle filled, sent only when
    (a) the price is within ``price_band_bps`` of the hedge venue's mid, (b) the expected edge after both
