@@ -602,6 +602,18 @@ class CcxtVenue(VenueAccessors):
                 await self._gate.position(PositionUpdate(pos, self._venue_time_ms * 1_000_000))
 
     @property
+    def event_delay_s(self) -> float:
+        """How late an order event or fill may reach the engine after the venue made it, seconds (beyond transport
+        latency): 0 with an order stream; polled, one poll interval plus one pass (its reads and a status query
+        or two of orders that just ended, at ``poll_rate_per_s``). The position check waits this long before it
+        confirms a drift (``engine/_market.py`` ``check_positions``)."""
+        if "order_stream" in self.capabilities:
+            return 0.0
+        wide = len(self._settings.symbols) > 1 and self._settings.ccxt_id in ACCOUNT_WIDE_READS
+        reads = 2 if wide else 2 * len(self._settings.symbols)
+        return self.poll_interval_s + (reads + 2) / self.poll_rate_per_s
+
+    @property
     def session_down(self) -> str | None:
         """Why the session is down as a whole (the private streams silent past their budget), or None
         (``engine/_portfolio.py``)."""
