@@ -122,10 +122,13 @@ async def run_risk_guard(
 
 async def check_positions(settings: MarketSettings, risk: RiskEngine, legs: list[tuple[Venue, str]]) -> None:
     """Every ``position_check_interval_s``: read each leg's position from its venue and compare it with the
-    one the risk engine tracks from the leg's fills. A difference beyond the venue's lot that is still there
-    ``event_grace_s`` later (fills and position reports in flight have arrived by then) raises
-    :class:`PositionDrift`. A read that fails is logged and tried at the next interval (the feed and order
-    paths have their own budgets). Returns at once when the interval is 0 (disabled).
+    one the risk engine tracks from the leg's fills. A difference beyond the venue's lot that is still there,
+    unchanged, ``event_grace_s`` later (or the legs' ``event_delay_s`` when longer: a venue whose orders are
+    polled delivers a fill up to a poll interval late) raises :class:`PositionDrift`: every fill made before the
+    first read has arrived by then. A difference that changed between the two reads (a fill in flight at each
+    read, e.g. the next cycle's) is read again at the next interval. A read that fails is logged and tried at
+    the next interval (the feed and order paths have their own budgets). Returns at once when the interval is 0
+    (disabled).
 
     Raises:
         PositionDrift: a venue's position and the tracked one differ by more than one lot.
@@ -134,6 +137,9 @@ async def check_positions(settings: MarketSettings, risk: RiskEngine, legs: list
         return
     log = logger.bind(tag=f"{settings.name}_POSITIONS")
     books = [risk.primary, risk.hedge]
+    # a venue may say how late its events can be (the ccxt venue with its orders polled); wrappers forward it
+    delays_s = [getattr(venue, "event_delay_s", 0.0) for venue, _symbol in legs]
+    grace_s = max([settings.event_grace_s, *(d for d in delays_s if isinstance(d, int | float))])
 
     async def drifts() -> list[str]:
         out: list[str] = []
@@ -148,11 +154,12 @@ async def check_positions(settings: MarketSettings, risk: RiskEngine, legs: list
 
     while True:
         await trio.sleep(settings.position_check_interval_s)
-        if not await drifts():
+        first = await drifts()
+        if not first:
             continue
-        await trio.sleep(settings.event_grace_s)
+        await trio.sleep(grace_s)
         found = await drifts()
-        if found:
+        if found and found == first:
             log.error("position drift: {}", "; ".join(found))
             raise PositionDrift("position drift: " + "; ".join(found))
 

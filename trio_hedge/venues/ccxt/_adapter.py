@@ -70,7 +70,7 @@ from ...domain import (
     VenueUnavailable,
 )
 from .._base import SessionTimeouts
-from .._kernel import EventGate, FeedBook, PrivateWatchdog, Reconciler, VenueAccessors
+from .._kernel import EventGate, FeedBook, PrivateWatchdog, Reconciler, VenueAccessors, update_from_report
 from .._ws import Backoff
 from . import _convert as cv
 from ._bridge import AsyncioBridge, AsyncioCancelled, open_asyncio_bridge
@@ -89,6 +89,13 @@ SYNC_POST_ONLY_REJECT = frozenset({"backpack"})
 POLL_SHARE = 0.25
 """The share of an exchange's published request rate (``1000 / rateLimit`` per second) that REST polling may spend
 by default (``CcxtSettings.poll_rate_per_s`` overrides it)."""
+
+ACCOUNT_WIDE_READS = frozenset({"backpack"})
+"""ccxt exchanges whose ``fetch_open_orders`` and ``fetch_my_trades`` read every symbol of the account in one call
+when given no symbol (Backpack: ``GET /api/v1/orders`` and ``GET /wapi/v1/history/fills`` take ``symbol`` as an
+optional filter, https://docs.backpack.exchange/#tag/Order/operation/get_open_orders and
+https://docs.backpack.exchange/#tag/History/operation/get_fills). The order poll's pass then costs the same REST
+calls for any number of symbols; elsewhere it reads symbol by symbol."""
 
 POLLABLE = {"watchOrderBook": "book_stream", "watchOrders": "order_stream", "watchMyTrades": "fill_stream"}
 """ccxt.pro's stream methods the adapter can replace with REST polling, and the capability each stands for."""
@@ -418,7 +425,7 @@ class CcxtVenue(VenueAccessors):
             if any(self._live.values()):
                 since_ns = max(0, self._venue_time_ms - 60_000) * 1_000_000
                 try:
-                    await self._reconciler.reconcile(since_ns)
+                    await self._poll_pass(since_ns)
                 except (VenueError, BadValue) as exc:
                     self._log.warning("order poll failed ({}); polling again", str(exc)[:200])
             self._watchdog.alive()
@@ -426,6 +433,45 @@ class CcxtVenue(VenueAccessors):
                 await self._live_kick.wait()  # idle until an order is placed
                 self._live_kick = trio.Event()
                 await trio.sleep_until(began + self.poll_interval_s)
+
+    async def _poll_pass(self, since_ns: int) -> None:
+        """One pass of the order poll over the symbols with a live order of the session, in the Reconciler's safe
+        order: the open orders, a status query for each live order not among them (one that just ended), then the
+        fills since ``since_ns`` (emitted first), then the status updates; a fill or a terminal update kicks the
+        position read. Its cost bounds how late a fill reaches the engine (``calls / poll_rate_per_s``), so it reads
+        every symbol in one call where the exchange can (:data:`ACCOUNT_WIDE_READS`): two symbols read one by one
+        cost twice the calls, and a maker fill then reached the engine after ``risk.event_grace_ms``.
+
+        Raises:
+            VenueError, BadValue: a read failed (the next pass tries again).
+        """
+        symbols = [s for s in self._settings.symbols if self._live[s]]
+        if not symbols:
+            return
+        wide = len(symbols) > 1 and self._settings.ccxt_id in ACCOUNT_WIDE_READS
+        reads: list[str | None] = [None] if wide else [self._unified[s] for s in symbols]
+        reports: dict[str, OrderReport] = {}
+        for unified in reads:
+            for o in await self._call("fetch_open_orders", unified):
+                o = dict(o)
+                symbol, cid = self._ours(o.get("symbol")), self._cid_of(o)
+                if symbol in symbols and cid in self._sent:
+                    reports[cid] = cv.report(symbol, o, cid)
+        for symbol in symbols:
+            for cid in sorted(self._live[symbol] - reports.keys()):
+                report = await self.order_status(symbol, cid)
+                if report is not None:
+                    reports[cid] = report
+        fills = [f for unified in reads for f in await self._fills_of(unified, since_ns)]
+        for f in sorted(fills, key=lambda f: f.ts_ns):
+            if f.client_order_id in self._sent:
+                await self._fill(f)
+        ts_ns = self._venue_time_ms * 1_000_000
+        for cid in sorted(reports):
+            r = reports[cid]
+            if await self._gate.update(update_from_report(self.name, r, ts_ns)) and (
+                    r.filled_size > 0 or r.status.is_terminal):
+                self._position_kick.set()
 
     async def _on_orders(self, orders: list[dict[str, Any]]) -> None:
         for order in orders:
@@ -554,6 +600,18 @@ class CcxtVenue(VenueAccessors):
                 continue
             for pos in positions.values():
                 await self._gate.position(PositionUpdate(pos, self._venue_time_ms * 1_000_000))
+
+    @property
+    def event_delay_s(self) -> float:
+        """How late an order event or fill may reach the engine after the venue made it, seconds (beyond transport
+        latency): 0 with an order stream; polled, one poll interval plus one pass (its reads and a status query
+        or two of orders that just ended, at ``poll_rate_per_s``). The position check waits this long before it
+        confirms a drift (``engine/_market.py`` ``check_positions``)."""
+        if "order_stream" in self.capabilities:
+            return 0.0
+        wide = len(self._settings.symbols) > 1 and self._settings.ccxt_id in ACCOUNT_WIDE_READS
+        reads = 2 if wide else 2 * len(self._settings.symbols)
+        return self.poll_interval_s + (reads + 2) / self.poll_rate_per_s
 
     @property
     def session_down(self) -> str | None:
@@ -693,10 +751,18 @@ class CcxtVenue(VenueAccessors):
         return out
 
     async def fills_since(self, symbol: str, since_ns: int) -> list[Fill]:
-        trades = await self._call("fetch_my_trades", self._unified[symbol], since_ns // 1_000_000)
+        return await self._fills_of(self._unified[symbol], since_ns)
+
+    async def _fills_of(self, unified: str | None, since_ns: int) -> list[Fill]:
+        """The account's fills of ``unified`` (every symbol of the session when None) at or after ``since_ns``
+        (venue time, ns), oldest first."""
+        trades = await self._call("fetch_my_trades", unified, since_ns // 1_000_000)
         out: list[Fill] = []
         for t in trades:
             t = dict(t)
+            symbol = self._ours(t.get("symbol") if unified is None else unified)
+            if symbol is None:
+                continue
             vid = str(t.get("order") or "")
             cid = self._cid_by_vid.get(vid) or str(t.get("clientOrderId") or "")
             f = cv.fill(self.name, symbol, t, cid)
