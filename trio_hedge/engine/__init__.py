@@ -32,7 +32,6 @@ from ._flatten import FlattenResult as FlattenResult
 from ._flatten import flatten_all as flatten_all
 from ._flatten import flatten_position as flatten_position
 from ._hedger import Hedger as Hedger
-from ._hedger import capped_price as capped_price
 from ._histogram import LatencyHistogram as LatencyHistogram
 from ._journaled import ClientIdSource as ClientIdSource
 from ._journaled import JournaledVenue as JournaledVenue
@@ -68,6 +67,7 @@ from ._router import HedgeRouter as HedgeRouter
 from ._router import RouteResult as RouteResult
 from ._router import analyze_depth as analyze_depth
 from ._router import cap_limit_price as cap_limit_price
+from ._router import capped_price as capped_price
 from ._settings import CycleRecord as CycleRecord
 from ._settings import MarketSettings as MarketSettings
 from ._settings import MarketStats as MarketStats

@@ -84,7 +84,6 @@ from ..domain import (
     OrderType,
     Side,
     TimeInForce,
-    ceil_to,
     floor_to,
     sole_failure,
 )
@@ -102,24 +101,6 @@ if TYPE_CHECKING:
 
     from ._journaled import Recorder
     from ._risk import RiskEngine
-
-
-def capped_price(book: OrderBook, side: Side, cap_bps: Decimal, tick: Decimal) -> tuple[Decimal, Decimal] | None:
-    """The best price a taker on ``side`` meets and the limit ``cap_bps`` through it, on the tick grid.
-
-    A BUY walks the asks: limit = floor(best_ask * (1 + cap/10^4)); a SELL walks the bids:
-    limit = ceil(best_bid * (1 - cap/10^4)). Rounding is toward the best price, so the cap is never
-    exceeded. Returns (best, limit), or None if that side of the book is empty.
-    """
-    if side is Side.BUY:
-        top = book.best_ask()
-        if top is None:
-            return None
-        return top[0], floor_to(top[0] * (1 + cap_bps / BPS), tick)
-    top = book.best_bid()
-    if top is None:
-        return None
-    return top[0], ceil_to(top[0] * (1 - cap_bps / BPS), tick)
 
 
 @dataclass(slots=True)

@@ -518,3 +518,20 @@ class HedgeRouter:
                 result.max_slippage_bps = max(result.max_slippage_bps, slip)
         return filled
 
+
+def capped_price(book: OrderBook, side: Side, cap_bps: Decimal, tick: Decimal) -> tuple[Decimal, Decimal] | None:
+    """The best price a taker on ``side`` meets and the limit ``cap_bps`` through it, on the tick grid.
+
+    A BUY walks the asks: limit = floor(best_ask * (1 + cap/10^4)); a SELL walks the bids:
+    limit = ceil(best_bid * (1 - cap/10^4)). Rounding is toward the best price, so the cap is never
+    exceeded. Returns (best, limit), or None if that side of the book is empty.
+    """
+    if side is Side.BUY:
+        top = book.best_ask()
+        if top is None:
+            return None
+        return top[0], floor_to(top[0] * (1 + cap_bps / BPS), tick)
+    top = book.best_bid()
+    if top is None:
+        return None
+    return top[0], ceil_to(top[0] * (1 - cap_bps / BPS), tick)
