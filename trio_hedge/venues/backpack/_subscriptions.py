@@ -127,7 +127,8 @@ class _Subscriptions(_BackpackSession):
                 if attempt == SYNC_ATTEMPTS:
                     log.error("book did not resync in {} attempts; still trying", SYNC_ATTEMPTS)
             attempt += 1
-            st.buffered = buffered = deque(maxlen=DELTA_BUFFER_MAX)
+            buffered: deque[RawDepthDelta] = deque(maxlen=DELTA_BUFFER_MAX)
+            st.buffered = buffered
             st.corrupt.clear()
             try:
                 snapshot = await self._fetch_snapshot(symbol)

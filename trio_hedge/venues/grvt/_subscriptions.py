@@ -180,8 +180,9 @@ class _Subscriptions(_Auth):
                     await subscribe(sub, f"malformed frame ({exc.message})")
                 continue
             if isinstance(msg, GrvtRpcResponse):
-                answered = pending.pop(msg.request_id, None)
-                if answered is not None and answered.rid == msg.request_id:
+                rid = msg.request_id
+                answered = pending.pop(rid, None) if rid is not None else None
+                if answered is not None and answered.rid == rid:
                     self._check_subscribe(msg, STREAM_BOOK_DELTA)
                     answered.snapshot_seq = parse_subscribe_result(msg.result, venue=name).snapshot_seq(
                         answered.selector)
@@ -190,24 +191,24 @@ class _Subscriptions(_Auth):
                 continue
             if msg.stream != STREAM_BOOK_DELTA:
                 continue
-            sub = subs.get(msg.selector)
-            if sub is None:
+            current = subs.get(msg.selector)
+            if current is None:
                 continue
-            feed = sub.feed
+            feed = current.feed
             book = feed.book
             try:
-                update = _apply_book_feed(name, feed.symbol, book, msg, sub.snapshot_seq, sub.base_known)
+                update = _apply_book_feed(name, feed.symbol, book, msg, current.snapshot_seq, current.base_known)
             except Resync as exc:
-                if sub.deadline != math.inf:
+                if current.deadline != math.inf:
                     continue  # the previous subscription's tail while the fresh snapshot is on its way
-                await subscribe(sub, exc.message)
+                await subscribe(current, exc.message)
                 continue
             if update.is_snapshot:
-                sub.base_known = sub.snapshot_seq is not None
+                current.base_known = current.snapshot_seq is not None
             self._note_venue_time(update.event_time_ns)
             feed.applied()
-            if sub.deadline != math.inf and book.valid:
-                sub.deadline = math.inf
+            if current.deadline != math.inf and book.valid:
+                current.deadline = math.inf
                 deadline = min(s.deadline for s in subs.values())
                 backoff.reset()
                 ready(feed.symbol)
