@@ -1,6 +1,7 @@
 """Backpack subscriptions (https://docs.backpack.exchange/: Streams; frames as captured:
-``tests/fixtures/backpack/ws_order_update_examples.json``): one public depth + bookTicker stream per symbol, synced
-from a REST snapshot with U/u continuity and applied in-task to the kernel's feed book; the signed private stream
+``tests/fixtures/backpack/ws_order_update_examples.json``): ONE public connection per session carrying every
+symbol's depth + bookTicker streams, each symbol synced from its own REST snapshot with U/u continuity and its
+deltas applied in-task to its feed book (a gap resyncs that symbol only); the signed private stream
 (order and position updates through the kernel's event gate, reconciliation by the kernel's reconciler after a
 drop, signs of life for the kernel's watchdog); each reconnecting with backoff."""
 

@@ -1,6 +1,7 @@
 """GRVT subscriptions (https://api-docs.grvt.io/market_data_streams/, https://api-docs.grvt.io/trading_streams/;
-frames as captured: ``tests/fixtures/grvt/ws_frames.json``): the market-data feed per symbol (``v1.book.d``: a snapshot,
-then sequenced deltas applied in-task to the kernel's feed book) and the private stream (``v1.order``, ``v1.state``,
+frames as captured: ``tests/fixtures/grvt/ws_frames.json``): ONE market-data connection per session with a
+``v1.book.d`` subscription per symbol (a snapshot, then sequenced deltas applied in-task to that symbol's feed book;
+a gap resubscribes that symbol only) and the private stream (``v1.order``, ``v1.state``,
 ``v1.fill``, ``v1.position`` through the kernel's event gate; reconciliation after a drop by the kernel's
 reconciler), each reconnecting with backoff."""
 
@@ -138,8 +139,9 @@ class _Subscriptions(_Auth):
     async def _feed_loop(
         self, ws: WebSocketConnection, subs: dict[str, _BookSub], backoff: Backoff, ready: Callable[[str], None]
     ) -> None:
-        """Subscribe every selector, then read and apply until the connection fails. A gap, a bad payload or no
-        snapshot in time for one symbol resubscribes that selector only (unsubscribe + subscribe on this
+        """Subscribe every selector, then read and apply until the connection fails. A gap, a bad payload, a
+        retryable refusal of its subscribe (the venue's 1002) or no snapshot in time for one symbol resubscribes
+        that selector only (unsubscribe + subscribe on this
         connection, the documented re-subscribe: a fresh snapshot; the other books stay valid); a frame that
         names no selector resubscribes them all."""
         name = self.name
@@ -183,7 +185,14 @@ class _Subscriptions(_Auth):
                 rid = msg.request_id
                 answered = pending.pop(rid, None) if rid is not None else None
                 if answered is not None and answered.rid == rid:
-                    self._check_subscribe(msg, STREAM_BOOK_DELTA)
+                    try:
+                        self._check_subscribe(msg, STREAM_BOOK_DELTA)
+                    except _CookieRejected:
+                        raise
+                    except VenueUnavailable as exc:  # this selector refused for now (1002...): it alone waits
+                        self._log.warning("{} subscription refused ({}); again after {}s", answered.feed.symbol,
+                                          exc.message[:200], timeout_s)  # fmt: skip
+                        continue  # its snapshot deadline resubscribes it; the other symbols go on
                     answered.snapshot_seq = parse_subscribe_result(msg.result, venue=name).snapshot_seq(
                         answered.selector)
                 elif msg.error is not None:
