@@ -22,10 +22,15 @@ the clock starts):
 * after: what they do now: ``venues/backpack/_subscriptions._depth_of`` (``parse_depth_delta_raw``) +
   ``apply_delta_raw`` (``OrderBook.apply_raw_delta``); ``parse_ws_message`` +
   ``venues/grvt/_session._apply_book_feed`` (``parse_book_feed_raw`` + ``OrderBook.apply_raw_delta``).
+* after, demux: the same per-frame steps as the adapters' shared public connection now runs them (several
+  symbols on one socket, issue 13): the frame routed to its symbol's state (Backpack ``_route_depth`` + the
+  symbol's "buffering while a snapshot is fetched" check; GRVT the subscription looked up by selector), then
+  the same raw apply. Its cost over "after" is the demultiplexing.
 * decode only: ``orjson.loads`` of every frame, the floor both paths share.
 
-The final books of both paths must be identical (every level); the script exits 1 if not. Prints µs per
-message (median of ``--runs``; the machine is shared, so figures are noisy) and the ratio before / after.
+The final books of every path must be identical (every level); the script exits 1 if not. Prints µs per
+message (median of ``--runs``, the paths' runs interleaved; the machine is shared, so figures are noisy) and
+the ratios before / after and demux / after.
 
 Usage: ``python scripts/bench_adapter_feed.py [--runs N] [--messages N] [--file PATH]``
 """
@@ -40,6 +45,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 from loguru import logger
@@ -53,7 +59,7 @@ from trio_hedge.protocols.backpack._codec import _protocol as bp_protocol
 from trio_hedge.protocols.grvt._book import _book_payload as grvt_book_payload
 from trio_hedge.sim._backpack._format import _fixed, _frame, _places
 from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RecordingReader, load_lines
-from trio_hedge.venues.backpack._subscriptions import _depth_of
+from trio_hedge.venues.backpack._subscriptions import _depth_of, _route_depth
 from trio_hedge.venues.grvt._session import _apply_book_feed
 
 DEFAULT_FILE = Path(trio_hedge.domain.__file__).parents[1] / "data" / "hftbacktest_binance-usdm_BTCUSDT_20240808.gz"
@@ -158,6 +164,29 @@ def backpack_after(body: bytes, frames: list[str]) -> tuple[float, OrderBook]:
     return time.perf_counter() - t0, book
 
 
+def backpack_demux(body: bytes, frames: list[str]) -> tuple[float, OrderBook]:
+    """The per-frame steps of the adapter's shared public connection (``_Subscriptions._pump_depth``, several
+    symbols on one socket): ``_route_depth`` against the connection's symbols, the symbol's sync state looked up
+    by the delta's symbol, its "buffering while a snapshot is fetched" check, then ``apply_delta_raw``. A
+    second symbol is subscribed (its state present) but the frames are all this symbol's."""
+    book = OrderBook(SYMBOL_BP)
+    bp.apply_snapshot(book, bp.parse_depth_snapshot(body))
+    tickers: dict[str, bp.BookTicker] = {}
+    syncs: dict[str, list[Any]] = {SYMBOL_BP: [None, book], "ETH_USDC_PERP": [None, OrderBook("ETH_USDC_PERP")]}
+    t0 = time.perf_counter()
+    for raw in frames:
+        delta = _route_depth("backpack", raw, tickers, logger, syncs)
+        if delta is None:
+            continue
+        st = syncs[delta.symbol]  # [buffered deltas or None, book], as _DepthSync holds them
+        buffered = st[0]
+        if buffered is not None:
+            buffered.append(delta)
+            continue
+        bp.apply_delta_raw(st[1], delta, venue="backpack")
+    return time.perf_counter() - t0, book
+
+
 # ---------------------------------------------------------------------------------------------- GRVT
 def grvt_before(frames: list[str]) -> tuple[float, OrderBook]:
     """The previous adapter path (``GrvtVenue._feed_loop`` before the raw path)."""
@@ -202,6 +231,29 @@ def grvt_after(frames: list[str]) -> tuple[float, OrderBook]:
     return time.perf_counter() - t0, book
 
 
+def grvt_demux(frames: list[str]) -> tuple[float, OrderBook]:
+    """The per-frame steps of the adapter's shared market-data connection (``_Subscriptions._feed_loop``,
+    several selectors on one socket): the subscription looked up by the message's selector, then
+    ``_apply_book_feed`` with its snapshot base. A second selector is subscribed but unused."""
+    book = OrderBook(SYMBOL_GRVT)
+    subs: dict[str, list[Any]] = {
+        SELECTOR: [SYMBOL_GRVT, book, 0, False],
+        "ETH_USDT_Perp@100": ["ETH_USDT_Perp", OrderBook("ETH_USDT_Perp"), 0, False],
+    }
+    t0 = time.perf_counter()
+    for raw in frames:
+        msg = gw.parse_ws_message(raw, venue="grvt")
+        if not isinstance(msg, gw.GrvtFeedMessage) or msg.stream != gw.STREAM_BOOK_DELTA:
+            continue
+        sub = subs.get(msg.selector)
+        if sub is None:
+            continue
+        update = _apply_book_feed("grvt", sub[0], sub[1], msg, sub[2], sub[3])  # as _BookSub holds them
+        if update.is_snapshot:
+            sub[3] = True
+    return time.perf_counter() - t0, book
+
+
 def decode_only(frames: list[str]) -> tuple[float, None]:
     loads = orjson.loads
     t0 = time.perf_counter()
@@ -223,14 +275,17 @@ def same_book(a: OrderBook, b: OrderBook) -> bool:
     )
 
 
-def timed(fn: Callable[[], tuple[float, OrderBook | None]], runs: int) -> tuple[float, OrderBook | None]:
-    secs = []
-    book = None
+def timed(fns: list[Callable[[], tuple[float, OrderBook | None]]], runs: int) -> list[tuple[float, OrderBook | None]]:
+    """Median seconds and last book of each of ``fns``, the runs interleaved (run k of every path, then run
+    k + 1: a shared machine's load then weighs on every path alike)."""
+    secs: list[list[float]] = [[] for _ in fns]
+    books: list[OrderBook | None] = [None] * len(fns)
     for _ in range(runs):
-        gc.collect()
-        t, book = fn()
-        secs.append(t)
-    return statistics.median(secs), book
+        for i, fn in enumerate(fns):
+            gc.collect()
+            t, books[i] = fn()
+            secs[i].append(t)
+    return [(statistics.median(s), b) for s, b in zip(secs, books, strict=True)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("decode only (orjson.loads)", lambda: decode_only(bp_frames)),
                 ("before (decoded levels + apply_delta)", lambda: backpack_before(body, bp_frames)),
                 ("after  (_depth_of raw + apply_delta_raw)", lambda: backpack_after(body, bp_frames)),
+                ("after, demux (shared connection, 2 symbols)", lambda: backpack_demux(body, bp_frames)),
             ],
             len(bp_frames),
         ),
@@ -266,18 +322,24 @@ def main(argv: list[str] | None = None) -> int:
                 ("decode only (orjson.loads)", lambda: decode_only(g_frames[1:])),
                 ("before (decoded levels + apply_delta)", lambda: grvt_before(g_frames)),
                 ("after  (_apply_book_feed raw)", lambda: grvt_after(g_frames)),
+                ("after, demux (shared connection, 2 symbols)", lambda: grvt_demux(g_frames)),
             ],
             len(g_frames),
         ),
     ):
-        results = [(name, *timed(fn, runs)) for name, fn in cases]
+        results = [(name, *r) for (name, _), r in zip(cases, timed([fn for _, fn in cases], runs), strict=True)]
         for name, sec, _ in results:
             print(f"{venue:8} {name:44} {sec / n * 1e6:8.2f} µs/msg")
         before, after = results[1], results[2]
         assert before[2] is not None and after[2] is not None
-        same = same_book(before[2], after[2])
+        demux = results[3]
+        assert demux[2] is not None
+        same = same_book(before[2], after[2]) and same_book(before[2], demux[2])
         ok = ok and same
-        print(f"{venue:8} before/after = {before[1] / after[1]:.2f}x; final books identical: {same}")
+        print(
+            f"{venue:8} before/after = {before[1] / after[1]:.2f}x; demux/after = {demux[1] / after[1]:.2f}x; "
+            f"final books identical: {same}"
+        )
     if not ok:
         print("ERROR: final books differ", file=sys.stderr)
     return 0 if ok else 1

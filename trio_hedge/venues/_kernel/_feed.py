@@ -10,8 +10,6 @@ across reconnects.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import trio
 
@@ -28,7 +26,7 @@ class FeedBook:
         book (OrderBook): the live book (read-only to consumers).
     """
 
-    __slots__ = ("symbol", "book", "_state", "_lot", "_mark", "_unmarked", "_scope")
+    __slots__ = ("symbol", "book", "_state", "_lot", "_mark", "_unmarked")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -38,7 +36,6 @@ class FeedBook:
         self._mark: tuple[str, float] | None = None  # (reason, since_s) while marked failed
         self._unmarked = trio.Event()
         self._unmarked.set()
-        self._scope: trio.CancelScope | None = None
 
     # ------------------------------------------------------------------ consumers
     def feed_state(self) -> FeedState:
@@ -71,17 +68,6 @@ class FeedBook:
             self._state = FeedState(False, trio.current_time(), st.last_message_s)
         self._lot.unpark_all()
 
-    @contextmanager
-    def session(self) -> Iterator[trio.CancelScope]:
-        """Scope of one connection of the feed task: :meth:`mark_failed` cancels it."""
-        with trio.CancelScope() as scope:
-            self._scope = scope
-            try:
-                yield scope
-            finally:
-                if self._scope is scope:
-                    self._scope = None
-
     async def wait_unmarked(self) -> None:
         """Hold the feed task (book invalid with the mark's reason) while the feed is marked failed."""
         while self._mark is not None:
@@ -95,14 +81,14 @@ class FeedBook:
 
     def mark_failed(self, reason: str) -> None:
         """Declare the feed failed for ``reason`` until :meth:`lift_mark`: the book turns invalid, the feed
-        disconnected (the engine's feed-down guard acts on it), and the current connection is dropped."""
+        disconnected (the engine's feed-down guard acts on it). The symbol's feed task finds the book invalid at
+        its next message and holds the symbol in :meth:`wait_unmarked` before it resyncs; the connection, which
+        carries the venue's other symbols too, stays."""
         if self._mark is None:
             self._mark = (reason, trio.current_time())
             self._unmarked = trio.Event()
         self.book.invalidate(reason)
         self.down(reason)
-        if self._scope is not None:
-            self._scope.cancel()
 
     def lift_mark(self) -> bool:
         """Lift the mark; True if there was one. The feed task reconnects and resyncs."""

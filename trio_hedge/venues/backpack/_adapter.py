@@ -133,8 +133,7 @@ async def open_backpack_venue(settings: BackpackSettings) -> AsyncIterator[Backp
         venue._instruments = await venue._load_markets()
         async with trio.open_nursery() as nursery:
             await nursery.start(venue._run_private)
-            for symbol in settings.symbols:
-                await nursery.start(venue._run_feed, symbol)
+            await nursery.start(venue._run_feeds)
             await nursery.start(venue._watchdog.run)
             try:
                 yield venue

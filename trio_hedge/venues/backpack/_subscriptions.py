@@ -1,6 +1,7 @@
 """Backpack subscriptions (https://docs.backpack.exchange/: Streams; frames as captured:
-``tests/fixtures/backpack/ws_order_update_examples.json``): one public depth + bookTicker stream per symbol, synced
-from a REST snapshot with U/u continuity and applied in-task to the kernel's feed book; the signed private stream
+``tests/fixtures/backpack/ws_order_update_examples.json``): ONE public connection per session carrying every
+symbol's depth + bookTicker streams, each symbol synced from its own REST snapshot with U/u continuity and its
+deltas applied in-task to its feed book (a gap resyncs that symbol only); the signed private stream
 (order and position updates through the kernel's event gate, reconciliation by the kernel's reconciler after a
 drop, signs of life for the kernel's watchdog); each reconnecting with backoff."""
 
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,7 @@ from ...protocols.backpack import (
     subscribe_message,
 )
 from .._errors import AuthError, RateLimited, VenueError, VenueUnavailable
-from .._kernel import ReadyLatch, Resync
+from .._kernel import FeedBook, ReadyLatch, Resync
 from .._ws import Backoff, heartbeat, open_ws, reconnect_forever
 
 if TYPE_CHECKING:
@@ -52,109 +53,108 @@ from ._session import DELTA_BUFFER_MAX, RECONCILE_MARGIN_NS, SYNC_ATTEMPTS, _Bac
 class _Subscriptions(_BackpackSession):
     """Depth feeds and the private stream of a Backpack session."""
 
-    async def _run_feed(self, symbol: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Keep ``symbol``'s book synced forever (reconnecting). ``started`` once the book is first valid."""
+    async def _run_feeds(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep every symbol's book synced forever over ONE public connection (reconnecting).
+        ``started`` once every symbol's book has been valid once."""
         backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
         latch = ReadyLatch(task_status)
+        waiting = set(self._feeds)
 
-        def ready() -> None:
+        def ready(symbol: str) -> None:
             backoff.reset()
-            latch()
+            waiting.discard(symbol)
+            if not waiting:
+                latch()
 
-        await reconnect_forever(
-            partial(self._feed_session, symbol, ready),
-            name=f"{self.name.upper()}_{symbol}",
-            backoff=backoff,
-            on_down=self._feeds[symbol].down,
-        )
+        def down(reason: str) -> None:
+            for feed in self._feeds.values():
+                feed.down(reason)
 
-    async def _feed_session(self, symbol: str, ready: Callable[[], None]) -> None:
-        """One public connection: subscribe, sync from a snapshot, apply deltas; returns or raises when it ends.
-        The book turns invalid the moment the connection fails (its heartbeat), not after the close handshake."""
-        log = self._log.bind(tag=f"{self.name.upper()}_{symbol}")
-        feed = self._feeds[symbol]
-        with feed.session():
-            await feed.wait_unmarked()
-            async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.connect_s,
-                               disconnect_timeout_s=self._close_ws_s) as ws:  # fmt: skip
-                try:
-                    await ws.send_message(subscribe_message([depth_stream(symbol), book_ticker_stream(symbol)]))
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._heartbeat, ws)
-                        while True:
-                            await self._sync_book(symbol, ws)
-                            ready()
-                            try:
-                                await self._pump_depth(symbol, ws)
-                            except Resync as exc:
-                                log.warning("book invalid ({}); resyncing from a REST snapshot", exc.message)
-                                feed.down(exc.message)
-                finally:
+        await reconnect_forever(partial(self._feeds_session, ready), name=f"{self.name.upper()}_PUBLIC",
+                                backoff=backoff, on_down=down)  # fmt: skip
+
+    async def _feeds_session(self, ready: Callable[[str], None]) -> None:
+        """One public connection carrying every symbol's ``depth`` and ``bookTicker`` streams (one SUBSCRIBE
+        with all of them, Backpack WS docs): each symbol syncs from its own REST snapshot and is then applied
+        in this task. A gap or a bad frame of one symbol resyncs that symbol only (a fresh snapshot joined to
+        the deltas buffered meanwhile; the connection and the other books stay); a connection loss turns every
+        book invalid at once (its heartbeat), not after the close handshake. Returns or raises when it ends."""
+        syncs = {symbol: _DepthSync(feed) for symbol, feed in self._feeds.items()}
+        streams = [name for symbol in syncs for name in (depth_stream(symbol), book_ticker_stream(symbol))]
+        async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.connect_s,
+                           disconnect_timeout_s=self._close_ws_s) as ws:  # fmt: skip
+            try:
+                await ws.send_message(subscribe_message(streams))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._heartbeat, ws)
+
+                    def resync(st: _DepthSync, reason: str | None) -> None:
+                        if st.buffered is not None:  # already syncing: that snapshot must not join
+                            if reason is not None:
+                                st.corrupt.append(reason)
+                            return
+                        if reason is not None:
+                            self._log.bind(tag=f"{self.name.upper()}_{st.feed.symbol}").warning(
+                                "book invalid ({}); resyncing from a REST snapshot", reason)
+                            st.feed.down(reason)
+                        st.buffered = deque(maxlen=DELTA_BUFFER_MAX)
+                        nursery.start_soon(self._sync_book, st, ready)
+
+                    for st in syncs.values():
+                        resync(st, None)
+                    await self._pump_depth(ws, syncs, resync)
+            finally:
+                for feed in self._feeds.values():
                     feed.down("public connection lost")
 
     async def _heartbeat(self, ws: WebSocketConnection) -> None:
         s = self._settings
         await heartbeat(ws, interval_s=s.heartbeat_interval_s, timeout_s=s.heartbeat_timeout_s, venue=self.name)
 
-    def _depth_of(self, symbol: str, raw: str | bytes) -> RawDepthDelta | None:
-        """The depth delta for ``symbol`` in a public frame (levels left raw), None for other streams.
-
-        Raises:
-            Resync: malformed frame. VenueUnavailable: an error frame (subscription refused).
-        """
-        return _depth_of(self.name, symbol, raw, self._tickers, self._log)
-
-    async def _sync_book(self, symbol: str, ws: WebSocketConnection) -> None:
-        """Fetch the REST snapshot while buffering the deltas that arrive, then apply both (U/u continuity).
-        Tries :data:`SYNC_ATTEMPTS` times with backoff. Raises VenueUnavailable (snapshot failed, or the book did
-        not resync: the caller reconnects) or a WS error."""
-        feed = self._feeds[symbol]
+    async def _sync_book(self, st: _DepthSync, ready: Callable[[str], None]) -> None:
+        """Fetch ``st``'s REST snapshot while the pump buffers its deltas, then apply both (U/u continuity); try
+        again with backoff until they join (logged as an error after :data:`SYNC_ATTEMPTS` tries; the feed stays
+        down meanwhile, the connection and the other symbols go on). Waits while a watchdog holds the feed."""
+        feed = st.feed
+        symbol = feed.symbol
         book = feed.book
+        log = self._log.bind(tag=f"{self.name.upper()}_{symbol}")
         backoff = Backoff(self._settings.reconnect_min_s, self._settings.reconnect_max_s)
-        for attempt in range(SYNC_ATTEMPTS):
+        attempt = 0
+        while True:
+            await feed.wait_unmarked()
             if attempt:
                 await trio.sleep(backoff.next_delay_s())
+                if attempt == SYNC_ATTEMPTS:
+                    log.error("book did not resync in {} attempts; still trying", SYNC_ATTEMPTS)
+            attempt += 1
             buffered: deque[RawDepthDelta] = deque(maxlen=DELTA_BUFFER_MAX)
-            corrupt: list[str] = []
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._buffer_deltas, symbol, ws, buffered, corrupt)
-                snapshot = await self._fetch_snapshot(symbol)
-                nursery.cancel_scope.cancel()
-            if corrupt:
-                self._log.bind(tag=f"{self.name.upper()}_{symbol}").warning(
-                    "malformed frame during resync ({}); fetching again", corrupt[0]
-                )
-                continue
+            st.buffered = buffered
+            st.corrupt.clear()
             try:
+                snapshot = await self._fetch_snapshot(symbol)
+            except VenueUnavailable as exc:
+                log.warning("depth snapshot failed ({}); fetching again", exc.message[:200])
+                continue
+            if feed.marked:
+                continue
+            if st.corrupt:
+                log.warning("malformed frame during resync ({}); fetching again", st.corrupt[0])
+                continue
+            try:  # no checkpoint from here to the switch: the pump cannot interleave
                 apply_snapshot(book, snapshot)
                 for delta in buffered:
                     apply_delta_raw(book, delta, venue=self.name)
             except BookInvalid as exc:
-                self._log.bind(tag=f"{self.name.upper()}_{symbol}").warning(
-                    "snapshot {} does not join the buffered deltas ({}); fetching again", snapshot.last_update_id, exc
-                )
+                log.warning("snapshot {} does not join the buffered deltas ({}); fetching again",
+                            snapshot.last_update_id, exc)  # fmt: skip
                 feed.down(str(exc))
                 continue
+            st.buffered = None
             self._venue_ts_ns = max(self._venue_ts_ns, book.ts_ns)
             feed.applied()
+            ready(symbol)
             return
-        raise VenueUnavailable(self.name, f"{symbol}: book did not resync in {SYNC_ATTEMPTS} attempts", code="resync")
-
-    async def _buffer_deltas(
-        self, symbol: str, ws: WebSocketConnection, buffered: deque[RawDepthDelta], corrupt: list[str]
-    ) -> None:
-        """Collect ``symbol``'s deltas into ``buffered`` (and malformed-frame notes into ``corrupt``) until
-        cancelled. Cancellation-safe: a received frame is stored before the next checkpoint."""
-        while True:
-            raw = await ws.get_message()
-            try:
-                delta = self._depth_of(symbol, raw)
-            except Resync as exc:
-                corrupt.append(exc.message)
-                continue
-            if delta is not None:
-                buffered.append(delta)
 
     async def _fetch_snapshot(self, symbol: str) -> DepthSnapshot:
         try:
@@ -168,23 +168,38 @@ class _Subscriptions(_BackpackSession):
                 raise
             raise VenueUnavailable(self.name, f"depth snapshot: {str(exc)[:300]}", code="snapshot") from None
 
-    async def _pump_depth(self, symbol: str, ws: WebSocketConnection) -> None:
-        """Apply deltas as they come (levels parsed by the book's one-pass raw path, :func:`apply_delta_raw`).
-        Raises Resync on a gap/crossing/malformed frame or bad value, or a WS error."""
-        feed = self._feeds[symbol]
-        book = feed.book
+    async def _pump_depth(
+        self, ws: WebSocketConnection, syncs: dict[str, _DepthSync], resync: Callable[[_DepthSync, str | None], None]
+    ) -> None:
+        """Read the public connection and apply each delta to its symbol's book in this task (levels parsed by
+        the book's one-pass raw path, :func:`apply_delta_raw`); a symbol being synced has its deltas buffered.
+        A gap, crossing or bad frame calls ``resync`` for that symbol (every symbol when the frame names none).
+        Raises VenueUnavailable (an error frame) or a WS error."""
         name = self.name
         tickers = self._tickers
         log = self._log
         while True:
             raw = await ws.get_message()
-            delta = _depth_of(name, symbol, raw, tickers, log)
+            try:
+                delta = _route_depth(name, raw, tickers, log, syncs)
+            except _FrameResync as exc:
+                for st in syncs.values() if exc.symbol is None else (syncs[exc.symbol],):
+                    resync(st, exc.message)
+                continue
             if delta is None:
                 continue
+            st = syncs[delta.symbol]
+            buffered = st.buffered
+            if buffered is not None:
+                buffered.append(delta)
+                continue
+            feed = st.feed
+            book = feed.book
             try:
                 applied = apply_delta_raw(book, delta, venue=name)
             except BookInvalid as exc:
-                raise Resync(name, str(exc), code="resync") from None
+                resync(st, str(exc))
+                continue
             if applied:
                 if book.ts_ns > self._venue_ts_ns:
                     self._venue_ts_ns = book.ts_ns
@@ -281,22 +296,48 @@ class _Subscriptions(_BackpackSession):
             await self._deliver(event)
 
 
+@dataclass(slots=True, eq=False)
+class _DepthSync:
+    """One symbol's depth on the shared public connection: its feed book, and while a REST snapshot is being
+    joined (``buffered`` not None) the deltas that arrive meanwhile and notes of malformed frames."""
+
+    feed: FeedBook
+    buffered: deque[RawDepthDelta] | None = None
+    corrupt: list[str] = field(default_factory=list)
+
+
+class _FrameResync(Resync):
+    """A malformed public frame: resync ``symbol`` (None: the frame names no symbol, resync every one)."""
+
+    def __init__(self, venue: str, message: str, symbol: str | None) -> None:
+        super().__init__(venue, message, code="protocol")
+        self.symbol = symbol
+
+
 def _depth_of(
     venue: str, symbol: str, raw: str | bytes, tickers: dict[str, BookTicker], log: Logger
 ) -> RawDepthDelta | None:
-    """Decode one public frame (orjson, :func:`parse_ws_frame`): the ``depth`` delta for ``symbol`` with its
-    levels left raw (:func:`parse_depth_delta_raw`: every field but the level values checked; the values are
-    checked by the book as it applies them, :func:`apply_delta_raw`); a ``bookTicker`` for ``symbol`` is
-    stored in ``tickers``; anything else is None. A depth delta for another symbol is ignored after its levels
-    are checked (as the decoded path did: a malformed frame is a malformed frame).
+    """:func:`_route_depth` for one symbol (a connection carrying ``symbol`` only)."""
+    return _route_depth(venue, raw, tickers, log, (symbol,))
+
+
+def _route_depth(
+    venue: str, raw: str | bytes, tickers: dict[str, BookTicker], log: Logger, symbols: Container[str]
+) -> RawDepthDelta | None:
+    """Decode one public frame (orjson, :func:`parse_ws_frame`): the ``depth`` delta of one of ``symbols``
+    (its ``symbol`` names the book) with its levels left raw (:func:`parse_depth_delta_raw`: every field but
+    the level values checked; the values are checked by the book as it applies them, :func:`apply_delta_raw`);
+    a ``bookTicker`` of one of ``symbols`` is stored in ``tickers``; anything else is None. A depth delta for
+    another symbol is ignored after its levels are checked (a malformed frame is a malformed frame).
 
     Raises:
-        Resync: a malformed frame or depth message. VenueUnavailable: an error frame (subscription refused).
+        Resync (:class:`_FrameResync`, naming the symbol of the frame's ``depth.<symbol>`` stream, or None):
+            a malformed frame or depth message. VenueUnavailable: an error frame (subscription refused).
     """
     try:
         frame = parse_ws_frame(raw, venue=venue)
     except BackpackProtocolError as exc:
-        raise Resync(venue, f"malformed frame: {exc.message[:200]}", code="protocol") from None
+        raise _FrameResync(venue, f"malformed frame: {exc.message[:200]}", None) from None
     if isinstance(frame, WsError):
         raise VenueUnavailable(venue, f"public stream error {frame.code}: {frame.message[:200]}", code="ws_error")
     kind = frame.kind
@@ -306,16 +347,18 @@ def _depth_of(
         except (BackpackProtocolError, BadValue) as exc:
             log.warning("malformed bookTicker ignored: {}", str(exc)[:200])
             return None
-        if ticker.symbol == symbol:
-            tickers[symbol] = ticker
+        if ticker.symbol in symbols:
+            tickers[ticker.symbol] = ticker
         return None
     if kind != "depth":
         return None
     try:
         delta = parse_depth_delta_raw(frame.data, venue=venue)
-        if delta.symbol != symbol:
+        if delta.symbol not in symbols:
             check_depth_levels(delta, venue=venue)
             return None
     except (BackpackProtocolError, BadValue) as exc:
-        raise Resync(venue, f"malformed depth message: {str(exc)[:200]}", code="protocol") from None
+        named = frame.stream.rpartition(".")[2]
+        raise _FrameResync(venue, f"malformed depth message: {str(exc)[:200]}",
+                           named if named in symbols else None) from None  # fmt: skip
     return delta

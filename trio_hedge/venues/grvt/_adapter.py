@@ -131,8 +131,7 @@ async def open_grvt_venue(settings: GrvtSettings) -> AsyncIterator[GrvtVenue]:
                 if settings.cod_countdown_ms:
                     await nursery.start(venue._run_cod)
                 await nursery.start(venue._run_private)
-                for symbol in settings.symbols:
-                    await nursery.start(venue._run_feed, symbol)
+                await nursery.start(venue._run_feeds)
             if scope.cancelled_caught:
                 raise too_slow
             try:

@@ -1,6 +1,7 @@
 """GRVT subscriptions (https://api-docs.grvt.io/market_data_streams/, https://api-docs.grvt.io/trading_streams/;
-frames as captured: ``tests/fixtures/grvt/ws_frames.json``): the market-data feed per symbol (``v1.book.d``: a snapshot,
-then sequenced deltas applied in-task to the kernel's feed book) and the private stream (``v1.order``, ``v1.state``,
+frames as captured: ``tests/fixtures/grvt/ws_frames.json``): ONE market-data connection per session with a
+``v1.book.d`` subscription per symbol (a snapshot, then sequenced deltas applied in-task to that symbol's feed book;
+a gap resubscribes that symbol only) and the private stream (``v1.order``, ``v1.state``,
 ``v1.fill``, ``v1.position`` through the kernel's event gate; reconciliation after a drop by the kernel's
 reconciler), each reconnecting with backoff."""
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 import trio
@@ -28,13 +29,14 @@ from ...protocols.grvt import (
     account_selector,
     book_delta_selector,
     build_subscribe,
+    build_unsubscribe,
     parse_order_state_feed,
     parse_private_event,
     parse_subscribe_result,
     parse_ws_message,
 )
 from .._errors import AuthError, RateLimited, UnknownOutcome, VenueUnavailable
-from .._kernel import ReadyLatch, Resync
+from .._kernel import FeedBook, ReadyLatch, Resync
 from .._ws import Backoff, heartbeat, open_ws, reconnect_forever
 from ._auth import _Auth
 from ._session import _CONN_ERRORS, PRIVATE_STREAMS, _apply_book_feed, _CookieRejected, _RpcConn, _Slot
@@ -93,21 +95,34 @@ class _Subscriptions(_Auth):
                                 what=what)
 
     # ------------------------------------------------------------------ market-data feed
-    async def _run_feed(self, symbol: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        feed = self._feeds[symbol]
-        synced = ReadyLatch(task_status)
+    async def _run_feeds(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep every symbol's book synced forever over ONE market-data connection (reconnecting).
+        ``started`` once every symbol's book has been valid once."""
+        latch = ReadyLatch(task_status)
+        waiting = set(self._feeds)
+
+        def ready(symbol: str) -> None:
+            waiting.discard(symbol)
+            if not waiting:
+                latch()
+
+        def down() -> None:
+            for feed in self._feeds.values():
+                feed.down("market-data connection lost")
 
         async def session(backoff: Backoff) -> None:
-            await self._feed_session(symbol, backoff, synced)
+            await self._feeds_session(backoff, ready)
 
-        await self._reconnecting(session, what=f"{symbol} market-data feed",
-                                 on_down=lambda: feed.down("market-data connection lost"))  # fmt: skip
+        await self._reconnecting(session, what="market-data feed", on_down=down)
 
-    async def _feed_session(self, symbol: str, backoff: Backoff, synced: Callable[[], None]) -> None:
-        """One market-data connection: subscribe ``v1.book.d`` (first message a snapshot, market_data_streams) and apply
-        every message in this task. Returns never; raises to reconnect."""
-        feed = self._feeds[symbol]
-        selector = book_delta_selector(symbol, rate_ms=self._s.book_delta_rate_ms)
+    async def _feeds_session(self, backoff: Backoff, ready: Callable[[str], None]) -> None:
+        """One market-data connection carrying every symbol's ``v1.book.d`` subscription (market_data_streams:
+        the first message of each is a snapshot); every message is applied in this task to the book its
+        selector names. Returns never; raises to reconnect. Every book turns invalid the moment the connection
+        fails (its heartbeat), not after the close handshake."""
+        rate_ms = self._s.book_delta_rate_ms
+        subs = {sub.selector: sub for sub in (_BookSub(feed, book_delta_selector(symbol, rate_ms=rate_ms))
+                                              for symbol, feed in self._feeds.items())}  # fmt: skip
         async with open_ws(
             self._s.market_data_ws_url,
             connect_timeout_s=self._s.connect_timeout_s,
@@ -116,57 +131,96 @@ class _Subscriptions(_Auth):
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._heartbeat, ws)
-                    await self._feed_loop(ws, symbol, selector, backoff, synced)
+                    await self._feed_loop(ws, subs, backoff, ready)
             finally:
-                # At once, not after the close handshake (up to a second on a blackholed socket).
-                feed.down("market-data connection lost")
+                for feed in self._feeds.values():
+                    feed.down("market-data connection lost")
 
     async def _feed_loop(
-        self, ws: WebSocketConnection, symbol: str, selector: str, backoff: Backoff, synced: Callable[[], None]
+        self, ws: WebSocketConnection, subs: dict[str, _BookSub], backoff: Backoff, ready: Callable[[str], None]
     ) -> None:
-        """Subscribe, then read and apply until something forces a reconnect (raises :class:`Resync`)."""
-        feed = self._feeds[symbol]
-        book = feed.book
-        rid = await self._subscribe(ws, None, STREAM_BOOK_DELTA, selector)
-        snapshot_seq: int | None = None
-        base_known = False
-        subscribed = False
-        deadline = trio.current_time() + self._s.snapshot_timeout_s
-        while True:
-            with trio.move_on_at(math.inf if book.valid else deadline):
-                raw = await ws.get_message()
-                msg = self._parse_feed_frame(raw, symbol)
-                if isinstance(msg, GrvtRpcResponse):
-                    if msg.request_id == rid and not subscribed:
-                        self._check_subscribe(msg, STREAM_BOOK_DELTA)
-                        subscribed = True
-                        snapshot_seq = parse_subscribe_result(msg.result, venue=self.name).snapshot_seq(selector)
-                    elif msg.error is not None:
-                        self._log.warning("{} feed: venue error {}", symbol, msg.error)
-                    continue
-                if msg.stream != STREAM_BOOK_DELTA or msg.selector != selector:
-                    continue
-                update = _apply_book_feed(self.name, symbol, book, msg, snapshot_seq, base_known)
-                if update.is_snapshot:
-                    base_known = snapshot_seq is not None
-                self._note_venue_time(update.event_time_ns)
-                feed.applied()
-                if book.valid:
-                    backoff.reset()
-                    synced()
-                continue
-            raise Resync(
-                self.name, f"{symbol}: no book snapshot within {self._s.snapshot_timeout_s}s", code="snapshot"
-            )
+        """Subscribe every selector, then read and apply until the connection fails. A gap, a bad payload, a
+        retryable refusal of its subscribe (the venue's 1002) or no snapshot in time for one symbol resubscribes
+        that selector only (unsubscribe + subscribe on this
+        connection, the documented re-subscribe: a fresh snapshot; the other books stay valid); a frame that
+        names no selector resubscribes them all."""
+        name = self.name
+        pending: dict[int, _BookSub] = {}  # subscribe request id -> its subscription, until answered
+        timeout_s = self._s.snapshot_timeout_s
+        deadline = math.inf  # the earliest snapshot deadline of a subscription still waiting for its snapshot
 
-    def _parse_feed_frame(self, raw: str | bytes, symbol: str) -> GrvtFeedMessage | GrvtRpcResponse:
-        try:
-            return parse_ws_message(raw, venue=self.name)
-        except GrvtProtocolError as exc:
-            book = self._feeds[symbol].book
-            if book.valid:
-                book.invalidate(f"malformed frame: {exc.message}")
-            raise Resync(self.name, f"{symbol}: malformed frame ({exc.message})", code="protocol") from None
+        async def subscribe(sub: _BookSub, reason: str | None) -> None:
+            nonlocal deadline
+            if reason is not None:
+                self._log.warning("{} book invalid ({}); resubscribing", sub.feed.symbol, reason)
+                sub.feed.down(reason)
+                rid = self._next_rpc_id()
+                await ws.send_message(build_unsubscribe(STREAM_BOOK_DELTA, [sub.selector], rid).decode())
+            sub.rid = await self._subscribe(ws, None, STREAM_BOOK_DELTA, sub.selector)
+            pending[sub.rid] = sub
+            sub.snapshot_seq = None
+            sub.base_known = False
+            sub.deadline = trio.current_time() + timeout_s
+            deadline = min(deadline, sub.deadline)
+
+        for sub in subs.values():
+            await subscribe(sub, None)
+        while True:
+            with trio.move_on_at(deadline) as scope:
+                raw = await ws.get_message()
+            if scope.cancelled_caught:
+                now = trio.current_time()
+                for sub in subs.values():
+                    if sub.deadline <= now:
+                        await subscribe(sub, f"no book snapshot within {timeout_s}s")
+                deadline = min(sub.deadline for sub in subs.values())
+                continue
+            try:
+                msg = parse_ws_message(raw, venue=name)
+            except GrvtProtocolError as exc:
+                for sub in subs.values():
+                    await subscribe(sub, f"malformed frame ({exc.message})")
+                continue
+            if isinstance(msg, GrvtRpcResponse):
+                rid = msg.request_id
+                answered = pending.pop(rid, None) if rid is not None else None
+                if answered is not None and answered.rid == rid:
+                    try:
+                        self._check_subscribe(msg, STREAM_BOOK_DELTA)
+                    except _CookieRejected:
+                        raise
+                    except VenueUnavailable as exc:  # this selector refused for now (1002...): it alone waits
+                        self._log.warning("{} subscription refused ({}); again after {}s", answered.feed.symbol,
+                                          exc.message[:200], timeout_s)  # fmt: skip
+                        continue  # its snapshot deadline resubscribes it; the other symbols go on
+                    answered.snapshot_seq = parse_subscribe_result(msg.result, venue=name).snapshot_seq(
+                        answered.selector)
+                elif msg.error is not None:
+                    self._log.warning("market-data feed: venue error {}", msg.error)
+                continue
+            if msg.stream != STREAM_BOOK_DELTA:
+                continue
+            current = subs.get(msg.selector)
+            if current is None:
+                continue
+            feed = current.feed
+            book = feed.book
+            try:
+                update = _apply_book_feed(name, feed.symbol, book, msg, current.snapshot_seq, current.base_known)
+            except Resync as exc:
+                if current.deadline != math.inf:
+                    continue  # the previous subscription's tail while the fresh snapshot is on its way
+                await subscribe(current, exc.message)
+                continue
+            if update.is_snapshot:
+                current.base_known = current.snapshot_seq is not None
+            self._note_venue_time(update.event_time_ns)
+            feed.applied()
+            if current.deadline != math.inf and book.valid:
+                current.deadline = math.inf
+                deadline = min(s.deadline for s in subs.values())
+                backoff.reset()
+                ready(feed.symbol)
 
     async def _heartbeat(self, ws: WebSocketConnection) -> None:
         s = self._s
@@ -303,3 +357,18 @@ class _Subscriptions(_Auth):
         ``reconcile_margin_s``, once the private stream is subscribed."""
         mark = self._venue_clock_ns if since_ns is None else since_ns
         self._reconciler.request(mark - int(self._s.reconcile_margin_s * 1e9) if mark else 0)
+
+
+@dataclass(slots=True, eq=False)
+class _BookSub:
+    """One symbol's ``v1.book.d`` subscription on the shared market-data connection: its feed book, selector,
+    the request id of its latest subscribe, the snapshot's sequence number from the answer
+    (:meth:`GrvtSubscribeResult.snapshot_seq`), whether that base is known, and while it waits for its
+    snapshot the deadline (``inf`` once the book is valid)."""
+
+    feed: FeedBook
+    selector: str
+    rid: int = -1
+    snapshot_seq: int | None = None
+    base_known: bool = False
+    deadline: float = math.inf
