@@ -1,6 +1,6 @@
 """ccxt.pro wakes a ``watch_*`` caller through one future per message hash and drops a wake-up that finds nobody
 waiting (``Client.resolve`` in ``ccxt/async_support/base/ws/client.py``); the ccxt venue keeps such wake-ups
-(``venues/ccxt/_adapter.py`` ``_keep_wakeups``), so an order's last update is never left unseen in ccxt's cache.
+(``venues/ccxt/_subscriptions.py`` ``_keep_wakeups``), so an order's last update is never left unseen in ccxt's cache.
 Offline: a client connection object is made, never connected."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import ccxt.pro
 
-from trio_hedge.venues.ccxt._adapter import _keep_wakeups
+from trio_hedge.venues.ccxt._subscriptions import _keep_wakeups
 
 
 def _resolve_then_watch(messages: list[str]) -> tuple[Any, bool]:

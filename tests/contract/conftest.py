@@ -351,8 +351,8 @@ KINDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Kit]]] = {
     "grvt": _grvt_kit,
     "ccxt:backpack": _ccxt_backpack_kit,
     "ccxt:grvt": _ccxt_grvt_kit,
-    # the REST-polling fallbacks (venues/ccxt/_adapter.py), declared by the missing stream capabilities: Backpack's
-    # order stream switched off (ccxt has no Backpack trade stream: both polled), GRVT's book polled
+    # the REST-polling fallbacks (venues/ccxt/_subscriptions.py), declared by the missing stream capabilities:
+    # Backpack's order stream switched off (ccxt has no Backpack trade stream: both polled), GRVT's book polled
     "ccxt:backpack-polled": partial(_ccxt_backpack_kit, poll=frozenset({"watchOrders", "watchMyTrades"})),
     "ccxt:grvt-polled-book": partial(_ccxt_grvt_kit, poll=frozenset({"watchOrderBook"})),
 }

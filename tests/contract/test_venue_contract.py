@@ -261,7 +261,7 @@ async def test_a_private_stream_down_past_its_budget_reports_the_session_down(
     if kit.kind.startswith("ccxt:"):
         request.applymarker(pytest.mark.xfail(strict=False, reason=(
             "ccxt's clients: the private watchdog's sign of life (an open ccxt.pro private client, "
-            "venues/ccxt/_adapter.py _watch_private_connection) often holds through the outage (ccxt keeps "
+            "venues/ccxt/_subscriptions.py _watch_private_connection) often holds through the outage (ccxt keeps "
             "reconnecting), so the session is not reliably reported down")))
     venue = kit.venue
     assert session_down(venue) is None
