@@ -176,3 +176,22 @@ def asyncio_importers() -> list[str]:
 def test_only_the_bridge_imports_asyncio() -> None:
     """trio_hedge's loop is pure Trio; ccxt's asyncio runs behind one bridge module (venues/ccxt/_bridge.py)."""
     assert asyncio_importers() == ["trio_hedge.venues.ccxt._bridge"]
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_no_module_is_longer_than_1000_lines() -> None:
+    """Issue 11's bound: a module a maintainer can read (split by concern, as the adapters and servers are)."""
+    long = {str(p.relative_to(ROOT)): n for p in ROOT.rglob("*.py") if (n := _lines(p)) > 1000}
+    assert long == {}
+
+
+def test_each_venue_adapter_module_is_under_600_lines() -> None:
+    """A venue is a small module on the shared kernel: each part of an adapter (settings, session, auth, routes,
+    subscriptions, the class) stays under 600 lines."""
+    parts = [p for p in (ROOT / "venues").glob("*/*.py") if p.parent.name != "_kernel"]
+    assert len({p.parent.name for p in parts}) >= 3  # backpack, grvt, ccxt
+    long = {str(p.relative_to(ROOT)): n for p in parts if (n := _lines(p)) >= 600}
+    assert long == {}
