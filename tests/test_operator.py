@@ -358,11 +358,16 @@ async def test_sigusr1_pauses_quoting_and_sigusr2_resumes(autojump_clock: trio.t
         primary = exchange.engine("backpack", "BTC_USDC_PERP")
         await trio.sleep(2)
         signal.raise_signal(signal.SIGUSR1)
-        await trio.sleep(3)  # the pause has pulled the quote and the cycle's legs are unwound
-        quotes_at = len(primary._orders)
-        seen["open_while_paused"] = [o.client_order_id for o in primary.open_orders()]
+        with trio.fail_after(30):  # until the live snapshot says the market paused: no quote goes out after that
+            while "PAUSED by the operator" not in render_status(jpath):
+                await trio.sleep(0.1)
+        paused_at = len(primary._orders)
         await trio.sleep(20)
-        seen["new_while_paused"] = len(primary._orders) - quotes_at
+        # the pause may still be unwinding the cycle's primary leg (an IOC, reduce-only: under load the journal's
+        # thread lets the autojump clock run ahead of it), but it places no post-only quote and leaves none open
+        seen["quotes_while_paused"] = [o.request.client_order_id for o in list(primary._orders.values())[paused_at:]
+                                       if o.request.post_only]
+        seen["open_while_paused"] = [o.client_order_id for o in primary.open_orders()]
         seen["status"] = render_status(jpath)
         signal.raise_signal(signal.SIGUSR2)
 
@@ -374,7 +379,7 @@ async def test_sigusr1_pauses_quoting_and_sigusr2_resumes(autojump_clock: trio.t
     # trading resumed, and a cycle the pause cut before any fill does not count (one it cut after a fill does)
     cut = [c for c in result.summary["markets"]["BTC"]["cycles"] if c["outcome"].startswith("reduced: paused")]
     assert result.summary["cycles_completed"] + sum(1 for c in cut if Decimal(c["maker_filled"])) == 6, cut
-    assert seen["new_while_paused"] == 0 and seen["open_while_paused"] == []
+    assert seen["quotes_while_paused"] == [] and seen["open_while_paused"] == [], seen
     # while the bot runs it holds the journal (journal.exclusive_lock): status shows its live snapshot
     status = str(seen["status"])
     assert status.startswith(f"live snapshot from the running bot (pid {os.getpid()}), "), status
