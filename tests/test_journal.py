@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from trio_hedge.app._journal import (
     SCHEMA_VERSION,
+    AsyncJournal,
     DuplicateIntent,
     Journal,
     JournalClosed,
@@ -575,6 +576,94 @@ async def test_async_journal_group_commit_one_transaction_for_the_intents_waitin
         for coid, seq in got.items():
             row = await aj.intent("grvt", coid)
             assert row is not None and row.seq == seq and row.request.reason == "hedge"
+
+
+async def _thread_idle(aj: AsyncJournal) -> None:
+    """Until the journal's thread has finished its last job (its answer reaches the loop a moment before)."""
+    with trio.fail_after(5):
+        while aj._worker.busy.locked():
+            await trio.sleep(0.001)
+
+
+async def test_inline_intents_commit_on_the_loop_thread_when_the_journal_thread_is_idle(tmp_path: Path) -> None:
+    """With the exclusive lock, an intent commits on the event loop's own thread while the journal's thread is
+    idle, and goes through that thread (after its current job) while it is busy; both are committed and read
+    back the same way."""
+    async with open_async_journal(tmp_path / "a.db", exclusive=True, inline_intents=True) as aj:
+        await _thread_idle(aj)
+        seq = await aj.record_intent("grvt", req("in1"))
+        assert (aj.intents_inline, aj.intents_on_thread) == (1, 0)
+        row = await aj.intent("grvt", "in1")
+        assert row is not None and row.seq == seq
+        await _thread_idle(aj)
+        with pytest.raises(DuplicateIntent):  # the inline path raises the item's own error
+            await aj.record_intent("grvt", req("in1"))
+        started = threading.Event()
+
+        def slow_read(conn: sqlite3.Connection) -> int:
+            started.set()
+            time.sleep(0.3)
+            return int(conn.execute("SELECT count(*) FROM intents").fetchone()[0])
+
+        got: dict[str, int] = {}
+
+        async def reader() -> None:
+            got["count"] = await aj.read(slow_read)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            with trio.fail_after(5):
+                while not started.is_set():
+                    await trio.sleep(0.01)
+            got["seq"] = await aj.record_intent("grvt", req("in2"))  # the thread is busy: waits its turn
+        # committed on the thread after the read (which saw one intent), not on the loop while it ran
+        assert (aj.intents_inline, aj.intents_on_thread) == (2, 1) and got["count"] == 1
+        assert (await aj.intent("grvt", "in2")) is not None
+
+
+async def test_inline_intents_need_the_exclusive_lock(tmp_path: Path) -> None:
+    async with open_async_journal(tmp_path / "a.db", exclusive=False, inline_intents=True) as aj:
+        await aj.record_intent("grvt", req("c1"))
+        assert (aj.intents_inline, aj.intents_on_thread) == (0, 1)
+        assert await aj.read(lambda c: int(c.execute("PRAGMA wal_autocheckpoint").fetchone()[0])) == 1000
+
+
+async def test_inline_intents_never_checkpoint_on_the_loop_the_journal_thread_does(tmp_path: Path) -> None:
+    """Automatic WAL checkpoints are off with inline intents (one would run inside an intent's commit, on the
+    loop's thread, with its fsyncs); the journal's thread checkpoints every CHECKPOINT_EVERY commits."""
+    from trio_hedge.app._journal._async import CHECKPOINT_EVERY
+
+    path = tmp_path / "a.db"
+    async with open_async_journal(path, exclusive=True, inline_intents=True) as aj:
+        assert await aj.read(lambda c: int(c.execute("PRAGMA wal_autocheckpoint").fetchone()[0])) == 0
+        for i in range(CHECKPOINT_EVERY * 3):
+            await aj.record_intent("grvt", req(f"c{i}"))
+        await aj.statistics()  # a job on the thread, which then finds itself idle (and checkpoints after it)
+        with trio.fail_after(5):
+            while aj._journal.commits_since_checkpoint >= CHECKPOINT_EVERY:
+                await trio.sleep(0.01)
+        # an intent that found the thread checkpointing went through it, after the checkpoint
+        assert aj.intents_inline + aj.intents_on_thread == CHECKPOINT_EVERY * 3 and aj.intents_inline > 0
+        assert aj._journal.commits_since_checkpoint < CHECKPOINT_EVERY
+        assert aj.checkpoint_error is None
+        # the WAL is reused after each checkpoint: it stays near one interval's pages (~850), where without
+        # checkpoints 300 intents of ~8.5 pages each would have grown it past 2,500 pages (4 KiB each)
+        assert (tmp_path / "a.db-wal").stat().st_size < 1500 * 4096
+    with Journal.open(path) as j:
+        assert len(j.inflight()) == CHECKPOINT_EVERY * 3
+
+
+async def test_an_inline_commit_over_the_call_bound_switches_the_inline_path_off(tmp_path: Path) -> None:
+    """The loop's thread cannot be interrupted mid-write: a commit that took longer than ``call_bound_s`` still
+    returns its seq, and every later intent goes through the bounded worker thread."""
+    async with open_async_journal(tmp_path / "a.db", exclusive=True, inline_intents=True,
+                                  call_bound_s=1e-6) as aj:
+        await _thread_idle(aj)
+        first = await aj.record_intent("grvt", req("c1"))
+        assert first > 0 and "call_bound_ms" in aj.inline_off_reason
+        await _thread_idle(aj)
+        await aj.record_intent("grvt", req("c2"))
+        assert (aj.intents_inline, aj.intents_on_thread) == (1, 1)
 
 
 def test_record_intents_commits_the_good_items_and_returns_each_bad_ones_error(journal: Journal) -> None:

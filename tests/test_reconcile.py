@@ -213,8 +213,12 @@ async def test_journal_after_a_normal_run_matches_the_venues(
         assert quotes and all(i.cycle_id is not None for i in quotes)
         runs = j.runs()
         assert len(runs) == 1 and runs[0].exit_code == EXIT_OK
-    assert result.summary["journal"]["intent_commit_ms"]["count"] == sum(
-        len(_intents(Journal.open(jpath), k)) for k in keys.values())
+    js = result.summary["journal"]
+    assert js["intent_commit_ms"]["count"] == sum(len(_intents(Journal.open(jpath), k)) for k in keys.values())
+    # journal.inline_intents (the default, with the exclusive lock): intents commit on the loop's thread when
+    # the journal's thread is idle; every one is counted on one path or the other
+    assert js["intents_inline"] + js["intents_on_thread"] == js["intent_commit_ms"]["count"]
+    assert js["intents_inline"] > 0 and js["inline_off"] == ""
 
 
 # ------------------------------------------------------------------------------------ a venue that lags

@@ -282,7 +282,7 @@ async def run_bot(
                 journal = await jstack.enter_async_context(open_async_journal(
                     journal_path, write_lock=write_lock, exclusive=jc.exclusive_lock,
                     check_budget_ms=jc.check_budget_ms, close_budget_s=rc.journal_close_s,
-                    call_bound_s=jc.call_bound_ms / 1000))
+                    call_bound_s=jc.call_bound_ms / 1000, inline_intents=jc.inline_intents))
                 log.info("journal {}: {}{}", journal_path, journal.check_result,
                          " (exclusive lock: WAL index in memory, no -shm mapping)" if jc.exclusive_lock else "")
                 run_id = await journal.record_start(os.getpid(), time.time_ns())
@@ -350,6 +350,10 @@ async def run_bot(
             "max_queued": recorder.max_queued,
             "intent_commit_ms": {"p50": _ms(lat.percentile(0.50)), "p99": _ms(lat.percentile(0.99)),
                                  "count": lat.count},
+            # where the intents committed: on the event loop's thread (the journal's thread idle) or through it
+            "intents_inline": recorder.journal.intents_inline,
+            "intents_on_thread": recorder.journal.intents_on_thread,
+            "inline_off": recorder.journal.inline_off_reason,
             "down": None if recorder.down is None else str(recorder.down),
             "exit_recorded": exit_recorded,
         }

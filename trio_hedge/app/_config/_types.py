@@ -175,6 +175,8 @@ class JournalConfig:
         account_lock_dir (Path | None): where the per-account instance locks live (None: the default,
             ``$XDG_RUNTIME_DIR/trio_hedge`` or ``<tmp>/trio_hedge-<uid>``).
         call_bound_ms (int): a journal call that gets no answer within this (a hung disk) puts the journal down.
+        inline_intents (bool): commit order intents on the event loop's thread when the journal's thread is
+            idle (with ``exclusive_lock`` only; ``AsyncJournal.record_intent``).
     """
 
     path: Path
@@ -186,6 +188,7 @@ class JournalConfig:
     report_queue_capacity: int = 4096
     account_lock_dir: Path | None = None
     call_bound_ms: int = 5000
+    inline_intents: bool = True
 
     @property
     def lock_path(self) -> Path:

@@ -101,12 +101,16 @@ class Journal:
     ``busy_timeout_ms``): no ``sqlite3`` exception leaves the store.
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: str, write_lock: threading.Lock | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, write_lock: threading.Lock | None = None,
+                 checkpoint_every: int = 0) -> None:
         """Internal: use :meth:`Journal.open`."""
         self._conn: sqlite3.Connection | None = conn
         self._path = path
         self._run_id: int | None = None
         self._write_lock = write_lock
+        self._checkpoint_every = checkpoint_every
+        self.commits_since_checkpoint = 0
+        """Write transactions committed since the last :meth:`checkpoint` (counted with ``checkpoint_every``)."""
         self.check_result = "not checked"
         """How the check at open went (:meth:`open` ``check_budget_ms``)."""
 
@@ -115,7 +119,7 @@ class Journal:
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
              write_lock: threading.Lock | None = None, exclusive: bool = False,
-             check_budget_ms: int | None = None) -> Journal:
+             check_budget_ms: int | None = None, checkpoint_every: int = 0) -> Journal:
         """Open (creating if needed) the journal at ``path`` and bring its schema to :data:`SCHEMA_VERSION`.
 
         Sets ``journal_mode=WAL`` (persistent in the file), ``synchronous=NORMAL`` (a commit is in the OS once it
@@ -145,9 +149,17 @@ class Journal:
             check_budget_ms (int | None): check the file before using it: an existing empty file is refused,
                 SQLite's ``quick_check`` runs for at most this long, and every table and index of the schema
                 must be present. None: no check.
+            checkpoint_every (int): 0 (the default): SQLite checkpoints the WAL itself, inside whichever commit
+                finds it over 1,000 pages (``wal_autocheckpoint``; that commit then pays the checkpoint's
+                fsyncs). N > 0: automatic checkpoints are off and the owner calls :meth:`checkpoint` (see
+                :attr:`checkpoint_due`) after N commits, on a thread where a checkpoint's fsyncs may wait:
+                :class:`AsyncJournal` does this so that an intent committed on the event loop's thread never
+                runs a checkpoint. The connection is then also usable from other threads
+                (``check_same_thread`` off): the owner serialises every use of it.
 
         Returns:
-            Journal: open, usable from the calling thread only. ``check_result`` says how the check went.
+            Journal: open, usable from the calling thread only (``checkpoint_every`` > 0: from one thread at a
+            time). ``check_result`` says how the check went.
 
         Raises:
             JournalDamaged: the check found damage, a missing schema object, or an empty file.
@@ -159,7 +171,7 @@ class Journal:
         if check_budget_ms is not None:
             check_file(spath)
         try:
-            conn = sqlite3.connect(spath, isolation_level=None, check_same_thread=True)
+            conn = sqlite3.connect(spath, isolation_level=None, check_same_thread=checkpoint_every <= 0)
         except sqlite3.Error as exc:
             raise JournalIOError(spath, "open", exc) from exc
         check_result = "not checked"
@@ -179,6 +191,8 @@ class Journal:
                 raise JournalError(f"journal {spath}: could not switch to WAL mode (got {mode!r})")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            if checkpoint_every > 0:
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
             if conn.execute("PRAGMA synchronous").fetchone()[0] != SYNCHRONOUS_NORMAL:
                 raise JournalError(f"journal {spath}: could not set synchronous=NORMAL")
             if check_budget_ms is not None:
@@ -199,7 +213,7 @@ class Journal:
             if isinstance(exc, sqlite3.Error):
                 raise JournalIOError(spath, "open", exc) from exc
             raise
-        journal = cls(conn, spath, write_lock)
+        journal = cls(conn, spath, write_lock, checkpoint_every)
         journal.check_result = check_result
         return journal
 
@@ -225,6 +239,23 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"<Journal {self._path!r}{' closed' if self._conn is None else ''}>"
+
+    @property
+    def checkpoint_due(self) -> bool:
+        """True when the owner should call :meth:`checkpoint` (``checkpoint_every`` commits since the last)."""
+        return 0 < self._checkpoint_every <= self.commits_since_checkpoint
+
+    def checkpoint(self) -> tuple[int, int]:
+        """Copy the WAL's committed pages back into the database file (``PRAGMA wal_checkpoint(PASSIVE)``,
+        https://www.sqlite.org/pragma.html#pragma_wal_checkpoint): fsyncs the WAL and the database, so it may
+        take milliseconds; with the exclusive lock there is no reader to wait for.
+
+        Returns:
+            tuple[int, int]: (pages in the WAL, pages checkpointed).
+        """
+        _busy, log_pages, done_pages = self._live().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.commits_since_checkpoint = 0
+        return int(log_pages), int(done_pages)
 
     def statistics(self) -> JournalStats:
         """Schema version, the connection's journal mode and synchronous level, and the newest seq."""
@@ -257,6 +288,7 @@ class Journal:
             try:
                 yield conn
                 conn.execute("COMMIT")
+                self.commits_since_checkpoint += 1
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
