@@ -110,6 +110,27 @@ def _quote(i: int) -> OrderRequest:
 # ------------------------------------------------------------------ the bucket
 
 
+async def test_a_request_the_bucket_can_serve_at_once_is_no_schedule_point(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """The hedge's path from fill to frame must not yield to every task the fill woke: with tokens there and
+    nobody waiting, acquire takes them without a schedule point; short of tokens it waits (and yields)."""
+    bucket = TokenBucket(RateLimitSettings(rate_per_s=10.0, burst=2.0, reserved=0.0))
+    ran: list[str] = []
+
+    async def other() -> None:
+        ran.append("other")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        await bucket.acquire(1, priority=False)
+        await bucket.acquire(1, priority=True)
+        assert ran == []  # no schedule point: the other task has not run yet
+        await bucket.acquire(1, priority=False)  # the bucket is empty: waits 0.1 s for a token
+        assert ran == ["other"]
+    assert bucket.stats.normal.requests == 2 and bucket.stats.priority.requests == 1
+    assert bucket.stats.normal.waited == 1
+
+
 async def test_bucket_keeps_the_rate_and_the_reserve_under_a_burst(autojump_clock: trio.testing.MockClock) -> None:
     s = RateLimitSettings(rate_per_s=10.0, burst=10.0, reserved=3.0)
     bucket = TokenBucket(s)
