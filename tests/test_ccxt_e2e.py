@@ -37,6 +37,7 @@ async def test_both_legs_through_ccxt_trade_and_end_flat(tmp_path: Path) -> None
             assert Decimal(c["maker_filled"]) == Decimal(c["hedge_filled"]) == size
 
 
+@pytest.mark.slow  # ~13 s: runs in CI's slow/chaos pass (.ci/run), keeps the default run under budget
 async def test_the_primary_through_ccxt_with_its_order_stream_polled_trades_and_ends_flat(tmp_path: Path) -> None:
     """``ccxt_poll``: the maker leg's fills reach the hedger through REST polls of its orders (no order stream),
     at the shipped poll interval (``heartbeat_ms``, 1 s): a fill may reach the engine over a second late, and the

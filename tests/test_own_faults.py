@@ -210,6 +210,7 @@ def test_journal_that_cannot_grow_mid_run_is_journal_down_exit_74_flat(tmp_path:
     _next_start_records_its_exit(jpath, tmp_path)
 
 
+@pytest.mark.slow  # ~15 s each: runs in CI's slow/chaos pass (.ci/run), keeps the default run under budget
 def test_journal_on_a_tmpfs_that_fills_mid_run_is_exit_74_not_sigbus(tmp_path: Path) -> None:
     mnt = tmp_path / "fs"
     mnt.mkdir()
@@ -239,6 +240,7 @@ def test_journal_on_a_tmpfs_that_fills_mid_run_is_exit_74_not_sigbus(tmp_path: P
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+@pytest.mark.slow  # ~15 s each: runs in CI's slow/chaos pass (.ci/run), keeps the default run under budget
 def test_journal_made_immutable_mid_run_is_journal_down_exit_74_not_sigbus(tmp_path: Path) -> None:
     """As the issue reproduced it: ``chattr +i`` on the database and WAL files mid-run (and on a ``-shm``
     file, were there one: with the exclusive lock SQLite never creates it)."""

@@ -38,7 +38,8 @@ its own transaction); a newer version, or a SQLite file that is not a journal, i
 :class:`JournalSchemaError` and left untouched.
 
 Threads and trio: :class:`Journal` is synchronous and owns one ``sqlite3`` connection with
-``check_same_thread=True``: use it from the thread that opened it. Each write is one transaction (with
+``check_same_thread=True``: use it from the thread that opened it (with ``checkpoint_every`` > 0 the check is
+off and the owner serialises the threads that use it). Each write is one transaction (with
 ``synchronous=FULL``, the setting before, also one fdatasync of the WAL: strace, 618 fdatasync calls for 600
 writes plus the schema; with NORMAL a WAL append, fsynced only at checkpoints). Measured with FULL on this machine
 (ext4 on a virtio disk, Python 3.11.7, SQLite 3.40.1; ``python scripts/journal_kill9.py --bench-writes 2000``,
@@ -50,7 +51,9 @@ send, a status change, a fill), accepting a stall of about a millisecond (rarely
 stall the loop uses :class:`AsyncJournal` (:func:`open_async_journal`), which runs every call on one dedicated
 worker thread under a ``trio.CapacityLimiter(1)``, except intents: those waiting while the thread is busy
 are committed together in its next transaction (group commit, :meth:`Journal.record_intents`), each before
-its own call returns. Connections of one process on the same file can share a ``write_lock`` so they queue
+its own call returns; and with the exclusive lock and ``inline_intents`` an intent commits on the loop's own
+thread while the worker thread is idle (:meth:`AsyncJournal.record_intent`; WAL checkpoints then run on the
+worker thread only, ``Journal.open`` ``checkpoint_every``). Connections of one process on the same file can share a ``write_lock`` so they queue
 on it rather than on SQLite's busy handler (:meth:`Journal.open`). Other disks differ (a consumer SSD
 without a write cache can take several ms per fsync): re-measure with the script before relying on the
 direct path.
