@@ -18,7 +18,7 @@ process crashes only; power loss cannot be tested on this machine (reliability-n
 
 Usage::
 
-    python scripts/journal_kill9.py --kills 200 [--seed 1] [--window-ms 250] [--dir DIR]
+    python scripts/journal_kill9.py --kills 200 [--seed 1] [--window-ms 250] [--dir DIR] [--checkpoint-every 100]
     python scripts/journal_kill9.py --bench-writes 2000 [--dir DIR]   # commit latency of each write
 
 The kill run prints a summary and, as its LAST line, ``kills=N corrupt=X lost_acked=Y``; it exits 1 if X or Y
@@ -76,13 +76,15 @@ def expected_values(i: int) -> tuple[Decimal, Decimal, Decimal]:
 # ------------------------------------------------------------------------------------------------ child
 
 
-def child(db: str, tag: str) -> None:
-    """The writer: loops forever, printing each committed record; the parent kills it."""
+def child(db: str, tag: str, checkpoint_every: int = 0) -> None:
+    """The writer: loops forever, printing each committed record; the parent kills it. ``checkpoint_every`` >
+    0: the journal as the bot opens it with inline intents (automatic WAL checkpoints off) and checkpointed by
+    hand whenever one is due, so kills also land inside checkpoints."""
     jm = _journal_module()
     from trio_hedge.domain import Fill, OrderRequest, OrderStatus, Side
 
     out = sys.stdout
-    journal = jm.Journal.open(db)
+    journal = jm.Journal.open(db, checkpoint_every=checkpoint_every)
     run_id = journal.record_start(os.getpid(), time.time_ns())
     print(f"R {run_id}", file=out, flush=True)
     print("ready", file=out, flush=True)
@@ -109,6 +111,8 @@ def child(db: str, tag: str) -> None:
             raise SystemExit(f"fill {fill.trade_id} recorded twice")
         seq = journal.set_checkpoint("kill9.last_i", str(i))
         print(f"K {seq} {i}", file=out, flush=True)
+        if journal.checkpoint_due:
+            journal.checkpoint()
         i += 1
 
 
@@ -202,7 +206,7 @@ def _verify(db: str, lines: list[str], stats: KillStats, problems: list[str]) ->
 
 
 def run_kills(kills: int, *, workdir: Path, seed: int = 1, window_s: float = 0.25, early_fraction: float = 0.1,
-              log: Callable[[str], None] | None = None) -> KillStats:
+              log: Callable[[str], None] | None = None, checkpoint_every: int = 0) -> KillStats:
     """Run the kill loop ``kills`` times on ``workdir/journal.db``; return the totals.
 
     Args:
@@ -212,6 +216,7 @@ def run_kills(kills: int, *, workdir: Path, seed: int = 1, window_s: float = 0.2
         window_s (float): kill delay upper bound after ``ready``, seconds.
         early_fraction (float): share of kills sent 0-150 ms after spawn without waiting for ``ready``.
         log: called with a progress line every 20 kills.
+        checkpoint_every (int): > 0: the children checkpoint the WAL by hand every N commits (see :func:`child`).
     """
     rng = random.Random(seed)
     db = str(workdir / "journal.db")
@@ -223,8 +228,8 @@ def run_kills(kills: int, *, workdir: Path, seed: int = 1, window_s: float = 0.2
     for k in range(kills):
         out_path = workdir / f"child-{k}.out"
         with open(out_path, "wb") as out, open(workdir / f"child-{k}.err", "wb") as err:
-            proc = subprocess.Popen([sys.executable, script, "--child", db, "--tag", f"k{k}"], stdout=out,
-                                    stderr=err)
+            proc = subprocess.Popen([sys.executable, script, "--child", db, "--tag", f"k{k}",
+                                     "--checkpoint-every", str(checkpoint_every)], stdout=out, stderr=err)
         try:
             if rng.random() < early_fraction:
                 time.sleep(rng.uniform(0.0, 0.15))
@@ -299,9 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench-writes", type=int, default=0, metavar="N")
     parser.add_argument("--child", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="c", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                        help="open the journal as the bot does with inline intents: no automatic WAL checkpoint, "
+                             "one by hand every N commits (kills then land in checkpoints too)")
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.tag)
+        child(args.child, args.tag, args.checkpoint_every)
         return 0
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="journal-kill9-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_writes(args.bench_writes, workdir)
         return 0
     stats = run_kills(args.kills, workdir=workdir, seed=args.seed, window_s=args.window_ms / 1e3,
-                      early_fraction=args.early_fraction, log=print)
+                      early_fraction=args.early_fraction, log=print, checkpoint_every=args.checkpoint_every)
     print(f"workdir={workdir} seconds={stats.seconds:.1f} early_kills={stats.early_kills} "
           f"child_errors={stats.child_errors} "
           f"acked_records_checked={stats.acked} journal_last_seq={stats.last_seq}")
