@@ -581,7 +581,7 @@ async def test_async_journal_group_commit_one_transaction_for_the_intents_waitin
 async def _thread_idle(aj: AsyncJournal) -> None:
     """Until the journal's thread has finished its last job (its answer reaches the loop a moment before)."""
     with trio.fail_after(5):
-        while aj._worker.busy.locked():
+        while aj._worker.busy.locked():  # noqa: ASYNC110 - the journal's thread sets no trio event
             await trio.sleep(0.001)
 
 
@@ -613,7 +613,7 @@ async def test_inline_intents_commit_on_the_loop_thread_when_the_journal_thread_
         async with trio.open_nursery() as nursery:
             nursery.start_soon(reader)
             with trio.fail_after(5):
-                while not started.is_set():
+                while not started.is_set():  # noqa: ASYNC110 - the journal's thread sets no trio event
                     await trio.sleep(0.01)
             got["seq"] = await aj.record_intent("grvt", req("in2"))  # the thread is busy: waits its turn
         # committed on the thread after the read (which saw one intent), not on the loop while it ran
@@ -640,7 +640,7 @@ async def test_inline_intents_never_checkpoint_on_the_loop_the_journal_thread_do
             await aj.record_intent("grvt", req(f"c{i}"))
         await aj.statistics()  # a job on the thread, which then finds itself idle (and checkpoints after it)
         with trio.fail_after(5):
-            while aj._journal.commits_since_checkpoint >= CHECKPOINT_EVERY:
+            while aj._journal.commits_since_checkpoint >= CHECKPOINT_EVERY:  # noqa: ASYNC110 - the journal's thread sets no trio event
                 await trio.sleep(0.01)
         # an intent that found the thread checkpointing went through it, after the checkpoint
         assert aj.intents_inline + aj.intents_on_thread == CHECKPOINT_EVERY * 3 and aj.intents_inline > 0

@@ -359,7 +359,7 @@ async def test_sigusr1_pauses_quoting_and_sigusr2_resumes(autojump_clock: trio.t
         await trio.sleep(2)
         signal.raise_signal(signal.SIGUSR1)
         with trio.fail_after(30):  # until the live snapshot says the market paused: no quote goes out after that
-            while "PAUSED by the operator" not in render_status(jpath):
+            while "PAUSED by the operator" not in render_status(jpath):  # noqa: ASYNC110 - a file the bot rewrites
                 await trio.sleep(0.1)
         paused_at = len(primary._orders)
         await trio.sleep(20)

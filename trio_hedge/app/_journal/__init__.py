@@ -53,10 +53,10 @@ worker thread under a ``trio.CapacityLimiter(1)``, except intents: those waiting
 are committed together in its next transaction (group commit, :meth:`Journal.record_intents`), each before
 its own call returns; and with the exclusive lock and ``inline_intents`` an intent commits on the loop's own
 thread while the worker thread is idle (:meth:`AsyncJournal.record_intent`; WAL checkpoints then run on the
-worker thread only, ``Journal.open`` ``checkpoint_every``). Connections of one process on the same file can share a ``write_lock`` so they queue
-on it rather than on SQLite's busy handler (:meth:`Journal.open`). Other disks differ (a consumer SSD
-without a write cache can take several ms per fsync): re-measure with the script before relying on the
-direct path.
+worker thread only, ``Journal.open`` ``checkpoint_every``). Connections of one process on the same file can
+share a ``write_lock`` so they queue on it rather than on SQLite's busy handler (:meth:`Journal.open`). Other
+disks differ (a consumer SSD without a write cache can take several ms per fsync): re-measure with the script
+before relying on the direct path.
 
 Modules: ``_schema.py`` (errors, row types, DDL and migrations, value checks, the integrity checks),
 ``_store.py`` (:class:`Journal`), ``_async.py`` (the worker thread, :class:`AsyncJournal`).
