@@ -89,6 +89,7 @@ async def open_ws(
     max_message_size: int = 4 * 2**20,
     connect_timeout_s: float = 5.0,
     disconnect_timeout_s: float = 1.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[WebSocketConnection]:
     """Open a client WebSocket with bounded handshake and close times, and close its socket on every way out.
 
@@ -99,7 +100,8 @@ async def open_ws(
     connection of a bot that reconnects forever. The handshake deadline is ours as well: trio-websocket's own
     ``connect_timeout`` did not fire when the handshake met a blackhole (the chaos suite's finding).
     Failures of the connection's tasks follow :func:`~trio_hedge.domain.sole_failure` (one is raised as
-    itself, as ``open_websocket_url`` does).
+    itself, as ``open_websocket_url`` does). ``ssl_context`` (``wss://`` only) defaults to
+    ``ssl.create_default_context()``.
 
     Raises:
         ConnectionTimeout: the connection and handshake took longer than ``connect_timeout_s``.
@@ -113,8 +115,8 @@ async def open_ws(
     with trio.CancelScope(deadline=trio.current_time() + connect_timeout_s) as scope:
         stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
         if tls:
-            stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl.create_default_context(),
-                                                         https_compatible=True)
+            context = ssl_context or ssl.create_default_context()
+            stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context, https_compatible=True)
         else:
             stream = await trio.open_tcp_stream(host, port)
         try:
