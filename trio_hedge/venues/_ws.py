@@ -17,10 +17,12 @@ import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import trio
 from loguru import logger
 from trio_websocket import (
+    CloseReason,
     ConnectionClosed,
     ConnectionRejected,
     ConnectionTimeout,
@@ -41,6 +43,23 @@ WS_ERRORS: tuple[type[BaseException], ...] = (
     trio.ClosedResourceError,
 )
 """What a broken or refused connection raises (the reconnect loop catches these)."""
+
+
+class WsConnection(Protocol):
+    """What the adapters use of a client WebSocket: trio-websocket's ``WebSocketConnection`` (:func:`open_ws`)
+    and :class:`~trio_hedge.venues._wsdirect.DirectWebSocket` (:func:`~trio_hedge.venues._wsdirect.open_ws_direct`)
+    both are one."""
+
+    @property
+    def closed(self) -> CloseReason | None: ...
+
+    async def get_message(self) -> str | bytes: ...
+
+    async def send_message(self, message: str | bytes) -> None: ...
+
+    async def ping(self, payload: bytes | None = None) -> None: ...
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
 class HeartbeatTimeout(VenueUnavailable):
@@ -145,7 +164,7 @@ async def open_ws(
 
 
 async def heartbeat(
-    ws: WebSocketConnection,
+    ws: WsConnection,
     *,
     interval_s: float,
     timeout_s: float,

@@ -31,7 +31,7 @@ import ssl
 import struct
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import cast
 
 import trio
@@ -52,7 +52,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from ._ws import _ws_target
+from ._ws import WsConnection, _ws_target, open_ws
 
 RECV_BYTES = 65536
 """Bytes asked of one ``recv`` (the buffer is allocated once per connection)."""
@@ -537,3 +537,31 @@ async def open_ws_direct(
         with trio.move_on_after(disconnect_timeout_s, shield=True):
             await conn.aclose()
         transport.close()
+
+
+PRIVATE_WS_CLIENTS: tuple[str, ...] = ("wsproto", "trio-websocket")
+"""Values of a venue's ``private_ws`` setting (``venues.<name>.private_ws``): which client opens its hot private
+connections (Backpack's private account stream; GRVT's trades socket: private stream and order RPCs)."""
+
+DEFAULT_PRIVATE_WS = "wsproto"
+"""The default: :func:`open_ws_direct` (``scripts/bench_ws_recv.py`` and ``scripts/bench_tick_to_trade.py``
+measured it faster; docs/performance.md)."""
+
+
+def open_private_ws(
+    client: str,
+    url: str,
+    *,
+    headers: list[tuple[str, str]] | None = None,
+    connect_timeout_s: float = 5.0,
+    disconnect_timeout_s: float = 1.0,
+) -> AbstractAsyncContextManager[WsConnection]:
+    """:func:`open_ws_direct` for ``client == "wsproto"``, trio-websocket's :func:`~trio_hedge.venues._ws.open_ws`
+    for ``"trio-websocket"`` (same arguments, same exceptions). Raises ValueError for another ``client``."""
+    if client == "wsproto":
+        return open_ws_direct(url, headers=headers, connect_timeout_s=connect_timeout_s,
+                              disconnect_timeout_s=disconnect_timeout_s)
+    if client == "trio-websocket":
+        return open_ws(url, headers=headers, connect_timeout_s=connect_timeout_s,
+                       disconnect_timeout_s=disconnect_timeout_s)
+    raise ValueError(f"private_ws must be one of {', '.join(PRIVATE_WS_CLIENTS)}, not {client[:40]!r}")
