@@ -54,8 +54,10 @@ async def echo(request: WebSocketRequest) -> None:
 
 
 @asynccontextmanager
-async def raw_server(script: Callable[[trio.SocketStream, WSConnection], Awaitable[None]]) -> AsyncIterator[int]:
-    """A wsproto server: accepts the upgrade, then runs ``script(stream, ws)`` (frames it writes itself)."""
+async def raw_server(script: Callable[[trio.SocketStream, WSConnection], Awaitable[None]],
+                     with_accept: Callable[[WSConnection], bytes] = lambda ws: b"") -> AsyncIterator[int]:
+    """A wsproto server: accepts the upgrade (``with_accept(ws)``: frames written in the same send as the 101
+    answer), then runs ``script(stream, ws)`` (frames it writes itself)."""
 
     async def handle(stream: trio.SocketStream) -> None:
         ws = WSConnection(ConnectionType.SERVER)
@@ -67,7 +69,8 @@ async def raw_server(script: Callable[[trio.SocketStream, WSConnection], Awaitab
                 ws.receive_data(data)
                 if any(isinstance(e, Request) for e in ws.events()):
                     break
-            await stream.send_all(ws.send(AcceptConnection()))
+            accept = ws.send(AcceptConnection())
+            await stream.send_all(accept + with_accept(ws))
             await script(stream, ws)
         await stream.aclose()
 
@@ -115,6 +118,31 @@ async def test_a_large_message_over_many_reads_and_a_fragmented_one() -> None:
         assert await ws.get_message() == "abcdef"
         assert await ws.get_message() == b"\x01\x02"
         assert await ws.get_message() == big
+
+
+async def test_frames_in_the_same_read_as_the_upgrade_answer_are_not_left_behind() -> None:
+    """A server may write its first frames right behind the 101 (one TCP segment): they are in wsproto's buffer
+    when the handshake ends, and no more bytes may come; a Ping among them is answered."""
+    got: list[object] = []
+
+    def early(ws: WSConnection) -> bytes:
+        return ws.send(TextMessage(data="early")) + ws.send(Ping(payload=b"e")) + ws.send(BytesMessage(data=b"2"))
+
+    async def script(stream: trio.SocketStream, ws: WSConnection) -> None:
+        while not any(isinstance(e, Pong) for e in got):
+            got.extend(await read_events(stream, ws))
+        await read_events(stream, ws)
+
+    async with raw_server(script, early) as port, open_ws_direct(f"ws://127.0.0.1:{port}/") as ws:
+        with trio.fail_after(5):
+            assert await ws.get_message() == "early"
+            assert await ws.get_message() == b"2"
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ws_drain, ws)
+                while not any(isinstance(e, Pong) for e in got):  # noqa: ASYNC110 (the server's list: no event)
+                    await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+    assert [e.payload for e in got if isinstance(e, Pong)] == [b"e"]
 
 
 async def test_a_message_over_the_limit_closes_with_1009() -> None:

@@ -247,6 +247,7 @@ class DirectWebSocket:
         self._lock = trio.Lock()
         self._reading = False
         self._unyielded = 0
+        self._drain()  # frames that came in the same read as the handshake's answer
 
     @property
     def closed(self) -> CloseReason | None:
@@ -296,7 +297,11 @@ class DirectWebSocket:
             self._ended = True
             return
         ws.receive_data(cast(bytes, data) if data else None)  # wsproto copies it into its buffer (bytearray +=)
-        for event in ws.events():
+        self._drain()
+
+    def _drain(self) -> None:
+        """Handle every event wsproto has for the bytes fed so far."""
+        for event in self._ws.events():
             kind = type(event)
             if kind is TextMessage or kind is BytesMessage:
                 assert isinstance(event, TextMessage | BytesMessage)
@@ -365,11 +370,13 @@ class DirectWebSocket:
         self._end()
 
     def _lost(self) -> None:
-        """The socket failed or was closed under us (1006)."""
+        """The socket failed, was closed under us or a write was cut short (1006): the socket is closed, which
+        wakes a task waiting in :meth:`get_message`."""
         if self._reason is None:
             self._reason = CloseReason(_ABNORMAL, None)
         self._control.clear()
         self._end()
+        self._t.close()
 
     def _end(self) -> None:
         self._ended = True
