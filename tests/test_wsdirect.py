@@ -415,3 +415,33 @@ async def test_concurrent_senders_keep_frames_whole() -> None:
         mine = [m for m in received if m.startswith(tag)]
         assert [m.split(":")[0] for m in mine] == [f"{tag}{i}" for i in range(100)]
         assert all(m.endswith(tag * 5000) for m in mine)
+
+
+async def test_a_flood_of_ready_messages_still_lets_other_tasks_run() -> None:
+    """``get_message`` yields at least every ``YIELD_EVERY`` messages returned without waiting: a consumer that
+    only reads cannot starve the other tasks while frames keep being there."""
+    from trio_hedge.venues._wsdirect import YIELD_EVERY
+
+    async def script(stream: trio.SocketStream, ws: WSConnection) -> None:
+        await stream.send_all(b"".join(ws.send(TextMessage(data=f"m{i}")) for i in range(320)))
+        await read_events(stream, ws)
+
+    steps = 0
+
+    async def other() -> None:
+        nonlocal steps
+        while True:
+            steps += 1
+            await trio.lowlevel.checkpoint()
+
+    async with raw_server(script) as port, open_ws_direct(f"ws://127.0.0.1:{port}/") as ws:
+        await trio.sleep(0.3)  # every frame is in the socket's buffer: no read has to wait
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other)
+            await trio.lowlevel.checkpoint()
+            start = steps
+            got = [await ws.get_message() for _ in range(320)]
+            ran = steps - start
+            nursery.cancel_scope.cancel()
+    assert got == [f"m{i}" for i in range(320)]
+    assert 320 // YIELD_EVERY - 2 <= ran <= 320 // YIELD_EVERY + 5  # it ran, and (about) only at those points

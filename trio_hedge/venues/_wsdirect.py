@@ -76,7 +76,7 @@ class _Transport:
     ``trio.ClosedResourceError``.
     """
 
-    __slots__ = ("_sock", "_tls", "_in", "_out", "_buf", "_view", "closed")
+    __slots__ = ("_sock", "_tls", "_in", "_out", "_buf", "_view", "closed", "waited")
 
     def __init__(self, sock: socket.socket, tls: ssl.SSLObject | None = None,
                  bios: tuple[ssl.MemoryBIO, ssl.MemoryBIO] | None = None) -> None:
@@ -87,6 +87,7 @@ class _Transport:
         self._buf = bytearray(RECV_BYTES)
         self._view = memoryview(self._buf)
         self.closed = False
+        self.waited = False  # the last receive() waited for the socket (a schedule point)
 
     def _recv_now(self) -> int:
         """One non-blocking ``recv`` into the buffer (raises BlockingIOError when nothing is there)."""
@@ -101,6 +102,7 @@ class _Transport:
             try:
                 return self._recv_now()
             except BlockingIOError:
+                self.waited = True
                 await trio.lowlevel.wait_readable(self._sock)
 
     async def _send_raw(self, data: bytes) -> None:
@@ -113,6 +115,7 @@ class _Transport:
                 await trio.lowlevel.wait_writable(self._sock)
 
     async def receive(self) -> memoryview:
+        self.waited = False
         tls = self._tls
         if tls is None:
             return self._view[: await self._recv_raw()]
@@ -285,7 +288,8 @@ class DirectWebSocket:
                 except (OSError, trio.ClosedResourceError):
                     self._lost()
                     continue
-                self._unyielded = 0
+                if self._t.waited:
+                    self._unyielded = 0
                 self._feed(data)
         finally:
             self._reading = False
