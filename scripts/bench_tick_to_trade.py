@@ -25,8 +25,10 @@ recorder's worker thread) and exits.
 The floor, printed first: building, signing (EIP-712) and encoding a GRVT create-order and writing it as one
 WebSocket frame to a loopback trio-websocket server (``bench_floor``), one at a time.
 
-Nothing in ``trio_hedge`` is edited; this script monkeypatches trio-websocket's ``WebSocketConnection`` (its
-own process only) to take two timestamps (``time.perf_counter_ns``):
+Nothing in ``trio_hedge`` is edited; this script monkeypatches trio-websocket's ``WebSocketConnection`` and the
+direct client's ``DirectWebSocket`` and its transport (``venues/_wsdirect.py``, the hot private connections'
+default: ``venues.<name>.private_ws``) in its own process only, to take two timestamps
+(``time.perf_counter_ns``):
 
 * **fill in**: the moment the ``recv`` system call returned the bytes that complete a Backpack
   ``account.orderUpdate`` frame with ``"e": "orderFill"`` and ``"m": true`` (a maker fill of our primary
@@ -314,6 +316,46 @@ def install_probes() -> None:
         await orig_send(self, message)
         if _probe is not None and type(message) is str and '"v1/create_order"' in message:
             _probe.hedge_out(self._bench_tx_ns or _now_ns(), message)
+
+    # the direct wsproto client (venues.<name>.private_ws = "wsproto", venues/_wsdirect.py): the same stamps at
+    # its transport's recv/send system calls, keyed by transport; no channel between (no "handed" stamp)
+    from trio_hedge.venues import _wsdirect
+
+    dcls, tcls = _wsdirect.DirectWebSocket, _wsdirect._Transport
+    orig_recv_now, orig_send_now = tcls._recv_now, tcls._send_now
+    orig_dget, orig_dsend = dcls.get_message, dcls.send_message
+    rx_ns: dict[int, int] = {}
+    tx_ns: dict[int, int] = {}
+
+    def _recv_now(self: Any) -> int:
+        n = orig_recv_now(self)
+        rx_ns[id(self)] = _now_ns()
+        return n
+
+    def _send_now(self: Any, view: memoryview) -> int:
+        n = orig_send_now(self, view)
+        tx_ns[id(self)] = _now_ns()
+        return n
+
+    async def dget_message(self: Any) -> str | bytes:
+        message = await orig_dget(self)
+        if _probe is not None and type(message) is str and '"orderFill"' in message:
+            t = _now_ns()
+            trade_id = _probe.fill_in(rx_ns.get(id(self._t), t), message)
+            if trade_id is not None:
+                _probe.dequeued[trade_id] = t
+        return message
+
+    async def dsend_message(self: Any, message: str | bytes) -> None:
+        tx_ns.pop(id(self._t), None)
+        await orig_dsend(self, message)
+        if _probe is not None and type(message) is str and '"v1/create_order"' in message:
+            _probe.hedge_out(tx_ns.get(id(self._t)) or _now_ns(), message)
+
+    tcls._recv_now = _recv_now  # type: ignore[method-assign]
+    tcls._send_now = _send_now  # type: ignore[method-assign]
+    dcls.get_message = dget_message  # type: ignore[method-assign]
+    dcls.send_message = dsend_message  # type: ignore[method-assign]
 
     cls.__init__ = __init__  # type: ignore[method-assign]
     cls._handle_message_event = _handle_message_event  # type: ignore[method-assign]
@@ -637,6 +679,9 @@ def measure(speed: float, args: argparse.Namespace, sets: list[str], tmp: Path) 
               f"(n={len(col)})")
     for i, name in enumerate(("recv -> trio-websocket's reader task handed it to its channel",
                               "channel -> the adapter's get_message returned")):
+        if not all_hops:
+            print(f"{speed:g}x   socket->adapter: no channel hop (direct wsproto client: read in the adapter task)")
+            break
         col = sorted(h[i] for h in all_hops)
         print(f"{speed:g}x   socket->adapter, {name}: p50 {pct(col, 0.5) / 1e3:.0f} p99 {pct(col, 0.99) / 1e3:.0f} us "
               f"(n={len(col)})")
@@ -717,6 +762,7 @@ def main(argv: list[str] | None = None) -> int:
             results[speed] = measure(speed, args, sets, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    private_ws = ",".join(sorted({s.split("=", 1)[1] for s in sets if ".private_ws=" in s})) or "wsproto"
     print("speed  fills  p50 us  p99 us  max us  | " + " | ".join(f"{n} p50/p99 us" for n in STAGE_NAMES))
     for speed, r in results.items():
         print(f"{speed:4g}x  {r['n']:5d}  {r['p50']:6.0f}  {r['p99']:6.0f}  {r['max']:6.0f}  | "
@@ -728,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"tick_to_trade_us p50={head['p50']:.0f} p99={head['p99']:.0f} max={head['max']:.0f} n={head['n']} "
         f"speed={speeds[0]:g}x {others} floor_p50={floor[0]:.0f} loop_lag_p99_us={head['lag_p99']:.0f} "
-        f"mode={mode} journal={journal} gc={args.gc}"
+        f"mode={mode} journal={journal} gc={args.gc} private_ws={private_ws}"
     )
     return 0 if all(r["n"] for r in results.values()) else 1
 

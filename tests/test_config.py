@@ -47,6 +47,7 @@ def test_overrides_apply_with_exact_decimals() -> None:
         ("venues.grvt.recording=/nonexistent.gz", "venues.grvt.recording"),
         ("venues.grvt.tick_size=0", "venues.grvt.tick_size"),
         ("log.level=LOUD", "log.level"),
+        ("venues.grvt.private_ws=websockets", "venues.grvt.private_ws"),
         ("markets.3.order_size=1", "markets.3.order_size"),
     ],
 )
@@ -190,3 +191,17 @@ def test_venue_timeout_errors_name_the_key_and_the_fix(override: str, key: str, 
     with pytest.raises(ConfigError) as info:
         load_config(None, [override])
     assert info.value.key == key and fix in info.value.fix
+
+
+def test_private_ws_client_per_venue_reaches_the_adapters_settings() -> None:
+    """``venues.<name>.private_ws``: "wsproto" by default (venues/_wsdirect.py), "trio-websocket" on request; a
+    kind switched to ccxt keeps the key and ignores it."""
+    c = load_config(None, ["venues.grvt.private_ws=trio-websocket"])
+    assert (c.venues["backpack"].private_ws, c.venues["grvt"].private_ws) == ("wsproto", "trio-websocket")
+    assert load_config(None, ["venues.grvt.kind=ccxt"]).venues["grvt"].kind == "ccxt"
+    from trio_hedge.domain import BadValue
+    from trio_hedge.venues.backpack import BackpackSettings
+
+    assert BackpackSettings("http://127.0.0.1:1", "ws://127.0.0.1:1/", "k", "s", ("X",)).private_ws == "wsproto"
+    with pytest.raises(BadValue, match="private_ws"):
+        BackpackSettings("http://127.0.0.1:1", "ws://127.0.0.1:1/", "k", "s", ("X",), private_ws="x")

@@ -276,12 +276,12 @@ async def _sim_kit(tmp_path: Path) -> AsyncIterator[Kit]:
 
 
 @asynccontextmanager
-async def _backpack_kit(tmp_path: Path) -> AsyncIterator[Kit]:
+async def _backpack_kit(tmp_path: Path, private_ws: str = "wsproto") -> AsyncIterator[Kit]:
     symbol = "BTC_USDC_PERP"
     async with backpack_rig([_market(tmp_path, "backpack", symbol, "USDC")]) as rig, \
             proxied(rig.info.rest) as rest, proxied(rig.info.ws) as ws:  # fmt: skip
         settings = rig.settings(rest_url=f"http://127.0.0.1:{rest.port}", ws_url=f"ws://127.0.0.1:{ws.port}/",
-                                private_stream_budget_s=3.0)  # fmt: skip
+                                private_stream_budget_s=3.0, private_ws=private_ws)  # fmt: skip
         control = _BackpackControl(rig.exchange, "backpack", symbol,
                                    settings.heartbeat_interval_s + settings.heartbeat_timeout_s, rest, ws)
         async with open_backpack_venue(settings) as venue:
@@ -289,10 +289,10 @@ async def _backpack_kit(tmp_path: Path) -> AsyncIterator[Kit]:
 
 
 @asynccontextmanager
-async def _grvt_kit(tmp_path: Path) -> AsyncIterator[Kit]:
+async def _grvt_kit(tmp_path: Path, private_ws: str = "wsproto") -> AsyncIterator[Kit]:
     symbol = "BTC_USDT_Perp"
     async with grvt_rig([_market(tmp_path, "grvt", symbol, "USDT")]) as rig:
-        settings = rig.settings(order_ack_timeout_s=0.5, cod_countdown_ms=0)
+        settings = rig.settings(order_ack_timeout_s=0.5, cod_countdown_ms=0, private_ws=private_ws)
         control = _GrvtControl(rig.exchange, "grvt", symbol,
                                settings.heartbeat_interval_s + settings.heartbeat_timeout_s, rig.rest, rig.md,
                                rig.trades)  # fmt: skip
@@ -349,6 +349,10 @@ KINDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Kit]]] = {
     "sim": _sim_kit,
     "backpack": _backpack_kit,
     "grvt": _grvt_kit,
+    # the wire adapters' hot private connections on the other client (venues.<name>.private_ws; the two above
+    # use the default, the direct wsproto client of venues/_wsdirect.py)
+    "backpack:trio-websocket": partial(_backpack_kit, private_ws="trio-websocket"),
+    "grvt:trio-websocket": partial(_grvt_kit, private_ws="trio-websocket"),
     "ccxt:backpack": _ccxt_backpack_kit,
     "ccxt:grvt": _ccxt_grvt_kit,
     # the REST-polling fallbacks (venues/ccxt/_subscriptions.py), declared by the missing stream capabilities:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import Any
 
 import trio
@@ -92,7 +93,7 @@ async def open_venues(
                     chain_id=vc.live.chain_id, symbols=config.traded_symbols(name), name=name,
                     event_capacity=config.event_capacity,
                 )
-            gs = gs.with_timeouts(vc.timeouts)
+            gs = replace(gs.with_timeouts(vc.timeouts), private_ws=vc.private_ws)
             for secret in gs.secrets():
                 register_secret(secret)
             venues[name] = await stack.enter_async_context(open_grvt_venue(gs))
@@ -112,7 +113,7 @@ async def open_venues(
                                       api_key=vc.live.api_key, api_secret=vc.live.secret,
                                       symbols=config.traded_symbols(name), name=name,
                                       event_capacity=config.event_capacity)
-            bs = bs.with_timeouts(vc.timeouts)
+            bs = replace(bs.with_timeouts(vc.timeouts), private_ws=vc.private_ws)
             for secret in bs.secrets():
                 register_secret(secret)
             venues[name] = await stack.enter_async_context(open_backpack_venue(bs))

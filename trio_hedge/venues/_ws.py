@@ -17,10 +17,12 @@ import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import trio
 from loguru import logger
 from trio_websocket import (
+    CloseReason,
     ConnectionClosed,
     ConnectionRejected,
     ConnectionTimeout,
@@ -41,6 +43,23 @@ WS_ERRORS: tuple[type[BaseException], ...] = (
     trio.ClosedResourceError,
 )
 """What a broken or refused connection raises (the reconnect loop catches these)."""
+
+
+class WsConnection(Protocol):
+    """What the adapters use of a client WebSocket: trio-websocket's ``WebSocketConnection`` (:func:`open_ws`)
+    and :class:`~trio_hedge.venues._wsdirect.DirectWebSocket` (:func:`~trio_hedge.venues._wsdirect.open_ws_direct`)
+    both are one."""
+
+    @property
+    def closed(self) -> CloseReason | None: ...
+
+    async def get_message(self) -> str | bytes: ...
+
+    async def send_message(self, message: str | bytes) -> None: ...
+
+    async def ping(self, payload: bytes | None = None) -> None: ...
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
 class HeartbeatTimeout(VenueUnavailable):
@@ -89,6 +108,7 @@ async def open_ws(
     max_message_size: int = 4 * 2**20,
     connect_timeout_s: float = 5.0,
     disconnect_timeout_s: float = 1.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[WebSocketConnection]:
     """Open a client WebSocket with bounded handshake and close times, and close its socket on every way out.
 
@@ -99,7 +119,8 @@ async def open_ws(
     connection of a bot that reconnects forever. The handshake deadline is ours as well: trio-websocket's own
     ``connect_timeout`` did not fire when the handshake met a blackhole (the chaos suite's finding).
     Failures of the connection's tasks follow :func:`~trio_hedge.domain.sole_failure` (one is raised as
-    itself, as ``open_websocket_url`` does).
+    itself, as ``open_websocket_url`` does). ``ssl_context`` (``wss://`` only) defaults to
+    ``ssl.create_default_context()``.
 
     Raises:
         ConnectionTimeout: the connection and handshake took longer than ``connect_timeout_s``.
@@ -113,8 +134,8 @@ async def open_ws(
     with trio.CancelScope(deadline=trio.current_time() + connect_timeout_s) as scope:
         stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
         if tls:
-            stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=ssl.create_default_context(),
-                                                         https_compatible=True)
+            context = ssl_context or ssl.create_default_context()
+            stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=context, https_compatible=True)
         else:
             stream = await trio.open_tcp_stream(host, port)
         try:
@@ -143,7 +164,7 @@ async def open_ws(
 
 
 async def heartbeat(
-    ws: WebSocketConnection,
+    ws: WsConnection,
     *,
     interval_s: float,
     timeout_s: float,

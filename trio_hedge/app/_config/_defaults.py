@@ -111,6 +111,7 @@ DEFAULTS: dict[str, Any] = {
             "rate_limit_burst": 10,
             "rate_limit_reserved": 3,
             "rate_limit_costs": "backpack",
+            "private_ws": "wsproto",
             "timeouts": dict(TIMEOUT_DEFAULTS["backpack"]),
             "symbols": {
                 "ETH_USDC_PERP": {"base": "ETH", "quote": "USDC", "tick_size": "0.01", "lot_size": "0.01",
@@ -138,6 +139,7 @@ DEFAULTS: dict[str, Any] = {
             "rate_limit_burst": 100,
             "rate_limit_reserved": 50,
             "rate_limit_costs": "grvt",
+            "private_ws": "wsproto",
             "timeouts": dict(TIMEOUT_DEFAULTS["grvt"]),
             "symbols": {
                 "ETH_USDT_Perp": {"base": "ETH", "quote": "USDT", "tick_size": "0.01", "lot_size": "0.01",

@@ -116,6 +116,8 @@ class VenueConfig:
         ccxt (CcxtVenueConfig | None): kind "ccxt" only.
         symbols (dict[str, SymbolConfig]): every symbol the venue lists for the bot, the default one first,
             then ``[venues.<name>.symbols.<SYMBOL>]`` in file order. One session carries them all.
+        private_ws (str): the WebSocket client of the hot private connections (kinds "backpack", "grvt"):
+            ``"wsproto"`` (``venues/_wsdirect.py``) or ``"trio-websocket"``.
     """
 
     name: str
@@ -130,6 +132,7 @@ class VenueConfig:
     timeouts: SessionTimeouts = field(default_factory=SessionTimeouts)
     ccxt: CcxtVenueConfig | None = None
     symbols: dict[str, SymbolConfig] = field(default_factory=dict)
+    private_ws: str = "wsproto"
 
     def symbol_config(self, symbol: str) -> SymbolConfig:
         """The :class:`SymbolConfig` of ``symbol`` (the default symbol's when the table was built without one)."""

@@ -10,6 +10,7 @@ from typing import Any
 from ...domain import Instrument, TrioHedgeError
 from ...engine import COST_PROFILES, DEFAULT_RATE_LIMITS, RateLimitSettings
 from ...venues import SessionTimeouts
+from ...venues._wsdirect import DEFAULT_PRIVATE_WS, PRIVATE_WS_CLIENTS
 from ._defaults import TIMEOUT_DEFAULTS
 from ._readers import _dec, _float, _int, _ms, _str
 from ._types import (
@@ -23,7 +24,7 @@ from ._types import (
 )
 
 _COMMON_KEYS = {"kind", "endpoint", "symbol", "rate_limit_per_s", "rate_limit_burst", "rate_limit_reserved",
-                "rate_limit_costs", "timeouts", "symbols"}
+                "rate_limit_costs", "timeouts", "symbols", "private_ws"}
 _MARKET_KEYS = {"base", "quote", "tick_size", "lot_size", "min_size", "min_notional", "recording", "contract",
                 "contract_value_quote", "maker_fee_bps", "taker_fee_bps"}
 _LIVE_KEYS = {
@@ -239,6 +240,7 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
         raise ConfigError(f"{path}.{sorted(unknown)[0]}", f"unknown key for kind {kind!r}",
                           f"use one of: {', '.join(sorted(allowed_keys))}")
     symbol = _str(tree, "symbol", path)
+    private_ws = _str({"private_ws": DEFAULT_PRIVATE_WS, **tree}, "private_ws", path, PRIVATE_WS_CLIENTS)
     rate_limit = _rate_limit(name, kind, tree)
     timeouts = _timeouts(name, kind, tree)
     ccxt_cfg = _ccxt(name, tree, endpoint, env) if kind == "ccxt" else None
@@ -246,7 +248,7 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
         market = _market(name, tree, base_dir)
         symbols = _symbols(name, tree, endpoint, base_dir, market.maker_fee_bps, market.taker_fee_bps, market)
         return VenueConfig(name, kind, endpoint, symbol, market, None, market.maker_fee_bps, market.taker_fee_bps,
-                           rate_limit, timeouts, ccxt_cfg, symbols)
+                           rate_limit, timeouts, ccxt_cfg, symbols, private_ws)
     for fee in ("maker_fee_bps", "taker_fee_bps"):
         if fee not in tree:
             raise ConfigError(f"{path}.{fee}", "missing: a live venue needs its fees (the quoting edge gate "
@@ -257,7 +259,7 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
     symbols = _symbols(name, tree, endpoint, base_dir, maker_fee, taker_fee, None)
     if ccxt_cfg is not None:
         return VenueConfig(name, kind, endpoint, symbol, None, None, maker_fee, taker_fee, rate_limit, timeouts,
-                           ccxt_cfg, symbols)
+                           ccxt_cfg, symbols, private_ws)
     merged = {**LIVE_DEFAULTS[kind], **tree}
     urls = {k: _str(merged, k, path) for k in sorted(_LIVE_KEYS[kind] - {"secrets_file", "chain_id",
                                                                          "sub_account_id"})}
@@ -270,7 +272,7 @@ def _venue(name: str, tree: Any, base_dir: Path, env: dict[str, str]) -> VenueCo
         raise ConfigError(f"{path}.sub_account_id", "missing or not a number", "set your GRVT sub account id")
     chain = _int(merged, "chain_id", path, lo=1) if kind == "grvt" else 0
     return VenueConfig(name, kind, endpoint, symbol, None, LiveVenueConfig(urls, api_key, secret, sub, chain),
-                       maker_fee, taker_fee, rate_limit, timeouts, None, symbols)
+                       maker_fee, taker_fee, rate_limit, timeouts, None, symbols, private_ws)
 
 
 def _symbols(name: str, tree: dict[str, Any], endpoint: str, base_dir: Path, maker_fee: Decimal, taker_fee: Decimal,

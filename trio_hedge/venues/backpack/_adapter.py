@@ -1,5 +1,6 @@
-"""The Backpack Exchange venue adapter, native Trio: REST over ``httpx.AsyncClient``, WebSocket over
-trio-websocket (:mod:`trio_hedge.venues._ws`), ED25519 request signing and the wire codec
+"""The Backpack Exchange venue adapter, native Trio: REST over ``httpx.AsyncClient``, the public WebSocket
+over trio-websocket (:mod:`trio_hedge.venues._ws`), the private stream over the direct wsproto client
+(:mod:`trio_hedge.venues._wsdirect`; ``BackpackSettings.private_ws``), ED25519 request signing and the wire codec
 (the protocol package :mod:`trio_hedge.protocols.backpack`). Implements :class:`~trio_hedge.venues.Venue`.
 
 Wire formats: the Backpack API reference (https://docs.backpack.exchange/, the OpenAPI document: "Authentication"
@@ -15,7 +16,8 @@ Task tree (inside :func:`open_backpack_venue`'s nursery)::
                     (levels handed to the book as decoded: ``OrderBook.apply_raw_delta`` parses them);
                     a gap, a crossed book or a malformed frame invalidates the book and resyncs; heartbeat under a
                     deadline; reconnect with backoff and jitter (:func:`~trio_hedge.venues._ws.reconnect_forever`)
-    private stream  one WS with a signed SUBSCRIBE to ``account.orderUpdate`` and ``account.positionUpdate``
+    private stream  one WS with a signed SUBSCRIBE to ``account.orderUpdate`` and ``account.positionUpdate``,
+                    read in this task (no reader task: ``private_ws = "wsproto"``, the default)
                     -> domain events -> one bounded channel per symbol (never dropped while a consumer listens);
                     heartbeat; reconnect; after every reconnect (and after a malformed private frame) a
                     reconciliation over REST (status of every order we hold live, fills since the drop by the

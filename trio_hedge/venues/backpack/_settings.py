@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from ...domain import BadValue
 from ...protocols.backpack import MAX_WINDOW_MS
 from .._base import SessionTimeouts
+from .._wsdirect import DEFAULT_PRIVATE_WS, PRIVATE_WS_CLIENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class BackpackSettings:
         close_budget_s (float): bound of the shielded cleanup when the session closes, seconds.
         read_attempts (int): tries of a read-only request on a transport failure, a 5xx or a rate limit (1: a
             read surfaces its first failure, and the engine's retry policy decides).
+        private_ws (str): the private account stream's WebSocket client: ``"wsproto"`` (``venues/_wsdirect.py``,
+            read in the stream's task) or ``"trio-websocket"``; the public feed is always trio-websocket.
 
     Raises:
         BadValue: a field out of range (the message never contains a secret).
@@ -59,6 +62,7 @@ class BackpackSettings:
     read_attempts: int = 1
     connect_budget_s: float | None = None
     close_budget_s: float = 2.0
+    private_ws: str = DEFAULT_PRIVATE_WS
 
     def __post_init__(self) -> None:
         symbols = self.symbols
@@ -82,6 +86,8 @@ class BackpackSettings:
             value = getattr(self, what)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BadValue(f"{self.name}: {what} must be an int >= 1")
+        if self.private_ws not in PRIVATE_WS_CLIENTS:
+            raise BadValue(f"{self.name}: private_ws must be one of {', '.join(PRIVATE_WS_CLIENTS)}")
         if not isinstance(self.api_key, str) or not isinstance(self.api_secret, str):
             raise BadValue(f"{self.name}: api_key and api_secret must be strings")
 

@@ -42,7 +42,8 @@ from ...protocols.backpack import (
 )
 from .._errors import AuthError, RateLimited, VenueError, VenueUnavailable
 from .._kernel import FeedBook, ReadyLatch, Resync
-from .._ws import Backoff, heartbeat, open_ws, reconnect_forever
+from .._ws import Backoff, WsConnection, heartbeat, open_ws, reconnect_forever
+from .._wsdirect import open_private_ws
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -233,7 +234,9 @@ class _Subscriptions(_BackpackSession):
         self._reconciler.request(self._venue_ts_ns - RECONCILE_MARGIN_NS if self._venue_ts_ns else 0)
 
     async def _private_session(self, ready: Callable[[], None]) -> None:
-        async with open_ws(self._settings.ws_url, connect_timeout_s=self._settings.connect_s) as ws:
+        # the hot private stream: read in this task (settings.private_ws, venues/_wsdirect.py)
+        async with open_private_ws(self._settings.private_ws, self._settings.ws_url,
+                                   connect_timeout_s=self._settings.connect_s) as ws:
             message = private_subscribe_message(
                 [order_update_stream(), position_update_stream()],
                 self._signer,
@@ -254,7 +257,7 @@ class _Subscriptions(_BackpackSession):
                     self._stamp_alive()
                     await self._on_private_frame(raw, received_ns)
 
-    async def _private_heartbeat(self, ws: WebSocketConnection) -> None:
+    async def _private_heartbeat(self, ws: WsConnection) -> None:
         """The heartbeat, with every pong stamped as a sign of life (the watchdog's clock)."""
         s = self._settings
         await heartbeat(ws, interval_s=s.heartbeat_interval_s, timeout_s=s.heartbeat_timeout_s, venue=self.name,

@@ -1,4 +1,5 @@
-"""The GRVT venue adapter: native Trio, over httpx (REST) and trio-websocket (JSON-RPC ``/ws/full``).
+"""The GRVT venue adapter: native Trio, over httpx (REST), trio-websocket (the market-data ``/ws/full``) and the direct
+wsproto client (:mod:`trio_hedge.venues._wsdirect`: the trades ``/ws/full``, ``GrvtSettings.private_ws``).
 
 Implements :class:`~trio_hedge.venues.Venue`. grvt-pysdk is not called (its clients are sync ``requests``,
 ``pysdk/grvt_raw_sync.py``, or asyncio, ``pysdk/grvt_ccxt_ws.py``); only our pure pieces are reused:
@@ -23,7 +24,8 @@ Task tree (inside :func:`open_grvt_venue`'s nursery)::
                       deltas carry ``sequence_number``/``prev_sequence_number``; a gap needs a new snapshot)
     private stream    trades ``/ws/full`` (cookie + X-Grvt-Account-Id on the upgrade, as REST): subscribe
                       ``v1.order``/``v1.state``/``v1.fill``/``v1.position``, route events to bounded
-                      per-symbol channels, carry JSON-RPC ``v1/create_order`` requests and their answers;
+                      per-symbol channels, carry JSON-RPC ``v1/create_order`` requests and their answers, all
+                      read by one task (no reader task under ``private_ws = "wsproto"``, the default);
                       heartbeat; after a reconnect (or a private sequence gap) reconcile by REST
 
 Order path: :meth:`GrvtVenue.place` signs the order (random nonce, expiration ``now + order_expiry_s``),

@@ -12,7 +12,6 @@ from typing import Any, Final
 import httpx
 import trio
 from loguru import logger
-from trio_websocket import WebSocketConnection
 
 from ..._streams import SymbolEventStreams
 from ...domain import BookInvalid, Instrument, OrderBook
@@ -38,7 +37,7 @@ from ...protocols.grvt import (
 from .._base import Capability
 from .._errors import RateLimited, VenueUnavailable
 from .._kernel import EventGate, FeedBook, Reconciler, RestCaller, Resync, VenueAccessors
-from .._ws import WS_ERRORS
+from .._ws import WS_ERRORS, WsConnection
 from ._settings import GrvtSettings
 
 LOGIN_PATH: Final = "/auth/api_key/login"
@@ -119,7 +118,7 @@ class _RpcConn:
 
     __slots__ = ("ws", "slots", "open")
 
-    def __init__(self, ws: WebSocketConnection) -> None:
+    def __init__(self, ws: WsConnection) -> None:
         self.ws = ws
         self.slots: dict[int, _Slot] = {}
         self.open = True

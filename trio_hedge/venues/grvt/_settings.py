@@ -11,6 +11,7 @@ from typing import Any
 from ...domain import BadValue, to_decimal
 from ...protocols.grvt import GrvtProtocolError
 from .._base import SessionTimeouts
+from .._wsdirect import DEFAULT_PRIVATE_WS, PRIVATE_WS_CLIENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,9 @@ class GrvtSettings:
             time seen before the drop minus this margin.
         size_step (str): lot of the Instrument: ``"min_size"`` (ccxt 4.5.90 ``parse_market``: amount
             precision is min_size) or ``"base_decimals"`` (``10**-base_decimals``).
+        private_ws (str): the trades socket's WebSocket client (the private stream and the ``v1/create_order``
+            RPCs): ``"wsproto"`` (``venues/_wsdirect.py``, read in the reader's task) or ``"trio-websocket"``;
+            the market-data feed is always trio-websocket.
     """
 
     edge_url: str
@@ -91,6 +95,7 @@ class GrvtSettings:
     cookie_refresh_margin_s: float = 60.0
     reconcile_margin_s: float = 10.0
     size_step: str = "min_size"
+    private_ws: str = DEFAULT_PRIVATE_WS
 
     def __post_init__(self) -> None:
         for attr in ("edge_url", "market_data_url", "trades_url", "market_data_ws_url", "trades_ws_url"):
@@ -120,6 +125,8 @@ class GrvtSettings:
             raise BadValue("GrvtSettings.book_delta_rate_ms must be 50, 100, 500 or 1000")
         if not 0 <= self.cancel_ttl_ms <= 5000:
             raise BadValue("GrvtSettings.cancel_ttl_ms must be in [0, 5000]")
+        if self.private_ws not in PRIVATE_WS_CLIENTS:
+            raise BadValue(f"GrvtSettings.private_ws must be one of {', '.join(PRIVATE_WS_CLIENTS)}")
         if self.size_step not in ("min_size", "base_decimals"):
             raise BadValue("GrvtSettings.size_step must be 'min_size' or 'base_decimals'")
         if self.event_capacity < 1 or self.read_attempts < 1:

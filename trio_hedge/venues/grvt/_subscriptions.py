@@ -37,7 +37,8 @@ from ...protocols.grvt import (
 )
 from .._errors import AuthError, RateLimited, UnknownOutcome, VenueUnavailable
 from .._kernel import FeedBook, ReadyLatch, Resync
-from .._ws import Backoff, heartbeat, open_ws, reconnect_forever
+from .._ws import Backoff, WsConnection, heartbeat, open_ws, reconnect_forever
+from .._wsdirect import open_private_ws
 from ._auth import _Auth
 from ._session import _CONN_ERRORS, PRIVATE_STREAMS, _apply_book_feed, _CookieRejected, _RpcConn, _Slot
 
@@ -45,7 +46,7 @@ from ._session import _CONN_ERRORS, PRIVATE_STREAMS, _apply_book_feed, _CookieRe
 class _Subscriptions(_Auth):
     """Market-data feeds and the private stream of a GRVT session."""
 
-    async def _subscribe(self, ws: WebSocketConnection, conn: _RpcConn | None, stream: str, selector: str) -> int:
+    async def _subscribe(self, ws: WsConnection, conn: _RpcConn | None, stream: str, selector: str) -> int:
         """Send a subscribe; with ``conn`` wait for its answer (raise on error). Returns the request id."""
         rid = self._next_rpc_id()
         slot = None
@@ -222,7 +223,7 @@ class _Subscriptions(_Auth):
                 backoff.reset()
                 ready(feed.symbol)
 
-    async def _heartbeat(self, ws: WebSocketConnection) -> None:
+    async def _heartbeat(self, ws: WsConnection) -> None:
         s = self._s
         await heartbeat(ws, interval_s=s.heartbeat_interval_s, timeout_s=s.heartbeat_timeout_s, venue=self.name)
 
@@ -268,7 +269,9 @@ class _Subscriptions(_Auth):
         await self._ensure_fresh_cookie()
         headers = list(self._auth_headers().items())
         try:
-            async with open_ws(
+            # the trades socket (private stream + order RPCs), hot: read in the reader's task (settings.private_ws)
+            async with open_private_ws(
+                self._s.private_ws,
                 self._s.trades_ws_url,
                 headers=headers,
                 connect_timeout_s=self._s.connect_timeout_s,
