@@ -22,7 +22,10 @@ a bounded channel at its capacity is reported as saturated (its sender blocks: b
 The LAST line: ``soak duration_s=<> rounds=<> cycles=<> rss_start_mb=<> rss_base_mb=<> rss_end_mb=<>
 rss_growth_pct=<> channels=<n labels> max_fill_pct=<worst bounded use / capacity> unbounded_growing=<n>``.
 
-Usage: ``python scripts/soak.py [--duration-s 1800] [--speed 20] [--set key=value ...]``
+The journal is on by default (one SQLite file in a temp dir across the rounds, as ``python -m trio_hedge``
+runs: intents committed before each send); ``--no-journal`` runs without it.
+
+Usage: ``python scripts/soak.py [--duration-s 1800] [--speed 20] [--no-journal] [--set key=value ...]``
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import gc
 import math
 import os
 import sys
+import tempfile
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -141,8 +145,11 @@ async def soak(args: argparse.Namespace, reg: ChannelRegistry) -> int:
             reg.sample()
             await trio.sleep(args.sample_ms / 1000)
 
+    jdir = None if args.no_journal else Path(tempfile.mkdtemp(prefix="soak-journal-"))
     while True:
-        result = await run_bot(config, sim_hook=sampler)
+        # with the journal on (the default, as `python -m trio_hedge` runs): one journal across the rounds, so
+        # its connection, its thread and the inline intents are soaked too
+        result = await run_bot(config, sim_hook=sampler, journal_path=None if jdir is None else jdir / "j.sqlite")
         reg.sample()
         reg.end_round()
         rounds += 1
@@ -198,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed", type=float, default=20.0, help="replay speed (sim.speed)")
     ap.add_argument("--warmup-rounds", type=int, default=3, help="rounds before the RSS baseline is taken")
     ap.add_argument("--sample-ms", type=float, default=100.0, help="channel sampling period")
+    ap.add_argument("--no-journal", action="store_true", help="run without the journal (it is on by default)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="extra config override key=value")
     ap.add_argument("--log-level", default="ERROR")
     args = ap.parse_args(argv)
