@@ -453,14 +453,19 @@ class _BackpackRest(_BackpackState):
                 out.append(_order_json(rec, order))
         return out
 
-    async def _h_open_orders(self, p: _Params) -> object:
-        """``GET /api/v1/orders`` (orderQueryAll): open orders, oldest first."""
+    def _perp_symbols(self, p: _Params) -> list[str]:
+        """The symbols a query's optional ``symbol`` and ``marketType`` select (every instrument when no symbol is
+        given; none when the market types exclude ``PERP``, the only type this simulator lists)."""
         symbol = self._symbol(p, required=False)
         types = self._market_types(p)
         if types is not None and "PERP" not in types:
             return []
+        return [symbol] if symbol is not None else list(self.instruments)
+
+    async def _h_open_orders(self, p: _Params) -> object:
+        """``GET /api/v1/orders`` (orderQueryAll): open orders, oldest first."""
         out = []
-        for sym in [symbol] if symbol is not None else list(self.instruments):
+        for sym in self._perp_symbols(p):
             for order in self.exchange.engine(self.venue, sym).open_orders():
                 rec = self._orders.get(order.client_order_id)
                 if rec is not None:
@@ -528,12 +533,8 @@ class _BackpackRest(_BackpackState):
 
     async def _h_positions(self, p: _Params) -> object:
         """``GET /api/v1/position`` (positionQuery): open positions only."""
-        symbol = self._symbol(p, required=False)
-        types = self._market_types(p)
-        if types is not None and "PERP" not in types:
-            return []
         out = []
-        for sym in [symbol] if symbol is not None else list(self.instruments):
+        for sym in self._perp_symbols(p):
             pos = self.exchange.engine(self.venue, sym).position()
             if pos.size != ZERO:
                 out.append(self._position_json(pos))
