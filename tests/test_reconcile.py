@@ -361,8 +361,9 @@ async def test_an_order_hidden_past_the_grace_is_cancelled_by_id_and_declared_un
     assert isinstance(t0, float)
     assert lagging.status_queries[coid] == 2  # at 0 s and at the end of the 1 s grace
     assert lagging.cancels[0][0] == coid and [c for c, _ in lagging.cancels].count(coid) == 1
-    # after the grace (the autojump clock may also jump while the journal's thread writes), before trading
-    assert 0.9 <= lagging.cancels[0][1] - t0 < 5.0 and lagging.places
+    # after the grace and before trading (the order of the two is asserted next); no tighter upper bound: the
+    # autojump clock jumps to the next timer whenever the loop waits on the journal's thread (5.1 s seen in CI)
+    assert 0.9 <= lagging.cancels[0][1] - t0 and lagging.places
     assert lagging.cancels[0][1] <= lagging.places[0][1]
     order = exchange.engine("backpack", PSYM).get_order(coid)
     assert order is not None and order.status is OrderStatus.CANCELLED
