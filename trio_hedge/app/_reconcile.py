@@ -236,13 +236,16 @@ class JournalRecorder:
         cur = self._cycles.get(market)
         if cur is None or cur[0] != index:
             return
-        self._cycles.pop(market, None)
         if self.down is None:
+            # forgotten only once written: a cancel that arrives before the write is queued (the stop cancelling
+            # the hedger as its leg ends) leaves the cycle open here, and the market's shielded end records it
             try:
                 await self.journal.end_cycle(cur[1], outcome or "unknown", detail)
+                self._cycles.pop(market, None)
                 return
             except JournalIOError as exc:
                 self._went_down(exc, f"end of cycle {index} of {market}")
+        self._cycles.pop(market, None)
         self._log.warning("UNJOURNALED cycle end (journal down): market={} index={} cycle_id={} outcome={} {}",
                           market, index, cur[1], outcome, detail)
 
