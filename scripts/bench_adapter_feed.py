@@ -6,8 +6,8 @@ Frames are recorded-shaped: the recorded Binance USD-M BTCUSDT depth stream (``t
 
 * Backpack (``trio_hedge/sim/_backpack/_state.py`` ``_DepthHub.on_diff`` and the REST ``/api/v1/depth``
   handler): a REST depth snapshot body, then one ``{"stream":"depth.<S>","data":{"e":"depth",...}}`` text frame
-  per recorded delta (levels ``[[price, size], ...]`` formatted with the hub's ``_fixed`` at the tick's and
-  lot's decimal places, bids and asks ascending; ``U == u`` = the next update id; ``E``/``T`` µs strings).
+  per recorded delta (levels ``[[price, size], ...]`` formatted with ``protocols.backpack.fixed_text`` at the
+  tick's and lot's decimal places, bids and asks ascending; ``U == u`` = the next update id; ``E``/``T`` µs strings).
 * GRVT (``trio_hedge/sim/_grvt/_state.py`` ``_BookHub``): ``format_feed(v1.book.d, ..., format_book(...))``
   JSON frames, the snapshot at sequence 0 then one delta per recorded delta (``sequence_number`` n,
   ``prev_sequence_number`` n - 1; bids descending, asks ascending; ``num_orders`` an int as on WS).
@@ -57,7 +57,6 @@ from trio_hedge.protocols import grvt as gw
 from trio_hedge.protocols.backpack._book import _levels as bp_levels_parsed
 from trio_hedge.protocols.backpack._codec import _protocol as bp_protocol
 from trio_hedge.protocols.grvt._book import _book_payload as grvt_book_payload
-from trio_hedge.sim._backpack._format import _fixed, _frame, _places
 from trio_hedge.sim._replay import BookDeltaMsg, BookSnapshotMsg, RecordingReader, load_lines
 from trio_hedge.venues.backpack._subscriptions import _depth_of, _route_depth
 from trio_hedge.venues.grvt._session import _apply_book_feed
@@ -91,11 +90,11 @@ def recorded(path: Path, limit: int) -> tuple[BookSnapshotMsg, list[BookDeltaMsg
 
 def backpack_frames(snapshot: BookSnapshotMsg, deltas: list[BookDeltaMsg]) -> tuple[bytes, list[str]]:
     """The REST depth body and the depth frames, encoded as the Backpack simulator encodes them."""
-    pp, sp = _places(TICK), _places(LOT)
+    pp, sp = bp.decimal_places(TICK), bp.decimal_places(LOT)
     body = orjson.dumps(
         {
-            "asks": [[_fixed(p, pp), _fixed(s, sp)] for p, s in snapshot.asks],
-            "bids": [[_fixed(p, pp), _fixed(s, sp)] for p, s in reversed(snapshot.bids)],
+            "asks": [[bp.fixed_text(p, pp), bp.fixed_text(s, sp)] for p, s in snapshot.asks],
+            "bids": [[bp.fixed_text(p, pp), bp.fixed_text(s, sp)] for p, s in reversed(snapshot.bids)],
             "lastUpdateId": "1",
             "timestamp": snapshot.ts_ns // 1_000,
         }
@@ -107,13 +106,13 @@ def backpack_frames(snapshot: BookSnapshotMsg, deltas: list[BookDeltaMsg]) -> tu
             "e": "depth",
             "E": us,
             "s": SYMBOL_BP,
-            "a": [[_fixed(p, pp), _fixed(s, sp)] for p, s in sorted(dict(d.asks).items())],
-            "b": [[_fixed(p, pp), _fixed(s, sp)] for p, s in sorted(dict(d.bids).items())],
+            "a": [[bp.fixed_text(p, pp), bp.fixed_text(s, sp)] for p, s in sorted(dict(d.asks).items())],
+            "b": [[bp.fixed_text(p, pp), bp.fixed_text(s, sp)] for p, s in sorted(dict(d.bids).items())],
             "U": n,
             "u": n,
             "T": us,
         }
-        frames.append(_frame(f"depth.{SYMBOL_BP}", orjson.dumps(data).decode()))
+        frames.append(bp.format_ws_frame(f"depth.{SYMBOL_BP}", orjson.dumps(data).decode()))
     return body, frames
 
 

@@ -81,10 +81,13 @@ as clients sign with theirs. Private events leave at the exchange's ``deliver_at
 Secrets: the server keeps only the API key (the public key); a generated seed is returned in
 :class:`BackpackSimInfo` and never logged or shown in a repr.
 
-Code: this module serves; the venue's parts are in ``sim/_backpack/`` (``_format`` constants and wire objects,
-``_params`` request parsing and errors, ``_state`` connections, depth hubs and the venue state, ``_rest`` the REST
-routes, ``_stream`` the private stream and the WebSocket endpoint), on the shared machinery of ``sim/_wire/``
-(connection outbox, book mirror, rate-limit and latency middleware).
+Code: this module serves; the venue's parts are in ``sim/_backpack/`` (``_model`` the simulated venue's
+tunables, its order record and how engine states read as Backpack statuses, ``_errors`` its error answers,
+``_state`` connections, depth hubs and the venue state, ``_rest`` the REST routes, ``_stream`` the private stream
+and the WebSocket endpoint), on the shared machinery of ``sim/_wire/`` (connection outbox, book mirror,
+rate-limit and latency middleware). Every wire format, both the replies sent and the requests read, is
+:mod:`trio_hedge.protocols.backpack`'s (``format_*`` / ``parse_*`` per message family); this package holds the
+venue's state and behaviour only.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ from starlette.routing import WebSocketRoute
 from ..domain import BadValue
 from ..protocols.backpack import BackpackSigner
 from ._asgi import serve_asgi
-from ._backpack._format import DEFAULT_PING_INTERVAL_S
+from ._backpack._model import DEFAULT_PING_INTERVAL_S
 from ._backpack._rest import _BackpackRest
 from ._backpack._stream import _BackpackStreams
 from ._exchange import SimExchange

@@ -1,14 +1,15 @@
-"""Backpack order book: the ``GET /api/v1/depth`` snapshot, the ``depth.<symbol>`` stream (``U``/``u``
-sequencing) applied to the domain :class:`~trio_hedge.domain.OrderBook`, and the ``bookTicker`` stream.
+"""Backpack order book, both directions: the ``GET /api/v1/depth`` snapshot, the ``depth.<symbol>`` stream
+(``U``/``u`` sequencing) applied to the domain :class:`~trio_hedge.domain.OrderBook`, and the ``bookTicker``
+stream (client side); the same three formatted from levels (server side).
 
 Sources and the citation names used below: the package docstring (:mod:`trio_hedge.protocols.backpack`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Final, cast
 
 from ...domain import (
     BadValue,
@@ -32,7 +33,15 @@ from ._codec import (
     _str,
     _ts_ns,
     _us_to_ns,
+    fixed_text,
+    us_text,
 )
+
+DEPTH_LIMITS: Final = frozenset({"5", "10", "20", "50", "100", "500", "1000"})
+"""The ``limit`` values ``GET /api/v1/depth`` takes (OpenAPI ``DepthLimit``; Backpack REST docs)."""
+
+DEPTH_LIMIT_DEFAULT: Final = 1_000
+"""Levels per side of ``GET /api/v1/depth`` without ``limit`` (OpenAPI changelog 2025-11-10, Backpack REST docs)."""
 
 # ============================================================================================== depth
 
@@ -237,3 +246,95 @@ def _top(d: Mapping[str, object], price_key: str, size_key: str, symbol: str) ->
     if price is None or size is None:
         raise _Malformed(f"{symbol}: {price_key!r} and {size_key!r} must come together")
     return parse_price(price, what=f"{symbol} {price_key}"), parse_size(size, what=f"{symbol} {size_key}")
+
+
+# ============================================================================================== server side
+
+
+def _level_texts(levels: Iterable[Level], price_places: int, size_places: int) -> list[list[str]]:
+    return [[fixed_text(p, price_places), fixed_text(s, size_places)] for p, s in levels]
+
+
+def format_depth_snapshot(
+    bids: Sequence[Level],
+    asks: Sequence[Level],
+    *,
+    last_update_id: int,
+    ts_ns: int,
+    price_places: int,
+    size_places: int,
+) -> dict[str, object]:
+    """The ``GET /api/v1/depth`` body (server side; Backpack REST docs): both sides ascending by price as the
+    OpenAPI ``Depth`` example (clients re-sort), levels ``[price, size]`` strings with the market's decimal places
+    (:func:`~trio_hedge.protocols.backpack.fixed_text`), ``lastUpdateId`` a string and ``timestamp`` µs as in
+    ``tests/fixtures/backpack/captured.json`` ``depth``. Read back by :func:`parse_depth_snapshot`.
+
+    Args:
+        bids: best (highest) first. asks: best (lowest) first. last_update_id: the book's update id.
+        ts_ns: the book's time, ns. price_places, size_places: decimal places of the tick and the lot.
+    """
+    return {
+        "asks": _level_texts(asks, price_places, size_places),
+        "bids": _level_texts(reversed(bids), price_places, size_places),
+        "lastUpdateId": str(last_update_id),
+        "timestamp": ts_ns // 1_000,
+    }
+
+
+def format_depth_update(
+    symbol: str,
+    *,
+    bids: Iterable[Level],
+    asks: Iterable[Level],
+    first_update_id: int,
+    last_update_id: int,
+    event_ns: int,
+    engine_ns: int,
+    price_places: int,
+    size_places: int,
+) -> dict[str, object]:
+    """The ``data`` of a ``depth.<symbol>`` frame (server side; Backpack WS docs, Streams "Depth"), keys as the
+    captured frame (``tests/fixtures/backpack/captured.json`` ``depth``): ``a``/``b`` the changed levels in the
+    order given (size 0 removes a level), ``U``/``u`` numbers, ``E``/``T`` µs strings. Read back by
+    :func:`parse_depth_delta_raw`.
+
+    Args:
+        bids, asks: the changed levels (absolute sizes). first_update_id, last_update_id: ``U``, ``u``.
+        event_ns, engine_ns: ``E`` and ``T``, ns. price_places, size_places: as :func:`format_depth_snapshot`.
+    """
+    return {
+        "e": "depth",
+        "E": us_text(event_ns),
+        "s": symbol,
+        "a": _level_texts(asks, price_places, size_places),
+        "b": _level_texts(bids, price_places, size_places),
+        "U": first_update_id,
+        "u": last_update_id,
+        "T": us_text(engine_ns),
+    }
+
+
+def format_book_ticker(
+    symbol: str,
+    *,
+    bid: Level | None,
+    ask: Level | None,
+    update_id: int,
+    event_ns: int,
+    engine_ns: int,
+    price_places: int,
+    size_places: int,
+) -> dict[str, object]:
+    """The ``data`` of a ``bookTicker.<symbol>`` frame (server side; Backpack WS docs, Streams "Book ticker"), keys
+    as the captured frame (``tests/fixtures/backpack/captured.json`` ``book_ticker``): ``a``/``A`` and
+    ``b``/``B`` only for a side that has a level, ``u`` the depth update id, ``E``/``T`` µs strings. Read back by
+    :func:`parse_book_ticker`.
+    """
+    ticker: dict[str, object] = {"e": "bookTicker", "E": us_text(event_ns), "s": symbol}
+    if ask is not None:
+        ticker["a"], ticker["A"] = fixed_text(ask[0], price_places), fixed_text(ask[1], size_places)
+    if bid is not None:
+        ticker["b"], ticker["B"] = fixed_text(bid[0], price_places), fixed_text(bid[1], size_places)
+    ticker["u"] = update_id
+    ticker["T"] = us_text(engine_ns)
+    return ticker

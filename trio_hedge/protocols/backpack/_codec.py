@@ -8,6 +8,7 @@ Sources and the citation names used below: the package docstring (:mod:`trio_hed
 from __future__ import annotations
 
 import calendar
+import datetime
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -213,6 +214,37 @@ def decimal_text(value: Decimal) -> str:
         raise BadValue(f"{value!r} is out of the range a price or size can have")
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0") else text
+
+
+def decimal_places(step: Decimal) -> int:
+    """Decimal places of a tick or lot size (``0.10`` -> 1, ``5`` -> 0): how many a book level of that market
+    shows (:func:`fixed_text`)."""
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def fixed_text(value: Decimal, places: int) -> str:
+    """``value`` with at least ``places`` decimals, as the venue sends book levels (``"18.70"``, ``"0.000"``: the
+    depth bodies and frames of ``tests/fixtures/backpack/captured.json``); more decimals are kept when the value
+    has them (it is never rounded)."""
+    v = value.normalize()
+    exponent = v.as_tuple().exponent
+    own = max(0, -exponent) if isinstance(exponent, int) else 0
+    return format(v, f".{max(own, places)}f")
+
+
+def iso_ms_text(ts_ns: int) -> str:
+    """ns since the epoch -> Backpack's naive UTC ISO time with milliseconds, as in fill and order history
+    (``"2025-08-13T17:26:01.197"``, ``tests/fixtures/backpack/captured.json``); the inverse of :func:`iso_to_ns`
+    to the millisecond."""
+    moment = datetime.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=datetime.UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{(ts_ns // 1_000_000) % 1000:03d}"
+
+
+def us_text(ts_ns: int) -> str:
+    """ns -> the microsecond decimal string of WebSocket ``E``/``T`` (the newest captures send strings, the
+    docs numbers; :func:`_ts_ns` reads both)."""
+    return str(ts_ns // 1_000)
 
 
 def _sane(value: Decimal, what: str) -> Decimal:

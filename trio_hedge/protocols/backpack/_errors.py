@@ -1,5 +1,5 @@
-"""Backpack errors: ``{"code", "message"}`` bodies and HTTP statuses mapped onto the domain's venue error
-tree.
+"""Backpack errors, both directions: ``{"code", "message"}`` bodies and HTTP statuses mapped onto the domain's
+venue error tree (client side), and the body formatted (server side).
 
 Sources and the citation names used below: the package docstring (:mod:`trio_hedge.protocols.backpack`).
 """
@@ -33,6 +33,13 @@ _MARGIN_CODES: Final = frozenset({"INSUFFICIENT_MARGIN", "INSUFFICIENT_FUNDS", "
 _UNAVAILABLE_CODES: Final = frozenset({"MAINTENANCE", "TRADING_PAUSED"})
 _UNKNOWN_OUTCOME_CODES: Final = frozenset({"SERVER_ERROR", "TIMEOUT"})
 _POST_ONLY_RE: Final = re.compile(r"immediately match|would (?:take|cross)|post[ _-]?only[ _-]?taker", re.IGNORECASE)
+
+
+def format_error_body(code: str, message: str) -> dict[str, str]:
+    """The venue's JSON error body ``{"code": <ApiErrorCode>, "message": ...}`` (server side; Backpack REST docs
+    "Error format", captured in ``tests/fixtures/backpack/captured.json`` ``errors``). Read back by
+    :func:`parse_error_body` and :func:`error_from_response`."""
+    return {"code": code, "message": message}
 
 
 def parse_error_body(body: object) -> tuple[str, str] | None:

@@ -1,5 +1,6 @@
-"""Backpack fills: ``GET /wapi/v1/history/fills`` entries parsed into :class:`~trio_hedge.domain.Fill`, and
-fees converted to the quote asset.
+"""Backpack fills, both directions: ``GET /wapi/v1/history/fills`` entries parsed into
+:class:`~trio_hedge.domain.Fill` (client side) and formatted from one (server side), and fees converted to the
+quote asset.
 
 Sources and the citation names used below: the package docstring (:mod:`trio_hedge.protocols.backpack`).
 """
@@ -7,6 +8,7 @@ Sources and the citation names used below: the package docstring (:mod:`trio_hed
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Final
 
 from ...domain import (
     ZERO,
@@ -17,6 +19,7 @@ from ...domain import (
     to_decimal,
 )
 from ._codec import (
+    _SIDE_TEXT,
     VENUE,
     _arith,
     _bool,
@@ -30,9 +33,23 @@ from ._codec import (
     _protocol,
     _side,
     _str,
+    decimal_text,
+    iso_ms_text,
     iso_to_ns,
     split_symbol,
 )
+
+FILL_TYPES: Final = (
+    "User",
+    "BookLiquidation",
+    "Adl",
+    "Backstop",
+    "Liquidation",
+    "AllLiquidation",
+    "CollateralConversion",
+    "CollateralConversionAndSpotLiquidation",
+)
+"""OpenAPI ``FillType`` (the ``fillType`` filter of ``GET /wapi/v1/history/fills``; Backpack REST docs)."""
 
 
 def _opt_size(v: object, *, what: str) -> Decimal:
@@ -112,3 +129,30 @@ def parse_fill_history(obj: object, *, venue: str = VENUE) -> list[Fill]:
     fills = [parse_history_fill(item, venue=venue) for item in items]
     fills.sort(key=lambda f: f.ts_ns)
     return fills
+
+
+def format_history_fill(
+    fill: Fill, *, order_id: str, client_id: int | None, trade_id: int, fee_symbol: str
+) -> dict[str, object]:
+    """One ``OrderFill`` of ``GET /wapi/v1/history/fills`` (server side; Backpack REST docs), keys and types as
+    the captured ``fetchMyTrades`` response (``tests/fixtures/backpack/captured.json`` ``fills``): ``tradeId``
+    and ``clientId`` strings, ``timestamp`` naive UTC ISO with ms, ``systemOrderType`` null. ``fill.fee`` is
+    sent as is in ``fee_symbol`` (the quote asset on perpetuals). Read back by :func:`parse_history_fill`.
+
+    Raises:
+        BadValue: a decimal no plain string can carry.
+    """
+    return {
+        "clientId": None if client_id is None else str(client_id),
+        "fee": decimal_text(fill.fee),
+        "feeSymbol": fee_symbol,
+        "isMaker": fill.is_maker,
+        "orderId": order_id,
+        "price": decimal_text(fill.price),
+        "quantity": decimal_text(fill.size),
+        "side": _SIDE_TEXT[fill.side],
+        "symbol": fill.symbol,
+        "systemOrderType": None,
+        "timestamp": iso_ms_text(fill.ts_ns),
+        "tradeId": str(trade_id),
+    }

@@ -1,9 +1,14 @@
-"""Backpack markets: ``GET /api/v1/markets`` entries parsed into domain :class:`~trio_hedge.domain.Instrument`.
+"""Backpack markets, both directions: ``GET /api/v1/markets`` entries parsed into domain
+:class:`~trio_hedge.domain.Instrument` (client side); a ``Market`` and a ``Ticker`` formatted (server side), with
+the published market terms an :class:`~trio_hedge.domain.Instrument` does not hold (:class:`MarketTerms`).
 
 Sources and the citation names used below: the package docstring (:mod:`trio_hedge.protocols.backpack`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
 
 from ...domain import (
     ZERO,
@@ -11,7 +16,7 @@ from ...domain import (
     parse_price,
     parse_size,
 )
-from ._codec import VENUE, _dict, _get, _json, _list, _opt, _protocol, _sane, _str
+from ._codec import VENUE, _dict, _get, _json, _list, _opt, _protocol, _sane, _str, decimal_text, fixed_text
 
 # ============================================================================================== markets
 
@@ -80,3 +85,114 @@ def parse_markets(obj: object, *, venue: str = VENUE, market_type: str | None = 
         inst = parse_market(d, venue=venue)
         out[inst.symbol] = inst
     return out
+
+
+# ============================================================================================== server side
+
+
+@dataclass(frozen=True, slots=True)
+class MarketTerms:
+    """A perpetual market's published terms that the domain's :class:`Instrument` does not hold: the band a limit
+    price must stay in around the mark (``filters.price.minMultiplier`` / ``maxMultiplier``), the initial and
+    maintenance margin fractions (``imf``/``mmf``) and their ``sqrt`` functions (``imfFunction`` /
+    ``mmfFunction``: base and factor), and the market's ``createdAt``. Defaults: the values of the
+    SOL_USDC_PERP market in ccxt 4.5.90 ``backpack.py`` ``parse_market``'s comment (Backpack REST docs, Markets).
+    """
+
+    min_price_multiplier: Decimal = Decimal("0.75")
+    max_price_multiplier: Decimal = Decimal("1.25")
+    imf: str = "0.02"
+    mmf: str = "0.0125"
+    imf_factor: str = "0.0001275"
+    mmf_factor: str = "0.0000765"
+    created_at: str = "2024-01-01T00:00:00"
+
+    @property
+    def imf_function(self) -> dict[str, str]:
+        """``{"base", "factor", "type": "sqrt"}`` of the initial margin fraction."""
+        return {"base": self.imf, "factor": self.imf_factor, "type": "sqrt"}
+
+    @property
+    def mmf_function(self) -> dict[str, str]:
+        """``{"base", "factor", "type": "sqrt"}`` of the maintenance margin fraction."""
+        return {"base": self.mmf, "factor": self.mmf_factor, "type": "sqrt"}
+
+
+DEFAULT_MARKET_TERMS = MarketTerms()
+"""The terms every market gets unless given others."""
+
+
+def format_market(inst: Instrument, terms: MarketTerms = DEFAULT_MARKET_TERMS) -> dict[str, object]:
+    """A perpetual ``Market`` object (``GET /api/v1/market(s)``, server side; Backpack REST docs), keys and types
+    as the captured SOL_USDC_PERP market (ccxt 4.5.90 ``backpack.py`` comment; ``tests/fixtures/backpack/
+    captured.json`` ``markets`` has its spot sibling), plus ``visible`` (required by the OpenAPI schema) and
+    ``filters.quantity.minNotional`` when ``inst`` has a minimum notional. Read back by :func:`parse_market`.
+
+    Raises:
+        BadValue: a decimal no plain string can carry.
+    """
+    quantity: dict[str, object] = {
+        "maxQuantity": None,
+        "minQuantity": decimal_text(inst.min_size),
+        "stepSize": decimal_text(inst.lot_size),
+    }
+    if inst.min_notional > ZERO:
+        quantity["minNotional"] = decimal_text(inst.min_notional)
+    return {
+        "baseSymbol": inst.base,
+        "createdAt": terms.created_at,
+        "filters": {
+            "price": {
+                "borrowEntryFeeMaxMultiplier": None,
+                "borrowEntryFeeMinMultiplier": None,
+                "maxImpactMultiplier": "1.03",
+                "maxMultiplier": decimal_text(terms.max_price_multiplier),
+                "maxPrice": decimal_text(inst.tick_size * Decimal(10) ** 9),
+                "meanMarkPriceBand": {"maxMultiplier": "1.1", "minMultiplier": "0.9"},
+                "meanPremiumBand": {"tolerancePct": "0.05"},
+                "minImpactMultiplier": "0.97",
+                "minMultiplier": decimal_text(terms.min_price_multiplier),
+                "minPrice": decimal_text(inst.tick_size),
+                "tickSize": decimal_text(inst.tick_size),
+            },
+            "quantity": quantity,
+        },
+        "fundingInterval": "28800000",
+        "fundingRateLowerBound": "-100",
+        "fundingRateUpperBound": "100",
+        "imfFunction": terms.imf_function,
+        "marketType": "PERP",
+        "mmfFunction": terms.mmf_function,
+        "openInterestLimit": "0",
+        "orderBookState": "Open",
+        "quoteSymbol": inst.quote,
+        "symbol": inst.symbol,
+        "visible": True,
+    }
+
+
+def format_ticker(
+    symbol: str, *, first: Decimal, last: Decimal, high: Decimal, low: Decimal, price_places: int
+) -> dict[str, object]:
+    """A ``Ticker`` (``GET /api/v1/ticker(s)``, server side; Backpack REST docs), keys and types as
+    ``tests/fixtures/backpack/captured_ticker.json``: prices with the market's ``price_places``
+    (:func:`~trio_hedge.protocols.backpack.fixed_text`), ``priceChange`` = last - first, ``priceChangePercent`` its
+    ratio to ``first`` to 6 places (0 when ``first`` is 0); volumes and trade count ``"0"`` (given no trades).
+
+    Raises:
+        BadValue: a decimal no plain string can carry.
+    """
+    change = last - first
+    pct = (change / first).quantize(Decimal("0.000001")) if first else ZERO
+    return {
+        "firstPrice": fixed_text(first, price_places),
+        "high": fixed_text(high, price_places),
+        "lastPrice": fixed_text(last, price_places),
+        "low": fixed_text(low, price_places),
+        "priceChange": decimal_text(change),
+        "priceChangePercent": decimal_text(pct),
+        "quoteVolume": "0",
+        "symbol": symbol,
+        "trades": "0",
+        "volume": "0",
+    }

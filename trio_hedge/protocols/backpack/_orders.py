@@ -1,6 +1,8 @@
-"""Backpack orders: REST order bodies and the ``account.orderUpdate`` stream parsed into
-:class:`~trio_hedge.domain.OrderReport` and domain events; ``orderExecute`` / ``orderCancel`` /
-``orderCancelAll`` / ``orderQuery`` request bodies; the client id allocator (``clientId`` is a uint32).
+"""Backpack orders, both directions: REST order bodies and the ``account.orderUpdate`` stream parsed into
+:class:`~trio_hedge.domain.OrderReport` and domain events (client side) and formatted from the venue's order
+(:class:`BackpackOrder`, server side); ``orderExecute`` / ``orderCancel`` / ``orderCancelAll`` / ``orderQuery``
+request bodies built (client side) and the ``orderExecute`` payload parsed (server side); the client id
+allocator (``clientId`` is a uint32).
 
 Sources and the citation names used below: the package docstring (:mod:`trio_hedge.protocols.backpack`).
 """
@@ -8,7 +10,10 @@ Sources and the citation names used below: the package docstring (:mod:`trio_hed
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
 
 from ...domain import (
     ZERO,
@@ -22,6 +27,7 @@ from ...domain import (
     OrderType,
     OrderUpdate,
     PostOnlyWouldCross,
+    Side,
     TimeInForce,
     parse_price,
     parse_size,
@@ -29,6 +35,7 @@ from ...domain import (
 )
 from ._codec import (
     _SIDE_TEXT,
+    _SIDES,
     ORDER_EVENT_TYPES,
     POST_ONLY_WOULD_CROSS,
     SELF_TRADE_PREVENTION,
@@ -53,8 +60,11 @@ from ._codec import (
     _str,
     _ts_ns,
     decimal_text,
+    iso_ms_text,
+    us_text,
 )
 from ._fills import _fee_in_quote, _fill_size, _opt_size
+from ._requests import RequestParams
 
 # ============================================================================================== orders
 
@@ -327,6 +337,291 @@ def order_query_params(symbol: str, *, client_id: int | None = None, order_id: s
     (both together are rejected by the venue; Backpack REST docs). Raises BadValue otherwise."""
     key, value = _one_order_ref(client_id, order_id)
     return dict(sorted({key: str(value), "symbol": symbol}.items()))
+
+
+# ============================================================================================== server side
+
+TIME_IN_FORCE: Final[Mapping[str, TimeInForce]] = {
+    "GTC": TimeInForce.GTT,
+    "IOC": TimeInForce.IOC,
+    "FOK": TimeInForce.FOK,
+}
+"""OpenAPI ``TimeInForce`` -> ours (Backpack's GTC is our GTT, as in :func:`order_execute_body`)."""
+
+TRIGGER_ORDER_KEYS: Final = (
+    "triggerPrice",
+    "triggerQuantity",
+    "triggerBy",
+    "stopLossTriggerPrice",
+    "stopLossLimitPrice",
+    "stopLossTriggerBy",
+    "takeProfitTriggerPrice",
+    "takeProfitLimitPrice",
+    "takeProfitTriggerBy",
+)
+"""``OrderExecutePayload`` keys of trigger, stop-loss and take-profit orders (Backpack REST docs)."""
+
+_NULL_TRIGGER_FIELDS: Final = {
+    "stopLossLimitPrice": None,
+    "stopLossTriggerBy": None,
+    "stopLossTriggerPrice": None,
+    "strategyId": None,
+    "takeProfitLimitPrice": None,
+    "takeProfitTriggerBy": None,
+    "takeProfitTriggerPrice": None,
+    "triggerBy": None,
+    "triggerPrice": None,
+    "triggerQuantity": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExecute:
+    """An ``orderExecute`` payload (``POST /api/v1/order``, OpenAPI ``OrderExecutePayload``; Backpack REST docs) as
+    the venue reads it (:func:`parse_order_execute`); every value checked for its type, none against a
+    market's rules.
+
+    Attributes:
+        symbol (str). side (Side): ``side`` Bid/Ask. market (bool): ``orderType`` ``Market`` (else ``Limit``).
+        price, quantity, quote_quantity (Decimal | None): as sent (None when absent).
+        tif (str): ``timeInForce`` ``GTC``/``IOC``/``FOK`` (default ``GTC``). post_only, reduce_only (bool).
+        client_id (int | None): ``clientId`` (uint32). stp (str): ``selfTradePrevention`` (default
+            ``RejectTaker``). trigger (bool): any of :data:`TRIGGER_ORDER_KEYS` given.
+    """
+
+    symbol: str
+    side: Side
+    market: bool
+    price: Decimal | None
+    quantity: Decimal | None
+    quote_quantity: Decimal | None
+    tif: str
+    post_only: bool
+    reduce_only: bool
+    client_id: int | None
+    stp: str
+    trigger: bool
+
+
+def parse_order_execute(params: RequestParams, markets: Container[str]) -> OrderExecute:
+    """Read an ``orderExecute`` payload (server side; the inverse of :func:`order_execute_body`): ``symbol`` (one
+    of ``markets``), ``side``, ``orderType``, ``price``, ``quantity``, ``quoteQuantity``, ``timeInForce``,
+    ``postOnly``, ``reduceOnly``, ``clientId``, ``selfTradePrevention``, and the keys read only for their types
+    (``brokerId`` uint16, ``autoLend``/``autoLendRedeem``/``autoBorrow``/``autoBorrowRepay`` booleans), in that
+    order, so the first bad one is the one named (Backpack REST docs, OpenAPI ``OrderExecutePayload``).
+
+    Raises:
+        RequestParseError: a missing required key or a value of the wrong type; the venue's plain-text 400.
+    """
+    symbol = params.symbol(markets, required=True)
+    side = _SIDES[params.enum("side", _SIDES, "Side", required=True) or ""]
+    order_type = params.enum("orderType", ("Limit", "Market"), "OrderTypeEnum", required=True)
+    price = params.decimal("price")
+    quantity = params.decimal("quantity")
+    quote_quantity = params.decimal("quoteQuantity")
+    tif = params.enum("timeInForce", TIME_IN_FORCE, "TimeInForce") or "GTC"
+    post_only = params.flag("postOnly")
+    reduce_only = params.flag("reduceOnly")
+    client_id = params.client_id()
+    stp = params.enum("selfTradePrevention", SELF_TRADE_PREVENTION, "SelfTradePrevention") or "RejectTaker"
+    params.integer("brokerId", limit=2**16 - 1, type_name="uint16")
+    for key in ("autoLend", "autoLendRedeem", "autoBorrow", "autoBorrowRepay"):
+        params.flag(key)
+    assert symbol is not None  # required
+    return OrderExecute(
+        symbol=symbol,
+        side=side,
+        market=order_type == "Market",
+        price=price,
+        quantity=quantity,
+        quote_quantity=quote_quantity,
+        tif=tif,
+        post_only=post_only,
+        reduce_only=reduce_only,
+        client_id=client_id,
+        stp=stp,
+        trigger=any(params.has(key) for key in TRIGGER_ORDER_KEYS),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BackpackOrder:
+    """An accepted order as the venue holds it (server side): what its ``orderExecute`` asked for, its order id
+    and its creation time. Its progress (status, executed quantities) is the caller's, given to each format.
+
+    Attributes:
+        id (str): the order id (numeric text). client_id (int | None): ``clientId``. symbol (str).
+        side (Side). market (bool): a market order (no price). price (Decimal | None): the limit price.
+        quantity (Decimal). tif (str): ``GTC``/``IOC``/``FOK``. post_only, reduce_only (bool).
+        stp (str): ``selfTradePrevention``. created_ns (int): creation time, ns since the epoch.
+    """
+
+    id: str
+    client_id: int | None
+    symbol: str
+    side: Side
+    market: bool
+    price: Decimal | None
+    quantity: Decimal
+    tif: str
+    post_only: bool
+    reduce_only: bool
+    stp: str
+    created_ns: int
+
+
+def _client_id_text(order: BackpackOrder) -> str | None:
+    return None if order.client_id is None else str(order.client_id)
+
+
+def format_order(
+    order: BackpackOrder, *, status: str, executed: Decimal, executed_quote: Decimal
+) -> dict[str, object]:
+    """The REST ``Order`` object (``POST/GET/DELETE /api/v1/order``, ``GET /api/v1/orders``, ``DELETE
+    /api/v1/orders``; Backpack REST docs), keys and JSON types as the captured ``createOrder`` / ``cancelOrder``
+    / ``fetchOpenOrder`` responses (``tests/fixtures/backpack/captured.json``, limit and market variants): keys
+    sorted, ``clientId`` and ``createdAt`` (ms) strings, ``reduceOnly`` null unless set, trigger fields null; a
+    limit order has ``price`` and ``postOnly``, a market order ``quoteQuantity`` (= ``executed_quote``).
+    Read back by :func:`parse_order`.
+
+    Args:
+        order: the venue's order. status: its OpenAPI ``OrderStatus`` text (a key of :data:`ORDER_STATUS`).
+        executed, executed_quote: its executed quantity and quote quantity so far.
+
+    Raises:
+        BadValue: a decimal no plain string can carry (:func:`decimal_text`).
+    """
+    body: dict[str, object] = {
+        "clientId": _client_id_text(order),
+        "createdAt": str(order.created_ns // 1_000_000),
+        "executedQuantity": decimal_text(executed),
+        "executedQuoteQuantity": decimal_text(executed_quote),
+        "id": order.id,
+        "orderType": "Market" if order.market else "Limit",
+        "quantity": decimal_text(order.quantity),
+        "reduceOnly": True if order.reduce_only else None,
+        "relatedOrderId": None,
+        "selfTradePrevention": order.stp,
+        "side": _SIDE_TEXT[order.side],
+        "status": status,
+        "symbol": order.symbol,
+        "timeInForce": order.tif,
+        "triggeredAt": None,
+        **_NULL_TRIGGER_FIELDS,
+    }
+    if order.market:
+        body["quoteQuantity"] = decimal_text(executed_quote)
+    else:
+        if order.price is None:
+            raise BadValue(f"order {order.id}: a limit order needs a price")
+        body["postOnly"] = order.post_only
+        body["price"] = decimal_text(order.price)
+    return dict(sorted(body.items()))
+
+
+def format_order_history(
+    order: BackpackOrder, *, status: str, executed: Decimal, executed_quote: Decimal, expiry_reason: str | None
+) -> dict[str, object]:
+    """One ``GET /wapi/v1/history/orders`` item (Backpack REST docs), keys and types as the captured
+    ``fetchOrders`` response (``tests/fixtures/backpack/captured.json`` ``order_history``): ISO ``createdAt``,
+    ``expiryReason`` (OpenAPI ``OrderExpiryReason``, or None), ``quoteQuantity`` (price x quantity for a limit
+    order, the executed quote for a market order), ``systemOrderType`` null. Read back by :func:`parse_order`.
+
+    Raises:
+        BadValue: a decimal no plain string can carry.
+    """
+    quote = executed_quote if order.price is None else order.price * order.quantity
+    body: dict[str, object] = {
+        "clientId": _client_id_text(order),
+        "createdAt": iso_ms_text(order.created_ns),
+        "executedQuantity": decimal_text(executed),
+        "executedQuoteQuantity": decimal_text(executed_quote),
+        "expiryReason": expiry_reason,
+        "id": order.id,
+        "orderType": "Market" if order.market else "Limit",
+        "postOnly": order.post_only,
+        "price": None if order.price is None else decimal_text(order.price),
+        "quantity": decimal_text(order.quantity),
+        "quoteQuantity": decimal_text(quote),
+        "selfTradePrevention": order.stp,
+        "side": _SIDE_TEXT[order.side],
+        "status": status,
+        "symbol": order.symbol,
+        "systemOrderType": None,
+        "timeInForce": order.tif,
+        **_NULL_TRIGGER_FIELDS,
+    }
+    return dict(sorted(body.items()))
+
+
+def format_order_update(
+    order: BackpackOrder,
+    *,
+    event_type: str,
+    status: str,
+    executed: Decimal,
+    executed_quote: Decimal,
+    event_ns: int,
+    engine_ns: int,
+    fill: Fill | None = None,
+    trade_id: int | None = None,
+    fee_symbol: str = "",
+    expiry_reason: str | None = None,
+) -> dict[str, object]:
+    """An ``account.orderUpdate`` payload (Backpack WS docs; OpenAPI Streams "Order update"), keys as the
+    captured frames (``tests/fixtures/backpack/ws_order_update_examples.json``, ``captured.json``): ``O``, ``V``,
+    ``r`` always, ``t`` null unless a fill; ``c`` (a number) only with a clientId, ``p``/``Q`` (price x
+    quantity) only for a limit order, ``y`` only when post-only, ``R`` only with ``expiry_reason``,
+    ``t``/``l``/``L``/``m``/``n``/``N`` only with ``fill``. ``E``/``T`` are µs strings. Read back by
+    :func:`parse_order_events`.
+
+    Args:
+        order: the venue's order. event_type: one of :data:`ORDER_EVENT_TYPES`. status: OpenAPI
+            ``OrderStatus`` text. executed, executed_quote: cumulative ``z``/``Z``.
+        event_ns, engine_ns: ``E`` (when sent) and ``T`` (when it happened), ns.
+        fill: the execution of an ``orderFill``, with its ``trade_id`` and the ``fee_symbol`` its fee is in.
+        expiry_reason: ``R`` (OpenAPI ``OrderExpiryReason``) of an ``orderExpired``.
+
+    Raises:
+        BadValue: a fill without its trade id or fee symbol; a decimal no plain string can carry.
+    """
+    data: dict[str, object] = {
+        "e": event_type,
+        "E": us_text(event_ns),
+        "s": order.symbol,
+        "S": _SIDE_TEXT[order.side],
+        "o": "MARKET" if order.market else "LIMIT",
+        "f": order.tif,
+        "q": decimal_text(order.quantity),
+        "X": status,
+        "i": order.id,
+        "t": None,
+        "z": decimal_text(executed),
+        "Z": decimal_text(executed_quote),
+        "V": order.stp,
+        "T": us_text(engine_ns),
+        "O": "USER",
+        "r": order.reduce_only,
+    }
+    if order.client_id is not None:
+        data["c"] = order.client_id
+    if order.price is not None:
+        data["p"] = decimal_text(order.price)
+        data["Q"] = decimal_text(order.price * order.quantity)
+    if order.post_only:
+        data["y"] = True
+    if fill is not None:
+        if trade_id is None or not fee_symbol:
+            raise BadValue(f"order {order.id}: a fill needs its trade id and fee symbol")
+        data["t"] = trade_id
+        data["l"] = decimal_text(fill.size)
+        data["L"] = decimal_text(fill.price)
+        data["m"] = fill.is_maker
+        data["n"] = decimal_text(fill.fee)
+        data["N"] = fee_symbol
+    if expiry_reason is not None:
+        data["R"] = expiry_reason
+    return data
 
 
 # ============================================================================================== client ids

@@ -1,5 +1,5 @@
-"""Backpack positions: ``GET /api/v1/position`` and the ``account.positionUpdate`` stream parsed into domain
-positions.
+"""Backpack positions, both directions: ``GET /api/v1/position`` and the ``account.positionUpdate`` stream parsed
+into domain positions (client side) and formatted from one (server side).
 
 Sources and the citation names used below: the package docstring (:mod:`trio_hedge.protocols.backpack`).
 """
@@ -28,7 +28,10 @@ from ._codec import (
     _protocol,
     _str,
     _ts_ns,
+    decimal_text,
+    us_text,
 )
+from ._markets import DEFAULT_MARKET_TERMS, MarketTerms
 
 # ============================================================================================== positions
 
@@ -115,3 +118,85 @@ def is_position_snapshot(data: object) -> bool:
     if isinstance(data, Mapping):
         return "e" not in data
     return isinstance(data, (list, tuple))
+
+
+# ============================================================================================== server side
+
+
+def format_position(
+    pos: Position, *, mark: Decimal, position_id: int, user_id: str, terms: MarketTerms = DEFAULT_MARKET_TERMS
+) -> dict[str, object]:
+    """A ``FuturePositionWithMargin`` (``GET /api/v1/position``, server side; Backpack REST docs), keys and types
+    as the captured response (``tests/fixtures/backpack/captured.json`` ``positions``): ``netQuantity`` signed,
+    ``entryPrice`` and ``breakEvenPrice`` the entry (0 when flat), PnL and exposure at ``mark``, margin from
+    ``terms``; funding, interest and liquidation fields 0, ``subaccountId`` null. Read back by
+    :func:`parse_position`.
+
+    Raises:
+        BadValue: a decimal no plain string can carry.
+    """
+    qty = pos.size
+    entry = pos.entry_price if pos.entry_price is not None else ZERO
+    return {
+        "breakEvenPrice": decimal_text(entry),
+        "cumulativeFundingPayment": "0",
+        "cumulativeInterest": "0",
+        "entryPrice": decimal_text(entry),
+        "estLiquidationPrice": "0",
+        "imf": terms.imf,
+        "imfFunction": terms.imf_function,
+        "markPrice": decimal_text(mark),
+        "mmf": terms.mmf,
+        "mmfFunction": terms.mmf_function,
+        "netCost": decimal_text(entry * qty),
+        "netExposureNotional": decimal_text(abs(qty) * mark),
+        "netExposureQuantity": decimal_text(abs(qty)),
+        "netQuantity": decimal_text(qty),
+        "pnlRealized": decimal_text(pos.realized_pnl),
+        "pnlUnrealized": decimal_text((mark - entry) * qty),
+        "positionId": str(position_id),
+        "subaccountId": None,
+        "symbol": pos.symbol,
+        "userId": user_id,
+    }
+
+
+def format_position_update(
+    pos: Position,
+    *,
+    mark: Decimal,
+    position_id: int,
+    event_ns: int,
+    engine_ns: int,
+    event_type: str | None,
+    terms: MarketTerms = DEFAULT_MARKET_TERMS,
+) -> dict[str, object]:
+    """An ``account.positionUpdate`` payload (server side; Backpack WS docs), keys as the captured
+    ``positionOpened`` frame (``tests/fixtures/backpack/captured.json`` ``position_opened``): ``e`` the
+    ``event_type`` (one of :data:`POSITION_EVENT_TYPES`), or no ``e`` at all for None (the snapshot form sent on
+    subscribe); ``q`` signed, ``Q`` its size, ``B`` the entry and ``b`` the break-even (here the entry), ``l``
+    (liquidation) 0, ``i`` a number, ``E``/``T`` µs strings. Read back by :func:`parse_position_update`.
+
+    Raises:
+        BadValue: a decimal no plain string can carry.
+    """
+    qty = pos.size
+    entry = pos.entry_price if pos.entry_price is not None else ZERO
+    fields: dict[str, object] = {
+        "B": decimal_text(entry),
+        "E": us_text(event_ns),
+        "M": decimal_text(mark),
+        "P": decimal_text((mark - entry) * qty),
+        "Q": decimal_text(abs(qty)),
+        "T": us_text(engine_ns),
+        "b": decimal_text(entry),
+        "f": terms.imf,
+        "i": position_id,
+        "l": "0",
+        "m": terms.mmf,
+        "n": decimal_text(abs(qty) * mark),
+        "p": decimal_text(pos.realized_pnl),
+        "q": decimal_text(qty),
+        "s": pos.symbol,
+    }
+    return fields if event_type is None else {"e": event_type, **fields}

@@ -6,8 +6,11 @@ Sources and the citation names used below: the package docstring (:mod:`trio_hed
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
+
+import orjson
 
 from ...domain import (
     AuthError,
@@ -18,6 +21,22 @@ from ._codec import VENUE, BackpackProtocolError, _dict, _get, _json, _list, _Ma
 from ._signing import DEFAULT_WINDOW_MS, BackpackSigner
 
 # ============================================================================================== WebSocket
+
+ORDER_UPDATE: Final = "account.orderUpdate"
+"""Kind of the private order stream (``account.orderUpdate[.<symbol>]``; Backpack WS docs)."""
+
+POSITION_UPDATE: Final = "account.positionUpdate"
+"""Kind of the private position stream (``account.positionUpdate[.<symbol>]``; Backpack WS docs)."""
+
+WS_ERROR_INVALID_REQUEST: Final = 4000
+"""Error frame code for a message that is not a valid SUBSCRIBE/UNSUBSCRIBE [I: no code list is published]."""
+
+WS_ERROR_UNAUTHORIZED: Final = 4001
+"""Error frame code for a refused private-stream signature [I]."""
+
+WS_ERROR_INVALID_STREAM: Final = 4006
+"""Error frame code for an unknown stream (captured: ``{"id":null,"error":{"code":4006,"message":"Invalid
+stream"}}``, ``tests/fixtures/backpack/captured.json`` ``error``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +216,47 @@ def parse_subscribe_message(raw: object, *, venue: str = VENUE) -> SubscribeRequ
         if not params or not all(isinstance(s, str) and s for s in params):
             raise _Malformed("params must be a non-empty list of stream names")
         return SubscribeRequest(str(method), tuple(str(s) for s in params), d.get("signature"))
+
+
+# ============================================================================================== server side
+
+
+def format_ws_frame(stream: str, data_json: str) -> str:
+    """A data frame ``{"stream": <name as subscribed>, "data": ...}`` (server side; Backpack WS docs) with ``data``
+    already JSON text (encoded once, sent to many subscribers). Read back by :func:`parse_ws_frame`."""
+    return '{"stream":' + orjson.dumps(stream).decode("utf-8") + ',"data":' + data_json + "}"
+
+
+def format_ws_error(msg_id: object, code: int, message: str) -> str:
+    """An error frame ``{"id": <the message's id or null>, "error": {"code", "message"}}`` (server side; Backpack
+    WS docs, captured in ``tests/fixtures/backpack/captured.json`` ``error``). Read back by
+    :func:`parse_ws_frame` as a :class:`WsError`."""
+    return orjson.dumps({"id": msg_id, "error": {"code": code, "message": message}}).decode("utf-8")
+
+
+_DEPTH_AGGREGATES: Final = ("200ms", "600ms", "1000ms")
+_PRIVATE_KINDS: Final = ("orderUpdate", "positionUpdate", "rfqUpdate")
+
+
+def parse_stream_name(name: str, markets: Container[str]) -> tuple[str, str | None] | None:
+    """A stream name a client subscribes to -> ``(kind, symbol)`` (server side; the inverse of
+    :func:`depth_stream`, :func:`book_ticker_stream`, :func:`order_update_stream`, :func:`position_update_stream`;
+    Backpack WS docs stream names), or None for a name not served or a symbol not in ``markets``.
+
+    Kinds: ``"depth"`` (``depth.<S>``, and the aggregated ``depth.<200|600|1000>ms.<S>``), ``"bookTicker"``,
+    ``"account.orderUpdate"``, ``"account.positionUpdate"``, ``"account.rfqUpdate"`` (the venue's RFQ order
+    stream, which ccxt.pro subscribes to beside orderUpdate); a private stream's symbol is None for all markets.
+    """
+    parts = name.split(".")
+    if parts[0] == "account" and len(parts) in (2, 3) and parts[1] in _PRIVATE_KINDS:
+        if len(parts) == 2:
+            return f"account.{parts[1]}", None
+        return (f"account.{parts[1]}", parts[2]) if parts[2] in markets else None
+    if parts[0] == "depth":
+        if len(parts) == 2 and parts[1] in markets:
+            return "depth", parts[1]
+        if len(parts) == 3 and parts[1] in _DEPTH_AGGREGATES and parts[2] in markets:
+            return "depth", parts[2]
+    if parts[0] == "bookTicker" and len(parts) == 2 and parts[1] in markets:
+        return "bookTicker", parts[1]
+    return None

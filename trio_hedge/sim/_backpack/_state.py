@@ -13,20 +13,23 @@ from loguru import logger
 from starlette.websockets import WebSocket
 
 from ...domain import ZERO, Fill, Instrument, Level, Position
+from ...protocols.backpack import (
+    decimal_places,
+    format_book_ticker,
+    format_depth_update,
+    format_ws_frame,
+)
 from .._exchange import SimExchange
 from .._wire import CLOSE_INTERNAL, BookDiff, BookMirror, RequestGate, WsConnection
-from ._format import (
+from ._errors import _ApiError
+from ._model import (
     _FIRST_ORDER_ID,
     _FIRST_POSITION_ID,
     _FIRST_TRADE_ID,
     _FIRST_UPDATE_ID,
     WS_QUEUE_FRAMES,
-    _fixed,
-    _frame,
     _OrderRecord,
-    _places,
 )
-from ._params import _ApiError
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -56,8 +59,8 @@ class _DepthHub(BookMirror):
         super().__init__(
             server.exchange, server.venue, instrument.symbol, log=server.log, first_update_id=_FIRST_UPDATE_ID
         )
-        self._price_places = _places(instrument.tick_size)
-        self._size_places = _places(instrument.lot_size)
+        self.price_places = decimal_places(instrument.tick_size)
+        self.size_places = decimal_places(instrument.lot_size)
         self._top: tuple[Level | None, Level | None] = (None, None)
         # conn -> names subscribed ("depth.X", "depth.200ms.X" / "bookTicker.X")
         self.depth_subs: dict[_Conn, set[str]] = {}
@@ -67,12 +70,6 @@ class _DepthHub(BookMirror):
         self.last_mid: Decimal | None = None
         self.high_mid: Decimal | None = None
         self.low_mid: Decimal | None = None
-
-    def price_text(self, price: Decimal) -> str:
-        return _fixed(price, self._price_places)
-
-    def size_text(self, size: Decimal) -> str:
-        return _fixed(size, self._size_places)
 
     def on_reset(self) -> None:
         self.close_subscribers(CLOSE_INTERNAL, "order book resync")
@@ -89,33 +86,36 @@ class _DepthHub(BookMirror):
     def on_diff(self, diff: BookDiff) -> None:
         """One depth frame per batch (``U`` = ``first_id``, ``u`` = ``last_id``) and a bookTicker frame when the
         inside moved (Backpack WS docs)."""
-        now_us = str(self.exchange.now_ns() // 1_000)
-        ts_us = str(diff.ts_ns // 1_000)
+        now_ns = self.exchange.now_ns()
         if self.depth_subs:
-            data = {
-                "e": "depth",
-                "E": now_us,
-                "s": self.symbol,
-                "a": [[self.price_text(p), self.size_text(s)] for p, s in sorted(diff.asks.items())],
-                "b": [[self.price_text(p), self.size_text(s)] for p, s in sorted(diff.bids.items())],
-                "U": diff.first_id,
-                "u": diff.last_id,
-                "T": ts_us,
-            }
+            data = format_depth_update(
+                self.symbol,
+                bids=sorted(diff.bids.items()),
+                asks=sorted(diff.asks.items()),
+                first_update_id=diff.first_id,
+                last_update_id=diff.last_id,
+                event_ns=now_ns,
+                engine_ns=diff.ts_ns,
+                price_places=self.price_places,
+                size_places=self.size_places,
+            )
             _fan_out(self.depth_subs, orjson.dumps(data).decode("utf-8"))
         top = (self.book.best_bid(), self.book.best_ask())
         if top != self._top:
             self._top = top
             self._track_mid()
             if self.ticker_subs:
-                ticker: dict[str, object] = {"e": "bookTicker", "E": now_us, "s": self.symbol}
                 bid, ask = top
-                if ask is not None:
-                    ticker["a"], ticker["A"] = self.price_text(ask[0]), self.size_text(ask[1])
-                if bid is not None:
-                    ticker["b"], ticker["B"] = self.price_text(bid[0]), self.size_text(bid[1])
-                ticker["u"] = diff.last_id
-                ticker["T"] = ts_us
+                ticker = format_book_ticker(
+                    self.symbol,
+                    bid=bid,
+                    ask=ask,
+                    update_id=diff.last_id,
+                    event_ns=now_ns,
+                    engine_ns=diff.ts_ns,
+                    price_places=self.price_places,
+                    size_places=self.size_places,
+                )
                 _fan_out(self.ticker_subs, orjson.dumps(ticker).decode("utf-8"))
 
     def _track_mid(self) -> None:
@@ -132,7 +132,7 @@ class _DepthHub(BookMirror):
 def _fan_out(subs: Mapping[_Conn, set[str]], data_json: str) -> None:
     for conn, names in list(subs.items()):
         for name in names:
-            conn.send_text(_frame(name, data_json))
+            conn.send_text(format_ws_frame(name, data_json))
 
 
 class _BackpackState:

@@ -12,25 +12,26 @@ import trio
 from starlette.websockets import WebSocket
 
 from ...domain import ZERO, AuthError, BadValue, Fill, OrderStatus, OrderUpdate, Position, PositionUpdate, VenueEvent
-from ...protocols.backpack import BackpackProtocolError, decode_json, parse_subscribe_message, verify_ws_subscribe
+from ...protocols.backpack import (
+    ORDER_UPDATE,
+    POSITION_UPDATE,
+    WS_ERROR_INVALID_REQUEST,
+    WS_ERROR_INVALID_STREAM,
+    WS_ERROR_UNAUTHORIZED,
+    BackpackProtocolError,
+    decode_json,
+    format_order_update,
+    format_position_update,
+    format_ws_error,
+    format_ws_frame,
+    parse_stream_name,
+    parse_subscribe_message,
+    verify_ws_subscribe,
+)
 from .._exchange import SimUnavailable
 from .._matching import REASON_CANCELLED_BY_USER
 from .._wire import CLOSE_INTERNAL
-from ._format import (
-    _IMF,
-    _MMF,
-    _ORDER_UPDATE,
-    _POSITION_UPDATE,
-    _SIDE_TEXT,
-    _WS_ERR_INVALID_REQUEST,
-    _WS_ERR_INVALID_STREAM,
-    _WS_ERR_UNAUTHORIZED,
-    _dt,
-    _error_frame,
-    _expiry_reason,
-    _frame,
-    _OrderRecord,
-)
+from ._model import _expiry_reason, _OrderRecord
 from ._state import _BackpackState, _Conn
 
 
@@ -60,9 +61,6 @@ class _BackpackStreams(_BackpackState):
                     continue
                 for kind, symbol, data in frames:
                     self._publish_private(kind, symbol, data)
-
-    def _now_us(self) -> str:
-        return str(self.exchange.now_ns() // 1_000)
 
     def _translate(self, event: VenueEvent) -> list[tuple[str, str, dict[str, object]]]:
         """The Backpack stream payloads for one engine event (Backpack WS docs; OpenAPI Streams "Order update")."""
@@ -109,71 +107,36 @@ class _BackpackStreams(_BackpackState):
         fill: Fill | None = None,
         reason: str | None = None,
     ) -> tuple[str, str, dict[str, object]]:
-        """An ``account.orderUpdate`` payload: keys as the captured frames (``O``, ``V``, ``r``, ``t`` null unless a
-        fill), ``c`` only with a clientId, ``p``/``Q`` only for limit orders, ``y`` only when post-only, ``R`` only
-        on ``orderExpired``, ``l``/``L``/``m``/``n``/``N``/``t`` only on ``orderFill`` (OpenAPI Streams)."""
+        """An ``account.orderUpdate`` payload of ``rec`` (:func:`format_order_update`), its executed quantities as
+        the stream has reported them."""
         if event_type == "orderAccepted":
             rec.accepted_sent = True
-        data: dict[str, object] = {
-            "e": event_type,
-            "E": self._now_us(),
-            "s": rec.symbol,
-            "S": _SIDE_TEXT[rec.side],
-            "o": "MARKET" if rec.market else "LIMIT",
-            "f": rec.tif,
-            "q": _dt(rec.quantity),
-            "X": status,
-            "i": rec.id,
-            "t": None,
-            "z": _dt(rec.ws_executed),
-            "Z": _dt(rec.ws_executed_quote),
-            "V": rec.stp,
-            "T": str(ts_ns // 1_000),
-            "O": "USER",
-            "r": rec.reduce_only,
-        }
-        if rec.client_id is not None:
-            data["c"] = rec.client_id
-        if rec.price is not None:
-            data["p"] = _dt(rec.price)
-            data["Q"] = _dt(rec.price * rec.quantity)
-        if rec.post_only:
-            data["y"] = True
-        if fill is not None:
-            data["t"] = self._trade_id(fill)
-            data["l"] = _dt(fill.size)
-            data["L"] = _dt(fill.price)
-            data["m"] = fill.is_maker
-            data["n"] = _dt(fill.fee)
-            data["N"] = self.instruments[rec.symbol].quote
-        if reason is not None:
-            data["R"] = reason
-        return _ORDER_UPDATE, rec.symbol, data
+        data = format_order_update(
+            rec.wire,
+            event_type=event_type,
+            status=status,
+            executed=rec.ws_executed,
+            executed_quote=rec.ws_executed_quote,
+            event_ns=self.exchange.now_ns(),
+            engine_ns=ts_ns,
+            fill=fill,
+            trade_id=None if fill is None else self._trade_id(fill),
+            fee_symbol=self.instruments[rec.wire.symbol].quote,
+            expiry_reason=reason,
+        )
+        return ORDER_UPDATE, rec.wire.symbol, data
 
-    def _position_fields(self, pos: Position, *, ts_ns: int) -> dict[str, object]:
-        """An ``account.positionUpdate`` payload without ``e`` (the on-subscribe snapshot form); keys as the
-        captured ``positionOpened`` frame. ``b`` (break-even) is the entry price; ``l`` is always 0 (Backpack WS
-        docs)."""
-        mark = self._mark(pos.symbol, pos)
-        qty = pos.size
-        entry = pos.entry_price if pos.entry_price is not None else ZERO
-        return {
-            "B": _dt(entry),
-            "E": self._now_us(),
-            "M": _dt(mark),
-            "P": _dt((mark - entry) * qty),
-            "Q": _dt(abs(qty)),
-            "T": str(ts_ns // 1_000),
-            "b": _dt(entry),
-            "f": _IMF,
-            "i": self._position_ids[pos.symbol],
-            "l": "0",
-            "m": _MMF,
-            "n": _dt(abs(qty) * mark),
-            "p": _dt(pos.realized_pnl),
-            "q": _dt(qty),
-            "s": pos.symbol,
-        }
+    def _position_fields(self, pos: Position, *, ts_ns: int, event_type: str | None) -> dict[str, object]:
+        """An ``account.positionUpdate`` payload of ``pos`` (:func:`format_position_update`; no ``e`` for the
+        on-subscribe snapshot form)."""
+        return format_position_update(
+            pos,
+            mark=self._mark(pos.symbol, pos),
+            position_id=self._position_ids[pos.symbol],
+            event_ns=self.exchange.now_ns(),
+            engine_ns=ts_ns,
+            event_type=event_type,
+        )
 
     def _position_event(self, update: PositionUpdate) -> tuple[str, str, dict[str, object]]:
         pos = update.position
@@ -186,8 +149,7 @@ class _BackpackStreams(_BackpackState):
             event_type = "positionOpened"
         else:
             event_type = "positionAdjusted"
-        data: dict[str, object] = {"e": event_type, **self._position_fields(pos, ts_ns=update.ts_ns)}
-        return _POSITION_UPDATE, pos.symbol, data
+        return POSITION_UPDATE, pos.symbol, self._position_fields(pos, ts_ns=update.ts_ns, event_type=event_type)
 
     def _publish_private(self, kind: str, symbol: str, data: dict[str, object]) -> None:
         data_json: str | None = None
@@ -196,7 +158,7 @@ class _BackpackStreams(_BackpackState):
                 if sub_kind == kind and (sub_symbol is None or sub_symbol == symbol):
                     if data_json is None:
                         data_json = orjson.dumps(data).decode("utf-8")
-                    conn.send_text(_frame(name, data_json))
+                    conn.send_text(format_ws_frame(name, data_json))
 
     # ================================================================== WebSocket
     async def _ws_endpoint(self, websocket: WebSocket) -> None:
@@ -215,7 +177,7 @@ class _BackpackStreams(_BackpackState):
         try:
             decoded = decode_json(raw, venue=self.venue)
         except BackpackProtocolError:
-            conn.send_text(_error_frame(None, _WS_ERR_INVALID_REQUEST, "Invalid request: not JSON"))
+            conn.send_text(format_ws_error(None, WS_ERROR_INVALID_REQUEST, "Invalid request: not JSON"))
             return
         msg_id = decoded.get("id") if isinstance(decoded, dict) else None
         if isinstance(msg_id, bool) or not isinstance(msg_id, (int, str)):
@@ -223,13 +185,13 @@ class _BackpackStreams(_BackpackState):
         try:
             request = parse_subscribe_message(decoded, venue=self.venue)
         except BackpackProtocolError as exc:
-            conn.send_text(_error_frame(msg_id, _WS_ERR_INVALID_REQUEST, f"Invalid request: {exc.message[:200]}"))
+            conn.send_text(format_ws_error(msg_id, WS_ERROR_INVALID_REQUEST, f"Invalid request: {exc.message[:200]}"))
             return
         targets: list[tuple[str, tuple[str, str | None]]] = []
         for name in request.streams:
-            target = self._classify(name)
+            target = parse_stream_name(name, self.instruments)
             if target is None:
-                conn.send_text(_error_frame(msg_id, _WS_ERR_INVALID_STREAM, "Invalid stream"))
+                conn.send_text(format_ws_error(msg_id, WS_ERROR_INVALID_STREAM, "Invalid stream"))
                 return
             targets.append((name, target))
         if request.method == "UNSUBSCRIBE":
@@ -241,32 +203,10 @@ class _BackpackStreams(_BackpackState):
                 verify_ws_subscribe(request.signature, self.public_key, time.time_ns() // 1_000_000, venue=self.venue)
             except AuthError as exc:
                 text = f"Signature verification failed: {exc.message}"
-                conn.send_text(_error_frame(msg_id, _WS_ERR_UNAUTHORIZED, text))
+                conn.send_text(format_ws_error(msg_id, WS_ERROR_UNAUTHORIZED, text))
                 return
         for name, (kind, symbol) in targets:
             await self._subscribe(conn, name, kind, symbol)
-
-    def _classify(self, name: str) -> tuple[str, str | None] | None:
-        """(kind, symbol) of a stream this server serves, or None (Backpack WS docs stream names)."""
-        parts = name.split(".")
-        # account.rfqUpdate: the real venue's RFQ order stream (ccxt.pro subscribes to it beside orderUpdate); the
-        # simulator has no RFQ markets, so the subscription is accepted and stays silent
-        if (
-            parts[0] == "account"
-            and len(parts) in (2, 3)
-            and parts[1] in ("orderUpdate", "positionUpdate", "rfqUpdate")
-        ):
-            if len(parts) == 2:
-                return f"account.{parts[1]}", None
-            return (f"account.{parts[1]}", parts[2]) if parts[2] in self.instruments else None
-        if parts[0] == "depth":
-            if len(parts) == 2 and parts[1] in self.instruments:
-                return "depth", parts[1]
-            if len(parts) == 3 and parts[1] in ("200ms", "600ms", "1000ms") and parts[2] in self.instruments:
-                return "depth", parts[2]
-        if parts[0] == "bookTicker" and len(parts) == 2 and parts[1] in self.instruments:
-            return "bookTicker", parts[1]
-        return None
 
     async def _subscribe(self, conn: _Conn, name: str, kind: str, symbol: str | None) -> None:
         if kind in ("depth", "bookTicker"):
@@ -288,11 +228,12 @@ class _BackpackStreams(_BackpackState):
             return
         conn.private[name] = (kind, symbol)
         self._private_conns.add(conn)
-        if kind == _POSITION_UPDATE:
+        if kind == POSITION_UPDATE:
             now_ns = self.exchange.now_ns()
             for sym, pos in self._positions.items():
                 if pos.size != ZERO and (symbol is None or sym == symbol):
-                    conn.send_text(_frame(name, orjson.dumps(self._position_fields(pos, ts_ns=now_ns)).decode("utf-8")))
+                    snapshot = self._position_fields(pos, ts_ns=now_ns, event_type=None)
+                    conn.send_text(format_ws_frame(name, orjson.dumps(snapshot).decode("utf-8")))
 
     def _unsubscribe(self, conn: _Conn, name: str) -> None:
         public = conn.public.pop(name, None)
