@@ -193,7 +193,7 @@ class SubscribeRequest:
     Attributes:
         method (str): ``"SUBSCRIBE"`` or ``"UNSUBSCRIBE"``. streams (tuple[str, ...]): the ``params``.
         signature (list[str] | None): the raw ``signature`` value, to check with
-            :func:`~trio_hedge.venues.backpack.verify_ws_subscribe`; None if absent.
+            :func:`verify_ws_subscribe`; None if absent.
     """
 
     method: str
