@@ -270,7 +270,8 @@ async def run_scenario(
             out.append(await run_market(settings, primary, hedge, stats, stop, recorder=recorder))
             with trio.CancelScope(shield=True):  # run_bot's exit steps, on the raw sessions as there
                 left.extend(await sync_journal_at_exit(journal, raw, recorder,
-                                                       grace_s=config.journal.reconcile_grace_s))
+                                                       grace_s=config.journal.reconcile_grace_s,
+                                                       wait_s=config.run.final_read_s))
 
         try:
             with trio.fail_after(deadline_s):

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import trio
 from loguru import logger
@@ -86,6 +86,13 @@ from ._reconcile import (
 from ._report import build_summary
 from ._stop import StopBudget
 from ._wire import open_venues
+
+FINAL_READ_SLACK_S: Final = 0.5
+"""What the exit's position-read phase (:meth:`StopBudget.phase`) allows beyond ``run.final_read_ms``, seconds:
+each venue's read is bounded by ``run.final_read_ms`` inside the phase, and this margin lets that inner bound
+fire first, so a venue that does not answer is logged and reported unknown (None) by its own read rather than
+cut off with the whole phase. Small against ``run.stop_budget_ms`` (the phase also ends before the budget's
+journal-close tail)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,16 +149,17 @@ async def _signal_watcher(
 
 
 async def _positions(
-    venues: dict[str, Venue], symbols: dict[str, tuple[str, ...]] | None = None, wait_s: float = 5.0
+    venues: dict[str, Venue], symbols: dict[str, tuple[str, ...]], *, wait_s: float
 ) -> dict[str, dict[str, Decimal | None]]:
-    """Every venue's positions, read from the venues concurrently, each within ``wait_s``. Each traded symbol
-    (``symbols``: venue → its traded symbols) is always present: 0 when the venue lists no position for it
-    (Backpack lists none when flat), None ("unknown") when the venue could not be read: a missing report is
-    never read as flat."""
+    """Every venue's positions, read from the venues concurrently, each within ``wait_s`` (``run.final_read_ms``).
+    Each traded symbol (``symbols``: venue → its traded symbols) is always present: as the venue reports it
+    (every venue reports a flat symbol of its session as 0: the ``Venue.positions`` contract; a symbol missing
+    from an answer is still taken as 0, a guard for a venue that omits one), None ("unknown") when the venue
+    could not be read: a missing report is never read as flat."""
     out: dict[str, dict[str, Decimal | None]] = {}
 
     async def read(name: str, venue: Venue) -> None:
-        traded = (symbols or {}).get(name, ())
+        traded = symbols.get(name, ())
         try:
             with trio.move_on_after(wait_s):
                 pos = await venue.positions()
@@ -576,8 +584,8 @@ async def _final_positions(final: dict[str, dict[str, Decimal | None]], raw: dic
     symbols = {n: config.traded_symbols(n) for n in config.venues}
     final.update({n: dict.fromkeys(syms) for n, syms in symbols.items()})
     read_s = config.run.final_read_s
-    with budget.phase(what, read_s + 0.5):  # each venue's read is bounded by read_s inside
-        final.update(await _positions(raw, symbols, read_s))
+    with budget.phase(what, read_s + FINAL_READ_SLACK_S):  # each venue's read is bounded by read_s inside
+        final.update(await _positions(raw, symbols, wait_s=read_s))
 
 
 async def sync_journal_at_exit(
@@ -585,8 +593,8 @@ async def sync_journal_at_exit(
     legs: list[tuple[Venue, str, str]],
     recorder: JournalRecorder | None = None,
     *,
-    grace_s: float = 5.0,
-    wait_s: float = 5.0,
+    grace_s: float,
+    wait_s: float,
 ) -> list[str]:
     """The run's exit steps, after the cleanup and before the run's exit is recorded: write what the recorder
     still has queued, then the venues' fill history (:func:`_sync_fills`), then the final status of every
@@ -602,19 +610,21 @@ async def sync_journal_at_exit(
         recorder: the run's recorder (None: no queued reports).
         grace_s: how long an in-flight intent unknown to its venue is asked about again before it is recorded
             as never accepted (``journal.reconcile_grace_ms``).
+        wait_s: the bound on each venue read, seconds (``run.final_read_ms``).
 
     Returns:
         list[str]: ``venue_key/client_order_id`` of the intents left in flight.
     """
     if recorder is not None:
         await recorder.drain()  # queued reports first: the venue's answers below are the later truth
-    await _sync_fills(journal, legs, wait_s)
+    await _sync_fills(journal, legs, wait_s=wait_s)
     return await sync_inflight(journal, legs, recorder, grace_s=grace_s, wait_s=wait_s)
 
 
-async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]], wait_s: float = 5.0) -> None:
+async def _sync_fills(journal: AsyncJournal, legs: list[tuple[Venue, str, str]], *, wait_s: float) -> None:
     """At exit: record the venues' fill history since the last checkpoint (by trade id: what the stream
-    already delivered is a no-op) and move the checkpoint, so the journal's fills equal the venue's even when
+    already delivered is a no-op), each venue read within ``wait_s`` (``run.final_read_ms``), and move the
+    checkpoint, so the journal's fills equal the venue's even when
     the last events were still in the stream when the market scope ended."""
     log = logger.bind(tag="MAIN")
     since: dict[str, int] = {}  # each venue's checkpoint read once: several symbols (markets) share a venue

@@ -272,7 +272,13 @@ async def run_market(
             portfolio.done(settings.name)
         if stats.cycles and recorder is not None:  # a no-op when the hedger recorded its end already
             last = stats.cycles[-1]
-            with trio.CancelScope(shield=True):  # one journal write: it always completes, no timer
+            # One journal write, shielded so that the market's own cancellation does not skip it, with no trio
+            # timer: the recorder's journal bounds it by wall clock (app/_journal/_async.py: journal.call_bound_ms
+            # per call, or the exit path's earlier AsyncJournal.bound_calls; past it JournalTimeout puts the
+            # journal down and the next start's reconciliation ends the cycle). A trio deadline here would bound
+            # nothing: a queued journal job is never abandoned on cancel, and under a test's autojump clock
+            # virtual time would jump to it while the thread writes.
+            with trio.CancelScope(shield=True):
                 await recorder.cycle_ended(settings.name, last.index, last.outcome,
                                            f"maker {last.maker_filled}, hedge {last.hedge_filled}; flat "
                                            f"{outcome.flat}")
