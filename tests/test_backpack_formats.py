@@ -190,7 +190,7 @@ def test_order_fill_update_parses_back_to_the_fill_and_the_status(
     )
 
 
-def test_order_update_keys_follow_the_captured_frames() -> None:
+def test_order_update_sends_optional_keys_only_when_they_apply() -> None:
     order = bp.BackpackOrder("9", 3, SYMBOL, Side.BUY, False, D("10"), D("2"), "GTC", True, False, "RejectTaker", 0)
     accepted = bp.format_order_update(
         order, event_type="orderAccepted", status="New", executed=ZERO, executed_quote=ZERO, event_ns=2, engine_ns=1
