@@ -742,10 +742,17 @@ def _two_writers(path: Path, write_lock: threading.Lock | None, n: int = 150) ->
     """Two threads, each with its own connection on ``path`` (busy_timeout 0: any wait on SQLite's lock is
     an error at once), writing ``n`` intents each. Returns the errors they met."""
     errors: list[BaseException] = []
+    # The two opens take turns and both writers start together: two opens at once with busy_timeout 0 can meet
+    # each other's WAL recovery (SQLITE_BUSY_RECOVERY), which is not what these tests are about.
+    open_turn = threading.Lock()
+    both_open = threading.Barrier(2)
 
     def writer(tag: str) -> None:
         try:
-            with Journal.open(path, busy_timeout_ms=0, write_lock=write_lock) as j:
+            with open_turn:
+                j = Journal.open(path, busy_timeout_ms=0, write_lock=write_lock)
+            with j:
+                both_open.wait(30)
                 for i in range(n):
                     j.record_intent("grvt", req(f"{tag}{i}", reason="hedge"))
         except BaseException as exc:  # noqa: BLE001 - collected for the assertion

@@ -4,7 +4,8 @@ Each symbol gets one bounded channel (capacity from config). The venue's private
 exactly one consumer takes its receive end with :meth:`SymbolEventStreams.take` (``Venue.events``). A full
 channel blocks the sender (backpressure: order events are never dropped while a consumer listens). Once the
 consumer has closed its end (its market scope ended), further events for that symbol are not streamed: the
-venue keeps the record, and whoever needs it queries ``order_status`` / ``fills_since``.
+venue keeps the record, and whoever needs it queries ``order_status`` / ``fills_since``. A maker fill opens the
+fill-priority gate (``trio_hedge/_hotpath.py``) as it is sent.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 import trio
 from loguru import logger
 
-from .domain import VenueEvent
+from ._hotpath import FILL_PRIORITY
+from .domain import Fill, VenueEvent
 
 
 class SymbolEventStreams:
@@ -48,6 +50,8 @@ class SymbolEventStreams:
         tx = self._tx.get(symbol)
         if tx is None:
             return False
+        if type(event) is Fill and event.is_maker:
+            FILL_PRIORITY.mark()
         try:
             await tx.send(event)
         except (trio.BrokenResourceError, trio.ClosedResourceError):

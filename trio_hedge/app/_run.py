@@ -47,6 +47,7 @@ from typing import Any, Final
 import trio
 from loguru import logger
 
+from .._hotpath import FILL_PRIORITY
 from ..domain import ZERO, AuthError, TrioHedgeError, leaves
 from ..engine import (
     EXIT_CONFIG,
@@ -273,6 +274,7 @@ async def run_bot(
     rc = config.run
     budget = StopBudget(rc.stop_budget_s, rc.journal_close_s, rc.second_signal_wait_s, hard_exit)
     exit_recorded = False
+    FILL_PRIORITY.configure(config.fill_priority_ms)  # the process's fill-priority gate (trio_hedge/_hotpath.py)
     async with trio.open_nursery() as root:
         if handle_signals:
             await root.start(_signal_watcher, stop, stop_reasons, budget)

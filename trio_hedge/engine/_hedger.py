@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, NoReturn
 import trio
 from loguru import logger
 
+from .._hotpath import FILL_PRIORITY
 from ..domain import (
     BPS,
     ZERO,
@@ -789,6 +790,8 @@ class Hedger:
             self._on_inbox(item)
             self._changed.unpark_all()
             claim = self._claim()
+            if claim is None:
+                FILL_PRIORITY.clear()  # nothing to route now (netted, dust, or every route slot busy)
             while claim is not None:  # a fill taken is always hedged, even while the scope closes
                 size, side, received_ns, frame_ns = claim
                 try:
@@ -903,6 +906,7 @@ class Hedger:
             self.stats.engine_latency_ns.record(now - received_ns)
 
         def first_sent(sent_ns: int) -> None:
+            FILL_PRIORITY.clear()  # the hedge's first frame is out: the book readers go on (trio_hedge/_hotpath.py)
             latency_ns[0] = (sent_ns or submitted_ns[0]) - (frame_ns or received_ns)
             self.stats.hedge_latency_ns.record(latency_ns[0])
             self.stats.last_hedge_latency_ns = latency_ns[0]

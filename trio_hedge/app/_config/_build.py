@@ -17,6 +17,14 @@ from ._types import Config, ConfigError, JournalConfig, LogConfig, SimConfig
 from ._venues import _venue
 
 
+def _fill_priority_ms(eng: dict[str, Any]) -> float:
+    v = _float(eng, "fill_priority_ms", "engine", lo=0.0)
+    if v > 100.0:
+        raise ConfigError("engine.fill_priority_ms", f"{v} ms would hold the book readers back too long",
+                          "use 0 (off) to 100; the default is 2")
+    return v
+
+
 def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict[str, str] | None = None) -> Config:
     """Validate a merged raw tree into :class:`Config`. Raises :class:`ConfigError`."""
     env = dict(os.environ) if env is None else env
@@ -169,6 +177,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         primary=primary,
         hedge=hedge,
         event_capacity=_int(eng, "event_capacity", "engine", lo=1, hi=1_000_000),
+        fill_priority_ms=_fill_priority_ms(eng),
         markets=tuple(markets),
         venues=venues,
         sim=SimConfig(

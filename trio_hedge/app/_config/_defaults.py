@@ -46,7 +46,7 @@ _BTC: dict[str, Any] = {
 
 DEFAULTS: dict[str, Any] = {
     "engine": {"cycles": 25, "primary": "backpack", "hedge": "grvt", "event_capacity": 256,
-               "cycle_mode": "inventory", "markets": []},
+               "fill_priority_ms": 2.0, "cycle_mode": "inventory", "markets": []},
     "markets": [
         _BTC,
         # the second market: the first one's keys with what differs (a [[markets]] table of a config file is

@@ -294,6 +294,9 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     run: RunConfig = field(default_factory=RunConfig)
     portfolio: PortfolioLimits | None = None
+    fill_priority_ms: float = 2.0
+    """``engine.fill_priority_ms``: how long a maker fill keeps the book readers stepping aside at most
+    (``trio_hedge/_hotpath.py``); 0: off."""
 
     def traded_symbols(self, venue: str) -> tuple[str, ...]:
         """The symbols the configured markets trade on ``venue``, in market order (one session carries them all);

@@ -387,6 +387,14 @@ class Journal:
                 results.append(exc)
         if not checked:
             return results
+        if len(checked) == 1:  # one intent (the common case, and every inline one): no savepoint needed
+            i, (venue, request, cycle_id, _), values = checked[0]
+            try:
+                with self._write() as conn:
+                    results[i] = self._insert_intent(conn, venue, request, cycle_id, values)
+            except (DuplicateIntent, UnknownRecord) as exc:  # rolled back by _write: nothing was written
+                results[i] = exc
+            return results
         with self._write() as conn:
             for i, (venue, request, cycle_id, _), values in checked:
                 conn.execute("SAVEPOINT intent")
@@ -413,8 +421,9 @@ class Journal:
         if cycle_id is not None and conn.execute("SELECT 1 FROM cycles WHERE cycle_id = ?",
                                                  (cycle_id,)).fetchone() is None:
             raise UnknownRecord(f"journal: no cycle {cycle_id} for intent {request.client_order_id!r}")
-        seq = self._next_seq(conn)
-        status_seq = self._next_seq(conn)
+        status_seq = int(conn.execute("UPDATE seq_counter SET last_seq = last_seq + 2 WHERE id = 1 RETURNING last_seq")
+                         .fetchone()[0])
+        seq = status_seq - 1  # two seqs in one statement: the intent's, then its first status row's
         conn.execute(
             "INSERT INTO intents (seq, venue, client_order_id, symbol, side, size, price, order_type, tif,"
             " post_only, reduce_only, reason, cycle_id, created_ns, status, status_seq, status_reason,"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import trio
 from trio_websocket import WebSocketConnection
 
+from ..._hotpath import FILL_PRIORITY
 from ...domain import BadValue, BookInvalid, Fill, VenueEvent
 from ...protocols.backpack import (
     BackpackProtocolError,
@@ -179,8 +180,10 @@ class _Subscriptions(_BackpackSession):
         name = self.name
         tickers = self._tickers
         log = self._log
+        step_aside = FILL_PRIORITY.step_aside
         while True:
             raw = await ws.get_message()
+            await step_aside()  # a maker fill on its way to its hedge goes first (trio_hedge/_hotpath.py)
             try:
                 delta = _route_depth(name, raw, tickers, log, syncs)
             except _FrameResync as exc:

@@ -16,6 +16,7 @@ from functools import partial
 import trio
 from trio_websocket import ConnectionRejected, WebSocketConnection
 
+from ..._hotpath import FILL_PRIORITY
 from ...domain import Fill, OrderUpdate, leaves
 from ...protocols.grvt import (
     STREAM_BOOK_DELTA,
@@ -176,6 +177,7 @@ class _Subscriptions(_Auth):
                         await subscribe(sub, f"no book snapshot within {timeout_s}s")
                 deadline = min(sub.deadline for sub in subs.values())
                 continue
+            await FILL_PRIORITY.step_aside()  # a maker fill on its way to its hedge goes first (trio_hedge/_hotpath.py)
             try:
                 msg = parse_ws_message(raw, venue=name)
             except GrvtProtocolError as exc:

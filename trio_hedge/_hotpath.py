@@ -1,0 +1,87 @@
+"""Fill priority: while a maker fill is on its way to its hedge, the market-data readers step aside.
+
+Trio has no task priorities: every task made runnable joins the next batch of the run loop, and a batch runs in
+an order the scheduler picks. A maker fill's path to its hedge order crosses two such hand-offs (the venue's
+private-stream task -> the order tracker -> a hedge worker), and at each one the book readers of every venue
+and symbol can run first, each step of theirs a frame decoded and applied (about 0.1-0.2 ms of CPU each on the
+2-vCPU machines of docs/performance.md). With the gate, a book reader that finds a fill in flight yields at
+once instead (one schedule point, a few microseconds) and decodes its frame in a later batch: the fill's tasks
+run first, the book is late by at most :attr:`FillPriority.budget_ns`.
+
+The gate opens when a venue delivers a maker fill (:meth:`FillPriority.mark`, called by
+:class:`trio_hedge._streams.SymbolEventStreams` for every ``Fill`` with ``is_maker``: the quotes of this bot are
+post-only, its hedges and unwinds are taker orders) and closes when the hedger has written the hedge's first
+order frame or found nothing to hedge (:meth:`FillPriority.clear`), or by itself after the budget: a fill that
+no hedger takes (an order this run did not send) never holds the readers back longer than that. One gate per
+process (:data:`FILL_PRIORITY`): a fill of one market also gives way to another market's fill path, which costs
+that market at most the budget.
+
+Measured in ``scripts/bench_tick_to_trade.py`` (docs/performance.md, section 3g).
+"""
+
+from __future__ import annotations
+
+import time
+
+import trio
+
+__all__ = ["DEFAULT_BUDGET_MS", "FILL_PRIORITY", "FillPriority"]
+
+DEFAULT_BUDGET_MS = 2.0
+"""How long a maker fill keeps the book readers stepping aside at most, ms (``engine.fill_priority_ms``)."""
+
+
+class FillPriority:
+    """The gate (see the module docstring). ``budget_ns`` 0 switches it off.
+
+    Attributes:
+        budget_ns (int): the longest a mark holds, ns (``time.perf_counter_ns`` clock).
+        marks (int): maker fills that opened or renewed the gate.
+        yields (int): schedule points the book readers took while it was open.
+    """
+
+    __slots__ = ("_until_ns", "budget_ns", "marks", "yields")
+
+    def __init__(self, budget_ms: float = DEFAULT_BUDGET_MS) -> None:
+        self._until_ns = 0
+        self.budget_ns = 0
+        self.marks = 0
+        self.yields = 0
+        self.configure(budget_ms)
+
+    def configure(self, budget_ms: float) -> None:
+        """Set the budget, ms (0: off; the gate is closed now). Raises ValueError if negative or not finite."""
+        if not (budget_ms >= 0 and budget_ms != float("inf")):
+            raise ValueError(f"fill priority budget must be a finite number of ms >= 0, got {budget_ms!r}")
+        self.budget_ns = int(budget_ms * 1_000_000)
+        self._until_ns = 0
+
+    def mark(self) -> None:
+        """A maker fill was delivered: open the gate for the budget (renewed by each later fill)."""
+        if self.budget_ns:
+            self._until_ns = time.perf_counter_ns() + self.budget_ns
+            self.marks += 1
+
+    def clear(self) -> None:
+        """The fill path is done (the hedge's frame is written, or there is nothing to hedge): close the gate."""
+        self._until_ns = 0
+
+    @property
+    def open(self) -> bool:
+        """True while a marked fill's path may still be running (within the budget, not cleared)."""
+        until = self._until_ns
+        return bool(until) and time.perf_counter_ns() < until
+
+    async def step_aside(self) -> None:
+        """For a task off the fill path (a book reader): while the gate is open, yield a batch at a time;
+        returns at once (no schedule point) when it is closed. Cancellable at each yield."""
+        while self._until_ns:
+            if time.perf_counter_ns() >= self._until_ns:
+                self._until_ns = 0
+                return
+            self.yields += 1
+            await trio.lowlevel.checkpoint()
+
+
+FILL_PRIORITY = FillPriority()
+"""The process's gate. ``run_bot`` sets its budget from ``engine.fill_priority_ms``."""
