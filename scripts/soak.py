@@ -23,7 +23,8 @@ The LAST line: ``soak duration_s=<> rounds=<> cycles=<> rss_start_mb=<> rss_base
 rss_growth_pct=<> channels=<n labels> max_fill_pct=<worst bounded use / capacity> unbounded_growing=<n>``.
 
 The journal is on by default (one SQLite file in a temp dir across the rounds, as ``python -m trio_hedge``
-runs: intents committed before each send); ``--no-journal`` runs without it.
+runs: intents committed before each send); ``--no-journal`` runs without it; ``--fresh-journal`` gives each
+round its own new journal file (deleted after the round), to tell the journal's growth from the process's.
 
 Usage: ``python scripts/soak.py [--duration-s 1800] [--speed 20] [--no-journal] [--set key=value ...]``
 """
@@ -149,7 +150,12 @@ async def soak(args: argparse.Namespace, reg: ChannelRegistry) -> int:
     while True:
         # with the journal on (the default, as `python -m trio_hedge` runs): one journal across the rounds, so
         # its connection, its thread and the inline intents are soaked too
-        result = await run_bot(config, sim_hook=sampler, journal_path=None if jdir is None else jdir / "j.sqlite")
+        # (--fresh-journal: a new file per round, the old one deleted: a bot restarted on an empty journal)
+        jpath = None if jdir is None else jdir / (f"j{rounds}.sqlite" if args.fresh_journal else "j.sqlite")
+        result = await run_bot(config, sim_hook=sampler, journal_path=jpath)
+        if args.fresh_journal and jpath is not None:
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                Path(f"{jpath}{suffix}").unlink(missing_ok=True)
         reg.sample()
         reg.end_round()
         rounds += 1
@@ -206,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup-rounds", type=int, default=3, help="rounds before the RSS baseline is taken")
     ap.add_argument("--sample-ms", type=float, default=100.0, help="channel sampling period")
     ap.add_argument("--no-journal", action="store_true", help="run without the journal (it is on by default)")
+    ap.add_argument("--fresh-journal", action="store_true",
+                    help="a new journal file for each round (deleted after it) instead of one across the rounds")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="extra config override key=value")
     ap.add_argument("--log-level", default="ERROR")
     args = ap.parse_args(argv)

@@ -108,3 +108,35 @@ def test_the_config_key_is_checked_and_named(value: str, fragment: str) -> None:
 def test_the_config_key_reaches_the_settings() -> None:
     assert load_config(None).fill_priority_ms == 2.0
     assert load_config(None, ["engine.fill_priority_ms=0"]).fill_priority_ms == 0.0
+
+
+async def test_the_collector_waits_while_the_gate_is_open_and_runs_again_after() -> None:
+    import gc
+
+    assert gc.isenabled()
+    gate = FillPriority(1000.0)
+    gate.mark()
+    try:
+        assert not gc.isenabled()
+    finally:
+        gate.clear()
+    assert gc.isenabled()
+    gate = FillPriority(3.0)  # and when the budget runs out with no clear
+    gate.mark()
+    assert not gc.isenabled()
+    with trio.fail_after(5):
+        await gate.step_aside()
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_by_the_process_stays_off() -> None:
+    import gc
+
+    gc.disable()
+    try:
+        gate = FillPriority(1000.0)
+        gate.mark()
+        gate.clear()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

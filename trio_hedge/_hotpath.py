@@ -16,11 +16,17 @@ no hedger takes (an order this run did not send) never holds the readers back lo
 process (:data:`FILL_PRIORITY`): a fill of one market also gives way to another market's fill path, which costs
 that market at most the budget.
 
+While the gate is open the cyclic garbage collector waits too (``gc.disable()`` at the mark, ``gc.enable()`` when
+the gate closes, by :meth:`FillPriority.clear` or when a book reader finds the budget spent): a collection
+that the fill path's allocations would have triggered runs after the hedge's frame is out instead of inside
+it. Reference counting frees memory as always; a collector the process had switched off stays off.
+
 Measured in ``scripts/bench_tick_to_trade.py`` (docs/performance.md, section 3g).
 """
 
 from __future__ import annotations
 
+import gc
 import time
 
 import trio
@@ -40,10 +46,11 @@ class FillPriority:
         yields (int): schedule points the book readers took while it was open.
     """
 
-    __slots__ = ("_until_ns", "budget_ns", "marks", "yields")
+    __slots__ = ("_gc_held", "_until_ns", "budget_ns", "marks", "yields")
 
     def __init__(self, budget_ms: float = DEFAULT_BUDGET_MS) -> None:
         self._until_ns = 0
+        self._gc_held = False
         self.budget_ns = 0
         self.marks = 0
         self.yields = 0
@@ -54,17 +61,24 @@ class FillPriority:
         if not (budget_ms >= 0 and budget_ms != float("inf")):
             raise ValueError(f"fill priority budget must be a finite number of ms >= 0, got {budget_ms!r}")
         self.budget_ns = int(budget_ms * 1_000_000)
-        self._until_ns = 0
+        self.clear()
 
     def mark(self) -> None:
         """A maker fill was delivered: open the gate for the budget (renewed by each later fill)."""
         if self.budget_ns:
             self._until_ns = time.perf_counter_ns() + self.budget_ns
             self.marks += 1
+            if not self._gc_held and gc.isenabled():
+                gc.disable()
+                self._gc_held = True
 
     def clear(self) -> None:
-        """The fill path is done (the hedge's frame is written, or there is nothing to hedge): close the gate."""
+        """The fill path is done (the hedge's frame is written, or there is nothing to hedge): close the gate
+        (and let the garbage collector run again if the mark held it)."""
         self._until_ns = 0
+        if self._gc_held:
+            self._gc_held = False
+            gc.enable()
 
     @property
     def open(self) -> bool:
@@ -77,7 +91,7 @@ class FillPriority:
         returns at once (no schedule point) when it is closed. Cancellable at each yield."""
         while self._until_ns:
             if time.perf_counter_ns() >= self._until_ns:
-                self._until_ns = 0
+                self.clear()
                 return
             self.yields += 1
             await trio.lowlevel.checkpoint()

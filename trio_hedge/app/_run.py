@@ -279,6 +279,7 @@ async def run_bot(
         if handle_signals:
             await root.start(_signal_watcher, stop, stop_reasons, budget)
         async with AsyncExitStack() as jstack:
+            jstack.callback(FILL_PRIORITY.clear)  # a run cut mid-fill leaves the gate (and the collector) as found
             metrics = await start_metrics(config.metrics, stats, jstack)  # [metrics]; None when disabled
             collector = metrics or BotCollector(stats)  # the live view and the alerts read it too
             run_id: int | None = None
