@@ -80,6 +80,7 @@ class _CcxtSession(VenueAccessors):
         self._id_base = random.randrange(1, 2**31 - 2**24)
         self.has_trade_stream = "fill_stream" in caps
         self._live_kick = trio.Event()
+        self._private_up: dict[str, bool] = {}  # watched private stream -> subscribed and not failed since
 
     # ------------------------------------------------------------------ helpers
     def secrets(self) -> list[str]:
