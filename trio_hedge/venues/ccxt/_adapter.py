@@ -50,6 +50,7 @@ from .._kernel import PrivateWatchdog, Reconciler
 from .._ws import Backoff
 from ._bridge import AsyncioBridge, open_asyncio_bridge
 from ._errors import Call, map_ccxt_error
+from ._session import capture_response_headers
 from ._settings import CcxtSettings, simulator_urls
 from ._subscriptions import _keep_wakeups, _Subscriptions, _track_private, private_keepalive_ms
 
@@ -90,6 +91,7 @@ def make_client(settings: CcxtSettings) -> Any:
                         "keepAlive": private_keepalive_ms(client, settings.timeouts.private_stream_budget_s)}
     _keep_wakeups(client)
     _track_private(client)
+    capture_response_headers(client)
     if settings.urls:
         api = dict(client.urls.get("api") or {})
         api.update(settings.urls)

@@ -32,7 +32,7 @@ from ...domain import (
 class Call:
     """What was asked when the error came: ``write`` (create/cancel: may have reached the venue), ``post_only``
     (a post-only order: an ``InvalidOrder`` that says it would take is a post-only reject), ``retry_after_s`` (the
-    venue's ``Retry-After``, read from the client's last response headers)."""
+    venue's ``Retry-After``, read from the call's own response: ``_session.py`` ``capture_response_headers``)."""
 
     write: bool = False
     post_only: bool = False
