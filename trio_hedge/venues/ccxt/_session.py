@@ -149,7 +149,8 @@ class _CcxtSession(VenueAccessors):
             except AsyncioCancelled as exc:
                 raise VenueUnavailable(self.name, f"{method}: {exc}") from None
             if isinstance(answer, _Refused):
-                raise map_ccxt_error(self.name, answer.error, Call(write, post_only, answer.retry_after_s)) from None
+                call = Call(write, post_only, answer.retry_after_s, cancel=method.startswith("cancel"))
+                raise map_ccxt_error(self.name, answer.error, call) from None
             return answer
         assert scope.cancelled_caught
         msg = f"{method}: no answer within {self._settings.timeouts.request_s}s"
