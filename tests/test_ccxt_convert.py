@@ -104,3 +104,12 @@ def test_a_float_from_a_decimal_of_15_digits_or_fewer_reads_back_exactly(digits:
 def test_not_a_number_is_bad_input(bad: Any) -> None:
     with pytest.raises(BadValue):
         cv.dec(bad)
+
+
+def test_the_book_levels_cache_reads_as_dec_and_stays_bounded() -> None:
+    cache = cv.DecimalCache(size=4)
+    levels = [60000.1, 0.001, 60000.1, "0.5", 7, 1e-05, 2.5, 3.5, 60000.1]
+    assert [cache.dec(v) for v in levels] == [cv.dec(v) for v in levels]
+    assert len(cache._known) <= 4  # started over past its size
+    with pytest.raises(BadValue):
+        cache.dec(float("nan"))

@@ -41,6 +41,7 @@ class _Subscriptions(_Routes):
         backoff = Backoff(0.05, 2.0)
         seq = itertools.count(1)
         log = self._log.bind(tag=f"{self.name.upper()}_{symbol}")
+        dec = cv.DecimalCache().dec  # a book's levels repeat from one update to the next: each float read once
 
         async def next_book() -> tuple[Any, Any, list[list[Any]], list[list[Any]]]:
             ob = await x.watch_order_book(unified)
@@ -52,8 +53,8 @@ class _Subscriptions(_Routes):
                 async with self._bridge.open_stream(next_book, capacity=1, conflate=True) as books:
                     async for _nonce, ts_ms, bids, asks in books:
                         try:
-                            feed.book.apply_snapshot([(cv.dec(p), cv.dec(q)) for p, q in bids],
-                                                     [(cv.dec(p), cv.dec(q)) for p, q in asks], seq=next(seq),
+                            feed.book.apply_snapshot([(dec(p), dec(q)) for p, q in bids],
+                                                     [(dec(p), dec(q)) for p, q in asks], seq=next(seq),
                                                      ts_ns=int(ts_ms or 0) * 1_000_000)  # fmt: skip
                         except (BadValue, ValueError) as exc:
                             feed.down(f"unreadable book: {exc}")
