@@ -23,7 +23,10 @@ What is measured (``time.perf_counter_ns``, one clock for both threads):
   (start - call) + (back - end): the two thread hops and the Trio wake-up, with the real order in flight; the rest
   (end - start) is ccxt and the venue. The way back is split at ``woken``: the hop to the Trio thread, then the
   Trio scheduler's wait before the caller runs (the event loop also carries the embedded simulators here).
-  Reported for ``create_order`` and for every call.
+  Reported for ``create_order`` and for every call. Each hop of a ``create_order`` is split further by what the
+  receiving thread was doing meanwhile: the way in by the loop thread's busy spans (every asyncio callback and task
+  step: ``Handle._run`` wrapped), the way back by the Trio thread's (every task step: a Trio instrument); the rest of
+  the hop is the thread's wake-up and its wait for the GIL (and for a CPU on a loaded machine).
 
 Tick-to-trade = hedge out - fill in, per maker fill, matched as ``bench_tick_to_trade.py`` does (a create is a
 hedge start when a fill came before it and was not yet matched; every such fill is matched to it), offline from
@@ -52,6 +55,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
+import trio
 from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/bench_tick_to_trade.py
@@ -68,9 +72,40 @@ CALLS: list[Call] = []
 """Per bridge call: (method, call, start, wire (create_order's request written; 0 otherwise), end, woken, back) ns."""
 
 
+BUSY = array("q")
+"""The loop thread's busy spans: (start, end) ns pairs of every callback or task step it ran (``Handle._run``)."""
+TRIO_BUSY = array("q")
+"""The Trio thread's busy spans: (start, end) ns pairs of every task step (a Trio instrument)."""
+
+
+class _TrioBusy(trio.abc.Instrument):
+    def before_task_step(self, task: Any) -> None:
+        TRIO_BUSY.append(_now_ns())
+
+    def after_task_step(self, task: Any) -> None:
+        TRIO_BUSY.append(_now_ns())
+
+
+_instrumented: list[Any] = []
+
+
 def install_ccxt_probes() -> None:
-    """Wrap :meth:`AsyncioBridge.call` and asyncio's socket transport writes (this process only)."""
+    """Wrap :meth:`AsyncioBridge.call`, asyncio's socket transport writes and the loop's callbacks (this process
+    only)."""
+    import asyncio.events as ev
     import asyncio.selector_events as se
+
+    orig_run = ev.Handle._run
+
+    def run(self: Any) -> None:
+        t0 = _now_ns()
+        try:
+            orig_run(self)
+        finally:
+            BUSY.append(t0)
+            BUSY.append(_now_ns())
+
+    ev.Handle._run = run  # type: ignore[method-assign]
 
     orig_call = AsyncioBridge.call
     orig_wake = _bridge._wake
@@ -78,7 +113,9 @@ def install_ccxt_probes() -> None:
     orig_write, orig_writelines = transport.write, transport.writelines
 
     async def call(self: AsyncioBridge, fn: Any, *args: Any, **kw: Any) -> Any:
-        name = getattr(fn, "__name__", "?")
+        # the venue's calls go through _session._answer(method, *args): name them by the ccxt method
+        target = args[0] if getattr(fn, "__name__", "") == "_answer" and args else fn
+        name = getattr(target, "__name__", "?")
         stamps = [0, 0, 0, 0]  # start, wire, end, woken
 
         async def stamped(*a: Any) -> Any:
@@ -91,6 +128,10 @@ def install_ccxt_probes() -> None:
                 _creating.reset(token)
                 stamps[2] = _now_ns()
 
+        token = trio.lowlevel.current_trio_token()
+        if token not in _instrumented:  # this Trio run's task steps, from its first bridge call on
+            _instrumented.append(token)
+            trio.lowlevel.add_instrument(_TrioBusy())
         t_call = _now_ns()
         try:
             return await orig_call(self, stamped, *args, **kw)
@@ -128,6 +169,18 @@ def install_ccxt_probes() -> None:
     _bridge._wake = wake
     transport.write = write  # type: ignore[method-assign]
     transport.writelines = writelines  # type: ignore[method-assign]
+
+
+def busy_within(t0: int, t1: int, starts: list[int], ends: list[int]) -> int:
+    """How long the loop thread ran callbacks within [t0, t1] (ns), from sorted, disjoint busy spans."""
+    import bisect
+
+    i = max(0, bisect.bisect_right(starts, t0) - 1)
+    total = 0
+    while i < len(starts) and starts[i] < t1:
+        total += max(0, min(ends[i], t1) - max(starts[i], t0))
+        i += 1
+    return total
 
 
 def match(fills_in: list[int], creates_out: list[int]) -> tuple[list[int], int]:
@@ -175,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"in-process, journal off; GIL switch interval {sys.getswitchinterval() * 1000:g} ms; config.toml with: "
           f"{' '.join(sets)}; hedge leg native GRVT vs ccxt GRVT")
     native, ccxt_t2t = array("q"), array("q")
+    in_busy: dict[tuple[int, int], int] = {}  # per create_order (call, start): of its "in" hop, the loop's busy time
+    back_busy: dict[tuple[int, int], int] = {}  # of its hop back, the Trio thread's busy time (other task steps)
     bridge_runs: list[list[Call]] = []
     native_place_to_wire: list[int] = []
     tmp = Path(tempfile.mkdtemp(prefix="bench_t2t_ccxt_"))
@@ -183,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             for kind in ("native", "ccxt"):
                 extra = ["venues.grvt.kind=ccxt"] if kind == "ccxt" else []
                 CALLS.clear()
+                del BUSY[:]
+                del TRIO_BUSY[:]
                 probe, _lag, summary, wall_s = t2t.one_run([*sets, *extra], False, in_process=True, journal=False,
                                                            tmp=tmp)  # fmt: skip
                 if kind == "native":
@@ -199,6 +256,14 @@ def main(argv: list[str] | None = None) -> int:
                       f"{t2t.pct(v, 0.5) / 1e3:.0f} p99 {t2t.pct(v, 0.99) / 1e3:.0f}", flush=True)
                 if kind == "ccxt":
                     bridge_runs.append(list(CALLS))
+                    starts, ends = list(BUSY[0::2]), list(BUSY[1::2])
+                    for c in CALLS:
+                        if c[0] == "create_order" and c[2]:
+                            in_busy[(c[1], c[2])] = busy_within(c[1], c[2], starts, ends)
+                    tstarts, tends = list(TRIO_BUSY[0::2]), list(TRIO_BUSY[1::2])
+                    for c in CALLS:
+                        if c[0] == "create_order" and c[4] and c[5]:
+                            back_busy[(c[1], c[2])] = busy_within(c[4], c[5], tstarts, tends)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     calls = [c for run_calls in bridge_runs for c in run_calls if c[2] and c[4] and c[5]]
@@ -207,7 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     b50, b99 = show("bridge cost, create_order: (start - call) + (back - end)",
                     [(s - c) + (b - e) for _n, c, s, _w, e, _k, b in creates])
     show("  in: Trio call -> coroutine running on the loop thread", [s - c for _n, c, s, *_ in creates])
+    show("    of which the loop thread ran other callbacks (ccxt's work, the book watch)",
+         [in_busy.get((c, s), 0) for _n, c, s, *_ in creates])
+    show("    the rest: the loop's wake-up, the GIL", [(s - c) - in_busy.get((c, s), 0) for _n, c, s, *_ in creates])
     show("  out, hop: coroutine returned -> wake-up ran in the Trio thread", [k - e for *_x, e, k, _b in creates])
+    show("    of which the Trio thread ran other task steps (the bot, the embedded simulators)",
+         [back_busy.get((c, s), 0) for _n, c, s, *_ in creates])
+    show("    the rest: the Trio thread's wake-up, the GIL",
+         [(k - e) - back_busy.get((c, s), 0) for _n, c, s, _w, e, k, _b in creates])
     show("  out, scheduler: wake-up -> Trio caller resumed", [b - k for *_x, k, b in creates])
     show("bridge cost, every call", [(s - c) + (b - e) for _n, c, s, _w, e, _k, b in calls])
     show("ccxt create_order: bridge call -> request written (bridge in + ccxt signing, encoding)",

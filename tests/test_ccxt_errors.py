@@ -22,6 +22,7 @@ from trio_hedge.domain import (
 from trio_hedge.venues.ccxt._errors import ERROR_TABLE, Call, map_ccxt_error
 
 READ, WRITE, POST_ONLY = Call(), Call(write=True), Call(write=True, post_only=True)
+CANCEL = Call(write=True, cancel=True)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,13 @@ READ, WRITE, POST_ONLY = Call(), Call(write=True), Call(write=True, post_only=Tr
         (ccxt.NetworkError("connection reset"), READ, VenueUnavailable, "transient"),
         (ccxt.ExchangeError("something else"), WRITE, OrderRejected, "never"),
         (ccxt.ExchangeError("something else"), READ, VenueUnavailable, "transient"),
+        # "not found" in an answer with no row of its own: the order, on a read or a cancel; on a new order it names
+        # something else, and the order was refused
         (ccxt.OperationRejected('{"code":1004,"message":"Data Not Found"}'), READ, OrderNotFound, "transient"),
+        (ccxt.BadRequest('{"code":"RESOURCE_NOT_FOUND","message":"Order not found"}'), CANCEL, OrderNotFound,
+         "transient"),
+        (ccxt.ExchangeError("market not found"), WRITE, OrderRejected, "never"),
+        (ccxt.ExchangeError("market not found"), POST_ONLY, OrderRejected, "never"),
     ],
 )
 def test_each_row_maps_to_our_error_and_retry_class(exc: Exception, call: Call, ours: type, retry: str) -> None:

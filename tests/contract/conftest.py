@@ -96,6 +96,11 @@ class VenueControl:
         is entered once the session has noticed (a reconnect attempt was refused)."""
         raise NotImplementedError
 
+    def session_outage(self) -> AbstractAsyncContextManager[None]:
+        """Inside the block the session's private channel is cut as :meth:`private_outage` cuts it: its private
+        stream, or for a kind that polls its orders over REST (no ``order_stream``), that REST."""
+        return self.private_outage()
+
     def lose_next_order_answer(self) -> None:
         """The next order's answer is lost on the way back (``unknown_outcome`` kinds)."""
         raise NotImplementedError
@@ -227,6 +232,25 @@ class _CcxtBackpackControl(_BackpackControl):
 
 
 @dataclass
+class _CcxtBackpackPolledControl(_CcxtBackpackControl):
+    """Orders and fills polled over REST: the session's private channel is the REST connection (the WebSocket
+    carries only the book), so a session outage refuses and resets REST."""
+
+    @asynccontextmanager
+    async def session_outage(self) -> AsyncIterator[None]:
+        rest = self.rest
+        assert rest is not None
+        before = rest.statistics().refused
+        rest.refuse()
+        try:
+            rest.reset_all()
+            await poll(lambda: rest.statistics().refused > before)
+            yield
+        finally:
+            rest.refuse(False)
+
+
+@dataclass
 class _CcxtGrvtControl(_GrvtControl):
     """ccxt sends GRVT orders over REST (``create_order``), not the trades WebSocket: a lost answer is a REST answer
     later than the session's request budget."""
@@ -319,8 +343,9 @@ async def _ccxt_backpack_kit(tmp_path: Path, poll: frozenset[str] = frozenset())
                                 "secret": rig.info.api_secret}, simulator_urls("backpack", f"http://127.0.0.1:{rest.port}",
                                 ws_url, ws_url), timeouts=CCXT_FAST, poll=poll, poll_interval_s=POLL_INTERVAL_S,
                                 poll_rate_per_s=POLL_RATE_PER_S)  # fmt: skip
-        control = _CcxtBackpackControl(rig.exchange, "backpack", symbol, CCXT_FAST.heartbeat_s +
-                                       CCXT_FAST.heartbeat_deadline_s, rest, ws)  # fmt: skip
+        make = _CcxtBackpackPolledControl if "watchOrders" in poll else _CcxtBackpackControl
+        control = make(rig.exchange, "backpack", symbol, CCXT_FAST.heartbeat_s + CCXT_FAST.heartbeat_deadline_s, rest,
+                       ws)  # fmt: skip
         async with open_ccxt_venue(settings) as venue:
             yield Kit("ccxt:backpack" + ("-polled" if poll else ""), venue, control)
 

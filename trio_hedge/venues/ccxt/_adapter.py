@@ -14,7 +14,10 @@ Task tree (inside :func:`open_ccxt_venue`'s nursery)::
                         the fills of an order are read over REST (fetch_my_trades) before the update that shows
                         it filled more, or by the order polls
     reconciler          the kernel's Reconciler after a private watch failed and came back
-    watchdog            the kernel's PrivateWatchdog (ccxt has no cancel-on-disconnect)
+    watchdog            the kernel's PrivateWatchdog (ccxt has no cancel-on-disconnect); its sign of life: each
+                        private batch, a probe of the connection that holds each private watch's subscription
+                        (open, subscribed, a frame or pong within 2 x keepAlive: ccxt.pro pings every
+                        keepAlive, set to a third of private_stream_budget_ms), each successful order poll
 
 REST polling replaces a stream the exchange lacks (``has["watchOrderBook"]``, ``has["watchOrders"]``,
 ``has["watchMyTrades"]`` false) or one named in ``CcxtSettings.poll`` (``ccxt_poll`` in the config: a stream known
@@ -47,8 +50,9 @@ from .._kernel import PrivateWatchdog, Reconciler
 from .._ws import Backoff
 from ._bridge import AsyncioBridge, open_asyncio_bridge
 from ._errors import Call, map_ccxt_error
+from ._session import capture_response_headers
 from ._settings import CcxtSettings, simulator_urls
-from ._subscriptions import _keep_wakeups, _Subscriptions
+from ._subscriptions import _keep_wakeups, _Subscriptions, _track_private, private_keepalive_ms
 
 
 class CcxtVenue(_Subscriptions):
@@ -83,7 +87,11 @@ def make_client(settings: CcxtSettings) -> Any:
     # (engine/_ratelimit.py, rate_limit_per_s) applies instead; a config may turn it back on
     client = cls({"enableRateLimit": False, **settings.config})
     client.number = str
+    client.streaming = {**(client.streaming or {}),
+                        "keepAlive": private_keepalive_ms(client, settings.timeouts.private_stream_budget_s)}
     _keep_wakeups(client)
+    _track_private(client)
+    capture_response_headers(client)
     if settings.urls:
         api = dict(client.urls.get("api") or {})
         api.update(settings.urls)
@@ -137,7 +145,8 @@ async def open_ccxt_venue(settings: CcxtSettings) -> AsyncIterator[CcxtVenue]:
                 nursery.start_soon(venue._watch_stale, sym)
             nursery.start_soon(venue._reconciler.run)
             nursery.start_soon(venue._watchdog.run)
-            nursery.start_soon(venue._watch_private_connection)
+            if venue._private_up:
+                nursery.start_soon(venue._probe_private)
             nursery.start_soon(venue._emit_positions)
             nursery.start_soon(venue._release_held)
             try:

@@ -18,7 +18,9 @@ stable/threads.html#calling-asynchronous-code-from-an-external-thread).
   returns (one call always waiting: a ccxt.pro ``watch_*`` wakes only a caller that waits when its message comes).
   Lossless (order and fill events): when the
   channel is full the producer waits until the consumer takes one (nothing is dropped). Conflated (book updates):
-  the channel holds only the latest item, an older one unread is replaced. An exception of the producer ends the
+  the channel holds only the latest item, an older one unread is replaced; on the loop thread at most one
+  hand-over to the Trio thread is in flight, and it carries the latest item when it runs (a burst costs one
+  cross-thread wake-up, not one per item). An exception of the producer ends the
   stream: the consumer receives the items before it, then the exception.
 * Shutdown (leaving :func:`open_asyncio_bridge`): the registered closers run (``exchange.close()`` of each ccxt
   client), then the portal stops with its remaining tasks cancelled and the thread is joined, all within
@@ -116,14 +118,20 @@ class BridgeStream(trio.abc.ReceiveChannel[T], Generic[T]):
         self._ended = False
         self._lot = trio.lowlevel.ParkingLot()
         self.received = 0
-        self.replaced = 0
+        self._replaced_in_channel = 0  # written in the Trio thread
+        self._replaced_at_source = 0  # written in the loop thread (a conflated item superseded before its hand-over)
+
+    @property
+    def replaced(self) -> int:
+        """Conflated items never read (superseded on the loop thread before their hand-over, or in the channel)."""
+        return self._replaced_in_channel + self._replaced_at_source
 
     # ------------------------------------------------------------------ called in the Trio thread
     def _put(self, item: T, ack: asyncio.Future[None] | None) -> None:
         if self.conflate:
             if self._items:
                 self._items.clear()
-                self.replaced += 1
+                self._replaced_in_channel += 1
             self._items.append(item)
         elif len(self._items) < self.capacity:
             self._items.append(item)
@@ -251,6 +259,14 @@ class AsyncioBridge:
         ended = trio.Event()
 
         producer = _Task()
+        # conflated: one hand-over to the Trio thread in flight at a time, carrying the latest item when it runs (a
+        # burst of books costs one cross-thread wake-up and one book for the consumer, not one per book)
+        latest: list[Any] = [None]
+        handing = [False]
+
+        def hand_over() -> None:  # in the Trio thread
+            handing[0] = False  # cleared before the item is read: a newer item either is read here or hands over
+            stream._put(latest[0], None)
 
         async def produce() -> None:
             loop = asyncio.get_running_loop()
@@ -264,7 +280,12 @@ class AsyncioBridge:
                     # started at once, its first step queued ahead of further socket reads
                     pending = asyncio.ensure_future(fn(*args))
                     if conflate:
-                        token.run_sync_soon(stream._put, item, None)
+                        latest[0] = item  # written before the flag is read: see hand_over
+                        if handing[0]:
+                            stream._replaced_at_source += 1  # a hand-over is on its way: it takes this one
+                        else:
+                            handing[0] = True
+                            token.run_sync_soon(hand_over)
                     else:
                         ack: asyncio.Future[None] = loop.create_future()
                         token.run_sync_soon(stream._put, item, ack)

@@ -48,6 +48,29 @@ def dec(value: Any, what: str = "number") -> Decimal:
     return d
 
 
+class DecimalCache:
+    """:func:`dec` with the answers kept, for book levels (most of a book's prices and sizes are the same from one
+    update to the next; ``Decimal(repr(float))`` is the costly part of applying a ccxt book). At most ``size``
+    numbers are kept; past it the cache starts over."""
+
+    __slots__ = ("_known", "_size")
+
+    def __init__(self, size: int = 4096) -> None:
+        self._known: dict[Any, Decimal] = {}
+        self._size = size
+
+    def dec(self, value: Any) -> Decimal:
+        """:func:`dec` of ``value`` (same errors)."""
+        d = self._known.get(value) if type(value) is float else None
+        if d is None:
+            d = dec(value)
+            if type(value) is float:
+                if len(self._known) >= self._size:
+                    self._known.clear()
+                self._known[value] = d
+        return d
+
+
 def dec_or(value: Any, default: Decimal | None) -> Decimal | None:
     return default if value is None or value == "" else dec(value)
 

@@ -30,13 +30,15 @@ from ...domain import (
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """What was asked when the error came: ``write`` (create/cancel: may have reached the venue), ``post_only``
+    """What was asked when the error came: ``write`` (create/cancel: may have reached the venue), ``cancel`` (a
+    cancel: a write about an order that exists, or not), ``post_only``
     (a post-only order: an ``InvalidOrder`` that says it would take is a post-only reject), ``retry_after_s`` (the
-    venue's ``Retry-After``, read from the client's last response headers)."""
+    venue's ``Retry-After``, read from the call's own response: ``_session.py`` ``capture_response_headers``)."""
 
     write: bool = False
     post_only: bool = False
     retry_after_s: float | None = None
+    cancel: bool = False
 
 
 _WOULD_TAKE = ("post only", "post-only", "postonly", "immediately", "would cross", "would take", "would match",
@@ -55,9 +57,10 @@ def _network(venue: str, msg: str, code: str, call: Call) -> VenueError:
 
 def _other(venue: str, msg: str, code: str, call: Call) -> VenueError:
     # the exchange answered with an error we have no row for: a write it refused did not happen. ccxt raises some
-    # exchanges' "not found" answers as a plain ExchangeError/BadRequest/OperationRejected (GRVT 1004 "Data Not
-    # Found", Backpack "Order not found"): they are OrderNotFound
-    if "not found" in msg.lower():
+    # exchanges' "not found" answers to an order query or cancel as a plain ExchangeError/BadRequest/
+    # OperationRejected (GRVT 1004 "Data Not Found", Backpack "Order not found"): they are OrderNotFound. On a new
+    # order "not found" names something else ("market not found", "account not found"): the order was refused
+    if "not found" in msg.lower() and (call.cancel or not call.write):
         return OrderNotFound(venue, msg, code=code)
     return (OrderRejected if call.write else VenueUnavailable)(venue, msg, code=code)
 
@@ -83,7 +86,8 @@ ERROR_TABLE: tuple[Row, ...] = (
     (ccxt.RequestTimeout, _network),
     (ccxt.ExchangeNotAvailable, _network),
     (ccxt.NetworkError, _network),
-    # anything else ccxt raises: a typed venue error carrying the exchange's message ("not found": OrderNotFound)
+    # anything else ccxt raises: a typed venue error carrying the exchange's message ("not found" on a read or a
+    # cancel: OrderNotFound)
     (ccxt.BaseError, _other),
 )
 """(ccxt exception class, maker of our error) rows, most specific first; see the module docstring."""

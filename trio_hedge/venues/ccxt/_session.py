@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextvars
 import itertools
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,7 @@ from loguru import logger
 
 from ..._streams import SymbolEventStreams
 from ...domain import Capability, OrderUpdate, UnknownOutcome, VenueUnavailable
-from .._kernel import EventGate, FeedBook, PrivateWatchdog, Reconciler, VenueAccessors
+from .._kernel import EventGate, FeedBook, PrivateWatchdog, Reconciler, VenueAccessors, retry_after_s
 from . import _convert as cv
 from ._bridge import AsyncioBridge, AsyncioCancelled
 from ._errors import Call, map_ccxt_error
@@ -24,6 +25,52 @@ from ._settings import POLL_SHARE, POLLABLE, SYNC_POST_ONLY_REJECT, CcxtSettings
 
 _POLLING: contextvars.ContextVar[bool] = contextvars.ContextVar("ccxt_polling", default=False)
 """Set in the tasks that poll: their REST calls wait on the session's poll pacer (the rate budget)."""
+
+_RESPONSE_HEADERS: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "ccxt_response_headers", default=None)
+"""The headers of the latest REST response of the asyncio task that reads it (set by
+:func:`capture_response_headers`)."""
+
+
+def capture_response_headers(client: Any) -> None:
+    """Keep each REST response's headers in the context of the asyncio task that made the request: ccxt calls
+    ``on_rest_response`` in that task, before it raises the response's error (``fetch`` in
+    ``ccxt/async_support/base/exchange.py``). ccxt's own ``last_response_headers`` is one per client, overwritten
+    by whichever concurrent request answers last, so a call's ``Retry-After`` is read from its own response."""
+    on_rest_response = client.on_rest_response
+
+    def capturing(code: Any, reason: Any, url: Any, method: Any, response_headers: Any, response_body: Any,
+                  request_headers: Any, request_body: Any) -> Any:
+        _RESPONSE_HEADERS.set(response_headers)
+        return on_rest_response(code, reason, url, method, response_headers, response_body, request_headers,
+                                request_body)  # fmt: skip
+
+    client.on_rest_response = capturing
+
+
+def _retry_after_of(headers: Mapping[str, Any] | None) -> float | None:
+    """The ``Retry-After`` of a response's ``headers`` (the name in any case) in seconds, as every adapter reads it
+    (the kernel's :func:`~trio_hedge.venues._kernel.retry_after_s`), or None."""
+    value = next((v for k, v in (headers or {}).items() if str(k).lower() == "retry-after"), None)
+    return retry_after_s(str(value)) if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A ccxt call's error, with the ``Retry-After`` of its own response (seconds or None)."""
+
+    error: ccxt.BaseError
+    retry_after_s: float | None
+
+
+async def _answer(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Run on the asyncio side: ``await fn(*args)``, or the ccxt error it raised as a :class:`_Refused` carrying the
+    ``Retry-After`` its own response gave (read in its own task, before another call can answer)."""
+    _RESPONSE_HEADERS.set(None)
+    try:
+        return await fn(*args)
+    except ccxt.BaseError as exc:
+        return _Refused(exc, _retry_after_of(_RESPONSE_HEADERS.get()))
 
 
 class _CcxtSession(VenueAccessors):
@@ -80,6 +127,7 @@ class _CcxtSession(VenueAccessors):
         self._id_base = random.randrange(1, 2**31 - 2**24)
         self.has_trade_stream = "fill_stream" in caps
         self._live_kick = trio.Event()
+        self._private_up: dict[str, bool] = {}  # watched private stream -> subscribed and not failed since
 
     # ------------------------------------------------------------------ helpers
     def secrets(self) -> list[str]:
@@ -88,27 +136,22 @@ class _CcxtSession(VenueAccessors):
     def _terminal(self, symbol: str, cid: str) -> None:
         self._live[symbol].discard(cid)
 
-    def _retry_after_s(self) -> float | None:
-        headers = getattr(self._x, "last_response_headers", None) or {}
-        try:
-            value = headers.get("Retry-After") or headers.get("retry-after")
-            return float(value) if value is not None else None
-        except (TypeError, ValueError):
-            return None
-
     async def _call(self, method: str, *args: Any, write: bool = False, post_only: bool = False) -> Any:
-        """``client.<method>(*args)`` on the bridge within ``request_s``; ccxt errors through the table. A write
-        past the budget is UnknownOutcome (it may have reached the venue), a read VenueUnavailable."""
+        """``client.<method>(*args)`` on the bridge within ``request_s``; ccxt errors through the table, with the
+        ``Retry-After`` of the call's own response (:func:`capture_response_headers`). A write past the budget is
+        UnknownOutcome (it may have reached the venue), a read VenueUnavailable."""
         fn: Callable[..., Awaitable[Any]] = getattr(self._x, method)
         if _POLLING.get():
             await self._poll_turn()
         with trio.move_on_after(self._settings.timeouts.request_s) as scope:
             try:
-                return await self._bridge.call(fn, *args)
-            except ccxt.BaseError as exc:
-                raise map_ccxt_error(self.name, exc, Call(write, post_only, self._retry_after_s())) from None
+                answer = await self._bridge.call(_answer, fn, *args)
             except AsyncioCancelled as exc:
                 raise VenueUnavailable(self.name, f"{method}: {exc}") from None
+            if isinstance(answer, _Refused):
+                call = Call(write, post_only, answer.retry_after_s, cancel=method.startswith("cancel"))
+                raise map_ccxt_error(self.name, answer.error, call) from None
+            return answer
         assert scope.cancelled_caught
         msg = f"{method}: no answer within {self._settings.timeouts.request_s}s"
         raise (UnknownOutcome if write else VenueUnavailable)(self.name, msg, code="timeout")

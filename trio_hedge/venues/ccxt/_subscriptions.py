@@ -1,10 +1,13 @@
 """The streams and polls of a ccxt venue session: books (``watch_order_book`` or ``fetch_order_book`` polled), the
-private streams (``watch_orders``, ``watch_my_trades``) or their REST polls, order updates held for their fills,
-positions read after fills, and ccxt.pro's kept wake-ups (:func:`_keep_wakeups`)."""
+private streams (``watch_orders``, ``watch_my_trades``) or their REST polls, the private streams' liveness (the
+watchdog's sign of life: :meth:`_Subscriptions._probe_private`, :func:`_track_private`), order updates held for
+their fills, positions read after fills, and ccxt.pro's kept wake-ups (:func:`_keep_wakeups`)."""
 
 from __future__ import annotations
 
+import contextvars
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -22,6 +25,10 @@ from ._routes import _Routes
 from ._session import _POLLING
 from ._settings import ACCOUNT_WIDE_READS, BOOK_DEPTH, HOLD_S
 
+_PRIVATE_WATCH: contextvars.ContextVar[str | None] = contextvars.ContextVar("ccxt_private_watch", default=None)
+"""Set (on the asyncio side) in the task of a private watch call to the watch's name: :func:`_track_private` then
+records where ccxt.pro subscribed it."""
+
 
 class _Subscriptions(_Routes):
     """Book feeds, private streams and their REST polls of a ccxt session (they read through the routes)."""
@@ -34,6 +41,7 @@ class _Subscriptions(_Routes):
         backoff = Backoff(0.05, 2.0)
         seq = itertools.count(1)
         log = self._log.bind(tag=f"{self.name.upper()}_{symbol}")
+        dec = cv.DecimalCache().dec  # a book's levels repeat from one update to the next: each float read once
 
         async def next_book() -> tuple[Any, Any, list[list[Any]], list[list[Any]]]:
             ob = await x.watch_order_book(unified)
@@ -45,8 +53,8 @@ class _Subscriptions(_Routes):
                 async with self._bridge.open_stream(next_book, capacity=1, conflate=True) as books:
                     async for _nonce, ts_ms, bids, asks in books:
                         try:
-                            feed.book.apply_snapshot([(cv.dec(p), cv.dec(q)) for p, q in bids],
-                                                     [(cv.dec(p), cv.dec(q)) for p, q in asks], seq=next(seq),
+                            feed.book.apply_snapshot([(dec(p), dec(q)) for p, q in bids],
+                                                     [(dec(p), dec(q)) for p, q in asks], seq=next(seq),
                                                      ts_ns=int(ts_ms or 0) * 1_000_000)  # fmt: skip
                         except (BadValue, ValueError) as exc:
                             feed.down(f"unreadable book: {exc}")
@@ -102,6 +110,10 @@ class _Subscriptions(_Routes):
     # ------------------------------------------------------------------ private streams
     async def _run_private(self, watch: str, handle: Callable[[list[dict[str, Any]]], Awaitable[None]], *,
                            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Watch ``watch`` (``watch_orders``, ``watch_my_trades``) through a lossless bridge stream, each batch to
+        ``handle``; a failed watch is resubscribed after a backoff and the kernel's Reconciler reads what it missed.
+        The watch is up (``_private_up``, read by :meth:`_private_down_reason`) from its (re)subscription until it
+        fails; each batch is a sign of life for the watchdog."""
         x = self._x
         backoff = Backoff(0.1, 2.0)
         fn = getattr(x, watch)
@@ -110,19 +122,21 @@ class _Subscriptions(_Routes):
         args = (self._unified[self._settings.symbols[0]],) if len(self._settings.symbols) == 1 else ()
 
         async def next_batch() -> list[dict[str, Any]]:
+            _PRIVATE_WATCH.set(watch)  # this asyncio task's own context: _track_private records the subscription
             return [dict(o) for o in await fn(*args)]
 
+        self._private_up[watch] = False
         while True:
             failed_at_ms = self._venue_time_ms
             try:
-                # ccxt.pro opens the connection on the first call; the watchdog counts each batch as life
+                # ccxt.pro opens the connection on the first call; whether it holds is _private_down_reason's to say
                 async with self._bridge.open_stream(next_batch, capacity=self._settings.event_capacity) as batches:
+                    self._private_up[watch] = True
                     if first:
                         first = False
                         task_status.started()
                     else:
                         self._reconciler.request(failed_at_ms * 1_000_000 - 5_000_000_000)
-                    self._watchdog.alive()
                     async for batch in batches:
                         self._watchdog.alive()
                         await handle(batch)
@@ -134,46 +148,80 @@ class _Subscriptions(_Routes):
                 self._log.warning("{} failed ({}: {}); resubscribing", watch, type(exc).__name__, str(exc)[:200])
             except AsyncioCancelled:
                 self._log.warning("{} cancelled on the asyncio side; resubscribing", watch)
+            finally:
+                self._private_up[watch] = False
             await trio.sleep(backoff.next_delay_s())
 
-    def _private_ws_url(self) -> str:
-        ws = (self._x.urls.get("api") or {}).get("ws")
-        if isinstance(ws, str):
-            return ws
-        if isinstance(ws, dict):
-            for key, url in ws.items():
-                if "private" in str(key).lower() and isinstance(url, str):
-                    return url
-        return ""
+    def _private_down_reason(self, now_ms: float) -> str | None:
+        """Why a watched private stream is not alive at wall-clock ``now_ms``, or None when each one is: its watch is
+        up (subscribed, not failed since), and the ccxt.pro connection that holds its subscription (the URL and
+        subscription hashes of its latest ``watch``, recorded by :func:`_track_private`) is open, still holds the
+        subscription, and showed a frame or a pong within ``2 x keepAlive`` (ccxt.pro pings every ``keepAlive``
+        ms, set under the budget by :func:`private_keepalive_ms`, and gives up after ``maxPingPongMisses = 2``:
+        ``ping_loop`` in ``ccxt/async_support/base/ws/client.py``). It reads ccxt's state across the thread:
+        single dict and attribute reads, atomic under the GIL.
 
-    async def _watch_private_connection(self) -> None:
-        """The watchdog's sign of life between events: ccxt.pro's private WebSocket client is open (ccxt removes
-        a closed client from ``clients``; an account with no order activity sends nothing)."""
-        url = self._private_ws_url()
+        A book on the same connection (Backpack, Lighter: one URL for both) keeps the connection's pongs coming,
+        not the private watch up; a private stream with no URL key of its own (Hyperliquid) is found by the URL
+        its watch used."""
+        where: dict[str, tuple[str, tuple[Any, ...]]] = getattr(self._x, "_trio_hedge_private", {})
+        for watch, up in list(self._private_up.items()):
+            if not up:
+                return f"{watch} is resubscribing"
+            at = where.get(watch)
+            if at is None:
+                return f"{watch} has not subscribed yet"
+            url, hashes = at
+            c = (self._x.clients or {}).get(url)
+            if c is None or not c.isConnected or c.closed():
+                return f"{watch}: its connection is not open"
+            if any(h not in c.subscriptions for h in hashes):
+                return f"{watch}: not subscribed on its connection"
+            seen_ms = max(c.lastPong or 0, getattr(c, "last_message_at", None) or 0, c.connectionEstablished or 0)
+            if now_ms - seen_ms > 2 * float(c.keepAlive or 0):
+                return f"{watch}: its connection silent for {(now_ms - seen_ms) / 1000:.1f}s"
+        return None
+
+    async def _probe_private(self) -> None:
+        """The watchdog's sign of life between events (an account with no order activity gets none): every
+        ``min(heartbeat_s, private_stream_budget_s / 3)``, alive when :meth:`_private_down_reason` finds every
+        watched private stream alive."""
         period_s = min(self._settings.timeouts.heartbeat_s, self._settings.timeouts.private_stream_budget_s / 3)
         while True:
             await trio.sleep(period_s)
-            clients = list(self._x.clients.items())  # read-only look across the thread: a snapshot of the dict
-            if any(u.startswith(url) and not c.closed() for u, c in clients):
+            if self._private_down_reason(time.time() * 1000) is None:
                 self._watchdog.alive()
 
     async def _poll_orders(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The REST fallback of an order stream: while an order of the session is live, one reconciliation pass
         (statuses, then fills, then positions: the kernel's safe order, through the same event gate) every
-        ``poll_interval_s``, its calls within the poll budget; idle, no call. A failed pass is logged and the next
-        one tries again. The watchdog counts each interval as life (REST is the stream here)."""
+        ``poll_interval_s``, its calls within the poll budget. Idle, one cheap private read (``fetch_open_orders``
+        of the first symbol) once the last good read is a third of ``private_stream_budget_s`` old. REST is the
+        stream here: the watchdog counts each pass or read that answered as life, never one that failed (logged;
+        the next interval tries again)."""
         _POLLING.set(True)
         task_status.started()
+        probe_s = self._settings.timeouts.private_stream_budget_s / 3
+        last_ok = trio.current_time()
         while True:
             began = trio.current_time()
-            if any(self._live.values()):
-                since_ns = max(0, self._venue_time_ms - 60_000) * 1_000_000
-                try:
-                    await self._poll_pass(since_ns)
-                except (VenueError, BadValue) as exc:
-                    self._log.warning("order poll failed ({}); polling again", str(exc)[:200])
-            self._watchdog.alive()
-            with trio.move_on_at(began + self.poll_interval_s):
+            live = any(self._live.values())
+            try:
+                if live:
+                    await self._poll_pass(max(0, self._venue_time_ms - 60_000) * 1_000_000)
+                    read = True
+                elif began - last_ok >= probe_s:
+                    await self._call("fetch_open_orders", self._unified[self._settings.symbols[0]])
+                    read = True
+                else:
+                    read = False  # nothing read: no evidence either way
+            except (VenueError, BadValue) as exc:
+                self._log.warning("order poll failed ({}); polling again", str(exc)[:200])
+                read = False
+            if read:
+                last_ok = trio.current_time()
+                self._watchdog.alive()
+            with trio.move_on_at(began + (self.poll_interval_s if live else min(self.poll_interval_s, probe_s))):
                 await self._live_kick.wait()  # idle until an order is placed
                 self._live_kick = trio.Event()
                 await trio.sleep_until(began + self.poll_interval_s)
@@ -400,3 +448,40 @@ def _keep_wakeups(client: Any) -> None:
         return c
 
     client.client = connection
+
+
+def _track_private(client: Any) -> None:
+    """Record where ccxt.pro subscribes each private watch: ``client._trio_hedge_private[name] = (url,
+    subscription hashes)`` of the latest ``watch`` / ``watch_multiple`` made in a task whose :data:`_PRIVATE_WATCH`
+    is ``name`` (``ccxt/async_support/base/exchange.py``: a watch registers its subscribe hashes in the connection's
+    ``subscriptions``; a new connection starts with none). An authentication watch made first is overwritten by
+    the stream's own. :meth:`_Subscriptions._private_down_reason` reads it."""
+    where: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    watch, watch_multiple = client.watch, client.watch_multiple
+
+    def tracked_watch(url: str, message_hash: Any, message: Any = None, subscribe_hash: Any = None,
+                      subscription: Any = None) -> Any:
+        name = _PRIVATE_WATCH.get()
+        if name is not None:
+            where[name] = (url, (subscribe_hash,))
+        return watch(url, message_hash, message, subscribe_hash, subscription)
+
+    def tracked_watch_multiple(url: str, message_hashes: Any, message: Any = None, subscribe_hashes: Any = None,
+                               subscription: Any = None) -> Any:
+        name = _PRIVATE_WATCH.get()
+        if name is not None:
+            where[name] = (url, tuple(subscribe_hashes or ()))
+        return watch_multiple(url, message_hashes, message, subscribe_hashes, subscription)
+
+    client.watch, client.watch_multiple = tracked_watch, tracked_watch_multiple
+    client._trio_hedge_private = where
+
+
+def private_keepalive_ms(client: Any, budget_s: float) -> int:
+    """The ping period for ``client``'s WebSocket connections (ccxt's ``streaming["keepAlive"]``, ms): its own, or a
+    third of the private stream's budget when shorter (ccxt.pro's defaults are minutes: Backpack 119 s, GRVT
+    300 s), so a connection that stopped answering shows it within the budget (ccxt.pro closes it after two missed
+    pongs, and :meth:`_Subscriptions._private_down_reason` counts it silent after ``2 x keepAlive``)."""
+    own = int((getattr(client, "streaming", None) or {}).get("keepAlive") or 0)
+    third = max(100, int(budget_s * 1000 / 3))
+    return min(own, third) if own > 0 else third
