@@ -54,3 +54,32 @@ async def test_a_silent_private_connection_reports_the_session_down_while_the_bo
         finally:
             trades.refuse(False)
         await poll(lambda: session_down(venue) is None, within_s=BUDGET_S + 3.0)
+
+
+async def test_a_socket_error_on_a_subscription_send_resubscribes_instead_of_ending_the_session(
+        tmp_path: Path) -> None:
+    """ccxt.pro lets a socket's error through unwrapped when it sends a subscription on a connection that is
+    closing (aiohttp's ClientConnectionResetError, a ConnectionResetError; its own ConnectionError when already
+    closed): seen in a contract run whose trades connection was reset. The watch loops take it as a lost
+    connection and subscribe again; before, it escaped the loop and ended the whole venue session. Here the
+    first two subscription sends of the session fail so."""
+    from ccxt.async_support.base.ws.client import Client
+
+    original = Client.send
+    failures = [0]
+
+    async def send(self: Client, message: object) -> object:
+        if failures[0] < 2:
+            failures[0] += 1
+            raise ConnectionResetError("Cannot write to closing transport")
+        return await original(self, message)
+
+    Client.send = send  # type: ignore[method-assign]
+    try:
+        async with KINDS["ccxt:grvt"](tmp_path) as kit:
+            venue, sym = kit.venue, kit.symbol
+            await poll(lambda: venue.book(sym).valid, within_s=10.0)
+            assert failures[0] == 2
+            await poll(lambda: session_down(venue) is None, within_s=BUDGET_S + 3.0)
+    finally:
+        Client.send = original  # type: ignore[method-assign]

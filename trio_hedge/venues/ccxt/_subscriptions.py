@@ -64,7 +64,7 @@ class _Subscriptions(_Routes):
                         if not started and feed.book.valid:
                             started = True
                             task_status.started()
-            except ccxt.BaseError as exc:
+            except (ccxt.BaseError, OSError) as exc:  # OSError: a socket error ccxt.pro lets through (see below)
                 reason = f"watch_order_book failed: {type(exc).__name__}: {str(exc)[:200]}"
             except AsyncioCancelled:
                 reason = "watch_order_book cancelled on the asyncio side"
@@ -145,6 +145,10 @@ class _Subscriptions(_Routes):
                 err = map_ccxt_error(self.name, exc, Call())
                 if isinstance(err, AuthError):
                     raise err from None  # refused credentials end the session (exit 78), as a native adapter's
+                self._log.warning("{} failed ({}: {}); resubscribing", watch, type(exc).__name__, str(exc)[:200])
+            except OSError as exc:
+                # ccxt.pro sends a subscription on a connection that is closing without wrapping the socket's
+                # error (aiohttp's ClientConnectionResetError, a ConnectionResetError): a lost connection
                 self._log.warning("{} failed ({}: {}); resubscribing", watch, type(exc).__name__, str(exc)[:200])
             except AsyncioCancelled:
                 self._log.warning("{} cancelled on the asyncio side; resubscribing", watch)
