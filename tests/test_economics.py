@@ -3,17 +3,20 @@ and the cost per volume in the summary and the metrics."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from trio_hedge.app import load_config, run_bot
 from trio_hedge.app._metrics import BotCollector
 from trio_hedge.app._report import build_summary
 from trio_hedge.domain import Fill, OrderRequest, OrderType, Side, TimeInForce
 from trio_hedge.engine import MarketStats, PositionDrift, flatten_position, run_market
 
+from .conftest import REPO
 from .synth import HEDGE, HEDGE_SYMBOL, PRIMARY, PRIMARY_SYMBOL, market_settings, sim_pair, static_book, steady_trades
 
 
@@ -164,3 +167,32 @@ def test_wear_fees_maker_share_and_cycles_per_hour_in_summary_and_metrics() -> N
     assert samples[("trio_hedge_wear_bps", (("market", "BTC"),))] == 2.85
     assert samples[("trio_hedge_maker_share", (("market", "BTC"),))] == 0.5
     assert samples[("trio_hedge_venue_fees_quote", (("market", "BTC"), ("venue", "gr")))] == 0.09
+
+
+_CYCLE_LINE = re.compile(r"market: \d+ cycles, volume ([\d.]+) \(backpack ([\d.]+) / grvt ([\d.]+)\), "
+                         r"fees (-?[\d.]+) \(backpack (-?[\d.]+) / grvt (-?[\d.]+)\), wear ")
+
+
+async def test_per_cycle_line_gives_volume_and_fees_per_venue(
+        autojump_clock: trio.testing.MockClock, log_lines: list[str]) -> None:
+    # ETH's feed dies after its first fill: a failed market beside a completed one
+    async def kill_eth_feed(exchange: Any) -> None:
+        with trio.fail_after(300):
+            while not exchange.engine("backpack", "ETH_USDC_PERP").fills:  # noqa: ASYNC110 - simulator state
+                await trio.sleep(0.05)
+        exchange.kill_feed("backpack", "ETH_USDC_PERP")
+
+    config = load_config(REPO / "config.toml", ["venues.backpack.kind=sim", "venues.grvt.kind=sim",
+                                                "engine.cycles=2"])
+    s = (await run_bot(config, sim_hook=kill_eth_feed)).summary
+    eth = s["markets"]["ETH"]
+    assert "FeedDown" in eth["exit_reason"], eth["exit_reason"]
+    # the per-cycle line: the market's volume and fees in total and per venue, on one line
+    lines = [line for line in log_lines if "market: " in line and " cycles/h" in line]
+    assert len(lines) >= 4 and not any("\n" in line.rstrip("\n") for line in lines)
+    for line in lines:
+        m = _CYCLE_LINE.search(line)
+        assert m is not None, line
+        vol, vol_bp, vol_gr, fees, fees_bp, fees_gr = (D(x) for x in m.groups())
+        assert vol_bp > 0 and vol_gr > 0 and abs(vol - vol_bp - vol_gr) <= D("0.01"), line
+        assert fees_gr > 0 and abs(fees - fees_bp - fees_gr) <= D("0.0001"), line

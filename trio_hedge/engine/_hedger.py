@@ -117,6 +117,11 @@ def _filled_on(quotes: list[Order], side: Side) -> Decimal:
     return sum((q.filled_size for q in quotes if q.request.side is side), ZERO)
 
 
+def _by_venue(amounts: dict[str, Decimal], quantum: Decimal) -> str:
+    """``amounts`` by venue for one log line: ``"backpack 617.28 / grvt 617.31"`` (venues sorted by name)."""
+    return " / ".join(f"{venue} {amounts[venue].quantize(quantum)}" for venue in sorted(amounts)) or "-"
+
+
 class Hedger:
     """Runs ``settings.cycles`` hedge cycles on one market, or fewer if ``stop`` is set between cycles.
 
@@ -313,6 +318,8 @@ class Hedger:
             self.stats.expected_edges_bps.append(rec.expected_edge_bps)
 
     async def _end_leg(self, rec: CycleRecord, log: Logger, started_s: float) -> None:
+        """Record the leg's end and log its one INFO line: the leg, then the market's running totals (cycles,
+        volume and fees in total and per venue, wear, maker share, cycles per hour)."""
         if self.recorder is not None:
             await self.recorder.cycle_ended(self.s.name, rec.index, rec.outcome,
                                             f"{rec.side} maker {rec.maker_filled}, hedge {rec.hedge_filled}")
@@ -320,7 +327,7 @@ class Hedger:
         wear, share, rate = st.wear_bps, st.maker_share, st.cycles_per_hour
         log.info(
             "cycle {} {} in {:.3f}s: {}{} maker {} @ {}, hedge {} @ {}, edge {} bps (expected net {} bps); "
-            "market: {} cycles, volume {}, fees {}, wear {} bps, maker share {}, {} cycles/h",
+            "market: {} cycles, volume {} ({}), fees {} ({}), wear {} bps, maker share {}, {} cycles/h",
             rec.index,
             {"completed": "done", "opened": "opened"}.get(rec.outcome, rec.outcome),
             trio.current_time() - started_s,
@@ -334,7 +341,9 @@ class Hedger:
             rec.expected_edge_bps.quantize(Decimal("0.01")) if rec.expected_edge_bps is not None else "-",
             st.cycles_completed,
             st.fill_volume_quote.quantize(Decimal("0.01")),
+            _by_venue(st.venue_volume_quote, Decimal("0.01")),
             sum(st.venue_fees_quote.values(), ZERO).quantize(Decimal("0.0001")),
+            _by_venue(st.venue_fees_quote, Decimal("0.0001")),
             "-" if wear is None else wear.quantize(Decimal("0.001")),
             "-" if share is None else f"{share:.0%}",
             "-" if rate is None else f"{rate:.0f}",
