@@ -160,6 +160,8 @@ def test_wear_fees_maker_share_and_cycles_per_hour_in_summary_and_metrics() -> N
     assert m["venues"] == {"bp": {"volume_quote": "200.00", "fees_quote": "0.0240"},
                            "gr": {"volume_quote": "200.00", "fees_quote": "0.0900"}}
     assert m["wear_bps"] == summary["wear_bps"] == 2.85  # 0.114 / 400 * 1e4
+    # the top level's volume is the one wear divides by (the fills'), not a count of its own
+    assert summary["volume_quote"] == "400.00" and summary["pnl_quote"]["total"] == "-0.1140"
     assert m["maker_share"] == 0.5 and m["cycle_mode"] == "inventory"
     assert m["cycles_per_hour"] == summary["cycles_per_hour"] == 2.0  # 1 cycle in half an hour of venue time
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
@@ -173,9 +175,10 @@ _CYCLE_LINE = re.compile(r"market: \d+ cycles, volume ([\d.]+) \(backpack ([\d.]
                          r"fees (-?[\d.]+) \(backpack (-?[\d.]+) / grvt (-?[\d.]+)\), wear ")
 
 
-async def test_per_cycle_line_gives_volume_and_fees_per_venue(
+async def test_wear_volume_and_fees_agree_in_summary_and_per_cycle_line(
         autojump_clock: trio.testing.MockClock, log_lines: list[str]) -> None:
-    # ETH's feed dies after its first fill: a failed market beside a completed one
+    # ETH's feed dies after its first fill (a failed market, its hedge cut short): the printed figures agree all
+    # the same, in total and per market.
     async def kill_eth_feed(exchange: Any) -> None:
         with trio.fail_after(300):
             while not exchange.engine("backpack", "ETH_USDC_PERP").fills:  # noqa: ASYNC110 - simulator state
@@ -187,6 +190,14 @@ async def test_per_cycle_line_gives_volume_and_fees_per_venue(
     s = (await run_bot(config, sim_hook=kill_eth_feed)).summary
     eth = s["markets"]["ETH"]
     assert "FeedDown" in eth["exit_reason"], eth["exit_reason"]
+    for view in (s, *s["markets"].values()):  # wear from the printed figures: one volume basis
+        pnl, volume, wear = D(view["pnl_quote"]["total"]), D(view["volume_quote"]), D(str(view["wear_bps"]))
+        # what the printed precisions allow: pnl to 1e-4, volume to 1e-2, wear to 1e-4
+        slack = D("0.00005") / volume * 10_000 + abs(wear) * D("0.005") / volume + D("0.00005")
+        assert volume > 0 and abs(wear - -pnl / volume * 10_000) <= slack, view
+    assert D(s["volume_quote"]) == sum((D(m["volume_quote"]) for m in s["markets"].values()), D(0))
+    for m in s["markets"].values():
+        assert D(m["volume_quote"]) == sum((D(v["volume_quote"]) for v in m["venues"].values()), D(0))
     # the per-cycle line: the market's volume and fees in total and per venue, on one line
     lines = [line for line in log_lines if "market: " in line and " cycles/h" in line]
     assert len(lines) >= 4 and not any("\n" in line.rstrip("\n") for line in lines)

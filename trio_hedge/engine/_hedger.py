@@ -340,7 +340,7 @@ class Hedger:
             rec.edge_bps.quantize(Decimal("0.01")) if rec.edge_bps is not None else "-",
             rec.expected_edge_bps.quantize(Decimal("0.01")) if rec.expected_edge_bps is not None else "-",
             st.cycles_completed,
-            st.fill_volume_quote.quantize(Decimal("0.01")),
+            st.volume_quote.quantize(Decimal("0.01")),
             _by_venue(st.venue_volume_quote, Decimal("0.01")),
             sum(st.venue_fees_quote.values(), ZERO).quantize(Decimal("0.0001")),
             _by_venue(st.venue_fees_quote, Decimal("0.0001")),
@@ -882,7 +882,6 @@ class Hedger:
         rec.maker_filled += fill.size
         rec.maker_notional += fill.notional
         self.stats.maker_fills += 1
-        self.stats.volume_quote += fill.notional
         # Signed: a fill of the other side (two-sided quoting, or dust below the hedge venue's lot left by an
         # inventory leg of the other side) nets against what is not hedged yet, routes in flight included.
         self._maker_net += fill.side.sign * fill.size
@@ -920,7 +919,6 @@ class Hedger:
                                          on_first_sent=first_sent)
         rec.hedge_filled += result.filled
         rec.hedge_notional += result.notional
-        self.stats.volume_quote += result.notional
         self.stats.hedge_orders += result.iterations
         if result.max_slippage_bps > self.stats.max_slippage_bps:
             self.stats.max_slippage_bps = result.max_slippage_bps
@@ -991,8 +989,7 @@ class Hedger:
             size = inst.floor_size(abs(pos))
             if size < inst.min_size:
                 raise ImbalanceExceeded(f"unwind: {venue.name} {symbol} residual {pos} below min size")
-            result = await router.route(side, size, reason="unwind", reduce_only=True, market_fallback=True)
-            self.stats.volume_quote += result.notional
+            await router.route(side, size, reason="unwind", reduce_only=True, market_fallback=True)
             pos = await self._position(venue, tracker, symbol, ZERO)
         if pos != ZERO:
             raise HedgeFailed(f"unwind: {venue.name} {symbol} still {pos} after two routed unwinds")

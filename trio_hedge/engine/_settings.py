@@ -209,7 +209,6 @@ class MarketStats:
 
     cycles_completed: int = 0
     cycles_failed: int = 0
-    volume_quote: Decimal = ZERO
     edges_bps: list[Decimal] = field(default_factory=list)
     hedge_latency_ns: LatencyHistogram = field(default_factory=LatencyHistogram)
     engine_latency_ns: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -263,15 +262,16 @@ class MarketStats:
             self.last_fill_ns = fill.ts_ns
 
     @property
-    def fill_volume_quote(self) -> Decimal:
-        """Notional of every fill on both venues, quote units (the cleanup's flatten included once it is seen)."""
+    def volume_quote(self) -> Decimal:
+        """Notional of every fill the market's trackers saw on both venues, quote units (the cleanup's flatten
+        included once it is seen): the one volume of the summary, the metrics, the log and :attr:`wear_bps`."""
         return sum(self.venue_volume_quote.values(), ZERO)
 
     @property
     def wear_bps(self) -> Decimal | None:
         """Cost per volume: ``-PnL total / volume x 10^4``, bps (fees included; positive = a cost). None
-        before the first fill. Volume is :attr:`fill_volume_quote`."""
-        volume = self.fill_volume_quote
+        before the first fill. Volume is :attr:`volume_quote`, PnL :attr:`pnl` (both from the same fills)."""
+        volume = self.volume_quote
         return None if volume == ZERO else -self.pnl.total / volume * BPS
 
     @property
