@@ -181,6 +181,7 @@ async def test_a_market_runs_its_own_cycle_mode_beside_the_engine_default(
     (["venues.grvt.symbols.BTC_USDT_Perp.base=BTC"], "venues.grvt.symbols.BTC_USDT_Perp", "remove this table"),
     (["markets.1.max_position=0.01"], "markets.1.max_position", "max_position >= 0.05"),
     (["risk.max_total_loss=0"], "risk.max_total_loss", "positive"),
+    (["markets.1.edge_memory_ms=-1"], "markets.1.edge_memory_ms", ">= 0"),
 ])
 def test_market_and_symbol_config_errors_name_the_key_and_the_fix(overrides: list[str], key: str, fix: str) -> None:
     with pytest.raises(ConfigError) as info:

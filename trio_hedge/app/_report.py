@@ -49,7 +49,8 @@ Shape (keys always present)::
           "exit_reason": str,                   # completed, stopped, or the failure that halted it
           "cycles": [...per-cycle records...],
           "transitions": [{"from": str, "to": str, "reason": str, "at_s": float, "utc": str}],
-          "quote_skips": {reason: count},       # quotes held back (edge, band, hedge_depth, risk limits) and
+          "quote_skips": {reason: count},       # quotes held back (edge, band, hedge_depth, risk limits,
+                                                #   edge_typical: inventory quote timing) and
                                                 #   resting quotes pulled (pulled_edge, pulled_band)
           "routing": {step: count},             # hedge router fallback steps used (widened, market, failed)
           "rate_limits": {venue: {lane: {"requests", "waited", "max_wait_ms", "total_wait_ms"},
