@@ -22,7 +22,8 @@ moving average, and a quote that passes the gate goes only when its side's edge 
 its leg has waited the memory's time constant. An inventory position can wait for its moments to open and to
 close: the legs go when the basis between the venues is on their side of its recent average, each side judged
 by its own average (a standing basis holds neither side back). A roundtrip's unwind takes whatever moment
-comes (measured with the timing: no gain), so the hedger applies it to inventory legs only.
+comes (measured with the timing: no gain), so the hedger applies it to one-sided inventory legs only
+(``MarketSettings.timed_quotes``).
 
 Price band: a quote is never farther than ``price_band_bps`` from the hedge venue's mid
 (``|P - mid| / mid * 10_000``), whichever side it is on: a primary book that strays that far from the hedge

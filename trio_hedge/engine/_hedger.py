@@ -11,7 +11,7 @@ An opening leg is gated at ``min_edge_bps``; a closing leg at whatever makes the
 ``min_edge_bps`` (``Hedger._close_gate``): a basis between the venues favours one side and costs the other,
 and cancels over a cycle, so it cannot stall the close.
 
-Quote timing (``inventory``, ``edge_memory_s`` > 0; ``_edge.py`` :class:`EdgeMemory`): a quote goes only when its
+Quote timing (``MarketSettings.timed_quotes``; ``_edge.py`` :class:`EdgeMemory`): a quote goes only when its
 side's expected edge is at least the side's moving average (else ``edge_typical``), until its leg waited that long.
 
 Side selection: the sides a cycle may trade are those the mode and the position limits allow (roundtrip:

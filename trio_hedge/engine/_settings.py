@@ -48,9 +48,10 @@ class MarketSettings:
         min_edge_bps (Decimal): quote only when the expected edge (``_edge.py``: what the maker price
             captures against the hedge venue's executable price for the size, minus the primary's maker fee
             and the hedge venue's taker fee) is at least this; negative values accept a cost (volume farming).
-        edge_memory_s (float): ``inventory`` mode: how long a side's expected edge is remembered, s (the time
-            constant of its moving average; 0 = off). A quote goes only when its side's expected edge is at
-            least that average, until the leg has waited this long (``_hedger.py``, "Quote timing").
+        edge_memory_s (float): ``inventory`` mode, one-sided (not ``two_sided``): how long a side's expected
+            edge is remembered, s (the time constant of its moving average; 0 = off). A quote goes only when its
+            side's expected edge is at least that average, until the leg has waited this long (``_edge.py``,
+            "Quote timing"; :attr:`timed_quotes`).
         price_band_bps (Decimal): never quote farther than this from the hedge venue's mid.
         hard_slippage_cap_bps (Decimal): the hedge router widens its cap (from the arrival price) up to this.
         slippage_cap_step_bps (Decimal): how much each fallback step widens the cap.
@@ -133,8 +134,10 @@ class MarketSettings:
 
     @property
     def timed_quotes(self) -> bool:
-        """The quote timing applies: ``inventory`` mode with ``edge_memory_s`` > 0."""
-        return self.cycle_mode == "inventory" and self.edge_memory_s > 0
+        """The quote timing applies: ``inventory`` mode, one-sided, with ``edge_memory_s`` > 0 (with ``two_sided``
+        it is off: measured only one-sided, and a two-sided wire run with it ended once in 51 post-only
+        refusals in a row, not understood yet)."""
+        return self.cycle_mode == "inventory" and not self.two_sided and self.edge_memory_s > 0
 
     def slippage_ladder_bps(self) -> list[Decimal]:
         """The caps the hedge router tries in order: ``slippage_cap_bps``, then steps of
