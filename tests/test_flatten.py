@@ -148,7 +148,9 @@ async def test_the_market_cleanup_sends_more_flatten_orders_when_one_fills_partl
     """End to end: a cycle's hedge has filled and both legs hold a position when a stop (SIGINT) comes; every
     reduce-only order now fills at most one lot, so the cleanup needs more than one order on a leg that holds
     two lots, and it ends flat."""
-    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1000"])
+    # at most 4 lots per BTC leg (the inventory may otherwise hold 10 when the stop comes): the cleanup's 5
+    # flatten orders of one lot each can close it
+    config = load_config(REPO / "config.toml", [*IN_PROCESS, "engine.cycles=1000", "markets.0.max_position=0.004"])
     seen: dict[str, Any] = {}
 
     async def stop_when_exposed(exchange: SimExchange) -> None:

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from trio_hedge.app import ConfigError, load_config, run_bot
+from trio_hedge.domain import TimeInForce
 from trio_hedge.engine import EXIT_DO_NOT_RESTART, EXIT_VENUE_UNREACHABLE
 from trio_hedge.sim import SimExchange
 
@@ -144,6 +145,34 @@ async def test_portfolio_total_notional_holds_quotes_back(autojump_clock: trio.t
     _flat_everywhere(s)
 
 
+async def test_a_market_runs_its_own_cycle_mode_beside_the_engine_default(
+        autojump_clock: trio.testing.MockClock) -> None:
+    # engine.cycle_mode stays "inventory" (BTC); ETH (markets.1) sets its own "roundtrip"
+    seen: list[SimExchange] = []
+
+    async def grab(exchange: SimExchange) -> None:
+        seen.append(exchange)
+
+    result = await run_bot(_config("engine.cycles=3", "markets.1.cycle_mode=roundtrip"), sim_hook=grab)
+    s = result.summary
+    assert result.exit_code == 0, result.exit_reason
+    btc, eth = s["markets"]["BTC"], s["markets"]["ETH"]
+    assert (btc["cycle_mode"], eth["cycle_mode"]) == ("inventory", "roundtrip")
+    assert btc["cycles_completed"] == eth["cycles_completed"] == 3
+    orders = {name: [seen[0].engine("backpack", symbol).get_order(c)
+                     for c in seen[0].engine("backpack", symbol)._orders]
+              for name, symbol in (("BTC", "BTC_USDC_PERP"), ("ETH", "ETH_USDC_PERP"))}
+    # inventory: every primary order is a post-only quote, maker both ways (no unwind, no cleanup flatten)
+    assert orders["BTC"] and all(o.request.post_only and o.request.tif is TimeInForce.GTT for o in orders["BTC"])
+    assert btc["maker_share"] == 1.0
+    # roundtrip: each cycle's primary leg is unwound by a reduce-only taker IOC
+    unwinds = [o for o in orders["ETH"] if not o.request.post_only]
+    assert all(o.request.tif is TimeInForce.IOC and o.request.reduce_only for o in unwinds), unwinds
+    assert sum(o.filled_size for o in unwinds) >= 3 * Decimal("0.05")
+    assert eth["maker_share"] is not None and eth["maker_share"] < 1.0
+    _flat_everywhere(s)
+
+
 @pytest.mark.parametrize(("overrides", "key", "fix"), [
     (["markets.1.primary_symbol=SOL_USDC_PERP"], "markets.1.primary_symbol", "[venues.backpack.symbols.SOL_USDC_PERP]"),
     (["markets.1.hedge_symbol=BTC_USDT_Perp"], "markets.1.hedge_symbol", "its own symbol"),
@@ -152,6 +181,7 @@ async def test_portfolio_total_notional_holds_quotes_back(autojump_clock: trio.t
     (["venues.grvt.symbols.BTC_USDT_Perp.base=BTC"], "venues.grvt.symbols.BTC_USDT_Perp", "remove this table"),
     (["markets.1.max_position=0.01"], "markets.1.max_position", "max_position >= 0.05"),
     (["risk.max_total_loss=0"], "risk.max_total_loss", "positive"),
+    (["markets.1.edge_memory_ms=-1"], "markets.1.edge_memory_ms", ">= 0"),
 ])
 def test_market_and_symbol_config_errors_name_the_key_and_the_fix(overrides: list[str], key: str, fix: str) -> None:
     with pytest.raises(ConfigError) as info:

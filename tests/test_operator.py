@@ -502,7 +502,7 @@ async def test_snapshot_write_failures_are_logged_at_most_once_a_minute(mock_clo
 def test_live_view_renders_the_collector_statistics() -> None:
     stats = MarketStats()
     stats.cycles_completed = 3
-    stats.volume_quote = Decimal("1234.5")
+    stats.venue_volume_quote = {"backpack": Decimal("1234.5")}
     stats.positions = {"backpack BTC_USDC_PERP": Decimal("0.002"), "grvt BTC_USDT_Perp": Decimal("-0.001")}
     stats.net_exposure = Decimal("0.001")
     stats.last_hedge_latency_ns = 1_250_000

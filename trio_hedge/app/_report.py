@@ -49,7 +49,8 @@ Shape (keys always present)::
           "exit_reason": str,                   # completed, stopped, or the failure that halted it
           "cycles": [...per-cycle records...],
           "transitions": [{"from": str, "to": str, "reason": str, "at_s": float, "utc": str}],
-          "quote_skips": {reason: count},       # quotes held back (edge, band, hedge_depth, risk limits) and
+          "quote_skips": {reason: count},       # quotes held back (edge, band, hedge_depth, risk limits,
+                                                #   edge_typical: inventory quote timing) and
                                                 #   resting quotes pulled (pulled_edge, pulled_band)
           "routing": {step: count},             # hedge router fallback steps used (widened, market, failed)
           "rate_limits": {venue: {lane: {"requests", "waited", "max_wait_ms", "total_wait_ms"},
@@ -121,7 +122,7 @@ def build_summary(
         return {"requests": ls.requests, "waited": ls.waited, "max_wait_ms": round(ls.max_wait_s * 1000, 3),
                 "total_wait_ms": round(ls.total_wait_s * 1000, 3)}
 
-    total_volume = sum((s.fill_volume_quote for s in all_stats), ZERO)
+    total_volume = sum((s.volume_quote for s in all_stats), ZERO)
     total_pnl = sum((s.pnl.total for s in all_stats), ZERO)
     rates = [s.cycles_per_hour for s in all_stats if s.cycles_per_hour is not None]
 
@@ -134,7 +135,7 @@ def build_summary(
     return {
         "cycles_completed": sum(s.cycles_completed for s in all_stats),
         "cycles_failed": sum(s.cycles_failed for s in all_stats),
-        "volume_quote": str(sum((s.volume_quote for s in all_stats), ZERO).quantize(Decimal("0.01"))),
+        "volume_quote": dec(total_volume, "0.01"),
         "avg_edge_bps": r(float(sum(edges, ZERO) / len(edges))) if edges else None,
         "hedge_latency_ms": latency_summary_ms(latency),
         "engine_latency_ms": latency_summary_ms(engine),
@@ -163,7 +164,7 @@ def build_summary(
                 "cycle_mode": s.cycle_mode,
                 "cycles_completed": s.cycles_completed,
                 "cycles_failed": s.cycles_failed,
-                "volume_quote": dec(s.fill_volume_quote, "0.01"),
+                "volume_quote": dec(s.volume_quote, "0.01"),
                 "wear_bps": fr(s.wear_bps),
                 "fees_quote": dec(sum(s.venue_fees_quote.values(), ZERO)),
                 "venues": {v: {"volume_quote": dec(s.venue_volume_quote[v], "0.01"),

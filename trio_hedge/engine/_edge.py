@@ -17,6 +17,14 @@ This is the same quantity as the realized per-cycle edge of the summary (``avg_e
 ``s * (hedge avg - maker avg) / maker avg``) minus the fees, computed before the fact from the books.
 Funding, the unwind's cost and adverse selection are not in it: it is the entry edge only.
 
+Quote timing (``inventory`` mode, :class:`EdgeMemory`): each side's expected edge is kept as a time-weighted
+moving average, and a quote that passes the gate goes only when its side's edge is at least that average, until
+its leg has waited the memory's time constant. An inventory position can wait for its moments to open and to
+close: the legs go when the basis between the venues is on their side of its recent average, each side judged
+by its own average (a standing basis holds neither side back). A roundtrip's unwind takes whatever moment
+comes (measured with the timing: no gain), so the hedger applies it to one-sided inventory legs only
+(``MarketSettings.timed_quotes``).
+
 Price band: a quote is never farther than ``price_band_bps`` from the hedge venue's mid
 (``|P - mid| / mid * 10_000``), whichever side it is on: a primary book that strays that far from the hedge
 venue is stale or broken, not an opportunity.
@@ -24,7 +32,8 @@ venue is stale or broken, not an opportunity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..domain import BPS, BookSide, OrderBook, Side
@@ -128,3 +137,35 @@ def check_quote(
     if edge < min_edge_bps:
         return QuoteCheck(False, "edge", edge, f"expected edge {edge:.3f} bps < min {min_edge_bps}")
     return QuoteCheck(True, "", edge, f"expected edge {edge:.3f} bps")
+
+
+@dataclass(slots=True)
+class EdgeMemory:
+    """Each side's expected edge (bps) as a time-weighted moving average, for the quote timing (module docstring).
+
+    Attributes:
+        memory_s (float): the time constant, s (> 0): a new value weighs ``1 - exp(-dt / memory_s)``, ``dt`` the
+            time since the side's previous one (``trio.current_time()`` s).
+    """
+
+    memory_s: float
+    _avg: dict[Side, tuple[Decimal, float]] = field(default_factory=dict)
+
+    def observe(self, side: Side, edge_bps: Decimal, now_s: float) -> None:
+        """Fold ``side``'s expected edge at ``now_s`` into its average (the first value starts it)."""
+        prev = self._avg.get(side)
+        if prev is None:
+            self._avg[side] = (edge_bps, now_s)
+            return
+        avg, then = prev
+        weight = Decimal(-math.expm1(-(now_s - then) / self.memory_s))
+        self._avg[side] = (avg + weight * (edge_bps - avg), now_s)
+
+    def wait_reason(self, side: Side, edge_bps: Decimal, now_s: float, leg_started_s: float) -> str | None:
+        """Why a quote of ``side`` at ``edge_bps`` waits for a better moment (below the side's average), or None
+        when it may go: at or above it, with no average yet, or once its leg (started at ``leg_started_s``) has
+        waited ``memory_s``."""
+        prev = self._avg.get(side)
+        if prev is None or edge_bps >= prev[0] or now_s - leg_started_s >= self.memory_s:
+            return None
+        return f"expected edge {edge_bps:.3f} bps < its {self.memory_s:g}s average {prev[0]:.3f} bps"

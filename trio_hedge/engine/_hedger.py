@@ -11,6 +11,9 @@ An opening leg is gated at ``min_edge_bps``; a closing leg at whatever makes the
 ``min_edge_bps`` (``Hedger._close_gate``): a basis between the venues favours one side and costs the other,
 and cancels over a cycle, so it cannot stall the close.
 
+Quote timing (``MarketSettings.timed_quotes``; ``_edge.py`` :class:`EdgeMemory`): a quote goes only when its
+side's expected edge is at least the side's moving average (else ``edge_typical``), until its leg waited that long.
+
 Side selection: the sides a cycle may trade are those the mode and the position limits allow (roundtrip:
 both, the preferred one alternating by cycle index; inventory: the preferred direction first). Until a quote
 of the cycle fills, every new quote goes on the first of them that passes the gate (edge, band, depth) and the
@@ -89,7 +92,7 @@ from ..domain import (
     sole_failure,
 )
 from ..venues import PostOnlyWouldCross, Venue, VenueError
-from ._edge import QuoteCheck, check_quote
+from ._edge import EdgeMemory, QuoteCheck, check_quote
 from ._errors import HedgeFailed, ImbalanceExceeded, MarketHalted, UnresolvedOrder
 from ._flatten import read_position
 from ._retry import SubmitOutcome, answered_5xx, call_venue, submit_order
@@ -180,6 +183,8 @@ class Hedger:
         self._gate: dict[Side, Decimal] = {}  # a side's own edge threshold this leg (inventory closes)
         self._open_edge_sum = ZERO  # inventory: expected edge x size of the open position's legs (bps x base)
         self._open_size = ZERO
+        self._timing = EdgeMemory(settings.edge_memory_s) if settings.timed_quotes else None  # quote timing
+        self._leg_started_s = 0.0  # trio.current_time() at the current leg's start
         counters = stats.routing
         self.router = HedgeRouter(hedge, hedge_tracker, settings.hedge_symbol, settings, risk=risk, counters=counters)
         self._unwind_primary = HedgeRouter(primary, primary_tracker, settings.primary_symbol, settings, risk=risk,
@@ -271,7 +276,8 @@ class Hedger:
         log.debug("cycle {} start: quote {} {}", index, preferred, self.s.order_size)  # INFO: the "done" line
         if self.recorder is not None:
             await self.recorder.cycle_started(self.s.name, index, preferred)
-        return rec, log, trio.current_time()
+        self._leg_started_s = trio.current_time()
+        return rec, log, self._leg_started_s
 
     async def _quote_and_hedge(self, index: int, targets: dict[Side, Decimal], log: Logger) -> list[Order]:
         """The quote phase of a cycle (or inventory leg) inside its hedge scope: quotes until ``targets`` of
@@ -314,14 +320,12 @@ class Hedger:
             self.stats.expected_edges_bps.append(rec.expected_edge_bps)
 
     async def _end_leg(self, rec: CycleRecord, log: Logger, started_s: float) -> None:
+        """Record the leg's end; one INFO line: the leg, then the market's totals (``MarketStats.totals_line``)."""
         if self.recorder is not None:
             await self.recorder.cycle_ended(self.s.name, rec.index, rec.outcome,
                                             f"{rec.side} maker {rec.maker_filled}, hedge {rec.hedge_filled}")
-        st = self.stats
-        wear, share, rate = st.wear_bps, st.maker_share, st.cycles_per_hour
         log.info(
-            "cycle {} {} in {:.3f}s: {}{} maker {} @ {}, hedge {} @ {}, edge {} bps (expected net {} bps); "
-            "market: {} cycles, volume {}, fees {}, wear {} bps, maker share {}, {} cycles/h",
+            "cycle {} {} in {:.3f}s: {}{} maker {} @ {}, hedge {} @ {}, edge {} bps (expected net {} bps); market: {}",
             rec.index,
             {"completed": "done", "opened": "opened"}.get(rec.outcome, rec.outcome),
             trio.current_time() - started_s,
@@ -333,12 +337,7 @@ class Hedger:
             (rec.hedge_notional / rec.hedge_filled).quantize(Decimal("0.01")) if rec.hedge_filled else "-",
             rec.edge_bps.quantize(Decimal("0.01")) if rec.edge_bps is not None else "-",
             rec.expected_edge_bps.quantize(Decimal("0.01")) if rec.expected_edge_bps is not None else "-",
-            st.cycles_completed,
-            st.fill_volume_quote.quantize(Decimal("0.01")),
-            sum(st.venue_fees_quote.values(), ZERO).quantize(Decimal("0.0001")),
-            "-" if wear is None else wear.quantize(Decimal("0.001")),
-            "-" if share is None else f"{share:.0%}",
-            "-" if rate is None else f"{rate:.0f}",
+            self.stats.totals_line(),
         )
 
     async def _cycle(self, index: int) -> None:
@@ -362,19 +361,6 @@ class Hedger:
         await self._end_leg(rec, log, started_s)
 
     # ------------------------------------------------------------------ inventory mode
-    def _inventory_targets(self, position: Decimal, opens_left: bool) -> dict[Side, Decimal]:
-        """The sides an inventory leg may quote from primary ``position`` and the size each would trade: a
-        side that works |position| back closes (at most down to 0); one that grows it opens ``order_size`` if
-        opens are left and the result stays within ``max_position``."""
-        s = self.s
-        out: dict[Side, Decimal] = {}
-        for side in (Side.BUY, Side.SELL):
-            if position != ZERO and (position > ZERO) != (side is Side.BUY):
-                out[side] = min(s.order_size, abs(position))
-            elif opens_left and abs(position) + s.order_size <= s.max_position:
-                out[side] = s.order_size
-        return out
-
     def _close_gate(self) -> Decimal:
         """The edge threshold of a closing leg: a cycle (an open and a close) passes when the average of its
         two legs' expected edges is at least ``min_edge_bps``, so a close needs ``2 x min_edge_bps`` minus
@@ -422,7 +408,7 @@ class Hedger:
                 self._log.warning("no new legs after {}: market {} ({})", index, self.risk.state if self.risk
                                   else "-", self.risk.state_reason if self.risk else "")
                 return
-            targets = self._inventory_targets(position, opens < s.cycles)
+            targets = s.inventory_sides(position, opens < s.cycles)
             if direction not in targets:
                 direction = direction.opposite  # the bound (or the last opening leg) is reached: turn
             if direction not in targets:
@@ -481,6 +467,10 @@ class Hedger:
         check = self._quote_check(side, top[0], size, hbook)
         if not check.ok:
             return check.reason, check.detail
+        wait = (None if self._timing is None or check.edge_bps is None else
+                self._timing.wait_reason(side, check.edge_bps, trio.current_time(), self._leg_started_s))
+        if wait is not None:
+            return "edge_typical", wait
         req = OrderRequest(
             client_order_id=self.primary.new_client_order_id(),
             symbol=self.s.primary_symbol,
@@ -496,6 +486,16 @@ class Hedger:
         if block is not None:
             return block.split(":")[0], block
         return req, check
+
+    def _observe_edges(self, sizes: dict[Side, Decimal], book: OrderBook, hbook: OrderBook) -> None:
+        """Quote timing: each side's expected edge now (for its size in ``sizes``) into its moving average."""
+        if self._timing is None:
+            return
+        for side, size in sizes.items():
+            top = book.best_bid() if side is Side.BUY else book.best_ask()
+            edge = None if top is None else self._quote_check(side, top[0], size, hbook).edge_bps
+            if edge is not None:
+                self._timing.observe(side, edge, trio.current_time())
 
     def _other_side_passes(self, targets: dict[Side, Decimal], side: Side, book: OrderBook,
                            hbook: OrderBook) -> bool:
@@ -539,6 +539,7 @@ class Hedger:
                 hbook = await self._valid_book(self.hedge, s.hedge_symbol)  # no quote we could not hedge
                 book = await self._valid_book(self.primary, s.primary_symbol)
                 sides = [self._side] if filled > ZERO else list(targets)
+                self._observe_edges({side: targets[side] - filled for side in sides}, book, hbook)
                 chosen: tuple[OrderRequest, QuoteCheck] | None = None
                 first_skip: tuple[str, str] | None = None
                 for cand in sides:
@@ -621,6 +622,8 @@ class Hedger:
                     hbook = await self._valid_book(self.hedge, s.hedge_symbol)
                     book = await self._valid_book(self.primary, s.primary_symbol)
                 first_skip: tuple[str, str] | None = None
+                if book.valid and hbook.valid:
+                    self._observe_edges({side: targets[side] - filled[side] for side in free}, book, hbook)
                 for side in (free if book.valid and hbook.valid else []):
                     if self._busy():
                         break  # a fill arrived: hedge it first (and maybe keep its side)
@@ -876,7 +879,6 @@ class Hedger:
         rec.maker_filled += fill.size
         rec.maker_notional += fill.notional
         self.stats.maker_fills += 1
-        self.stats.volume_quote += fill.notional
         # Signed: a fill of the other side (two-sided quoting, or dust below the hedge venue's lot left by an
         # inventory leg of the other side) nets against what is not hedged yet, routes in flight included.
         self._maker_net += fill.side.sign * fill.size
@@ -915,7 +917,6 @@ class Hedger:
                                          on_first_sent=first_sent)
         rec.hedge_filled += result.filled
         rec.hedge_notional += result.notional
-        self.stats.volume_quote += result.notional
         self.stats.hedge_orders += result.iterations
         if result.max_slippage_bps > self.stats.max_slippage_bps:
             self.stats.max_slippage_bps = result.max_slippage_bps
@@ -986,8 +987,7 @@ class Hedger:
             size = inst.floor_size(abs(pos))
             if size < inst.min_size:
                 raise ImbalanceExceeded(f"unwind: {venue.name} {symbol} residual {pos} below min size")
-            result = await router.route(side, size, reason="unwind", reduce_only=True, market_fallback=True)
-            self.stats.volume_quote += result.notional
+            await router.route(side, size, reason="unwind", reduce_only=True, market_fallback=True)
             pos = await self._position(venue, tracker, symbol, ZERO)
         if pos != ZERO:
             raise HedgeFailed(f"unwind: {venue.name} {symbol} still {pos} after two routed unwinds")

@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..domain import BPS, ZERO, Fill
+from ..domain import BPS, ZERO, Fill, Side
 from ._histogram import LatencyHistogram
 from ._ratelimit import BucketStats, RateLimitSettings
 from ._retry import RetryPolicy
@@ -48,6 +48,10 @@ class MarketSettings:
         min_edge_bps (Decimal): quote only when the expected edge (``_edge.py``: what the maker price
             captures against the hedge venue's executable price for the size, minus the primary's maker fee
             and the hedge venue's taker fee) is at least this; negative values accept a cost (volume farming).
+        edge_memory_s (float): ``inventory`` mode, one-sided (not ``two_sided``): how long a side's expected
+            edge is remembered, s (the time constant of its moving average; 0 = off). A quote goes only when its
+            side's expected edge is at least that average, until the leg has waited this long (``_edge.py``,
+            "Quote timing"; :attr:`timed_quotes`).
         price_band_bps (Decimal): never quote farther than this from the hedge venue's mid.
         hard_slippage_cap_bps (Decimal): the hedge router widens its cap (from the arrival price) up to this.
         slippage_cap_step_bps (Decimal): how much each fallback step widens the cap.
@@ -98,6 +102,7 @@ class MarketSettings:
     risk_check_interval_s: float = 0.05
     cleanup_deadline_s: float = 15.0
     min_edge_bps: Decimal = Decimal("-5")
+    edge_memory_s: float = 0.0
     price_band_bps: Decimal = Decimal("25")
     hard_slippage_cap_bps: Decimal = Decimal("30")
     slippage_cap_step_bps: Decimal = Decimal("10")
@@ -114,6 +119,25 @@ class MarketSettings:
     cycle_mode: str = "roundtrip"
     position_check_interval_s: float = 5.0
     two_sided: bool = False
+
+    def inventory_sides(self, position: Decimal, opens_left: bool) -> dict[Side, Decimal]:
+        """The sides an ``inventory`` leg may quote from primary ``position`` and the size each would trade: a
+        side that works |position| back closes (at most down to 0); one that grows it opens ``order_size`` if
+        opens are left and the result stays within ``max_position``."""
+        out: dict[Side, Decimal] = {}
+        for side in (Side.BUY, Side.SELL):
+            if position != ZERO and (position > ZERO) != (side is Side.BUY):
+                out[side] = min(self.order_size, abs(position))
+            elif opens_left and abs(position) + self.order_size <= self.max_position:
+                out[side] = self.order_size
+        return out
+
+    @property
+    def timed_quotes(self) -> bool:
+        """The quote timing applies: ``inventory`` mode, one-sided, with ``edge_memory_s`` > 0 (with ``two_sided``
+        it is off: measured only one-sided, and a two-sided wire run with it ended once in 51 post-only
+        refusals in a row, not understood yet)."""
+        return self.cycle_mode == "inventory" and not self.two_sided and self.edge_memory_s > 0
 
     def slippage_ladder_bps(self) -> list[Decimal]:
         """The caps the hedge router tries in order: ``slippage_cap_bps``, then steps of
@@ -209,7 +233,6 @@ class MarketStats:
 
     cycles_completed: int = 0
     cycles_failed: int = 0
-    volume_quote: Decimal = ZERO
     edges_bps: list[Decimal] = field(default_factory=list)
     hedge_latency_ns: LatencyHistogram = field(default_factory=LatencyHistogram)
     engine_latency_ns: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -263,15 +286,16 @@ class MarketStats:
             self.last_fill_ns = fill.ts_ns
 
     @property
-    def fill_volume_quote(self) -> Decimal:
-        """Notional of every fill on both venues, quote units (the cleanup's flatten included once it is seen)."""
+    def volume_quote(self) -> Decimal:
+        """Notional of every fill the market's trackers saw on both venues, quote units (the cleanup's flatten
+        included once it is seen): the one volume of the summary, the metrics, the log and :attr:`wear_bps`."""
         return sum(self.venue_volume_quote.values(), ZERO)
 
     @property
     def wear_bps(self) -> Decimal | None:
         """Cost per volume: ``-PnL total / volume x 10^4``, bps (fees included; positive = a cost). None
-        before the first fill. Volume is :attr:`fill_volume_quote`."""
-        volume = self.fill_volume_quote
+        before the first fill. Volume is :attr:`volume_quote`, PnL :attr:`pnl` (both from the same fills)."""
+        volume = self.volume_quote
         return None if volume == ZERO else -self.pnl.total / volume * BPS
 
     @property
@@ -293,6 +317,21 @@ class MarketStats:
         """Completed cycles per :attr:`active_hours` (venue clock); None before it is defined."""
         hours = self.active_hours
         return None if hours is None else self.cycles_completed / hours
+
+    def totals_line(self) -> str:
+        """The running totals for the per-cycle log line: ``"<n> cycles, volume V (backpack a / grvt b), fees F
+        (backpack x / grvt y), wear W bps, maker share S, R cycles/h"`` (venues sorted by name)."""
+
+        def by_venue(amounts: dict[str, Decimal], quantum: Decimal) -> str:
+            return " / ".join(f"{venue} {amounts[venue].quantize(quantum)}" for venue in sorted(amounts)) or "-"
+
+        wear, share, rate = self.wear_bps, self.maker_share, self.cycles_per_hour
+        cent, bp = Decimal("0.01"), Decimal("0.0001")
+        return (f"{self.cycles_completed} cycles, volume {self.volume_quote.quantize(cent)} "
+                f"({by_venue(self.venue_volume_quote, cent)}), fees "
+                f"{sum(self.venue_fees_quote.values(), ZERO).quantize(bp)} ({by_venue(self.venue_fees_quote, bp)}), "
+                f"wear {'-' if wear is None else wear.quantize(Decimal('0.001'))} bps, maker share "
+                f"{'-' if share is None else f'{share:.0%}'}, {'-' if rate is None else f'{rate:.0f}'} cycles/h")
 
     @property
     def halts(self) -> list[StateTransition]:

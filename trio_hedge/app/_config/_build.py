@@ -126,6 +126,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
                 risk_check_interval_s=_ms(risk, "risk_check_interval_ms", "risk"),
                 cleanup_deadline_s=_ms(risk, "cleanup_deadline_ms", "risk"),
                 min_edge_bps=_dec(m, "min_edge_bps", path),
+                edge_memory_s=_float(m, "edge_memory_ms", path, lo=0.0) / 1000.0,
                 price_band_bps=_dec(m, "price_band_bps", path, positive=True),
                 hard_slippage_cap_bps=hard_cap,
                 slippage_cap_step_bps=_dec(m, "slippage_cap_step_bps", path, positive=True),
