@@ -155,7 +155,7 @@ async def soak(args: argparse.Namespace, reg: ChannelRegistry) -> int:
         result = await run_bot(config, sim_hook=sampler, journal_path=jpath)
         if args.fresh_journal and jpath is not None:
             for suffix in ("", "-wal", "-shm", ".lock"):
-                Path(f"{jpath}{suffix}").unlink(missing_ok=True)
+                await trio.Path(f"{jpath}{suffix}").unlink(missing_ok=True)
         reg.sample()
         reg.end_round()
         rounds += 1
