@@ -21,6 +21,7 @@ def _flat(summary: dict) -> bool:
     return all(Decimal(p) == 0 for syms in summary["final_positions"].values() for p in syms.values())
 
 
+@pytest.mark.slow  # 13-24 s: runs in CI's slow/chaos pass (.ci/run), keeps the default run under budget
 async def test_both_legs_through_ccxt_trade_and_end_flat(tmp_path: Path) -> None:
     config = load_config(REPO / "config.toml", [*BOTH, "engine.cycles=3", "sim.speed=5",
                                                 f"journal.path={tmp_path / 'j.sqlite'}"])

@@ -76,6 +76,7 @@ async def test_feed_kill_on_one_symbol_flattens_that_market_while_the_other_comp
     _flat_everywhere(s)
 
 
+@pytest.mark.slow  # 13-24 s: runs in CI's slow/chaos pass (.ci/run), keeps the default run under budget
 async def test_two_markets_journal_every_order_and_fill_under_their_market(
         autojump_clock: trio.testing.MockClock, tmp_path: Path) -> None:
     from trio_hedge.app import Journal

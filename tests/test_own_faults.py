@@ -270,6 +270,7 @@ def test_journal_made_immutable_mid_run_is_journal_down_exit_74_not_sigbus(tmp_p
 # ------------------------------------------------------------------------------ 3. conflicts are data
 
 
+@pytest.mark.slow  # 13-24 s: runs in CI's slow/chaos pass (.ci/run), keeps the default run under budget
 async def test_fills_conflicting_with_the_journal_are_recorded_as_events_and_the_exit_is_recorded(
     autojump_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ def _flat(summary: dict) -> bool:
     return all(Decimal(p) == 0 for syms in summary["final_positions"].values() for p in syms.values())
 
 
+@pytest.mark.slow  # 13-24 s: runs in CI's slow/chaos pass (.ci/run), keeps the default run under budget
 async def test_default_config_runs_over_the_wire_and_ends_flat() -> None:
     config = load_config(REPO / "config.toml", ["engine.cycles=4", "sim.speed=5"])
     assert {v.kind for v in config.venues.values()} == {"backpack", "grvt"}  # the default IS the wire
