@@ -36,7 +36,7 @@ _BTC: dict[str, Any] = {
     "slippage_cap_step_bps": "10",
     "market_fallback": True,
     "min_edge_bps": "-5",
-    "edge_memory_ms": 30000,
+    "edge_memory_ms": 0,
     "price_band_bps": "25",
     "cycle_mode": "",
     "two_sided": False,
