@@ -6,9 +6,9 @@
 Every module under ``trio_hedge/`` is parsed (``ast``, no import) and each of its imports of ours, relative or
 absolute, at module level or inside a function, is resolved to a layer. A layer may import itself and the layers
 below it in its chain. The package root's own modules (``trio_hedge/_redact.py``, ``trio_hedge/_streams.py``,
-``trio_hedge/_hotpath.py``: shared plumbing) sit just above the domain: they import only the domain, and every layer but the domain may
-import them. One venue's package never imports
-another's (``venues/grvt`` and ``venues/backpack``; ``protocols/grvt`` and ``protocols/backpack``).
+``trio_hedge/_hotpath.py``: shared plumbing) sit just above the domain: they import only the domain (and each
+other), and every layer but the domain may import them. One venue's package never imports another's
+(``venues/grvt`` and ``venues/backpack``; ``protocols/grvt`` and ``protocols/backpack``).
 """
 
 from __future__ import annotations
