@@ -20,7 +20,6 @@ from decimal import Decimal
 import trio
 from loguru import logger
 
-from .._hotpath import FILL_PRIORITY
 from ..domain import (
     ZERO,
     Fill,
@@ -53,10 +52,9 @@ class OrderTracker:
     :meth:`resolve` to get its terminal state.
 
     Fill listeners (``on_fill``, :meth:`add_fill_listener`) are called synchronously on the fill path, once
-    per new trade id (fills of orders this run did not send included), right after ``net_filled`` changes; for
-    a forwarded fill (a maker quote's), after it is in the hedger's inbox and the fill-priority gate has let go
-    (``trio_hedge/_hotpath.py``: the hedge's first frame is written, or at most ``engine.fill_priority_ms``
-    later): the risk engine's event-driven imbalance check and PnL hang here. They must not block or raise.
+    per new trade id (fills of orders this run did not send included), right after ``net_filled`` changes and
+    before the fill is forwarded: the risk engine's event-driven imbalance check and PnL hang here. They must
+    not block or raise.
 
     Attributes:
         orders (dict[str, Order]): every registered order by client order id.
@@ -149,13 +147,10 @@ class OrderTracker:
             return
         self._seen_trades.add(fill.trade_id)
         self.net_filled += fill.signed_size
-        if fill.client_order_id in self._forward:
-            # the hedger first: the listeners (risk, PnL) run once the hedge's frame is out, or the fill-priority
-            # budget is spent (trio_hedge/_hotpath.py); with the gate off they run at once, with no yield between
-            await self._forward_item(InboxFill(fill, received_ns))
-            await FILL_PRIORITY.step_aside()
         for listener in self._fill_listeners:
             listener(fill)
+        if fill.client_order_id in self._forward:
+            await self._forward_item(InboxFill(fill, received_ns))
         if order.is_terminal:
             self._terminal[order.client_order_id].set()
 
