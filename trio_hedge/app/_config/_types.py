@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..._hotpath import DEFAULT_BUDGET_MS
 from ...domain import Instrument, TrioHedgeError
 from ...engine import MarketSettings, PortfolioLimits, RateLimitSettings
 from ...venues import SessionTimeouts
@@ -294,7 +295,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     run: RunConfig = field(default_factory=RunConfig)
     portfolio: PortfolioLimits | None = None
-    fill_priority_ms: float = 2.0
+    fill_priority_ms: float = DEFAULT_BUDGET_MS
     """``engine.fill_priority_ms``: how long a maker fill keeps the book readers stepping aside at most
     (``trio_hedge/_hotpath.py``); 0: off."""
 
