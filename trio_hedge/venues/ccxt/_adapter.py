@@ -12,7 +12,7 @@ Task tree (inside :func:`open_ccxt_venue`'s nursery)::
                         pass (statuses, then fills, then positions) every ``poll_interval_s``
     trades stream       watch_my_trades -> EventGate (each fill once by trade id). Without it (no ``fill_stream``)
                         the fills of an order are read over REST (fetch_my_trades) before the update that shows
-                        it filled more, or by the order polls
+                        it filled more, or by the order polls, and before every position read (``positions``)
     reconciler          the kernel's Reconciler after a private watch failed and came back
     watchdog            the kernel's PrivateWatchdog (ccxt has no cancel-on-disconnect); its sign of life: each
                         private batch, a probe of the connection that holds each private watch's subscription
@@ -129,7 +129,7 @@ async def open_ccxt_venue(settings: CcxtSettings) -> AsyncIterator[CcxtVenue]:
         # the credentials, checked before any stream starts: one private read (loading the markets is public on
         # most exchanges, and a refused WebSocket subscription comes back as a plain ExchangeError)
         with trio.fail_after(t.connect_s + t.request_s):
-            await venue.positions()
+            await venue._read_positions()
         async with trio.open_nursery() as nursery:
             with trio.fail_after(t.connect_s + t.request_s):
                 if "order_stream" in venue.capabilities:

@@ -150,7 +150,9 @@ class _Routes(_CcxtSession):
             out.append(cv.report(symbol, o, self._cid_of(o)))
         return out
 
-    async def positions(self) -> dict[str, Position]:
+    async def _read_positions(self) -> dict[str, Position]:
+        """The positions of every symbol of the session (0 when the exchange lists none), one ``fetch_positions``
+        call; :meth:`~trio_hedge.venues.ccxt._subscriptions._Subscriptions.positions` reads the fills first."""
         out = {s: Position(self.name, s, Decimal(0)) for s in self._settings.symbols}
         for p in await self._call("fetch_positions", [self._unified[s] for s in self._settings.symbols]):
             symbol = self._ours(p.get("symbol"))

@@ -15,7 +15,7 @@ from typing import Any
 import ccxt
 import trio
 
-from ...domain import AuthError, BadValue, Fill, OrderReport, PositionUpdate, VenueError
+from ...domain import AuthError, BadValue, Fill, OrderReport, Position, PositionUpdate, VenueError
 from .._kernel import update_from_report
 from .._ws import Backoff
 from . import _convert as cv
@@ -244,8 +244,7 @@ class _Subscriptions(_Routes):
         symbols = [s for s in self._settings.symbols if self._live[s]]
         if not symbols:
             return
-        wide = len(symbols) > 1 and self._settings.ccxt_id in ACCOUNT_WIDE_READS
-        reads: list[str | None] = [None] if wide else [self._unified[s] for s in symbols]
+        reads = self._reads(symbols)
         reports: dict[str, OrderReport] = {}
         for unified in reads:
             for o in await self._call("fetch_open_orders", unified):
@@ -258,10 +257,7 @@ class _Subscriptions(_Routes):
                 report = await self.order_status(symbol, cid)
                 if report is not None:
                     reports[cid] = report
-        fills = [f for unified in reads for f in await self._fills_of(unified, since_ns)]
-        for f in sorted(fills, key=lambda f: f.ts_ns):
-            if f.client_order_id in self._sent:
-                await self._fill(f)
+        await self._emit_fills(symbols, since_ns)
         ts_ns = self._venue_time_ms * 1_000_000
         for cid in sorted(reports):
             r = reports[cid]
@@ -374,14 +370,57 @@ class _Subscriptions(_Routes):
             _POLLING.reset(token)
 
     async def _poll_fills_now(self, symbol: str) -> None:
-        since_ns = max(0, self._venue_time_ms - 60_000) * 1_000_000
+        since_ns = self._recent_ns()
         try:
-            for f in await self.fills_since(symbol, since_ns):
-                if f.client_order_id in self._sent:
-                    await self._fill(f)
+            await self._emit_fills([symbol], since_ns)
         except VenueError as exc:
             self._log.warning("fills over REST failed ({}); reconciling", exc)
             self._reconciler.request(since_ns)
+
+    def _recent_ns(self) -> int:
+        """Where a REST read of recent fills starts: a minute of venue time before the latest seen, ns."""
+        return max(0, self._venue_time_ms - 60_000) * 1_000_000
+
+    def _reads(self, symbols: list[str]) -> list[str | None]:
+        """The unified symbols to read ``symbols`` by: one account-wide read (None) where the exchange has it
+        (:data:`ACCOUNT_WIDE_READS`) and there are several, else one read each."""
+        wide = len(symbols) > 1 and self._settings.ccxt_id in ACCOUNT_WIDE_READS
+        return [None] if wide else [self._unified[s] for s in symbols]
+
+    async def _emit_fills(self, symbols: list[str], since_ns: int) -> None:
+        """Read the fills of ``symbols`` since ``since_ns`` (venue time) over REST and emit those of the session's
+        orders not emitted yet, oldest first.
+
+        Raises:
+            VenueError, BadValue: a read failed.
+        """
+        fills = [f for unified in self._reads(symbols) for f in await self._fills_of(unified, since_ns)]
+        for f in sorted(fills, key=lambda f: f.ts_ns):
+            if f.client_order_id in self._sent:
+                await self._fill(f)
+
+    async def positions(self) -> dict[str, Position]:
+        """The venue's positions (:meth:`_read_positions`). Without a trade stream the fills are read first, over
+        REST (one more call: the kernel Reconciler's safe order, fills then positions): every fill a position
+        counts has been emitted before the position is returned. The fills come otherwise only after their
+        order's update, on a WebSocket that on Backpack also carries the books and ran seconds behind REST under
+        CPU load, while the position check (``engine/_market.py`` ``check_positions``) reads this over REST and
+        waits ``risk.event_grace_ms`` (0.5 s) for the fills: a fill that late was a ``PositionDrift``
+        (``tests/test_ccxt_positions.py``).
+
+        An unreadable fill is logged and left to the reconciler; the positions are read all the same.
+
+        Raises:
+            VenueError: a read failed.
+        """
+        if not self.has_trade_stream:
+            since_ns = self._recent_ns()
+            try:
+                await self._emit_fills(list(self._settings.symbols), since_ns)
+            except (BadValue, KeyError) as exc:
+                self._log.warning("unreadable fill before a position read ({}); reconciling", exc)
+                self._reconciler.request(since_ns)
+        return await self._read_positions()
 
     async def _emit_positions(self) -> None:
         """Positions read over REST after fills (ccxt's unified API has no position in its order events), off the
@@ -390,7 +429,7 @@ class _Subscriptions(_Routes):
             await self._position_kick.wait()
             self._position_kick = trio.Event()
             try:
-                positions = await self.positions()
+                positions = await self._read_positions()  # kicked by fills: they are read already
             except VenueError as exc:
                 self._log.warning("positions over REST failed ({})", exc)
                 continue
