@@ -37,7 +37,7 @@ async def test_a_position_read_emits_the_fills_it_counts_before_it_returns_while
         tmp_path: Path) -> None:  # fmt: skip
     async with KINDS["ccxt:backpack"](tmp_path) as kit:
         venue, sym = kit.venue, kit.symbol
-        assert "fill_stream" not in venue.capabilities and "order_stream" in venue.capabilities
+        assert "fill_stream" not in kit.caps and "order_stream" in kit.caps
         events = venue.events(sym)
         ws = kit.control.ws  # type: ignore[attr-defined]
         await poll(lambda: bool(ws.connections(lambda c: c.is_websocket)))

@@ -15,7 +15,7 @@ from typing import Any
 import ccxt
 import trio
 
-from ...domain import AuthError, BadValue, Fill, OrderReport, Position, PositionUpdate, VenueError
+from ...domain import AuthError, BadValue, BookInvalid, Fill, OrderReport, Position, PositionUpdate, VenueError
 from .._kernel import update_from_report
 from .._ws import Backoff
 from . import _convert as cv
@@ -56,7 +56,7 @@ class _Subscriptions(_Routes):
                             feed.book.apply_snapshot([(dec(p), dec(q)) for p, q in bids],
                                                      [(dec(p), dec(q)) for p, q in asks], seq=next(seq),
                                                      ts_ns=int(ts_ms or 0) * 1_000_000)  # fmt: skip
-                        except (BadValue, ValueError) as exc:
+                        except (BadValue, ValueError, BookInvalid) as exc:  # BookInvalid: crossed (ccxt's own book)
                             feed.down(f"unreadable book: {exc}")
                             continue
                         feed.applied()
@@ -66,6 +66,12 @@ class _Subscriptions(_Routes):
                             task_status.started()
             except (ccxt.BaseError, OSError) as exc:  # OSError: a socket error ccxt.pro lets through (see below)
                 reason = f"watch_order_book failed: {type(exc).__name__}: {str(exc)[:200]}"
+                if isinstance(exc, ccxt.NetworkError | OSError):  # the connection is lost: its book is stale
+                    with trio.move_on_after(self._settings.timeouts.request_s):
+                        try:
+                            await self._bridge.call(_forget_book, x, unified)  # the next watch: from a snapshot
+                        except AsyncioCancelled:
+                            pass  # the bridge is closing: no next watch
             except AsyncioCancelled:
                 reason = "watch_order_book cancelled on the asyncio side"
             else:
@@ -447,6 +453,16 @@ class _Subscriptions(_Routes):
         wide = len(self._settings.symbols) > 1 and self._settings.ccxt_id in ACCOUNT_WIDE_READS
         reads = 2 if wide else 2 * len(self._settings.symbols)
         return self.poll_interval_s + (reads + 2) / self.poll_rate_per_s
+
+
+async def _forget_book(client: Any, unified: str) -> None:
+    """Drop ccxt.pro's book of ``unified`` (run on the asyncio side), after its connection was lost: the next
+    ``watch_order_book`` makes a new one, filled from a snapshot. ccxt.pro keeps the old book otherwise and some
+    clients apply the new connection's updates to it: Backpack's loads a REST snapshot only for a book with no
+    nonce yet (``handle_order_book`` in ``ccxt/pro/backpack.py``), so a level removed while the connection was
+    down stayed in the book (``tests/test_ccxt_book.py``). Only after a lost connection: the new one subscribes
+    afresh, and a client whose snapshot comes with its subscription (GRVT's) gets it."""
+    client.orderbooks.pop(unified, None)
 
 
 def _keep_wakeups(client: Any) -> None:
