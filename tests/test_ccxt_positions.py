@@ -18,19 +18,11 @@ from pathlib import Path
 import trio
 
 from tests.contract.conftest import ASK, KINDS, poll
-from trio_hedge.domain import Fill, OrderRequest, OrderType, Side, TimeInForce, VenueEvent
+from tests.test_kernel import _drain
+from trio_hedge.domain import Fill, OrderRequest, OrderType, Side, TimeInForce
 from trio_hedge.sim._faultproxy import Direction
 
 D = Decimal
-
-
-def _drain(events: trio.MemoryReceiveChannel[VenueEvent]) -> list[VenueEvent]:
-    out: list[VenueEvent] = []
-    while True:
-        try:
-            out.append(events.receive_nowait())
-        except trio.WouldBlock:
-            return out
 
 
 async def test_a_position_read_emits_the_fills_it_counts_before_it_returns_while_the_order_stream_lags(
