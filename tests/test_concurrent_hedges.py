@@ -163,3 +163,56 @@ def test_max_hedges_in_flight_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_hedges_in_flight"):
         Hedger(market_settings(), None, None, None, None, MarketStats(), trio.Event(),  # type: ignore[arg-type]
                max_hedges_in_flight=0)
+
+
+def _burst_trades(path: Path, *, burst: int, every_s: float = 0.5, until_s: float = 30.0) -> Path:
+    """A primary book 100.0 / 100.3 with nothing resting ahead at the bid, and every ``every_s`` a burst of
+    ``burst`` sells of 0.001 into the bid at the same instant (takers arriving together)."""
+    from .synth import Recording
+
+    r = Recording()
+    r.snapshot(0.0, [("100.0", "0.001"), ("90.0", "5")], [("100.3", "5")])
+    t = 0.3
+    while t < until_s:
+        for _ in range(burst):
+            r.trade(t, "100.0", "0.001", buyer_is_maker=True)
+        r.delta(t + every_s / 2, bids=[("90.0", "5")])
+        t += every_s
+    return r.write(path)
+
+
+async def test_fills_delivered_together_are_hedged_by_one_route(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """A burst of maker fills (one stream delivery) reaches the hedger before it routes: the venue's stream
+    hands them over without yielding while its channel has room, and the tracker drains what is queued
+    (trio_hedge/_streams.py, "Bursts"), so each burst is one hedge order, not one per fill, with two routes
+    allowed in flight (where each fill would otherwise start its own)."""
+    primary_rec = _burst_trades(tmp_path / "p.gz", burst=3)
+    hedge_rec = static_book(tmp_path / "h.gz", [("100.0", "50")], [("100.1", "50")])
+    s = market_settings(cycles=1, order_size=D("0.009"), requote_after_s=30.0, max_position=D("0.05"))
+    stats = MarketStats()
+    async with sim_pair(primary_rec, hedge_rec) as (exchange, p, h):
+        async with trio.open_nursery() as nursery:
+            risk = RiskEngine(s, stats, p, h)
+            ptrack = OrderTracker(p, PRIMARY_SYMBOL, inbox_capacity=64, on_fill=risk.on_primary_fill)
+            htrack = OrderTracker(h, HEDGE_SYMBOL, inbox_capacity=64, on_fill=risk.on_hedge_fill)
+            hedger = Hedger(s, p, h, ptrack, htrack, stats, trio.Event(), risk=risk, max_hedges_in_flight=2)
+            await nursery.start(ptrack.run)
+            await nursery.start(htrack.run)
+            await nursery.start(risk.run)
+            await hedger.run()
+            nursery.cancel_scope.cancel()
+        maker_fills = [f for f in exchange.engine(PRIMARY, PRIMARY_SYMBOL).fills
+                       if ptrack.orders[f.client_order_id].request.reason == "quote"]
+        hedges = [o for o in htrack.orders.values() if o.request.reason == "hedge"]
+        assert stats.cycles_completed == 1
+        assert len(maker_fills) == 9 and sum(f.size for f in maker_fills) == D("0.009")
+        assert sum(o.filled_size for o in hedges) == D("0.009")
+        bursts: dict[int, Decimal] = {}
+        for f in maker_fills:  # the fills of one burst share the trade's timestamp
+            bursts[f.ts_ns] = bursts.get(f.ts_ns, D(0)) + f.size
+        assert max(bursts.values()) == D("0.003")  # bursts of three fills did reach the quote
+        assert sorted(o.request.size for o in hedges) == sorted(bursts.values())  # one hedge order per burst
+        assert exchange.engine(PRIMARY, PRIMARY_SYMBOL).position().size == 0
+        assert exchange.engine(HEDGE, HEDGE_SYMBOL).position().size == 0

@@ -88,6 +88,13 @@ class _RecordingReceiveChannel(trio.abc.ReceiveChannel[VenueEvent]):
         self._recorder.post_event(self._key, event)
         return event
 
+    def receive_nowait(self) -> VenueEvent:
+        """What is queued, without waiting (the tracker drains a burst this way). Raises trio.WouldBlock,
+        trio.EndOfChannel."""
+        event = self._inner.receive_nowait()  # type: ignore[attr-defined]
+        self._recorder.post_event(self._key, event)
+        return event  # type: ignore[no-any-return]
+
     def clone(self) -> _RecordingReceiveChannel:  # pragma: no cover - the tracker never clones
         return _RecordingReceiveChannel(self._inner.clone(), self._recorder, self._key)  # type: ignore[attr-defined]
 

@@ -34,6 +34,9 @@ from ..domain import (
 from ..venues import OrderReport, RateLimited, Venue, VenueError
 from ._errors import UnresolvedOrder
 
+DRAIN_MAX = 64
+"""Events a tracker takes from its queue in a row without yielding (a burst's fills; then it yields once)."""
+
 
 @dataclass(frozen=True, slots=True)
 class InboxFill:
@@ -115,7 +118,25 @@ class OrderTracker:
         rx = self.venue.events(self.symbol)
         task_status.started()
         async with rx, self._inbox_tx:
-            async for event in rx:
+            drained = 0
+            while True:
+                # What is queued already is taken without yielding (at most DRAIN_MAX in a row), so the fills of
+                # one burst reach the hedger's inbox before the hedger runs: one route for all of them
+                # (trio_hedge/_streams.py, "Bursts").
+                try:
+                    if drained >= DRAIN_MAX:
+                        raise trio.WouldBlock
+                    event = rx.receive_nowait()
+                    drained += 1
+                except trio.WouldBlock:
+                    drained = 0
+                    try:
+                        event = await rx.receive()
+                    except trio.EndOfChannel:
+                        return
+                except trio.EndOfChannel:
+                    await trio.lowlevel.checkpoint()
+                    return
                 await self._on_event(event)
 
     async def _on_event(self, event: VenueEvent) -> None:
