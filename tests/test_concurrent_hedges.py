@@ -145,13 +145,7 @@ async def test_a_failed_route_among_concurrent_ones_fails_the_market_as_itself(
     async with sim_pair(primary_rec, hedge_rec) as (_exchange, p, h):
         async with trio.open_nursery() as nursery:
             hedge = FaultyVenue(h, [refusal], place_delay_s=0.07)
-            risk = RiskEngine(s, stats, p, hedge)
-            ptrack = OrderTracker(p, PRIMARY_SYMBOL, inbox_capacity=64, on_fill=risk.on_primary_fill)
-            htrack = OrderTracker(hedge, HEDGE_SYMBOL, inbox_capacity=64, on_fill=risk.on_hedge_fill)
-            hedger = Hedger(s, p, hedge, ptrack, htrack, stats, trio.Event(), risk=risk, max_hedges_in_flight=2)
-            await nursery.start(ptrack.run)
-            await nursery.start(htrack.run)
-            await nursery.start(risk.run)
+            _ptrack, _htrack, hedger = await _start_engine(nursery, s, stats, p, hedge, 2)
             with pytest.raises(MarketHalted, match="InsufficientMargin"):
                 await hedger.run()
             nursery.cancel_scope.cancel()
@@ -163,6 +157,20 @@ def test_max_hedges_in_flight_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_hedges_in_flight"):
         Hedger(market_settings(), None, None, None, None, MarketStats(), trio.Event(),  # type: ignore[arg-type]
                max_hedges_in_flight=0)
+
+
+async def _start_engine(nursery: trio.Nursery, s: Any, stats: MarketStats, primary: Any, hedge: Any,
+                        in_flight: int) -> tuple[OrderTracker, OrderTracker, Hedger]:
+    """The market's engine over ``primary`` and ``hedge`` (risk, both trackers started in ``nursery``) and its
+    hedger with ``in_flight`` routes: (primary tracker, hedge tracker, hedger)."""
+    risk = RiskEngine(s, stats, primary, hedge)
+    ptrack = OrderTracker(primary, PRIMARY_SYMBOL, inbox_capacity=64, on_fill=risk.on_primary_fill)
+    htrack = OrderTracker(hedge, HEDGE_SYMBOL, inbox_capacity=64, on_fill=risk.on_hedge_fill)
+    hedger = Hedger(s, primary, hedge, ptrack, htrack, stats, trio.Event(), risk=risk, max_hedges_in_flight=in_flight)
+    await nursery.start(ptrack.run)
+    await nursery.start(htrack.run)
+    await nursery.start(risk.run)
+    return ptrack, htrack, hedger
 
 
 def _burst_trades(path: Path, *, burst: int, every_s: float = 0.5, until_s: float = 30.0) -> Path:
@@ -194,13 +202,7 @@ async def test_fills_delivered_together_are_hedged_by_one_route(
     stats = MarketStats()
     async with sim_pair(primary_rec, hedge_rec) as (exchange, p, h):
         async with trio.open_nursery() as nursery:
-            risk = RiskEngine(s, stats, p, h)
-            ptrack = OrderTracker(p, PRIMARY_SYMBOL, inbox_capacity=64, on_fill=risk.on_primary_fill)
-            htrack = OrderTracker(h, HEDGE_SYMBOL, inbox_capacity=64, on_fill=risk.on_hedge_fill)
-            hedger = Hedger(s, p, h, ptrack, htrack, stats, trio.Event(), risk=risk, max_hedges_in_flight=2)
-            await nursery.start(ptrack.run)
-            await nursery.start(htrack.run)
-            await nursery.start(risk.run)
+            ptrack, htrack, hedger = await _start_engine(nursery, s, stats, p, h, 2)
             await hedger.run()
             nursery.cancel_scope.cancel()
         maker_fills = [f for f in exchange.engine(PRIMARY, PRIMARY_SYMBOL).fills
