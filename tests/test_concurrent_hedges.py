@@ -218,3 +218,73 @@ async def test_fills_delivered_together_are_hedged_by_one_route(
         assert sorted(o.request.size for o in hedges) == sorted(bursts.values())  # one hedge order per burst
         assert exchange.engine(PRIMARY, PRIMARY_SYMBOL).position().size == 0
         assert exchange.engine(HEDGE, HEDGE_SYMBOL).position().size == 0
+
+
+class _View(trio.abc.ReceiveChannel[Any]):
+    """A wrapper's view of a venue's event channel: ``receive`` only (no ``receive_nowait``)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def receive(self) -> Any:
+        return await self.inner.receive()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _ViewedVenue:
+    """A venue whose events are read through a :class:`_View` (everything else is the inner venue's)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self._inner, item)
+
+    def events(self, symbol: str) -> _View:
+        return _View(self._inner.events(symbol))
+
+
+async def test_a_channel_without_receive_nowait_is_read_one_event_at_a_time(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """The tracker drains a burst with ``receive_nowait`` where the channel has it; a wrapper's view without it
+    (and the journal's recording view over such a view) is read with ``receive`` alone: every fill is still
+    hedged exactly once and the cycle ends flat."""
+    from trio_hedge.engine import JournaledVenue
+
+    class _Counting:
+        """The journal's recorder, counting what it is given."""
+
+        def __init__(self) -> None:
+            self.events = self.intents = 0
+
+        async def record_intent(self, key: str, request: Any, market: str | None) -> None:
+            self.intents += 1
+
+        def post_report(self, key: str, report: Any) -> None:
+            pass
+
+        def post_event(self, key: str, event: Any) -> None:
+            self.events += 1
+
+    recorder = _Counting()
+
+    primary_rec = _burst_trades(tmp_path / "p.gz", burst=3)
+    hedge_rec = static_book(tmp_path / "h.gz", [("100.0", "50")], [("100.1", "50")])
+    s = market_settings(cycles=1, order_size=D("0.009"), requote_after_s=30.0, max_position=D("0.05"))
+    stats = MarketStats()
+    async with sim_pair(primary_rec, hedge_rec) as (exchange, p, h):
+        primary = JournaledVenue(_ViewedVenue(p), recorder, "p")  # type: ignore[arg-type]
+        async with trio.open_nursery() as nursery:
+            ptrack, htrack, hedger = await _start_engine(nursery, s, stats, primary, _ViewedVenue(h), 2)
+            await hedger.run()
+            nursery.cancel_scope.cancel()
+        assert stats.cycles_completed == 1
+        hedged = sum(o.filled_size for o in htrack.orders.values() if o.request.reason == "hedge")
+        assert hedged == sum(o.filled_size for o in ptrack.orders.values() if o.request.reason == "quote")
+        assert hedged == D("0.009")
+        assert recorder.intents >= 1 and recorder.events >= 9  # every event read through the recording view
+        assert exchange.engine(PRIMARY, PRIMARY_SYMBOL).position().size == 0
+        assert exchange.engine(HEDGE, HEDGE_SYMBOL).position().size == 0

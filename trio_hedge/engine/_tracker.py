@@ -117,6 +117,8 @@ class OrderTracker:
         """Consume the private stream until cancelled. Never drops an event: a full inbox blocks here."""
         rx = self.venue.events(self.symbol)
         task_status.started()
+        # a channel without receive_nowait (a wrapper's view of the venue's channel) is read one event at a time
+        take_now: Callable[[], VenueEvent] | None = getattr(rx, "receive_nowait", None)
         async with rx, self._inbox_tx:
             drained = 0
             while True:
@@ -124,9 +126,9 @@ class OrderTracker:
                 # one burst reach the hedger's inbox before the hedger runs: one route for all of them
                 # (trio_hedge/_streams.py, "Bursts").
                 try:
-                    if drained >= DRAIN_MAX:
+                    if take_now is None or drained >= DRAIN_MAX:
                         raise trio.WouldBlock
-                    event = rx.receive_nowait()
+                    event = take_now()
                     drained += 1
                 except trio.WouldBlock:
                     drained = 0
