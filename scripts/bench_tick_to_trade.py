@@ -102,6 +102,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/_simproc.py
 import _simproc  # noqa: E402
 
 REPO = _simproc.REPO
+_sim_cpus: set[int] = set()
+"""``--pin``: the CPUs the simulator's process is pinned to (empty: not pinned)."""
 DEFAULT_SETS = [
     "engine.cycles=100000",
     "sim.speed=4",
@@ -474,6 +476,8 @@ def one_run(
             sim_sets = [a for kv in sets if kv.startswith("sim.") for a in ("--set", kv)]
             t_sim = time.monotonic()
             sim_proc, sim = _simproc.start_sim(tmp / "sim.err", speed, linger_s=60.0, extra_args=sim_sets)
+            if _sim_cpus:
+                os.sched_setaffinity(sim_proc.pid, _sim_cpus)  # --pin: off the bot's CPU (it inherited the bot's)
             tree = tomllib.loads((REPO / "config.toml").read_text(encoding="utf-8"))
             _simproc.point_config_at_sim(tree, sim, tmp)
             path = tmp / "config.toml"
@@ -724,8 +728,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="sys.setswitchinterval for the bot's process (default: what trio_hedge sets)")
     ap.add_argument("--profile", type=Path, default=None,
                     help="write a cProfile of the bot's process (all runs) to this file (slows everything down)")
+    ap.add_argument("--pin", action="store_true",
+                    help="pin the bot's process to the last CPU it may use and the simulator to the others "
+                         "(os.sched_setaffinity; as `taskset -c N python -m trio_hedge` would for a live bot)")
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args(argv)
+    pinned = ""
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            print("--pin: only one CPU is available; not pinned", file=sys.stderr)
+        else:
+            global _sim_cpus
+            _sim_cpus = set(cpus[:-1])
+            os.sched_setaffinity(0, {cpus[-1]})  # before any thread starts: the journal's thread inherits it
+            pinned = f" pinned=bot:{cpus[-1]},sim:{','.join(map(str, cpus[:-1]))}"
 
     logger.remove()
     logger.add(sys.stderr, level=args.log_level)
@@ -774,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"tick_to_trade_us p50={head['p50']:.0f} p99={head['p99']:.0f} max={head['max']:.0f} n={head['n']} "
         f"speed={speeds[0]:g}x {others} floor_p50={floor[0]:.0f} loop_lag_p99_us={head['lag_p99']:.0f} "
-        f"mode={mode} journal={journal} gc={args.gc} private_ws={private_ws}"
+        f"mode={mode} journal={journal} gc={args.gc} private_ws={private_ws}{pinned}"
     )
     return 0 if all(r["n"] for r in results.values()) else 1
 

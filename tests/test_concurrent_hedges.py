@@ -145,13 +145,7 @@ async def test_a_failed_route_among_concurrent_ones_fails_the_market_as_itself(
     async with sim_pair(primary_rec, hedge_rec) as (_exchange, p, h):
         async with trio.open_nursery() as nursery:
             hedge = FaultyVenue(h, [refusal], place_delay_s=0.07)
-            risk = RiskEngine(s, stats, p, hedge)
-            ptrack = OrderTracker(p, PRIMARY_SYMBOL, inbox_capacity=64, on_fill=risk.on_primary_fill)
-            htrack = OrderTracker(hedge, HEDGE_SYMBOL, inbox_capacity=64, on_fill=risk.on_hedge_fill)
-            hedger = Hedger(s, p, hedge, ptrack, htrack, stats, trio.Event(), risk=risk, max_hedges_in_flight=2)
-            await nursery.start(ptrack.run)
-            await nursery.start(htrack.run)
-            await nursery.start(risk.run)
+            _ptrack, _htrack, hedger = await _start_engine(nursery, s, stats, p, hedge, 2)
             with pytest.raises(MarketHalted, match="InsufficientMargin"):
                 await hedger.run()
             nursery.cancel_scope.cancel()
@@ -163,3 +157,134 @@ def test_max_hedges_in_flight_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_hedges_in_flight"):
         Hedger(market_settings(), None, None, None, None, MarketStats(), trio.Event(),  # type: ignore[arg-type]
                max_hedges_in_flight=0)
+
+
+async def _start_engine(nursery: trio.Nursery, s: Any, stats: MarketStats, primary: Any, hedge: Any,
+                        in_flight: int) -> tuple[OrderTracker, OrderTracker, Hedger]:
+    """The market's engine over ``primary`` and ``hedge`` (risk, both trackers started in ``nursery``) and its
+    hedger with ``in_flight`` routes: (primary tracker, hedge tracker, hedger)."""
+    risk = RiskEngine(s, stats, primary, hedge)
+    ptrack = OrderTracker(primary, PRIMARY_SYMBOL, inbox_capacity=64, on_fill=risk.on_primary_fill)
+    htrack = OrderTracker(hedge, HEDGE_SYMBOL, inbox_capacity=64, on_fill=risk.on_hedge_fill)
+    hedger = Hedger(s, primary, hedge, ptrack, htrack, stats, trio.Event(), risk=risk, max_hedges_in_flight=in_flight)
+    await nursery.start(ptrack.run)
+    await nursery.start(htrack.run)
+    await nursery.start(risk.run)
+    return ptrack, htrack, hedger
+
+
+def _burst_trades(path: Path, *, burst: int, every_s: float = 0.5, until_s: float = 30.0) -> Path:
+    """A primary book 100.0 / 100.3 with nothing resting ahead at the bid, and every ``every_s`` a burst of
+    ``burst`` sells of 0.001 into the bid at the same instant (takers arriving together)."""
+    from .synth import Recording
+
+    r = Recording()
+    r.snapshot(0.0, [("100.0", "0.001"), ("90.0", "5")], [("100.3", "5")])
+    t = 0.3
+    while t < until_s:
+        for _ in range(burst):
+            r.trade(t, "100.0", "0.001", buyer_is_maker=True)
+        r.delta(t + every_s / 2, bids=[("90.0", "5")])
+        t += every_s
+    return r.write(path)
+
+
+async def test_fills_delivered_together_are_hedged_by_one_route(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """A burst of maker fills (one stream delivery) reaches the hedger before it routes: the venue's stream
+    hands them over without yielding while its channel has room, and the tracker drains what is queued
+    (trio_hedge/_streams.py, "Bursts"), so each burst is one hedge order, not one per fill, with two routes
+    allowed in flight (where each fill would otherwise start its own)."""
+    primary_rec = _burst_trades(tmp_path / "p.gz", burst=3)
+    hedge_rec = static_book(tmp_path / "h.gz", [("100.0", "50")], [("100.1", "50")])
+    s = market_settings(cycles=1, order_size=D("0.009"), requote_after_s=30.0, max_position=D("0.05"))
+    stats = MarketStats()
+    async with sim_pair(primary_rec, hedge_rec) as (exchange, p, h):
+        async with trio.open_nursery() as nursery:
+            ptrack, htrack, hedger = await _start_engine(nursery, s, stats, p, h, 2)
+            await hedger.run()
+            nursery.cancel_scope.cancel()
+        maker_fills = [f for f in exchange.engine(PRIMARY, PRIMARY_SYMBOL).fills
+                       if ptrack.orders[f.client_order_id].request.reason == "quote"]
+        hedges = [o for o in htrack.orders.values() if o.request.reason == "hedge"]
+        assert stats.cycles_completed == 1
+        assert len(maker_fills) == 9 and sum(f.size for f in maker_fills) == D("0.009")
+        assert sum(o.filled_size for o in hedges) == D("0.009")
+        bursts: dict[int, Decimal] = {}
+        for f in maker_fills:  # the fills of one burst share the trade's timestamp
+            bursts[f.ts_ns] = bursts.get(f.ts_ns, D(0)) + f.size
+        assert max(bursts.values()) == D("0.003")  # bursts of three fills did reach the quote
+        assert sorted(o.request.size for o in hedges) == sorted(bursts.values())  # one hedge order per burst
+        assert exchange.engine(PRIMARY, PRIMARY_SYMBOL).position().size == 0
+        assert exchange.engine(HEDGE, HEDGE_SYMBOL).position().size == 0
+
+
+class _View(trio.abc.ReceiveChannel[Any]):
+    """A wrapper's view of a venue's event channel: ``receive`` only (no ``receive_nowait``)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def receive(self) -> Any:
+        return await self.inner.receive()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _ViewedVenue:
+    """A venue whose events are read through a :class:`_View` (everything else is the inner venue's)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self._inner, item)
+
+    def events(self, symbol: str) -> _View:
+        return _View(self._inner.events(symbol))
+
+
+async def test_a_channel_without_receive_nowait_is_read_one_event_at_a_time(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """The tracker drains a burst with ``receive_nowait`` where the channel has it; a wrapper's view without it
+    (and the journal's recording view over such a view) is read with ``receive`` alone: every fill is still
+    hedged exactly once and the cycle ends flat."""
+    from trio_hedge.engine import JournaledVenue
+
+    class _Counting:
+        """The journal's recorder, counting what it is given."""
+
+        def __init__(self) -> None:
+            self.events = self.intents = 0
+
+        async def record_intent(self, key: str, request: Any, market: str | None) -> None:
+            self.intents += 1
+
+        def post_report(self, key: str, report: Any) -> None:
+            pass
+
+        def post_event(self, key: str, event: Any) -> None:
+            self.events += 1
+
+    recorder = _Counting()
+
+    primary_rec = _burst_trades(tmp_path / "p.gz", burst=3)
+    hedge_rec = static_book(tmp_path / "h.gz", [("100.0", "50")], [("100.1", "50")])
+    s = market_settings(cycles=1, order_size=D("0.009"), requote_after_s=30.0, max_position=D("0.05"))
+    stats = MarketStats()
+    async with sim_pair(primary_rec, hedge_rec) as (exchange, p, h):
+        primary = JournaledVenue(_ViewedVenue(p), recorder, "p")  # type: ignore[arg-type]
+        async with trio.open_nursery() as nursery:
+            ptrack, htrack, hedger = await _start_engine(nursery, s, stats, primary, _ViewedVenue(h), 2)
+            await hedger.run()
+            nursery.cancel_scope.cancel()
+        assert stats.cycles_completed == 1
+        hedged = sum(o.filled_size for o in htrack.orders.values() if o.request.reason == "hedge")
+        assert hedged == sum(o.filled_size for o in ptrack.orders.values() if o.request.reason == "quote")
+        assert hedged == D("0.009")
+        assert recorder.intents >= 1 and recorder.events >= 9  # every event read through the recording view
+        assert exchange.engine(PRIMARY, PRIMARY_SYMBOL).position().size == 0
+        assert exchange.engine(HEDGE, HEDGE_SYMBOL).position().size == 0

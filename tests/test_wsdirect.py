@@ -445,3 +445,23 @@ async def test_a_flood_of_ready_messages_still_lets_other_tasks_run() -> None:
             nursery.cancel_scope.cancel()
     assert got == [f"m{i}" for i in range(320)]
     assert 320 // YIELD_EVERY - 2 <= ran <= 320 // YIELD_EVERY + 5  # it ran, and (about) only at those points
+
+
+async def test_received_shows_the_messages_of_the_same_read_without_taking_them() -> None:
+    """``received()``: after ``get_message`` returns the first of three messages written in one send, the other
+    two are there, oldest first, and are still returned by ``get_message`` in order; then nothing is."""
+    done = trio.Event()
+
+    async def script(stream: trio.SocketStream, ws: WSConnection) -> None:
+        await stream.send_all(b"".join(ws.send(TextMessage(data=t)) for t in ("a", "b", "c")))
+        await done.wait()
+
+    async with raw_server(script) as port, open_ws_direct(f"ws://127.0.0.1:{port}/") as ws:
+        with trio.fail_after(5):
+            assert await ws.get_message() == "a"
+            assert list(ws.received()) == ["b", "c"]
+            assert await ws.get_message() == "b"
+            assert list(ws.received()) == ["c"]
+            assert await ws.get_message() == "c"
+            assert list(ws.received()) == []
+        done.set()

@@ -6,6 +6,11 @@ channel blocks the sender (backpressure: order events are never dropped while a 
 consumer has closed its end (its market scope ended), further events for that symbol are not streamed: the
 venue keeps the record, and whoever needs it queries ``order_status`` / ``fills_since``. A maker fill opens the
 fill-priority gate (``trio_hedge/_hotpath.py``) as it is sent.
+
+Bursts: :meth:`SymbolEventStreams.send` does not yield while the channel has room, so a venue's reader hands every
+frame it has already received (the rest of a ``recv``) to the engine before the engine runs; the consumer drains
+what is queued the same way (``engine/_tracker.py``). Fills that arrived together then reach the hedger together and
+are hedged by one route, instead of each waiting behind the hedge of the one before it (``docs/performance.md`` 3h).
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ class SymbolEventStreams:
         return rx
 
     async def send(self, symbol: str, event: VenueEvent) -> bool:
-        """Deliver ``event`` to ``symbol``'s consumer, waiting while its channel is full.
+        """Deliver ``event`` to ``symbol``'s consumer, waiting while its channel is full (the only case in which
+        it yields: a checkpoint only then).
 
         Returns:
             bool: False if the symbol is not ours or its consumer has finished (the event is not streamed).
@@ -53,7 +59,10 @@ class SymbolEventStreams:
         if type(event) is Fill and event.is_maker:
             FILL_PRIORITY.mark()
         try:
-            await tx.send(event)
+            try:
+                tx.send_nowait(event)  # room (or a consumer waiting): no checkpoint; see "Bursts" above
+            except trio.WouldBlock:
+                await tx.send(event)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._log.debug("no consumer for {} events; {} not streamed", symbol, type(event).__name__)
             return False

@@ -175,6 +175,7 @@ class Hedger:
         self._taking = False  # inside a cycle's hedge scope (see _hedging)
         self._waits: set[trio.CancelScope] = set()  # idle workers' waits for the inbox
         self._receiving = 0  # workers inside their inbox receive
+        self._intake = trio.Lock()  # held by the one idle worker waiting on the inbox
         self._changed = trio.lowlevel.ParkingLot()  # an inbox item was taken or a route finished
         self._rec: CycleRecord | None = None
         self._side = Side.BUY
@@ -782,15 +783,20 @@ class Hedger:
         while self._taking:
             with trio.CancelScope() as wait:  # only the wait for an item is ever cancelled by the scope's exit
                 self._waits.add(wait)
-                self._receiving += 1
                 try:
-                    item = await self._inbox_receive()
+                    # One idle worker at a time waits on the inbox: a burst of fills goes to one worker, which
+                    # takes them all (_on_inbox, no checkpoint) before the next idle worker starts waiting.
+                    async with self._intake:
+                        self._receiving += 1
+                        try:
+                            item = await self._inbox_receive()
+                        finally:
+                            self._receiving -= 1
+                        self._on_inbox(item)
                 finally:
-                    self._receiving -= 1
                     self._waits.discard(wait)
             if wait.cancelled_caught:
                 return
-            self._on_inbox(item)
             self._changed.unpark_all()
             claim = self._claim()
             if claim is None:

@@ -88,6 +88,16 @@ class _RecordingReceiveChannel(trio.abc.ReceiveChannel[VenueEvent]):
         self._recorder.post_event(self._key, event)
         return event
 
+    def receive_nowait(self) -> VenueEvent:
+        """What is queued, without waiting (the tracker drains a burst this way). Raises trio.WouldBlock (also
+        always when the inner channel cannot be read without waiting: a wrapper's view), trio.EndOfChannel."""
+        take_now = getattr(self._inner, "receive_nowait", None)
+        if take_now is None:
+            raise trio.WouldBlock
+        event: VenueEvent = take_now()
+        self._recorder.post_event(self._key, event)
+        return event
+
     def clone(self) -> _RecordingReceiveChannel:  # pragma: no cover - the tracker never clones
         return _RecordingReceiveChannel(self._inner.clone(), self._recorder, self._key)  # type: ignore[attr-defined]
 

@@ -34,6 +34,9 @@ from ..domain import (
 from ..venues import OrderReport, RateLimited, Venue, VenueError
 from ._errors import UnresolvedOrder
 
+DRAIN_MAX = 64
+"""Events a tracker takes from its queue in a row without yielding (a burst's fills; then it yields once)."""
+
 
 @dataclass(frozen=True, slots=True)
 class InboxFill:
@@ -114,8 +117,28 @@ class OrderTracker:
         """Consume the private stream until cancelled. Never drops an event: a full inbox blocks here."""
         rx = self.venue.events(self.symbol)
         task_status.started()
+        # a channel without receive_nowait (a wrapper's view of the venue's channel) is read one event at a time
+        take_now: Callable[[], VenueEvent] | None = getattr(rx, "receive_nowait", None)
         async with rx, self._inbox_tx:
-            async for event in rx:
+            drained = 0
+            while True:
+                # What is queued already is taken without yielding (at most DRAIN_MAX in a row), so the fills of
+                # one burst reach the hedger's inbox before the hedger runs: one route for all of them
+                # (trio_hedge/_streams.py, "Bursts").
+                try:
+                    if take_now is None or drained >= DRAIN_MAX:
+                        raise trio.WouldBlock
+                    event = take_now()
+                    drained += 1
+                except trio.WouldBlock:
+                    drained = 0
+                    try:
+                        event = await rx.receive()
+                    except trio.EndOfChannel:
+                        return
+                except trio.EndOfChannel:
+                    await trio.lowlevel.checkpoint()
+                    return
                 await self._on_event(event)
 
     async def _on_event(self, event: VenueEvent) -> None:

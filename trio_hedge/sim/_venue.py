@@ -183,10 +183,23 @@ class SimVenue:
         async with rx:
             async for deliver_at, event in rx:
                 await trio.sleep_until(deliver_at)
-                if self._ex.private_down(self.name):
-                    continue  # lost, as on a dropped connection (fault injection: SimExchange.kill_private)
-                symbol = event.position.symbol if isinstance(event, PositionUpdate) else event.symbol
-                await self._streams.send(symbol, event)
+                await self._deliver(event)
+                # every event due by now in the same step, as one socket read returns every frame that has
+                # arrived (a burst of fills reaches the engine together: trio_hedge/_streams.py, "Bursts")
+                while True:
+                    try:
+                        deliver_at, event = rx.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break  # an ended stream ends at the next receive
+                    if deliver_at > trio.current_time():
+                        await trio.sleep_until(deliver_at)
+                    await self._deliver(event)
+
+    async def _deliver(self, event: VenueEvent) -> None:
+        if self._ex.private_down(self.name):
+            return  # lost, as on a dropped connection (fault injection: SimExchange.kill_private)
+        symbol = event.position.symbol if isinstance(event, PositionUpdate) else event.symbol
+        await self._streams.send(symbol, event)
 
     # ------------------------------------------------------------------ requests
     def new_client_order_id(self) -> str:

@@ -30,7 +30,7 @@ import socket
 import ssl
 import struct
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import cast
 
@@ -255,6 +255,13 @@ class DirectWebSocket:
     @property
     def closed(self) -> CloseReason | None:
         return self._reason
+
+    def received(self) -> Sequence[str | bytes]:
+        """The messages already received (read from the socket and complete) and not yet returned by
+        :meth:`get_message`, oldest first, without taking them (a read-only view: do not keep it across a
+        checkpoint). A reader uses it to decide whether to yield before reading on (the Backpack private stream:
+        while another fill of a burst is among them it reads on, otherwise it lets the fill's hedge go first)."""
+        return self._ready if not self._local else ()
 
     # ------------------------------------------------------------------ receiving
     async def get_message(self) -> str | bytes:

@@ -254,11 +254,19 @@ class _Subscriptions(_BackpackSession):
                 nursery.start_soon(self._private_heartbeat, ws)
                 nursery.start_soon(self._reconciler.run)
                 ready()
+                received = getattr(ws, "received", None)  # the direct client's (venues/_wsdirect.py)
                 while True:
                     raw = await ws.get_message()
                     received_ns = time.perf_counter_ns()  # the fills' receipt stamp (Fill.received_ns)
                     self._stamp_alive()
                     await self._on_private_frame(raw, received_ns)
+                    if FILL_PRIORITY.open and received is not None:
+                        # a maker fill is on its way to its hedge: while another fill is among the frames already
+                        # received, read on (no yield: one route for the burst); otherwise the rest waits until
+                        # the hedge is out
+                        rest = received()
+                        if rest and not any(type(m) is str and '"orderFill"' in m for m in rest):
+                            await FILL_PRIORITY.step_aside()
 
     async def _private_heartbeat(self, ws: WsConnection) -> None:
         """The heartbeat, with every pong stamped as a sign of life (the watchdog's clock)."""
