@@ -262,10 +262,10 @@ class _Subscriptions(_BackpackSession):
                     await self._on_private_frame(raw, received_ns)
                     if FILL_PRIORITY.open and received is not None:
                         # a maker fill is on its way to its hedge: while another fill is among the frames already
-                        # received, read on (no yield: one route for the burst); otherwise the rest waits until
-                        # the hedge is out
-                        rest = received()
-                        if rest and not any(type(m) is str and '"orderFill"' in m for m in rest):
+                        # received, read on (no yield: one route for the burst); otherwise the rest (and the
+                        # socket: a frame behind the fill, e.g. its position update, is often there already)
+                        # waits until the hedge is out
+                        if not any(type(m) is str and '"orderFill"' in m for m in received()):
                             await FILL_PRIORITY.step_aside()
 
     async def _private_heartbeat(self, ws: WsConnection) -> None:
