@@ -195,6 +195,7 @@ def _next_start_records_its_exit(jpath: Path, tmp_path: Path) -> None:
         assert j.runs()[-1].exit_code == EXIT_OK
 
 
+@pytest.mark.slow  # ~13 s: runs in CI's slow/chaos pass (.ci/run), keeps the default run under budget
 def test_journal_that_cannot_grow_mid_run_is_journal_down_exit_74_flat(tmp_path: Path) -> None:
     """The pure-Python way that works everywhere: RLIMIT_FSIZE lowered after the first maker fill, so every
     journal write that grows a file fails as on a full disk (EFBIG; Python ignores SIGXFSZ)."""

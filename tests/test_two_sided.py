@@ -166,6 +166,7 @@ def test_config_two_sided() -> None:
     assert info.value.key == "markets.0.two_sided" and "max_open_orders" in info.value.fix
 
 
+@pytest.mark.slow  # ~13 s: runs in CI's slow/chaos pass (.ci/run), keeps the default run under budget
 @pytest.mark.timeout(240)
 def test_a_two_sided_run_ends_flat_and_counts_cycles(tmp_path: Path) -> None:
     out = tmp_path / "summary.json"
