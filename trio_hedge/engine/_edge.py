@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..domain import BPS, BookSide, OrderBook, Side
+from ..domain import BPS, ZERO, BookSide, Order, OrderBook, Side
 from ._router import cap_limit_price
 
 
@@ -169,3 +169,17 @@ class EdgeMemory:
         if prev is None or edge_bps >= prev[0] or now_s - leg_started_s >= self.memory_s:
             return None
         return f"expected edge {edge_bps:.3f} bps < its {self.memory_s:g}s average {prev[0]:.3f} bps"
+
+
+@dataclass(slots=True)
+class RestingQuote:
+    """A live quote of the hedger and its re-quote timers (``trio.current_time()`` s, None: not running)."""
+
+    order: Order
+    off_top_since: float | None = None
+    edge_gone_since: float | None = None
+
+
+def filled_on(quotes: list[Order], side: Side) -> Decimal:
+    """What ``quotes`` on ``side`` filled (base units)."""
+    return sum((q.filled_size for q in quotes if q.request.side is side), ZERO)

@@ -71,7 +71,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, NoReturn
 
@@ -92,7 +91,7 @@ from ..domain import (
     sole_failure,
 )
 from ..venues import PostOnlyWouldCross, Venue, VenueError
-from ._edge import EdgeMemory, QuoteCheck, check_quote
+from ._edge import EdgeMemory, QuoteCheck, RestingQuote, check_quote, filled_on
 from ._errors import HedgeFailed, ImbalanceExceeded, MarketHalted, UnresolvedOrder
 from ._flatten import read_position
 from ._retry import SubmitOutcome, answered_5xx, call_venue, submit_order
@@ -105,20 +104,6 @@ if TYPE_CHECKING:
 
     from ._journaled import Recorder
     from ._risk import RiskEngine
-
-
-@dataclass(slots=True)
-class _Resting:
-    """A live quote of the hedger and its re-quote timers (``trio.current_time()`` s, None: not running)."""
-
-    order: Order
-    off_top_since: float | None = None
-    edge_gone_since: float | None = None
-
-
-def _filled_on(quotes: list[Order], side: Side) -> Decimal:
-    """What ``quotes`` on ``side`` filled (base units)."""
-    return sum((q.filled_size for q in quotes if q.request.side is side), ZERO)
 
 
 class Hedger:
@@ -354,7 +339,7 @@ class Hedger:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._close_leg, self._unwind_primary, p)
             nursery.start_soon(self._close_leg, self._unwind_hedge, h)
-        if _filled_on(quotes, side) == self.s.order_size:
+        if filled_on(quotes, side) == self.s.order_size:
             rec.outcome = "completed"
             self.stats.cycles_completed += 1
         else:
@@ -431,7 +416,7 @@ class Hedger:
             self._carry_edge(rec)
             if rec.maker_filled == ZERO:
                 rec.outcome = f"no fill: {self.risk.state_reason if self.risk else 'stopped quoting'}"
-            elif len(targets) > 1 and all(_filled_on(quotes, sd) == size for sd, size in targets.items()):
+            elif len(targets) > 1 and all(filled_on(quotes, sd) == size for sd, size in targets.items()):
                 # two-sided: the other quote filled entirely before its cancel landed: an open and a close
                 # at once, maker both ways: one opening leg used and one cycle completed
                 opens += 1
@@ -441,7 +426,7 @@ class Hedger:
             elif rec.leg == "open":
                 opens += 1
                 rec.outcome = "opened"
-            elif _filled_on(quotes, side) == targets[side]:
+            elif filled_on(quotes, side) == targets[side]:
                 rec.outcome = "completed"
                 self.stats.cycles_completed += 1
             else:
@@ -522,7 +507,7 @@ class Hedger:
         rec = self._rec
         assert rec is not None
         quotes: list[Order] = []
-        current: _Resting | None = None
+        current: RestingQuote | None = None
         rejects = [0]
         last_skip: list[str] = []
         preferred = next(iter(targets))
@@ -564,7 +549,7 @@ class Hedger:
                 if self._busy():
                     continue  # a fill arrived during the checks above: hedge it first
                 last_skip.clear()
-                current = _Resting(await self._submit_quote(req, check, quotes, rejects, log))
+                current = RestingQuote(await self._submit_quote(req, check, quotes, rejects, log))
                 continue
             # Only the wait is under the check timer (the hedges run in tasks of their own, never under it).
             # Woken when the hedge task takes an inbox item (a fill, or our quote's terminal update) or a
@@ -590,7 +575,7 @@ class Hedger:
         rec = self._rec
         assert rec is not None
         quotes: list[Order] = []
-        resting: dict[Side, _Resting] = {}
+        resting: dict[Side, RestingQuote] = {}
         rejects = [0]
         last_skip: list[str] = []
         kept: Side | None = None
@@ -598,7 +583,7 @@ class Hedger:
             await self._settle()  # no new quote while a fill is unhedged
             for side in [side for side, r in resting.items() if r.order.is_terminal]:
                 del resting[side]
-            filled = {side: _filled_on(quotes, side) for side in targets}
+            filled = {side: filled_on(quotes, side) for side in targets}
             if kept is None and any(filled.values()):
                 kept = max(targets, key=lambda side: filled[side])  # ties: the preferred side (first)
                 self._side = kept
@@ -636,7 +621,7 @@ class Hedger:
                             first_skip = got
                         continue
                     req, check = got
-                    resting[side] = _Resting(await self._submit_quote(req, check, quotes, rejects, log))
+                    resting[side] = RestingQuote(await self._submit_quote(req, check, quotes, rejects, log))
                     last_skip.clear()
                 if not resting:
                     if first_skip is not None:
@@ -680,7 +665,7 @@ class Hedger:
         await self._wait_books()
         return order
 
-    async def _review(self, resting: _Resting, switch_to: dict[Side, Decimal] | None, log: Logger) -> None:
+    async def _review(self, resting: RestingQuote, switch_to: dict[Side, Decimal] | None, log: Logger) -> None:
         """The re-quote rules of one resting quote (module docstring, step 1), checked every
         ``quote_check_interval_s``: pulled at once on an invalid book, a market no longer ACTIVE or a price
         out of the band; pulled when its edge is gone and another side of ``switch_to`` passes (side
