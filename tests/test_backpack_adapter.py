@@ -621,3 +621,25 @@ async def test_book_ticker_stream_is_subscribed_and_parsed() -> None:
                 assert t.bid is not None and t.ask is not None and t.bid[0] < t.ask[0]
                 assert abs(t.bid[0] - top_bid[0]) < 50 and abs(t.ask[0] - top_ask[0]) < 50
             nursery.cancel_scope.cancel()
+
+
+async def test_rehearse_fill_decodes_the_last_fill_frame_and_delivers_nothing(tmp_path: Path) -> None:
+    """The hedge path's rehearsal (engine/_rehearse.py) decodes the last fill frame again: nothing reaches the
+    event stream, and before any fill there is nothing to decode."""
+    async with running_sim(tmp_path, fill_start_s=30) as sim:
+        with trio.fail_after(10):
+            async with open_backpack_venue(sim.settings()) as venue:
+                rx = venue.events(SYM)
+                venue.rehearse_fill(SYM)  # no fill yet: a no-op
+                buy = _req(venue, Side.BUY, "0.001", "100.1", tif=TimeInForce.IOC)
+                await venue.place(buy)
+                seen: list[VenueEvent] = []
+                await _until(rx, seen, lambda s: bool(_fills(s, buy.client_order_id)) and any(
+                    u.status is OrderStatus.FILLED for u in _updates(s, buy.client_order_id)), within_s=3)
+                for _ in range(3):
+                    venue.rehearse_fill(SYM)
+                late: list[VenueEvent] = []
+                with trio.move_on_after(0.3):
+                    late.append(await rx.receive())
+                assert not [e for e in late if isinstance(e, Fill)]  # (a position update may follow the fill)
+                assert (await venue.positions())[SYM].size == D("0.001")

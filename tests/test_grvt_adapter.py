@@ -511,3 +511,20 @@ async def test_unreachable_venue_raises_venue_unavailable() -> None:
     with pytest.raises(VenueUnavailable):
         async with open_grvt_venue(s):
             pass
+
+
+async def test_rehearse_place_signs_and_sends_nothing(tmp_path: Path) -> None:
+    """The hedge path's rehearsal (engine/_rehearse.py) signs and encodes an order and drops it: the venue never
+    sees it, and the same client order id is then placed for real (it was not remembered as sent)."""
+    async with session(tmp_path) as (r, v):
+        req = order(v, Side.SELL, "0.002", "59999.8", tif=TimeInForce.IOC)
+        for _ in range(3):
+            v.rehearse_place(req)
+        await trio.sleep(0.2)
+        assert r.engine.get_order(req.client_order_id) is None
+        ack = await v.place(req)
+        assert ack.client_order_id == req.client_order_id and r.engine.get_order(req.client_order_id) is not None
+        with pytest.raises(InvalidOrder):
+            v.rehearse_place(OrderRequest(client_order_id=req.client_order_id, symbol="ETH_USDT_Perp", side=Side.BUY,
+                                          size=D("0.001"), order_type=OrderType.LIMIT, price=D("1"),
+                                          tif=TimeInForce.IOC))

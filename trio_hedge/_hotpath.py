@@ -31,7 +31,7 @@ import time
 
 import trio
 
-__all__ = ["DEFAULT_BUDGET_MS", "FILL_PRIORITY", "FillPriority"]
+__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_WARM_PATH_MS", "FILL_PRIORITY", "WARM_PATH", "FillPriority", "WarmPath"]
 
 DEFAULT_BUDGET_MS = 2.0
 """How long a maker fill keeps the book readers stepping aside at most, ms (``engine.fill_priority_ms``)."""
@@ -99,3 +99,32 @@ class FillPriority:
 
 FILL_PRIORITY = FillPriority()
 """The process's gate. ``run_bot`` sets its budget from ``engine.fill_priority_ms``."""
+
+
+DEFAULT_WARM_PATH_MS = 1.0
+"""How often the hedge path is rehearsed while quotes rest, ms (``engine.warm_path_ms``; 0 = never)."""
+
+
+class WarmPath:
+    """How often the hedge path is rehearsed (``trio_hedge/engine/_rehearse.py``), and how often it was.
+
+    Attributes:
+        interval_s (float): the time between two rehearsals, s (0: none).
+        rehearsals (int): rehearsals run in this process.
+    """
+
+    __slots__ = ("interval_s", "rehearsals")
+
+    def __init__(self) -> None:
+        self.interval_s = 0.0
+        self.rehearsals = 0
+
+    def configure(self, interval_ms: float) -> None:
+        """Set the interval, ms (0: off). Raises ValueError if negative or not finite."""
+        if not (interval_ms >= 0 and interval_ms != float("inf")):
+            raise ValueError(f"warm path interval must be a finite number of ms >= 0, got {interval_ms!r}")
+        self.interval_s = interval_ms / 1000
+
+
+WARM_PATH = WarmPath()
+"""The process's setting: off until ``run_bot`` sets it from ``engine.warm_path_ms``."""

@@ -184,6 +184,13 @@ class JournalRecorder:
                         "logged with every field, marked UNJOURNALED); the run ends with exit {}", where, exc,
                         EXIT_JOURNAL_DOWN)
 
+    def rehearse_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
+        """The intent's transaction rolled back (``AsyncJournal.rehearse_intent``): keeps the intent path warm
+        (``engine/_rehearse.py``); nothing is recorded or counted. A no-op while the journal is down."""
+        if self.down is None:
+            cycle = self._cycles.get(market) if market is not None else None
+            self.journal.rehearse_intent(venue_key, request, cycle_id=None if cycle is None else cycle[1])
+
     # ---- Recorder: awaited
     async def record_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
         if self.down is None:

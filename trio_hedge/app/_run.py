@@ -47,7 +47,7 @@ from typing import Any, Final
 import trio
 from loguru import logger
 
-from .._hotpath import FILL_PRIORITY
+from .._hotpath import FILL_PRIORITY, WARM_PATH
 from ..domain import ZERO, AuthError, TrioHedgeError, leaves
 from ..engine import (
     EXIT_CONFIG,
@@ -275,11 +275,13 @@ async def run_bot(
     budget = StopBudget(rc.stop_budget_s, rc.journal_close_s, rc.second_signal_wait_s, hard_exit)
     exit_recorded = False
     FILL_PRIORITY.configure(config.fill_priority_ms)  # the process's fill-priority gate (trio_hedge/_hotpath.py)
+    WARM_PATH.configure(config.warm_path_ms)  # the hedge path's rehearsals (trio_hedge/engine/_rehearse.py)
     async with trio.open_nursery() as root:
         if handle_signals:
             await root.start(_signal_watcher, stop, stop_reasons, budget)
         async with AsyncExitStack() as jstack:
             jstack.callback(FILL_PRIORITY.clear)  # a run cut mid-fill leaves the gate (and the collector) as found
+            jstack.callback(WARM_PATH.configure, 0)  # rehearsals belong to this run (tests run several in one process)
             metrics = await start_metrics(config.metrics, stats, jstack)  # [metrics]; None when disabled
             collector = metrics or BotCollector(stats)  # the live view and the alerts read it too
             run_id: int | None = None

@@ -33,7 +33,9 @@ class Recorder(Protocol):
     """Where the engine reports orders, fills and cycles (the app's journal).
 
     ``record_intent``, ``cycle_started`` and ``cycle_ended`` are awaited (committed before they return);
-    the ``post_*`` methods must not block or raise (they queue).
+    the ``post_*`` methods must not block or raise (they queue). Optional: ``rehearse_intent(venue_key,
+    request, market) -> None``, ``record_intent``'s write rolled back, never waiting, nothing recorded
+    (:meth:`JournaledVenue.rehearse_place` calls it where it exists; ``engine/_rehearse.py``).
     """
 
     async def record_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
@@ -161,6 +163,17 @@ class JournaledVenue:
         if ids is not None:
             await ids.refill()  # the order's frame is out: the next id block's fsync waits only for its ack
         return report
+
+    def rehearse_place(self, request: OrderRequest) -> None:
+        """Everything :meth:`place` does before the send but durably nothing (``engine/_rehearse.py``): the
+        intent's transaction rolled back (the recorder's ``rehearse_intent``, where it has one), then the inner
+        venue's ``rehearse_place`` (where it has one). Raises what those raise."""
+        rehearse_intent = getattr(self.recorder, "rehearse_intent", None)
+        if rehearse_intent is not None:
+            rehearse_intent(self.key, request, self.market)
+        rehearse = getattr(self.inner, "rehearse_place", None)
+        if rehearse is not None:
+            rehearse(request)
 
     async def order_status(self, symbol: str, client_order_id: str) -> OrderReport | None:
         report = await self.inner.order_status(symbol, client_order_id)

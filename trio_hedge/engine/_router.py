@@ -302,6 +302,7 @@ class HedgeRouter:
         self._log = logger.bind(tag=f"{settings.name}_{tag}")
         self._claimed: dict[Side, Decimal] = {Side.BUY: ZERO, Side.SELL: ZERO}  # size of slices in flight
         self._claims = trio.lowlevel.ParkingLot()  # a claim was released
+        self._rehearsal_id: str | None = None  # the client order id of every rehearsal (rehearse), never sent
 
     def claimed(self, side: Side) -> Decimal:
         """Base size of this router's taker slices on ``side`` sent and not yet resolved."""
@@ -440,6 +441,41 @@ class HedgeRouter:
                         (result.notional / result.filled).quantize(Decimal("0.01")) if result.filled else "-",
                         result.max_slippage_bps)
         return result
+
+    def rehearse(self, side: Side, size: Decimal) -> bool:
+        """Rehearse a hedge of ``size`` on ``side`` (``engine/_rehearse.py``): the depth analysis and the order
+        of :meth:`route`'s first slice, handed to the venue's ``rehearse_place`` (where it has one: everything
+        ``place`` does before the send, nothing sent or recorded). Nothing is registered, claimed, counted or
+        logged; every rehearsal uses the same client order id, drawn once and never sent.
+
+        Returns:
+            bool: whether an order was rehearsed (False: no ``rehearse_place``, the book is not valid, or
+            nothing is fillable within the cap).
+
+        Raises:
+            what the venue's ``rehearse_place`` raises (InvalidOrder, a journal error).
+        """
+        rehearse_place = getattr(self.venue, "rehearse_place", None)
+        book = self.venue.book(self.symbol)
+        if rehearse_place is None or not book.valid:
+            return False
+        inst = self.venue.instrument(self.symbol)
+        top = book.best_ask() if side is Side.BUY else book.best_bid()
+        if top is None:
+            return False
+        a = analyze_depth(book, side, size, arrival_price=top[0], cap_bps=self.s.slippage_ladder_bps()[0],
+                          tick=inst.tick_size, claimed=self._claimed[side])
+        qty = inst.floor_size(min(size, a.available))
+        if qty < inst.min_size or a.worst_price is None:
+            return False
+        if self._rehearsal_id is None:
+            self._rehearsal_id = self.venue.new_client_order_id()
+        rehearse_place(OrderRequest(
+            client_order_id=self._rehearsal_id, symbol=self.symbol, side=side, size=qty,
+            order_type=OrderType.LIMIT, price=a.levels[a.levels_needed - 1][0], tif=TimeInForce.IOC,
+            reason="hedge",
+        ))  # fmt: skip
+        return True
 
     def _emit(self, lines: list[tuple[Any, ...]]) -> None:
         for line in lines:

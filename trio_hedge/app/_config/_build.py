@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ..._hotpath import DEFAULT_WARM_PATH_MS
 from ...engine import MarketSettings, PortfolioLimits, RetryPolicy
 from ._defaults import CYCLE_MODES, DEFAULTS
 from ._readers import _bool, _dec, _float, _int, _ms, _str
@@ -22,6 +23,14 @@ def _fill_priority_ms(eng: dict[str, Any]) -> float:
     if v > 100.0:
         raise ConfigError("engine.fill_priority_ms", f"{v} ms would hold the book readers back too long",
                           "use 0 (off) to 100; the default is 2")
+    return v
+
+
+def _warm_path_ms(eng: dict[str, Any]) -> float:
+    v = _float(eng, "warm_path_ms", "engine", lo=0.0)
+    if 0 < v < 0.2:
+        raise ConfigError("engine.warm_path_ms", f"{v} ms would spend most of a CPU rehearsing the hedge path",
+                          f"use 0 (off) or at least 0.2; the default is {DEFAULT_WARM_PATH_MS:g}")
     return v
 
 
@@ -179,6 +188,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         hedge=hedge,
         event_capacity=_int(eng, "event_capacity", "engine", lo=1, hi=1_000_000),
         fill_priority_ms=_fill_priority_ms(eng),
+        warm_path_ms=_warm_path_ms(eng),
         markets=tuple(markets),
         venues=venues,
         sim=SimConfig(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._hotpath import DEFAULT_BUDGET_MS
+from ..._hotpath import DEFAULT_BUDGET_MS, DEFAULT_WARM_PATH_MS
 
 TIMEOUT_DEFAULTS: dict[str, dict[str, int]] = {
     "backpack": {"connect_ms": 5000, "request_ms": 5000, "close_ms": 2000, "heartbeat_ms": 1000,
@@ -49,7 +49,8 @@ _BTC: dict[str, Any] = {
 
 DEFAULTS: dict[str, Any] = {
     "engine": {"cycles": 25, "primary": "backpack", "hedge": "grvt", "event_capacity": 256,
-               "fill_priority_ms": DEFAULT_BUDGET_MS, "cycle_mode": "inventory", "markets": []},
+               "fill_priority_ms": DEFAULT_BUDGET_MS,
+               "warm_path_ms": DEFAULT_WARM_PATH_MS, "cycle_mode": "inventory", "markets": []},
     "markets": [
         _BTC,
         # the second market: the first one's keys with what differs (a [[markets]] table of a config file is

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..._hotpath import DEFAULT_BUDGET_MS
+from ..._hotpath import DEFAULT_BUDGET_MS, DEFAULT_WARM_PATH_MS
 from ...domain import Instrument, TrioHedgeError
 from ...engine import MarketSettings, PortfolioLimits, RateLimitSettings
 from ...venues import SessionTimeouts
@@ -298,6 +298,9 @@ class Config:
     fill_priority_ms: float = DEFAULT_BUDGET_MS
     """``engine.fill_priority_ms``: how long a maker fill keeps the book readers stepping aside at most
     (``trio_hedge/_hotpath.py``); 0: off."""
+    warm_path_ms: float = DEFAULT_WARM_PATH_MS
+    """``engine.warm_path_ms``: how often the hedge path is rehearsed, all but the send, while the hedger waits for
+    fills (``trio_hedge/engine/_rehearse.py``); 0: never."""
 
     def traded_symbols(self, venue: str) -> tuple[str, ...]:
         """The symbols the configured markets trade on ``venue``, in market order (one session carries them all);

@@ -396,6 +396,19 @@ class AsyncJournal:
             raise result
         return result
 
+    def rehearse_intent(self, venue: str, request: OrderRequest, *, cycle_id: int | None = None) -> bool:
+        """:meth:`Journal.rehearse_intent` on the event loop's thread, only where an intent would be written
+        there (the inline path, the worker thread idle); never waits (nor for the write lock the report
+        connection shares). Returns whether it ran."""
+        if self._closed or not self._inline or self._wall_deadline is not None:
+            return False
+        if not self._worker.busy.acquire(blocking=False):
+            return False
+        try:
+            return self._journal.rehearse_intent(venue, request, cycle_id=cycle_id)
+        finally:
+            self._worker.busy.release()
+
     async def reserve_id_block(self, venue: str, first: int, size: int) -> None:
         """See :meth:`Journal.reserve_id_block` (fsynced before it returns)."""
         await self._call(lambda j: j.reserve_id_block(venue, first, size))

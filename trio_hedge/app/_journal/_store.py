@@ -86,7 +86,6 @@ def _map_sqlite_errors(cls: JournalT) -> JournalT:
     return cls
 
 
-
 @_map_sqlite_errors
 class Journal:
     """The synchronous journal over one SQLite connection. Build it with :meth:`Journal.open`.
@@ -326,6 +325,30 @@ class Journal:
         values = _intent_values(venue, request, ts_ns)  # checked before the write lock is taken
         with self._write() as conn:
             return self._insert_intent(conn, venue, request, cycle_id, values)
+
+    def rehearse_intent(self, venue: str, request: OrderRequest, *, cycle_id: int | None = None) -> bool:
+        """Run :meth:`record_intent`'s transaction for ``request`` and roll it back: nothing is committed or
+        written to the WAL, and the intent can still be recorded for real. It keeps the intent's code and pages
+        warm in the CPU caches (``engine/_rehearse.py``). Never waits for the shared ``write_lock``: returns
+        False at once when another connection holds it (True when it ran). Raises BadValue as
+        :meth:`record_intent` (a duplicate or an unknown cycle is not an error here: those roll back too)."""
+        values = _intent_values(venue, request, None)
+        lock = self._write_lock
+        if lock is not None and not lock.acquire(blocking=False):
+            return False
+        try:
+            conn = self._live()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert_intent(conn, venue, request, cycle_id, values)
+            except (DuplicateIntent, UnknownRecord):
+                pass
+            finally:
+                conn.execute("ROLLBACK")
+        finally:
+            if lock is not None:
+                lock.release()
+        return True
 
     # ---- client-order-id blocks
 

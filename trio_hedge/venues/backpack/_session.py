@@ -100,6 +100,7 @@ class _BackpackSession(VenueAccessors):
         self._orders: OrderedDict[tuple[str, str], _OrderState] = OrderedDict()
         self._gate = EventGate(self._streams, on_terminal=lambda _symbol, cid: self._release(cid))
         self._venue_ts_ns = 0  # latest venue timestamp seen (private events, depth), ns
+        self._fill_frame: str | bytes | None = None  # the last orderFill frame (rehearse_fill decodes it)
         # private stream health
         self._private_connected = False
         self._watchdog: PrivateWatchdog  # made by BackpackVenue, whose REST calls it uses

@@ -304,10 +304,22 @@ class _Subscriptions(_BackpackSession):
             self._log.error("malformed {} message ({}); reconciling over REST", kind, str(exc)[:200])
             self._request_reconcile()
             return
+        if events and type(events[0]) is Fill:
+            self._fill_frame = raw  # what rehearse_fill decodes
         for event in events:
             if received_ns and type(event) is Fill:
                 event = replace(event, received_ns=received_ns)
             await self._deliver(event)
+
+    def rehearse_fill(self, symbol: str) -> None:
+        """Decode the last fill frame the private stream carried (as :meth:`_on_private_frame` does, nothing
+        delivered; nothing before the first fill): ``engine/_rehearse.py`` keeps the fill's decode warm.
+        ``symbol`` is the market's (any symbol's frame serves). Raises nothing for a frame that decoded once."""
+        raw = self._fill_frame
+        if raw is not None:
+            frame = parse_ws_frame(raw, venue=self.name)
+            if not isinstance(frame, WsError):
+                parse_order_events(frame.data, venue=self.name)
 
 
 @dataclass(slots=True, eq=False)

@@ -242,6 +242,14 @@ class _Routes(_Auth):
             return await self._place_ws(conn, request)
         return await self._place_rest(request)
 
+    def rehearse_place(self, request: OrderRequest) -> None:
+        """Sign and encode ``request`` as :meth:`place` would send it over the trades socket, and drop it: nothing
+        is sent, remembered or numbered (``engine/_rehearse.py``: it keeps the signing path warm). Raises
+        InvalidOrder as :meth:`place` for an unknown symbol or a value that cannot be signed."""
+        if request.symbol not in self._signing:
+            raise InvalidOrder(self.name, f"unknown symbol {request.symbol[:40]!r}", code="symbol")
+        encode_json(self._sign(request, 1)).decode()
+
     async def _place_repeat(self, request: OrderRequest) -> OrderReport:
         coid = request.client_order_id
         report = await self.order_status(request.symbol, coid)
