@@ -96,6 +96,7 @@ import trio_websocket
 from loguru import logger
 from trio._highlevel_socket import _translate_socket_errors_to_stream_errors as _translate_socket_errors
 
+from trio_hedge._hotpath import WARM_PATH
 from trio_hedge.app import load_config, run_bot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/_simproc.py
@@ -614,6 +615,7 @@ def measure(speed: float, args: argparse.Namespace, sets: list[str], tmp: Path) 
     run_sets = [*sets, f"sim.speed={speed:g}"]
     while (len(all_lat) < args.min_fills or runs == 0) and runs < args.max_runs:
         gc.collect()
+        rehearsals0, cpu0_s = WARM_PATH.rehearsals, time.process_time()
         if args.profile is not None:
             import cProfile
 
@@ -625,6 +627,7 @@ def measure(speed: float, args: argparse.Namespace, sets: list[str], tmp: Path) 
         else:
             probe, lag_ns, summary, wall_s = one_run(run_sets, not args.no_lag, in_process=args.in_process,
                                                      journal=not args.no_journal, tmp=tmp)
+        rehearsals, cpu_s = WARM_PATH.rehearsals - rehearsals0, time.process_time() - cpu0_s
         runs += 1
         fills += probe.fills
         hedges += probe.hedges
@@ -656,7 +659,9 @@ def measure(speed: float, args: argparse.Namespace, sets: list[str], tmp: Path) 
             f"loop lag us p99 {pct(lag, 0.99) / 1e3:.0f} (n={len(lag)}); "
             f"summary hedge_latency_ms p50 {sl.get('p50')} p99 {sl.get('p99')} (n={sl.get('count')}), "
             f"engine_latency_ms p50 {el.get('p50')} p99 {el.get('p99')}"
-            + (f"; journal intent_commit_ms p50 {ip50} p99 {ip99} (n={icount})" if icount else ""),
+            + (f"; journal intent_commit_ms p50 {ip50} p99 {ip99} (n={icount})" if icount else "")
+            + f"; hedge path rehearsals {rehearsals}; this process's CPU {cpu_s:.1f} s "
+            f"({cpu_s / wall_s:.0%} of the run)",
             flush=True,
         )
         print("  slowest fills (us after fill in: dequeued, tracker, hedger took it, last submit, last place): "
