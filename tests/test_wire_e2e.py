@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from trio_hedge._hotpath import WARM_PATH
 from trio_hedge.app import load_config, run_bot
 from trio_hedge.engine import EXIT_OK, EXIT_VENUE_UNREACHABLE
 from trio_hedge.sim import SimExchange
@@ -27,9 +28,13 @@ def _flat(summary: dict) -> bool:
 async def test_default_config_runs_over_the_wire_and_ends_flat() -> None:
     config = load_config(REPO / "config.toml", ["engine.cycles=4", "sim.speed=5"])
     assert {v.kind for v in config.venues.values()} == {"backpack", "grvt"}  # the default IS the wire
+    rehearsals = WARM_PATH.rehearsals
     with trio.fail_after(120):
         result = await run_bot(config)
     assert result.exit_code == EXIT_OK, result.exit_reason
+    # the hedge path was kept warm through the venue wrappers (rate limiter, journal) between fills, and the
+    # rehearsals end with the run (engine/_rehearse.py)
+    assert WARM_PATH.rehearsals > rehearsals and WARM_PATH.interval_s == 0
     s = result.summary
     # two markets (BTC, ETH) over one session per venue (one WebSocket each carries both symbols)
     assert s["cycles_completed"] == 8 and s["cycles_failed"] == 0

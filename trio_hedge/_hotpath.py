@@ -110,7 +110,8 @@ class WarmPath:
 
     Attributes:
         interval_s (float): the time between two rehearsals, s (0: none).
-        rehearsals (int): rehearsals run in this process.
+        rehearsals (int): hedge orders rehearsed in this process (each handed to the hedge venue's
+            ``rehearse_place``).
     """
 
     __slots__ = ("interval_s", "rehearsals")
