@@ -6,6 +6,7 @@ their adapters (test_grvt_adapter.py, test_backpack_adapter.py)."""
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,12 @@ import pytest
 import trio
 import trio.testing
 
-from trio_hedge._hotpath import FILL_PRIORITY, WARM_PATH, WarmPath
+from trio_hedge._hotpath import FILL_PRIORITY, WarmPath
 from trio_hedge.app import ConfigError, Journal, load_config, open_async_journal
 from trio_hedge.app._reconcile import JournalRecorder
 from trio_hedge.domain import OrderRequest, OrderType, Side, TimeInForce
 from trio_hedge.engine import HedgeRouter, JournaledVenue, OrderTracker, analyze_depth
-from trio_hedge.engine._rehearse import QUIET_S, rehearse_hedges
+from trio_hedge.engine._rehearse import hedge_rehearsal
 
 from .synth import HEDGE_SYMBOL, PRIMARY_SYMBOL, market_settings, sim_pair, static_book
 
@@ -98,7 +99,9 @@ async def test_the_router_rehearses_its_first_slice_and_sends_registers_and_clai
             assert sell.client_order_id == buy.client_order_id  # one id for every rehearsal, drawn once
             assert tracker.orders == {} and router.claimed(Side.SELL) == 0
             assert exchange.engine("grvt", HEDGE_SYMBOL).get_order(sell.client_order_id) is None
-            assert journal.rehearse_intent("grvt", sell)  # on the loop's thread, as the intents are (run_bot's journal)
+            with trio.fail_after(5):  # on the loop's thread, as run_bot's intents are, once the worker thread is idle
+                while not journal.rehearse_intent("grvt", sell):  # noqa: ASYNC110 - the worker's lock, no event
+                    await trio.sleep(0.01)
             assert (await journal.statistics()).last_seq == seq
             assert await journal.intent("grvt", sell.client_order_id) is None
 
@@ -120,39 +123,19 @@ async def test_nothing_is_rehearsed_without_the_hook_or_a_fillable_book(tmp_path
         assert len(spy.rehearsed) == 1
 
 
-class _Books:
-    """A venue's ``wait_book_change``, changed on demand."""
+class _Router:
+    """A router stand-in recording what it is asked to rehearse (hedge_rehearsal calls only ``rehearse``)."""
 
     def __init__(self) -> None:
-        self._lot = trio.lowlevel.ParkingLot()
-
-    async def wait_book_change(self, symbol: str) -> None:
-        await self._lot.park()
-
-    def change(self) -> None:
-        self._lot.unpark_all()
-
-
-class _Counting:
-    """A router stand-in counting rehearsals by side (rehearse_hedges reads its ``venue`` and ``symbol`` and calls
-    ``rehearse``)."""
-
-    def __init__(self, venue: _Books, fail_after: int | None = None) -> None:
-        self.venue = venue
-        self.symbol = HEDGE_SYMBOL
         self.sides: list[Side] = []
-        self._fail_after = fail_after
 
     def rehearse(self, side: Side, size: Decimal) -> bool:
-        if self._fail_after is not None and len(self.sides) >= self._fail_after:
-            raise RuntimeError("boom")
         self.sides.append(side)
         return True
 
 
-class _Primary(_Books):
+class _Primary:
     def __init__(self) -> None:
-        super().__init__()
         self.fills = 0
 
     def rehearse_fill(self, symbol: str) -> None:
@@ -160,82 +143,73 @@ class _Primary(_Books):
         self.fills += 1
 
 
-@pytest.fixture
-def warm_every_ms() -> Any:
-    def set_ms(ms: float) -> None:
-        WARM_PATH.configure(ms)
-
-    yield set_ms
-    WARM_PATH.configure(0)
-    FILL_PRIORITY.configure(2.0)
-
-
-async def _changes(books: list[_Books], rounds: int) -> None:
-    for _ in range(rounds):
-        await trio.sleep(0.003)
-        for b in books:
-            b.change()
-    await trio.sleep(0.003)
-
-
-async def test_rehearsals_follow_book_changes_only_while_idle_and_no_fill_is_on_its_way(warm_every_ms: Any) -> None:
-    warm_every_ms(1.0)
-    FILL_PRIORITY.configure(10_000.0)
-    hedge, primary = _Books(), _Primary()
-    router = _Counting(hedge)
+def test_a_market_rehearses_only_while_idle_both_hedge_sides_in_turn() -> None:
+    router, primary = _Router(), _Primary()
     idle = [False]
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(rehearse_hedges, router, primary, PRIMARY_SYMBOL, D("0.002"), lambda: idle[0])
-        await _changes([hedge, primary], 5)
-        assert router.sides == [] and primary.fills == 0  # a hedge is being taken or routed
-        idle[0] = True
-        FILL_PRIORITY.mark()
-        await _changes([hedge, primary], 5)
-        assert router.sides == []  # a maker fill is on its way
-        FILL_PRIORITY.clear()
-        await _changes([hedge], 2)
-        await _changes([primary], 2)  # either book's change is a cue
-        nursery.cancel_scope.cancel()
-    assert primary.fills == len(router.sides) >= 4
-    assert router.sides[:4] == [Side.SELL, Side.BUY, Side.SELL, Side.BUY]  # the hedges of both quote sides
+    rehearse = hedge_rehearsal(router, primary, PRIMARY_SYMBOL, D("0.002"), lambda: idle[0])  # type: ignore[arg-type]
+    assert not rehearse() and router.sides == [] and primary.fills == 0  # a fill is being taken or routed
+    idle[0] = True
+    assert all(rehearse() for _ in range(4))
+    assert router.sides == [Side.SELL, Side.BUY, Side.SELL, Side.BUY] and primary.fills == 4
 
 
-async def test_rehearsals_are_spaced_by_the_interval_and_come_when_the_books_are_quiet(warm_every_ms: Any) -> None:
-    warm_every_ms(1000.0)
-    hedge, primary = _Books(), _Primary()
-    router = _Counting(hedge)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(rehearse_hedges, router, primary, PRIMARY_SYMBOL, D("0.002"), lambda: True)
-        await _changes([hedge, primary], 10)
-        nursery.cancel_scope.cancel()
-    assert len(router.sides) == 1  # one within the second, however often the books changed
-    warm_every_ms(1.0)
-    router = _Counting(_Books())
-    with trio.move_on_after(10 * QUIET_S):  # books that never change: the path is still rehearsed
-        await rehearse_hedges(router, _Primary(), PRIMARY_SYMBOL, D("0.002"), lambda: True)  # type: ignore[arg-type]
-    assert len(router.sides) >= 2
+def test_a_registration_ends_with_its_scope() -> None:
+    w = WarmPath()
+    with w.registered("BTC", lambda: True):
+        with pytest.raises(RuntimeError), w.registered("ETH", lambda: True):
+            assert w.names() == ["BTC", "ETH"]
+            raise RuntimeError("the hedge scope failed")
+        assert w.names() == ["BTC"]
+    assert w.names() == []
 
 
-async def test_a_failing_rehearsal_stops_the_rehearsals_not_the_market(warm_every_ms: Any) -> None:
-    warm_every_ms(1.0)
-    router = _Counting(_Books(), fail_after=2)
-    with trio.fail_after(5):
-        await rehearse_hedges(router, _Primary(), PRIMARY_SYMBOL, D("0.002"), lambda: True)  # type: ignore[arg-type]
-    assert len(router.sides) == 2
+def _spin_ms(ms: float) -> None:
+    end = time.perf_counter() + ms / 1000
+    while time.perf_counter() < end:
+        pass
 
 
-def test_off_or_under_a_mock_clock_there_is_no_rehearsal(warm_every_ms: Any) -> None:
-    router = _Counting(_Books())
+def test_book_work_runs_one_rehearsal_per_interval_markets_in_turn_none_while_a_fill_is_on_its_way() -> None:
+    w = WarmPath()
+    w.configure(5.0)
+    ran: list[str] = []
+    w.after_book_work()  # nothing registered: nothing to run
+    with w.registered("BTC", lambda: ran.append("BTC") is None), w.registered("ETH", lambda: ran.append("ETH") is None):
+        try:
+            FILL_PRIORITY.configure(10_000.0)
+            FILL_PRIORITY.mark()
+            w.after_book_work()
+            assert ran == []  # a maker fill is on its way
+        finally:
+            FILL_PRIORITY.configure(2.0)
+        for _ in range(50):  # book messages much faster than the interval: one rehearsal, not fifty
+            w.after_book_work()
+        assert ran == ["BTC"]
+        for _ in range(3):
+            _spin_ms(5.5)
+            w.after_book_work()
+            w.after_book_work()
+        assert ran == ["BTC", "ETH", "BTC", "ETH"] and w.rehearsals == 4
+    w.configure(0)
+    with w.registered("BTC", lambda: ran.append("BTC") is None):
+        _spin_ms(5.5)
+        w.after_book_work()  # off
+    assert len(ran) == 4
 
-    async def rehearse() -> None:
-        with trio.fail_after(1):
-            await rehearse_hedges(router, _Primary(), PRIMARY_SYMBOL, D("0.002"), lambda: True)  # type: ignore[arg-type]
 
-    warm_every_ms(0)
-    trio.run(rehearse)  # off: returns at once
-    warm_every_ms(1.0)
-    trio.run(rehearse, clock=trio.testing.MockClock(autojump_threshold=0))  # virtual time: nothing to keep warm
-    assert router.sides == []
+def test_a_failing_rehearsal_stops_that_markets_rehearsals_only() -> None:
+    w = WarmPath()
+    w.configure(0.2)
+    ok: list[int] = []
+
+    def broken() -> bool:
+        raise RuntimeError("boom")
+
+    with w.registered("BTC", broken), w.registered("ETH", lambda: ok.append(1) is None):
+        for _ in range(4):
+            _spin_ms(0.3)
+            w.after_book_work()  # never raises: the feed that called it goes on
+        assert w.names() == ["ETH"] and len(ok) == 3  # BTC's dropped at its first turn, ETH's go on
 
 
 @pytest.mark.parametrize("value, fragment", [("-1", "out of range"), ("0.1", "most of a CPU"), ("'x'", "not a finite")])

@@ -27,9 +27,13 @@ Measured in ``scripts/bench_tick_to_trade.py`` (docs/performance.md, section 3g)
 from __future__ import annotations
 
 import gc
+import itertools
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import trio
+from loguru import logger
 
 __all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_WARM_PATH_MS", "FILL_PRIORITY", "WARM_PATH", "FillPriority", "WarmPath"]
 
@@ -101,31 +105,78 @@ FILL_PRIORITY = FillPriority()
 """The process's gate. ``run_bot`` sets its budget from ``engine.fill_priority_ms``."""
 
 
-DEFAULT_WARM_PATH_MS = 1.0
-"""How often the hedge path is rehearsed while quotes rest, ms (``engine.warm_path_ms``; 0 = never)."""
+DEFAULT_WARM_PATH_MS = 4.0
+"""How often a hedge path is rehearsed while the hedgers wait for fills, ms (``engine.warm_path_ms``; 0 = never)."""
 
 
 class WarmPath:
-    """How often the hedge path is rehearsed (``trio_hedge/engine/_rehearse.py``), and how often it was.
+    """The process's rehearsals of the hedge path (``trio_hedge/engine/_rehearse.py``): the markets whose hedger
+    waits for fills register one (:meth:`registered`), and the venues' feeds call :meth:`after_book_work` after
+    applying a book message, which runs one registered rehearsal when one is due: at most one every
+    ``interval_s`` of real time for the whole process (the registered markets in turn), none while the
+    fill-priority gate is open. Right after book work, because that work is what evicts the path from the CPU
+    caches, and with no wake-up of its own (a wake-up of the run loop costs ~80 us of CPU here); the CPU it
+    takes is bounded by the interval whatever the replay speed, book rates or number of markets.
 
     Attributes:
-        interval_s (float): the time between two rehearsals, s (0: none).
-        rehearsals (int): hedge orders rehearsed in this process (each handed to the hedge venue's
-            ``rehearse_place``).
+        interval_s (float): the least time between two rehearsals, s (0: none).
+        rehearsals (int): hedge orders rehearsed in this process (handed to a hedge venue's ``rehearse_place``).
     """
 
-    __slots__ = ("interval_s", "rehearsals")
+    __slots__ = ("_entries", "_interval_ns", "_keys", "_next_ns", "_turn", "interval_s", "rehearsals")
 
     def __init__(self) -> None:
         self.interval_s = 0.0
         self.rehearsals = 0
+        self._interval_ns = 0
+        self._next_ns = 0
+        self._turn = 0
+        self._entries: dict[int, tuple[str, Callable[[], bool]]] = {}
+        self._keys = itertools.count()
 
     def configure(self, interval_ms: float) -> None:
         """Set the interval, ms (0: off). Raises ValueError if negative or not finite."""
         if not (interval_ms >= 0 and interval_ms != float("inf")):
             raise ValueError(f"warm path interval must be a finite number of ms >= 0, got {interval_ms!r}")
         self.interval_s = interval_ms / 1000
+        self._interval_ns = int(interval_ms * 1_000_000)
+        self._next_ns = 0
+
+    @contextmanager
+    def registered(self, name: str, rehearse: Callable[[], bool]) -> Iterator[None]:
+        """Register market ``name``'s rehearsal for the ``with`` block: ``rehearse()`` rehearses its hedge path
+        once, returns whether it rehearsed an order, and raises what a rehearsal raises."""
+        key = next(self._keys)
+        self._entries[key] = (name, rehearse)
+        try:
+            yield
+        finally:
+            self._entries.pop(key, None)
+
+    def names(self) -> list[str]:
+        """The markets registered, oldest first."""
+        return [name for name, _fn in self._entries.values()]
+
+    def after_book_work(self) -> None:
+        """A feed applied a book message: run one registered rehearsal if one is due (see the class docstring).
+        A rehearsal that raises is logged and its market's registration dropped; never raises."""
+        if not self._entries or not self._interval_ns:
+            return
+        now_ns = time.perf_counter_ns()
+        if now_ns < self._next_ns or FILL_PRIORITY.open:
+            return
+        self._next_ns = now_ns + self._interval_ns
+        entries = list(self._entries.items())
+        key, (name, rehearse) = entries[self._turn % len(entries)]
+        self._turn += 1
+        try:
+            if rehearse():
+                self.rehearsals += 1
+        except Exception as exc:  # a rehearsal never fails a feed or a market; Cancelled cannot happen here
+            self._entries.pop(key, None)
+            logger.bind(tag="WARM_PATH").warning("{}: hedge path rehearsal failed, its rehearsals stop: {}: {}",
+                                                 name, type(exc).__name__, str(exc)[:200])
 
 
 WARM_PATH = WarmPath()
-"""The process's setting: off until ``run_bot`` sets it from ``engine.warm_path_ms``."""
+"""The process's rehearsals: off until ``run_bot`` sets the interval from ``engine.warm_path_ms``."""

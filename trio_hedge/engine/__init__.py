@@ -54,6 +54,7 @@ from ._ratelimit import RateLimitSettings as RateLimitSettings
 from ._ratelimit import TokenBucket as TokenBucket
 from ._ratelimit import urgent as urgent
 from ._ratelimit import wrap_rate_limited as wrap_rate_limited
+from ._rehearse import hedge_rehearsal as hedge_rehearsal
 from ._retry import RetryPolicy as RetryPolicy
 from ._retry import SubmitOutcome as SubmitOutcome
 from ._retry import SubmitResult as SubmitResult
@@ -148,6 +149,7 @@ __all__ = [
     "flatten_all",
     "flatten_position",
     "run_market",
+    "hedge_rehearsal",
     "run_risk_guard",
     "submit_order",
     "urgent",

@@ -77,7 +77,7 @@ from typing import TYPE_CHECKING, NoReturn
 import trio
 from loguru import logger
 
-from .._hotpath import FILL_PRIORITY
+from .._hotpath import FILL_PRIORITY, WARM_PATH
 from ..domain import (
     BPS,
     ZERO,
@@ -94,7 +94,7 @@ from ..venues import PostOnlyWouldCross, Venue, VenueError
 from ._edge import EdgeMemory, QuoteCheck, RestingQuote, check_quote, filled_on
 from ._errors import HedgeFailed, ImbalanceExceeded, MarketHalted, UnresolvedOrder
 from ._flatten import read_position
-from ._rehearse import rehearse_hedges
+from ._rehearse import hedge_rehearsal
 from ._retry import SubmitOutcome, answered_5xx, call_venue, submit_order
 from ._router import HedgeRouter, RouteResult, slippage_bps, valid_book
 from ._settings import CycleRecord, MarketSettings, MarketStats, TradingState
@@ -742,9 +742,9 @@ class Hedger:
     async def _hedging(self) -> AsyncIterator[None]:
         """The cycle's hedge scope: ``max_hedges_in_flight`` worker tasks, each taking the next inbox item the
         moment it arrives and routing the hedge of the fills it took itself (no further task hop), so a fill
-        that arrives while a hedge is in flight is taken by an idle worker at once; between fills a task keeps
-        the path warm (``engine/_rehearse.py``). Leaving the scope stops the idle workers and the rehearsals (a
-        worker's hedge in flight always completes). A failure of any of them (a
+        that arrives while a hedge is in flight is taken by an idle worker at once; between fills the path is
+        rehearsed to keep it warm (``WARM_PATH.registered``, ``engine/_rehearse.py``). Leaving the scope stops the idle
+        workers and the rehearsals (a worker's hedge in flight always completes). A failure of any of them (a
         :class:`MarketFailed` from a route, the tracker gone) cancels the others and is raised as itself;
         several at once (workers failing in the same instant) are raised together, as a group
         (:func:`~trio_hedge.domain.sole_failure`): the market scope weighs and logs every one."""
@@ -754,9 +754,11 @@ class Hedger:
             async with trio.open_nursery() as nursery:
                 for _ in range(self._max_routes):
                     nursery.start_soon(self._hedge_worker)
-                nursery.start_soon(self._rehearse)
+                rehearsal = hedge_rehearsal(self.router, self.primary, self.s.primary_symbol, self.s.order_size,
+                                            lambda: not self._busy())
                 try:
-                    yield
+                    with WARM_PATH.registered(self.s.name, rehearsal):
+                        yield
                 finally:
                     self._taking = False  # no new route once the current ones end
                     for wait in list(self._waits):
@@ -766,13 +768,6 @@ class Hedger:
             if leaf is eg:
                 raise
             raise leaf from None
-
-    async def _rehearse(self) -> None:
-        with trio.CancelScope() as scope:  # cancelled with the idle workers' waits when the hedge scope closes
-            self._waits.add(scope)
-            if self._taking:
-                await rehearse_hedges(self.router, self.primary, self.s.primary_symbol, self.s.order_size,
-                                      lambda: not self._busy())
 
     async def _hedge_worker(self) -> None:
         while self._taking:

@@ -13,6 +13,7 @@ import math
 
 import trio
 
+from ..._hotpath import WARM_PATH
 from ...domain import OrderBook
 from .._base import FeedState
 from .._errors import VenueUnavailable
@@ -58,6 +59,7 @@ class FeedBook:
         valid = self.book.valid
         self._state = FeedState(valid, st.since_s if st.connected == valid else now, now)
         self._lot.unpark_all()
+        WARM_PATH.after_book_work()  # book work evicts the hedge path: rehearse one if due (engine/_rehearse.py)
 
     def down(self, reason: str) -> None:
         """The connection is gone or the book cannot be trusted: the book turns invalid with ``reason`` (the
