@@ -201,15 +201,36 @@ def test_a_failing_rehearsal_stops_that_markets_rehearsals_only() -> None:
     w = WarmPath()
     w.configure(0.2)
     ok: list[int] = []
+    failed: list[int] = []
 
     def broken() -> bool:
+        failed.append(1)
         raise RuntimeError("boom")
 
     with w.registered("BTC", broken), w.registered("ETH", lambda: ok.append(1) is None):
-        for _ in range(4):
-            _spin_ms(0.3)
+        deadline = time.perf_counter() + 5
+        while len(ok) < 3 and time.perf_counter() < deadline:
+            _spin_ms(0.5)
             w.after_book_work()  # never raises: the feed that called it goes on
-        assert w.names() == ["ETH"] and len(ok) == 3  # BTC's dropped at its first turn, ETH's go on
+        assert w.names() == ["ETH"] and len(ok) == 3 and len(failed) == 1  # BTC's dropped at its first turn
+
+
+def test_the_rehearsals_take_a_bounded_share_of_the_time() -> None:
+    w = WarmPath()
+    w.configure(0.2)
+    ran: list[int] = []
+
+    def slow() -> bool:  # a rehearsal of 2 ms: the next may come 10 x 2 ms later, not 0.2 ms later
+        ran.append(1)
+        _spin_ms(2)
+        return True
+
+    with w.registered("BTC", slow):
+        end = time.perf_counter() + 0.2
+        while time.perf_counter() < end:
+            w.after_book_work()  # book messages back to back
+            _spin_ms(0.1)
+    assert 1 <= len(ran) <= 10  # 200 ms / (2 ms + 20 ms): at most ~9, where the interval alone would allow ~90
 
 
 @pytest.mark.parametrize("value, fragment", [("-1", "out of range"), ("0.1", "most of a CPU"), ("'x'", "not a finite")])

@@ -35,7 +35,8 @@ from contextlib import contextmanager
 import trio
 from loguru import logger
 
-__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_WARM_PATH_MS", "FILL_PRIORITY", "WARM_PATH", "FillPriority", "WarmPath"]
+__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_WARM_PATH_MS", "FILL_PRIORITY", "WARM_PATH", "WARM_PATH_BUDGET_FACTOR",
+           "FillPriority", "WarmPath"]
 
 DEFAULT_BUDGET_MS = 2.0
 """How long a maker fill keeps the book readers stepping aside at most, ms (``engine.fill_priority_ms``)."""
@@ -105,18 +106,24 @@ FILL_PRIORITY = FillPriority()
 """The process's gate. ``run_bot`` sets its budget from ``engine.fill_priority_ms``."""
 
 
-DEFAULT_WARM_PATH_MS = 4.0
-"""How often a hedge path is rehearsed while the hedgers wait for fills, ms (``engine.warm_path_ms``; 0 = never)."""
+DEFAULT_WARM_PATH_MS = 1.0
+"""The least time between two rehearsals of a hedge path while the hedgers wait for fills, ms
+(``engine.warm_path_ms``; 0 = never)."""
+
+WARM_PATH_BUDGET_FACTOR = 10
+"""After a rehearsal that took ``t``, the next waits at least ``WARM_PATH_BUDGET_FACTOR * t``: the rehearsals take at
+most about 1/11 of the process's time, whatever the book rates (a rehearsal costs ~0.1-0.5 ms here)."""
 
 
 class WarmPath:
     """The process's rehearsals of the hedge path (``trio_hedge/engine/_rehearse.py``): the markets whose hedger
     waits for fills register one (:meth:`registered`), and the venues' feeds call :meth:`after_book_work` after
-    applying a book message, which runs one registered rehearsal when one is due: at most one every
-    ``interval_s`` of real time for the whole process (the registered markets in turn), none while the
-    fill-priority gate is open. Right after book work, because that work is what evicts the path from the CPU
-    caches, and with no wake-up of its own (a wake-up of the run loop costs ~80 us of CPU here); the CPU it
-    takes is bounded by the interval whatever the replay speed, book rates or number of markets.
+    applying a book message, which runs one registered rehearsal when one is due: for the whole process at most
+    one every ``interval_s`` of real time and every :data:`WARM_PATH_BUDGET_FACTOR` times the last one's duration
+    (the registered markets in turn), none while the fill-priority gate is open. Right after book work, because
+    that work is what evicts the path from the CPU caches, and with no wake-up of its own (a wake-up of the run
+    loop costs ~80 us of CPU here); the CPU it takes is bounded whatever the replay speed, book rates or number
+    of markets.
 
     Attributes:
         interval_s (float): the least time between two rehearsals, s (0: none).
@@ -165,7 +172,6 @@ class WarmPath:
         now_ns = time.perf_counter_ns()
         if now_ns < self._next_ns or FILL_PRIORITY.open:
             return
-        self._next_ns = now_ns + self._interval_ns
         entries = list(self._entries.items())
         key, (name, rehearse) = entries[self._turn % len(entries)]
         self._turn += 1
@@ -176,6 +182,8 @@ class WarmPath:
             self._entries.pop(key, None)
             logger.bind(tag="WARM_PATH").warning("{}: hedge path rehearsal failed, its rehearsals stop: {}: {}",
                                                  name, type(exc).__name__, str(exc)[:200])
+        end_ns = time.perf_counter_ns()
+        self._next_ns = end_ns + max(self._interval_ns, WARM_PATH_BUDGET_FACTOR * (end_ns - now_ns))
 
 
 WARM_PATH = WarmPath()
