@@ -54,7 +54,7 @@ from typing import Any
 import trio
 from loguru import logger
 
-from ..domain import ZERO, Fill, IllegalTransition, OrderRequest, OrderStatus, OrderUpdate, Side, VenueEvent
+from ..domain import ZERO, BadValue, Fill, IllegalTransition, OrderRequest, OrderStatus, OrderUpdate, Side, VenueEvent
 from ..engine import (
     EXIT_CONFIG,
     EXIT_JOURNAL_DOWN,
@@ -73,7 +73,15 @@ from ..engine import (
 from ..engine._flatten import flatten_position
 from ..venues import AuthError, OrderReport, Venue, VenueError
 from ._idblocks import in_blocks
-from ._journal import AsyncJournal, IntentRow, JournalConflict, JournalError, JournalIOError, UnknownRecord
+from ._journal import (
+    AsyncJournal,
+    DuplicateIntent,
+    IntentRow,
+    JournalConflict,
+    JournalError,
+    JournalIOError,
+    UnknownRecord,
+)
 
 
 class VenueUnreadable(EngineError):
@@ -115,6 +123,9 @@ def _spill_text(item: tuple[str, str, Any]) -> str:
         return f"{kind} venue_key={key} {payload!r}"
     if kind == "note":  # an operator event (post_note): key is its kind, payload its detail
         return f"event {key}: {payload}"
+    if kind == "intent":  # a queued hedge intent (post_intent): the request and its cycle
+        request, cycle_id = payload
+        return f"intent venue_key={key} cycle_id={cycle_id} {request!r}"
     coid, status, reason, venue_order_id = payload
     return (f"{kind} venue_key={key} client_order_id={coid} status={OrderStatus(status).value} reason={reason!r} "
             f"venue_order_id={venue_order_id}")
@@ -131,6 +142,11 @@ class JournalRecorder:
     ``SPILLED (not journaled)``, and counted (``counts["spilled"]``); the private stream that posts it never
     waits on the disk. What a spilled report said is still on the venue: the exit step reads the venues' fill
     history and the status of every intent in flight, and the next start's reconciliation does the same.
+
+    Hedge intents (``queue_hedge_intents``, ``journal.queue_hedge_intents``): :meth:`post_intent` queues a hedge
+    order's intent in the same queue, ahead of every report of that order, instead of it being committed before
+    the send (``engine/_journaled.py``, "Hedge intents"); the writer commits it as it comes (counted in
+    ``counts["intents"]`` and ``counts["intents_queued"]``, not in :attr:`intent_latency`).
 
     Journal down: the first :class:`~trio_hedge.app.JournalIOError` (any ``sqlite3.Error`` the journal met)
     puts the recorder in the journal-down state for the rest of the run (:attr:`down`), logged once at ERROR.
@@ -149,8 +165,9 @@ class JournalRecorder:
     """
 
     def __init__(self, journal: AsyncJournal, reports: AsyncJournal | None = None, *,
-                 capacity: int = DEFAULT_REPORT_CAPACITY) -> None:
+                 capacity: int = DEFAULT_REPORT_CAPACITY, queue_hedge_intents: bool = True) -> None:
         self.journal = journal
+        self.queue_hedge_intents = queue_hedge_intents
         self._reports = journal if reports is None else reports
         self._queue: deque[tuple[str, str, Any]] = deque()  # bounded by self.capacity in _post
         self.capacity = capacity
@@ -219,6 +236,29 @@ class JournalRecorder:
         self._count("unjournaled")
         self._log.warning("UNJOURNALED order (journal down), sent to reduce risk: venue_key={} {!r}", venue_key,
                           request)
+
+    def post_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> bool:
+        """Queue the intent of hedge order ``request`` ahead of its reports (``JournaledVenue.place`` calls this
+        for a hedge whose client order id comes from a durable block; ``engine/_journaled.py``, "Hedge
+        intents"): the writer commits it (:meth:`run`, after :data:`REPORT_DEFER_S`; :meth:`drain` at the
+        exit) before any report of the order. Never blocks or raises: a full queue spills it to the log with
+        every field, a journal that is down logs the order ``UNJOURNALED`` (a hedge is never held back).
+
+        Returns:
+            bool: False when hedge intents are committed before the send (``queue_hedge_intents`` off): the
+            caller then awaits :meth:`record_intent`.
+        """
+        if not self.queue_hedge_intents:
+            return False
+        if self.down is not None:
+            self._count("unjournaled")
+            self._log.warning("UNJOURNALED order (journal down), sent to reduce risk: venue_key={} {!r}", venue_key,
+                              request)
+            return True
+        cycle = self._cycles.get(market) if market is not None else None
+        self._intents[(venue_key, request.client_order_id)] = _Intent(request.size)
+        self._post(("intent", venue_key, (request, None if cycle is None else cycle[1])))
+        return True
 
     def track(self, venue_key: str, client_order_id: str, size: Decimal, status: OrderStatus,
               filled: Decimal = ZERO) -> None:
@@ -322,7 +362,9 @@ class JournalRecorder:
             self._log.warning("journal down: SPILLED (not journaled): {}", _spill_text(item))
             return
         try:
-            if kind == "fill":
+            if kind == "intent":
+                await self._apply_intent(key, *payload)
+            elif kind == "fill":
                 await self._apply_fill(key, payload)
             elif kind == "note":  # key is the event's kind, payload its detail
                 await self._reports.record_event(key, payload)
@@ -345,6 +387,18 @@ class JournalRecorder:
         error text, and the venue's report), logged at ERROR; never raised."""
         self._count("conflicts")
         await record_conflict(self._reports, key, exc, report, self)
+
+    async def _apply_intent(self, key: str, request: OrderRequest, cycle_id: int | None) -> None:
+        """Commit a queued hedge intent (:meth:`post_intent`). A duplicate (the intent is there already) or a
+        request the journal refuses is logged and skipped; the order's reports still follow."""
+        try:
+            await self.journal.record_intent(key, request, cycle_id=cycle_id)
+        except (DuplicateIntent, BadValue) as exc:
+            self._count("skipped")
+            self._log.error("queued intent not recorded: {}", exc)
+            return
+        self._count("intents")
+        self._count("intents_queued")
 
     async def _apply_status(self, key: str, coid: str, status: OrderStatus, reason: str,
                             venue_order_id: str | None) -> None:

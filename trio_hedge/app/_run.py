@@ -314,7 +314,8 @@ async def run_bot(
                     reports = journal if jc.exclusive_lock else await jstack.enter_async_context(
                         open_async_journal(journal_path, write_lock=write_lock, close_budget_s=rc.journal_close_s,
                                            call_bound_s=jc.call_bound_ms / 1000))
-                    recorder = JournalRecorder(journal, reports, capacity=jc.report_queue_capacity)
+                    recorder = JournalRecorder(journal, reports, capacity=jc.report_queue_capacity,
+                                                queue_hedge_intents=jc.queue_hedge_intents)
                     collector.watch_journal(recorder)
                     writer = await jstack.enter_async_context(trio.open_nursery())
                     await writer.start(recorder.run)

@@ -10,6 +10,16 @@ id (``submit_order`` reuses it) does not record it twice. With a :class:`ClientI
 ids come from blocks the journal reserved durably (fsynced), which cover an OS crash or power loss (the app's
 ``app/_idblocks.py``).
 
+Hedge intents: a hedge order (``reason == "hedge"``, the router's IOC slices on the fill-to-hedge path) whose
+client order id comes from a durable block may have its intent queued instead (the recorder's optional
+``post_intent``; the app's ``journal.queue_hedge_intents``): queued ahead of every report of that order, so
+the recorder's writer commits it a few milliseconds later, after the order's frame is out, and before anything
+it reports about the order. The journal never holds a hedge back anyway (a journal that is down lets hedges go,
+logged with every field); what the queue changes is a crash of the process in those milliseconds: the order
+then has no intent, and the next start's reconciliation finds it by its reserved id (``recon.lost_intent``),
+cancels it or flattens its fill, as after a power loss. Quotes, unwinds, flattens and every order without a
+reserved id still commit their intent before the send.
+
 Reports are posted without blocking (:meth:`Recorder.post_report`, :meth:`Recorder.post_event`,
 :meth:`Recorder.post_fills`): the place acknowledgement, every status query answer, open-order lists, fill
 histories, and every event of the private stream (the tracker reads the stream through a thin proxy, no
@@ -35,7 +45,11 @@ class Recorder(Protocol):
     ``record_intent``, ``cycle_started`` and ``cycle_ended`` are awaited (committed before they return);
     the ``post_*`` methods must not block or raise (they queue). Optional: ``rehearse_intent(venue_key,
     request, market) -> None``, ``record_intent``'s write rolled back, never waiting, nothing recorded
-    (:meth:`JournaledVenue.rehearse_place` calls it where it exists; ``engine/_rehearse.py``).
+    (:meth:`JournaledVenue.rehearse_place` calls it where it exists; ``engine/_rehearse.py``); and
+    ``post_intent(venue_key, request, market) -> bool``: queue the intent of hedge order ``request`` (its client
+    order id from a durable block) ahead of its reports instead of committing it before the send, or return
+    False to have :meth:`record_intent` awaited as for any order (the module docstring, "Hedge intents"); it
+    must not block or raise.
     """
 
     async def record_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
@@ -108,7 +122,8 @@ class _RecordingReceiveChannel(trio.abc.ReceiveChannel[VenueEvent]):
 
 
 class JournaledVenue:
-    """``inner`` with every order intent committed to ``recorder`` before it is sent.
+    """``inner`` with every order intent committed to ``recorder`` before it is sent (a hedge's, with a reserved id,
+    possibly queued instead: the module docstring, "Hedge intents").
 
     Args:
         inner: the venue session.
@@ -150,7 +165,14 @@ class JournaledVenue:
         if coid not in self._recorded:
             if ids is not None:
                 await ids.ready(coid)
-            await self.recorder.record_intent(self.key, request, self.market)
+                # A hedge's intent may be queued ahead of its reports instead of committed before its send: its
+                # id comes from a durable block, which marks the order as ours if the process dies before the
+                # writer commits it (the module docstring, "Hedge intents")
+                post_intent = getattr(self.recorder, "post_intent", None) if request.reason == "hedge" else None
+                if post_intent is None or not post_intent(self.key, request, self.market):
+                    await self.recorder.record_intent(self.key, request, self.market)
+            else:
+                await self.recorder.record_intent(self.key, request, self.market)
             self._recorded.add(coid)
         try:
             report = await self.inner.place(request)

@@ -180,6 +180,7 @@ def build_config(tree: dict[str, Any], *, base_dir: Path, source: str, env: dict
         account_lock_dir=_account_lock_dir(jt, base_dir),
         call_bound_ms=_int(jt, "call_bound_ms", "journal", lo=1, hi=3_600_000),
         inline_intents=_bool(jt, "inline_intents", "journal"),
+        queue_hedge_intents=_bool(jt, "queue_hedge_intents", "journal"),
     )
     alerts = _alerts(tree["alerts"])
     run = _run_config(tree["run"], markets)

@@ -86,7 +86,7 @@ DEFAULTS: dict[str, Any] = {
     "journal": {"path": "run/trio_hedge.sqlite", "max_crashes": 3, "crash_window_ms": 300000,
                 "reconcile_grace_ms": 5000, "check_budget_ms": 2000, "exclusive_lock": True,
                 "report_queue_capacity": 4096, "account_lock_dir": "", "call_bound_ms": 5000,
-                "inline_intents": True},
+                "inline_intents": True, "queue_hedge_intents": True},
     "run": {"stop_budget_ms": 25000, "final_read_ms": 3000, "journal_close_ms": 2000, "second_signal_wait_ms": 1000,
             "live_start_delay_ms": 5000},
     "log": {"level": "INFO", "file": ""},

@@ -181,6 +181,11 @@ class JournalConfig:
         call_bound_ms (int): a journal call that gets no answer within this (a hung disk) puts the journal down.
         inline_intents (bool): commit order intents on the event loop's thread when the journal's thread is
             idle (with ``exclusive_lock`` only; ``AsyncJournal.record_intent``).
+        queue_hedge_intents (bool): a hedge order's intent (its client order id from a durable block) is queued
+            ahead of its reports and committed by the recorder's writer a few ms after the send, instead of
+            before it (``engine/_journaled.py``, "Hedge intents"): the hedge's frame goes out ~0.2 ms sooner; a
+            crash of the process in those ms leaves the order without an intent, found at the next start by
+            its reserved id (``recon.lost_intent``) and flattened. False: committed before the send.
     """
 
     path: Path
@@ -193,6 +198,7 @@ class JournalConfig:
     account_lock_dir: Path | None = None
     call_bound_ms: int = 5000
     inline_intents: bool = True
+    queue_hedge_intents: bool = True
 
     @property
     def lock_path(self) -> Path:
