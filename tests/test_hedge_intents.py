@@ -156,7 +156,30 @@ async def test_the_writer_commits_a_queued_hedge_intent_on_its_own(tmp_path: Pat
             hedge = _order(ids.next_id(), "hedge")
             await venue.place(hedge)
             with trio.fail_after(5):
-                while await journal.intent("grvt", hedge.client_order_id) is None:  # noqa: ASYNC110 - a file
+                while recorder._queue:  # noqa: ASYNC110 - the writer's queue has no event of its own
                     await trio.sleep(0.005)
             nursery.cancel_scope.cancel()
-        assert not recorder._queue
+        row = await journal.intent("grvt", hedge.client_order_id)
+        assert row is not None and row.status is OrderStatus.OPEN  # the intent, then its ack
+
+
+class _CountingRecorder(JournalRecorder):
+    """The real recorder, counting the intent rehearsals it is asked for."""
+
+    rehearsed = 0
+
+    def rehearse_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
+        self.rehearsed += 1
+        super().rehearse_intent(venue_key, request, market)
+
+
+@pytest.mark.parametrize("queued", [True, False])
+async def test_a_rehearsal_skips_the_intent_when_the_hedge_would_queue_it(tmp_path: Path, queued: bool) -> None:
+    """The warm path rehearses what lies on the send path: a queued intent does not (engine/_rehearse.py)."""
+    async with open_async_journal(tmp_path / "j.sqlite") as journal:
+        recorder = _CountingRecorder(journal, queue_hedge_intents=queued)
+        ids = await ReservedIds.open(journal, "grvt", *GRVT_RANGE, block_size=64)
+        venue = JournaledVenue(_Spy(journal), recorder, "grvt", ids=ids)  # type: ignore[arg-type]
+        venue.rehearse_place(_order(ids.next_id(), "hedge"))
+        venue.rehearse_place(_order(ids.next_id(), "quote"))
+        assert recorder.rehearsed == (1 if queued else 2)

@@ -46,10 +46,11 @@ class Recorder(Protocol):
     the ``post_*`` methods must not block or raise (they queue). Optional: ``rehearse_intent(venue_key,
     request, market) -> None``, ``record_intent``'s write rolled back, never waiting, nothing recorded
     (:meth:`JournaledVenue.rehearse_place` calls it where it exists; ``engine/_rehearse.py``); and
-    ``post_intent(venue_key, request, market) -> bool``: queue the intent of hedge order ``request`` (its client
-    order id from a durable block) ahead of its reports instead of committing it before the send, or return
-    False to have :meth:`record_intent` awaited as for any order (the module docstring, "Hedge intents"); it
-    must not block or raise.
+    ``queue_hedge_intents`` (bool attribute) with ``post_intent(venue_key, request, market) -> bool``: when
+    True, a hedge order whose client order id comes from a durable block is handed to ``post_intent``, which
+    queues its intent ahead of its reports instead of it being committed before the send, or returns False to
+    have :meth:`record_intent` awaited as for any order (the module docstring, "Hedge intents"); it must not
+    block or raise.
     """
 
     async def record_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
@@ -165,13 +166,11 @@ class JournaledVenue:
         if coid not in self._recorded:
             if ids is not None:
                 await ids.ready(coid)
-                # A hedge's intent may be queued ahead of its reports instead of committed before its send: its
-                # id comes from a durable block, which marks the order as ours if the process dies before the
-                # writer commits it (the module docstring, "Hedge intents")
-                post_intent = getattr(self.recorder, "post_intent", None) if request.reason == "hedge" else None
-                if post_intent is None or not post_intent(self.key, request, self.market):
-                    await self.recorder.record_intent(self.key, request, self.market)
-            else:
+            # A hedge's intent may be queued ahead of its reports instead of committed before its send: its id
+            # comes from a durable block, which marks the order as ours if the process dies before the writer
+            # commits it (the module docstring, "Hedge intents")
+            if not (self._queues_intent(request)
+                    and self.recorder.post_intent(self.key, request, self.market)):  # type: ignore[attr-defined]
                 await self.recorder.record_intent(self.key, request, self.market)
             self._recorded.add(coid)
         try:
@@ -186,12 +185,18 @@ class JournaledVenue:
             await ids.refill()  # the order's frame is out: the next id block's fsync waits only for its ack
         return report
 
+    def _queues_intent(self, request: OrderRequest) -> bool:
+        """Whether ``request``'s intent is queued rather than committed before its send ("Hedge intents")."""
+        return (self.ids is not None and request.reason == "hedge"
+                and getattr(self.recorder, "queue_hedge_intents", False) is True)
+
     def rehearse_place(self, request: OrderRequest) -> None:
         """Everything :meth:`place` does before the send but durably nothing (``engine/_rehearse.py``): the
-        intent's transaction rolled back (the recorder's ``rehearse_intent``, where it has one), then the inner
-        venue's ``rehearse_place`` (where it has one). Raises what those raise."""
+        intent's transaction rolled back (the recorder's ``rehearse_intent``, where it has one, unless the intent
+        would be queued: then it is not on the send path), then the inner venue's ``rehearse_place`` (where it
+        has one). Raises what those raise."""
         rehearse_intent = getattr(self.recorder, "rehearse_intent", None)
-        if rehearse_intent is not None:
+        if rehearse_intent is not None and not self._queues_intent(request):
             rehearse_intent(self.key, request, self.market)
         rehearse = getattr(self.inner, "rehearse_place", None)
         if rehearse is not None:
