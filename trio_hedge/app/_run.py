@@ -364,9 +364,12 @@ async def run_bot(
             "max_queued": recorder.max_queued,
             "intent_commit_ms": {"p50": _ms(lat.percentile(0.50)), "p99": _ms(lat.percentile(0.99)),
                                  "count": lat.count},
-            # where the intents committed: on the event loop's thread (the journal's thread idle) or through it
+            # where the intents committed: on the event loop's thread (the journal's thread idle) or through it;
+            # of them, the hedges' queued ahead of their reports and committed after their send (not in
+            # intent_commit_ms: that is the time added before a send)
             "intents_inline": recorder.journal.intents_inline,
             "intents_on_thread": recorder.journal.intents_on_thread,
+            "intents_queued": recorder.counts.get("intents_queued", 0),
             "inline_off": recorder.journal.inline_off_reason,
             "down": None if recorder.down is None else str(recorder.down),
             "exit_recorded": exit_recorded,
