@@ -1,15 +1,17 @@
 """An L2 order book: snapshot plus sequence-checked incremental deltas, and depth queries.
 
-Layout: each side is a ``dict[price, size]`` (the truth) plus a sorted list of sort keys maintained with
-:mod:`bisect`, best price LAST on both sides (bids: prices ascending; asks: negated prices ascending), because
-most inserts and deletes happen near the top of the book and a ``list.insert`` near the end moves few
-pointers. Deletion is lazy: a deleted level stays in the dict with a zero size (a "ghost") and its key stays
-in the sorted list, until the level comes back (then only the size is stored: levels near the top flicker in
-and out all the time), until it reaches the end of the list (ghosts are popped off the end after every
-update, so the best price is always live), or until the dict outgrows twice its live size at the last
-compaction (ghosts are then dropped from both). So a level update is one dict store, with a sorted-list
-insert only for a price the side has not held since the last compaction. Queries skip ghosts. A level size
-of 0 deletes the level (the exchange convention for absolute-size deltas: Binance, GRVT, Backpack).
+Layout: each side is a ``dict[price, size]`` (the truth) plus a sorted list of its prices maintained with
+:mod:`bisect`, best price LAST on both sides (bids: ascending; asks: descending, ``insort`` with a negating
+``key``), because most inserts and deletes happen near the top of the book and a ``list.insert`` near the end
+moves few pointers. Both lists hold the dicts' own key objects: a Decimal caches its hash, so reading a level's
+size is a cheap lookup (a negated copy as the key would be hashed afresh, about 0.5 us a level).
+Deletion is lazy: a deleted level stays in the dict with a zero size (a "ghost") and its key stays in the
+sorted list, until the level comes back (then only the size is stored: levels near the top flicker in and out
+all the time), until it reaches the end of the list (ghosts are popped off the end after every update, so the
+best price is always live), or until the dict outgrows twice its live size at the last compaction (ghosts are
+then dropped from both). So a level update is one dict store, with a sorted-list insert only for a price the
+side has not held since the last compaction. Queries skip ghosts. A level size of 0 deletes the level (the
+exchange convention for absolute-size deltas: Binance, GRVT, Backpack).
 
 Sequencing (one rule set for every venue; the caller maps the venue's fields):
     * ``apply_snapshot(..., seq=S)`` makes the book valid at sequence ``S``.
@@ -54,7 +56,7 @@ from ._errors import BadValue, BookInvalid, SequenceGap
 from ._num import ZERO, parse_price, parse_size
 
 _INF = Decimal("Infinity")
-_neg = Decimal.copy_negate  # exact (no context rounding), so -(-p) == p for any finite Decimal
+_neg = Decimal.copy_negate  # exact (no context rounding): the asks' sort key (descending prices)
 
 Level = tuple[Decimal, Decimal]
 """One price level: (price in quote per base, size in base units)."""
@@ -234,7 +236,7 @@ class OrderBook:
         self._bids: dict[Decimal, Decimal] = {}  # price -> size: the truth (size 0: a deleted level, a ghost)
         self._asks: dict[Decimal, Decimal] = {}
         self._bid_keys: list[Decimal] = []  # the keys of _bids ascending (best bid last; never a ghost)
-        self._ask_keys: list[Decimal] = []  # the keys of _asks NEGATED, ascending (best ask last; never a ghost)
+        self._ask_keys: list[Decimal] = []  # the keys of _asks descending (best ask last; never a ghost)
         self._bid_limit = _MIN_LIMIT  # compact _bids (drop ghosts) when it grows past this many keys
         self._ask_limit = _MIN_LIMIT
         self._bridging = False
@@ -273,7 +275,7 @@ class OrderBook:
         self._bids.update((p, s) for p, s in bids if s)
         self._asks.update((p, s) for p, s in asks if s)
         self._bid_keys = sorted(self._bids)
-        self._ask_keys = sorted(map(_neg, self._asks))
+        self._ask_keys = sorted(self._asks, reverse=True)
         self._bid_limit = 2 * len(self._bids) + _MIN_LIMIT
         self._ask_limit = 2 * len(self._asks) + _MIN_LIMIT
         self.seq = seq
@@ -410,15 +412,15 @@ class OrderBook:
             del book[bid_keys.pop()]
         book = self._asks
         ask_keys = self._ask_keys
-        while ask_keys and not book[_neg(ask_keys[-1])]:
-            del book[_neg(ask_keys.pop())]
+        while ask_keys and not book[ask_keys[-1]]:
+            del book[ask_keys.pop()]
         if len(self._bids) > self._bid_limit or len(book) > self._ask_limit:
             self._tidy()
         self._bridging = False
         self.seq = seq
         self.ts_ns = ts_ns
         self.updates += 1
-        if bid_keys and ask_keys and bid_keys[-1] >= _neg(ask_keys[-1]):
+        if bid_keys and ask_keys and bid_keys[-1] >= ask_keys[-1]:
             self._check_crossed()
         return True
 
@@ -462,7 +464,7 @@ class OrderBook:
         self.updates += 1
         bid_keys = self._bid_keys
         ask_keys = self._ask_keys
-        if bid_keys and ask_keys and bid_keys[-1] >= _neg(ask_keys[-1]):
+        if bid_keys and ask_keys and bid_keys[-1] >= ask_keys[-1]:
             self._check_crossed()
 
     def _tidy(self) -> None:
@@ -478,18 +480,18 @@ class OrderBook:
             self._bid_limit = 2 * len(keys) + _MIN_LIMIT
         book = self._asks
         keys = self._ask_keys
-        while keys and not book[_neg(keys[-1])]:
-            del book[_neg(keys.pop())]
+        while keys and not book[keys[-1]]:
+            del book[keys.pop()]
         if len(book) > self._ask_limit:
             live = {p: s for p, s in book.items() if s}
-            keys[:] = [k for k in keys if _neg(k) in live]
+            keys[:] = [k for k in keys if k in live]
             self._asks = live
             self._ask_limit = 2 * len(keys) + _MIN_LIMIT
 
     def _check_crossed(self) -> None:
         if self._bid_keys and self._ask_keys:
             bid = self._bid_keys[-1]
-            ask = _neg(self._ask_keys[-1])
+            ask = self._ask_keys[-1]
             if bid >= ask:
                 self.invalidate(f"crossed book: bid {bid} >= ask {ask}")
                 raise BookInvalid(f"{self.symbol}: {self.invalid_reason}")
@@ -506,14 +508,14 @@ class OrderBook:
         """The best ask (price, size), or None if the side is empty."""
         if not self._ask_keys:
             return None
-        p = _neg(self._ask_keys[-1])
+        p = self._ask_keys[-1]
         return p, self._asks[p]
 
     def mid(self) -> Decimal | None:
         """(best bid + best ask) / 2, or None if a side is empty."""
         if not self._bid_keys or not self._ask_keys:
             return None
-        return (self._bid_keys[-1] + _neg(self._ask_keys[-1])) / 2
+        return (self._bid_keys[-1] + self._ask_keys[-1]) / 2
 
     def depth(self, side: BookSide) -> int:
         """Number of levels on ``side`` (O(levels held, ghosts included))."""
@@ -526,7 +528,7 @@ class OrderBook:
             bids = self._bids
             return ((p, s) for p in reversed(self._bid_keys) if (s := bids[p]))
         asks = self._asks
-        return ((p, s) for p in map(_neg, reversed(self._ask_keys)) if (s := asks[p]))
+        return ((p, s) for p in reversed(self._ask_keys) if (s := asks[p]))
 
     def levels(self, side: BookSide, n: int) -> list[Level]:
         """The best ``n`` levels of ``side``, best first (``[]`` for ``n <= 0``)."""
@@ -598,7 +600,7 @@ def _set_asks(book: dict[Decimal, Decimal], keys: list[Decimal], levels: Iterabl
         if price not in book:
             if not size:
                 continue
-            insort(keys, _neg(price))
+            insort(keys, price, key=_neg)
         book[price] = size
 
 
@@ -632,7 +634,7 @@ def _set_asks_checked(book: dict[Decimal, Decimal], keys: list[Decimal], levels:
         if price not in book:
             if not size:
                 continue
-            insort(keys, _neg(price))
+            insort(keys, price, key=_neg)
         book[price] = size
 
 
@@ -659,7 +661,7 @@ def _set_raw(
         if price not in book:
             if not size:
                 continue
-            insort(keys, _neg(price) if negate else price)
+            insort(keys, price, key=_neg) if negate else insort(keys, price)
         book[price] = size
 
 
