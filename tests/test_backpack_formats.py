@@ -190,6 +190,20 @@ def test_order_fill_update_parses_back_to_the_fill_and_the_status(
     )
 
 
+def test_order_fill_events_carry_the_frames_receipt_stamp() -> None:
+    order = bp.BackpackOrder("9", 3, SYMBOL, Side.BUY, False, D("10"), D("2"), "GTC", True, False, "RejectTaker", 0)
+    fill = Fill("backpack", SYMBOL, "3", "77", Side.BUY, D("10"), D("1"), D("0.01"), True, 0)
+    data = bp.format_order_update(order, event_type="orderFill", status="PartiallyFilled", executed=D("1"),
+                                  executed_quote=D("10"), event_ns=2_000, engine_ns=1_000, fill=fill, trade_id=77,
+                                  fee_symbol="USDC")  # fmt: skip
+    stamped = bp.parse_order_events(data, received_ns=123_456)
+    plain = bp.parse_order_events(data)
+    assert stamped == plain  # received_ns is not part of a Fill's equality
+    assert isinstance(stamped[0], Fill) and stamped[0].received_ns == 123_456
+    assert isinstance(plain[0], Fill) and plain[0].received_ns == 0
+    assert bp.parse_order_fill(data, received_ns=9).received_ns == 9
+
+
 def test_order_update_sends_optional_keys_only_when_they_apply() -> None:
     order = bp.BackpackOrder("9", 3, SYMBOL, Side.BUY, False, D("10"), D("2"), "GTC", True, False, "RejectTaker", 0)
     accepted = bp.format_order_update(

@@ -196,12 +196,13 @@ def parse_order_update(data: object, *, venue: str = VENUE) -> OrderUpdate:
     )
 
 
-def parse_order_fill(data: object, *, venue: str = VENUE) -> Fill:
+def parse_order_fill(data: object, *, venue: str = VENUE, received_ns: int = 0) -> Fill:
     """The execution carried by an ``orderFill`` order update -> :class:`Fill` (Backpack WS docs).
 
     Keys: ``t`` trade id, ``l`` fill quantity, ``L`` fill price, ``m`` maker?, ``n`` fee, ``N`` fee asset,
     ``S`` side, ``s``, ``c`` (``""`` if the order has no clientId, e.g. a liquidation order), ``T``/``E`` µs.
-    The fee is converted to quote units (see :func:`fee_in_quote`).
+    The fee is converted to quote units (see :func:`fee_in_quote`). ``received_ns`` becomes
+    :attr:`Fill.received_ns` (the frame's receipt, ``time.perf_counter_ns``; 0: not stamped).
 
     Raises:
         BackpackProtocolError: ``e`` is not ``orderFill``, missing keys, wrong types, a fee in another asset.
@@ -223,12 +224,13 @@ def parse_order_fill(data: object, *, venue: str = VENUE) -> Fill:
         fee_asset = _str(_get(d, "N", what), f"{what}.N")
         fee_quote = _fee_in_quote(fee, fee_asset, symbol, price)
         ts_ns = _ts_ns(d, what)
-    return Fill(venue, symbol, client_order_id, trade_id, side, price, size, fee_quote, is_maker, ts_ns)
+    return Fill(venue, symbol, client_order_id, trade_id, side, price, size, fee_quote, is_maker, ts_ns, received_ns)
 
 
-def parse_order_events(data: object, *, venue: str = VENUE) -> list[OrderUpdate | Fill]:
+def parse_order_events(data: object, *, venue: str = VENUE, received_ns: int = 0) -> list[OrderUpdate | Fill]:
     """All domain events in one ``account.orderUpdate`` message: ``[Fill, OrderUpdate]`` for ``orderFill`` (the
-    fill first, so the order's status follows its fills), ``[OrderUpdate]`` otherwise.
+    fill first, so the order's status follows its fills), ``[OrderUpdate]`` otherwise. ``received_ns``: the
+    Fill's :attr:`~trio_hedge.domain.Fill.received_ns` (see :func:`parse_order_fill`).
 
     Raises:
         BackpackProtocolError, BadValue: as :func:`parse_order_update` / :func:`parse_order_fill`.
@@ -236,7 +238,7 @@ def parse_order_events(data: object, *, venue: str = VENUE) -> list[OrderUpdate 
     data = _json(data, venue)
     update = parse_order_update(data, venue=venue)
     if isinstance(data, Mapping) and data.get("e") == "orderFill":
-        return [parse_order_fill(data, venue=venue), update]
+        return [parse_order_fill(data, venue=venue, received_ns=received_ns), update]
     return [update]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Container
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -295,7 +295,9 @@ class _Subscriptions(_BackpackSession):
         kind = frame.kind
         try:
             if kind == "account.orderUpdate":
-                events: list[VenueEvent] = list(parse_order_events(frame.data, venue=self.name))
+                # the fill stamped with the frame's receipt as it is built (Fill.received_ns)
+                events: list[VenueEvent] = list(parse_order_events(frame.data, venue=self.name,
+                                                                   received_ns=received_ns))
             elif kind == "account.positionUpdate":
                 events = list(parse_position_updates(frame.data, venue=self.name))
             else:
@@ -307,8 +309,6 @@ class _Subscriptions(_BackpackSession):
         if events and type(events[0]) is Fill:
             self._fill_frame = raw  # what rehearse_fill decodes
         for event in events:
-            if received_ns and type(event) is Fill:
-                event = replace(event, received_ns=received_ns)
             await self._deliver(event)
 
     def rehearse_fill(self, symbol: str) -> None:
