@@ -204,6 +204,28 @@ def test_order_fill_events_carry_the_frames_receipt_stamp() -> None:
     assert bp.parse_order_fill(data, received_ns=9).received_ns == 9
 
 
+@pytest.mark.parametrize("change", [
+    {"t": None}, {"S": None}, {"L": "0"}, {"l": "0"}, {"m": "yes"}, {"n": None}, {"N": "EUR"}, {},
+])  # fmt: skip
+def test_order_fill_events_fail_as_parse_order_fill_does(change: dict[str, object]) -> None:
+    """parse_order_events takes the fill's symbol, client id and time from the update it parsed first: what is
+    left to check fails with the same error as parse_order_fill's (or both parse to the same fill)."""
+    order = bp.BackpackOrder("9", 3, SYMBOL, Side.BUY, False, D("10"), D("2"), "GTC", True, False, "RejectTaker", 0)
+    fill = Fill("backpack", SYMBOL, "3", "77", Side.BUY, D("10"), D("1"), D("0.01"), True, 0)
+    data = bp.format_order_update(order, event_type="orderFill", status="PartiallyFilled", executed=D("1"),
+                                  executed_quote=D("10"), event_ns=2_000, engine_ns=1_000, fill=fill, trade_id=77,
+                                  fee_symbol="USDC")  # fmt: skip
+    data = {k: v for k, v in {**data, **change}.items() if v is not None}
+    try:
+        expected: object = bp.parse_order_fill(data)
+    except (bp.BackpackProtocolError, BadValue) as exc:
+        with pytest.raises(type(exc)) as got:
+            bp.parse_order_events(data)
+        assert str(got.value) == str(exc)
+    else:
+        assert bp.parse_order_events(data)[0] == expected
+
+
 def test_order_update_sends_optional_keys_only_when_they_apply() -> None:
     order = bp.BackpackOrder("9", 3, SYMBOL, Side.BUY, False, D("10"), D("2"), "GTC", True, False, "RejectTaker", 0)
     accepted = bp.format_order_update(

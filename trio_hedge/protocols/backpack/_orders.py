@@ -212,18 +212,25 @@ def parse_order_fill(data: object, *, venue: str = VENUE, received_ns: int = 0) 
         d = _dict(_json(data, venue), "orderFill")
         if d.get("e") != "orderFill":
             raise _Malformed(f"event type {str(d.get('e'))[:30]!r} is not orderFill")
-        symbol = _str(_get(d, "s", "orderFill"), "orderFill.s")
-        trade_id = _id(_get(d, "t", symbol), f"{symbol} orderFill.t")
-        what = f"{symbol} trade {trade_id}"
-        side = _side(_get(d, "S", what), f"{what}.S")
-        client_order_id = _opt_client_id(d.get("c"), f"{what}.c")
-        price = parse_price(_get(d, "L", what), what=f"{what} L")
-        size = _fill_size(_get(d, "l", what), what=f"{what} l")
-        is_maker = _bool(_get(d, "m", what), f"{what}.m")
-        fee = to_decimal(_get(d, "n", what), what=f"{what} n")
-        fee_asset = _str(_get(d, "N", what), f"{what}.N")
-        fee_quote = _fee_in_quote(fee, fee_asset, symbol, price)
-        ts_ns = _ts_ns(d, what)
+        return _order_fill(d, venue, received_ns, None)
+
+
+def _order_fill(d: Mapping[str, object], venue: str, received_ns: int, update: OrderUpdate | None) -> Fill:
+    """The body of :func:`parse_order_fill` (inside its ``_protocol``). ``update``: the same message's
+    :class:`OrderUpdate`, already parsed (:func:`parse_order_events`): its symbol, client id and time are taken
+    instead of read again (the same keys, read by the same rules, so nothing that could fail is skipped)."""
+    symbol = _str(_get(d, "s", "orderFill"), "orderFill.s") if update is None else update.symbol
+    trade_id = _id(_get(d, "t", symbol), f"{symbol} orderFill.t")
+    what = f"{symbol} trade {trade_id}"
+    side = _side(_get(d, "S", what), f"{what}.S")
+    client_order_id = _opt_client_id(d.get("c"), f"{what}.c") if update is None else update.client_order_id
+    price = parse_price(_get(d, "L", what), what=f"{what} L")
+    size = _fill_size(_get(d, "l", what), what=f"{what} l")
+    is_maker = _bool(_get(d, "m", what), f"{what}.m")
+    fee = to_decimal(_get(d, "n", what), what=f"{what} n")
+    fee_asset = _str(_get(d, "N", what), f"{what}.N")
+    fee_quote = _fee_in_quote(fee, fee_asset, symbol, price)
+    ts_ns = _ts_ns(d, what) if update is None else update.ts_ns
     return Fill(venue, symbol, client_order_id, trade_id, side, price, size, fee_quote, is_maker, ts_ns, received_ns)
 
 
@@ -238,7 +245,9 @@ def parse_order_events(data: object, *, venue: str = VENUE, received_ns: int = 0
     data = _json(data, venue)
     update = parse_order_update(data, venue=venue)
     if isinstance(data, Mapping) and data.get("e") == "orderFill":
-        return [parse_order_fill(data, venue=venue, received_ns=received_ns), update]
+        with _protocol(venue, "orderFill"):  # what parse_order_fill does, less what the update has read
+            fill = _order_fill(data, venue, received_ns, update)
+        return [fill, update]
     return [update]
 
 
