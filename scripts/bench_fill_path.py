@@ -14,7 +14,7 @@ Segments (each timed alone, ``time.perf_counter_ns`` around the call, inside one
 
 Each segment is timed ``warm`` (back to back) and ``cold`` (about 20 ms of allocation-heavy unrelated work
 before each sample, as between two fills of a running bot; ``scripts/bench_cold_path.py``). Prints p50 and
-p99 in us per segment and variant, then the LAST line ``fill_path_us`` with every p50.
+p99 in us per segment and variant, then the LAST line ``fill_path_us`` with every figure.
 
 For an A/B, run it alternately on two trees (``PYTHONPATH=<tree> python scripts/bench_fill_path.py``) and
 compare medians; the machine's load (``os.getloadavg``) is printed beside the figures.
@@ -204,7 +204,7 @@ def main() -> int:
         print(f"{seg:11s} warm p50 {out[f'{seg}_warm_p50']:7.1f} us  p99 {out[f'{seg}_warm_p99']:7.1f} us   "
               f"cold p50 {out[f'{seg}_cold_p50']:7.1f} us  p99 {out[f'{seg}_cold_p99']:7.1f} us")
     print(f"load {load[0]:.2f} -> {os.getloadavg()[0]:.2f}")
-    print("fill_path_us " + " ".join(f"{k}={v:.1f}" for k, v in out.items() if k.endswith("p50")))
+    print("fill_path_us " + " ".join(f"{k}={v:.1f}" for k, v in out.items()))
     return 0
 
 
