@@ -233,32 +233,28 @@ class JournalRecorder:
         if not (request.reduce_only or request.reason in _RISK_REDUCING):
             raise JournalDown(f"journal down: {request.reason} order {request.client_order_id} on {venue_key} not "
                               f"sent (no new risk without a journal): {self.down}")
+        self._unjournaled(venue_key, request)
+
+    def _unjournaled(self, venue_key: str, request: OrderRequest) -> None:
+        """A risk-reducing order sent while the journal is down: counted and logged with every field."""
         self._count("unjournaled")
         self._log.warning("UNJOURNALED order (journal down), sent to reduce risk: venue_key={} {!r}", venue_key,
                           request)
 
-    def post_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> bool:
+    def post_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
         """Queue the intent of hedge order ``request`` ahead of its reports (``JournaledVenue.place`` calls this
         for a hedge whose client order id comes from a durable block; ``engine/_journaled.py``, "Hedge
         intents"): the writer commits it (:meth:`run`, after :data:`REPORT_DEFER_S`; :meth:`drain` at the
         exit) before any report of the order. Never blocks or raises: a full queue spills it to the log with
-        every field, a journal that is down logs the order ``UNJOURNALED`` (a hedge is never held back).
-
-        Returns:
-            bool: False when hedge intents are committed before the send (``queue_hedge_intents`` off): the
-            caller then awaits :meth:`record_intent`.
+        every field, a journal that is down logs the order ``UNJOURNALED`` (a hedge is never held back). Called
+        only while :attr:`queue_hedge_intents` is set (``JournaledVenue`` reads it).
         """
-        if not self.queue_hedge_intents:
-            return False
         if self.down is not None:
-            self._count("unjournaled")
-            self._log.warning("UNJOURNALED order (journal down), sent to reduce risk: venue_key={} {!r}", venue_key,
-                              request)
-            return True
+            self._unjournaled(venue_key, request)
+            return
         cycle = self._cycles.get(market) if market is not None else None
         self._intents[(venue_key, request.client_order_id)] = _Intent(request.size)
         self._post(("intent", venue_key, (request, None if cycle is None else cycle[1])))
-        return True
 
     def track(self, venue_key: str, client_order_id: str, size: Decimal, status: OrderStatus,
               filled: Decimal = ZERO) -> None:

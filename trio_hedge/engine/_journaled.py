@@ -46,11 +46,10 @@ class Recorder(Protocol):
     the ``post_*`` methods must not block or raise (they queue). Optional: ``rehearse_intent(venue_key,
     request, market) -> None``, ``record_intent``'s write rolled back, never waiting, nothing recorded
     (:meth:`JournaledVenue.rehearse_place` calls it where it exists; ``engine/_rehearse.py``); and
-    ``queue_hedge_intents`` (bool attribute) with ``post_intent(venue_key, request, market) -> bool``: when
+    ``queue_hedge_intents`` (bool attribute) with ``post_intent(venue_key, request, market) -> None``: while
     True, a hedge order whose client order id comes from a durable block is handed to ``post_intent``, which
-    queues its intent ahead of its reports instead of it being committed before the send, or returns False to
-    have :meth:`record_intent` awaited as for any order (the module docstring, "Hedge intents"); it must not
-    block or raise.
+    queues its intent ahead of its reports instead of :meth:`record_intent` being awaited before the send (the
+    module docstring, "Hedge intents"); it must not block or raise.
     """
 
     async def record_intent(self, venue_key: str, request: OrderRequest, market: str | None) -> None:
@@ -169,8 +168,9 @@ class JournaledVenue:
             # A hedge's intent may be queued ahead of its reports instead of committed before its send: its id
             # comes from a durable block, which marks the order as ours if the process dies before the writer
             # commits it (the module docstring, "Hedge intents")
-            if not (self._queues_intent(request)
-                    and self.recorder.post_intent(self.key, request, self.market)):  # type: ignore[attr-defined]
+            if self._queues_intent(request):
+                self.recorder.post_intent(self.key, request, self.market)  # type: ignore[attr-defined]
+            else:
                 await self.recorder.record_intent(self.key, request, self.market)
             self._recorded.add(coid)
         try:
